@@ -1,0 +1,324 @@
+//! A record as an automerge document.
+//!
+//! Layout: every value sits directly on the document's root map under a
+//! flat key (`name`, `extra.color`, `address.billing.zip_code`), never in a
+//! nested map object. Two companies that create the same record offline each
+//! make their own root puts, and automerge merges root keys one by one; had
+//! the fields lived in a nested map, the two maps would conflict as wholes and
+//! one company's fields would vanish.
+//!
+//! Meta keys: `_id` (document id), `_kind`, `_deleted` (the tombstone).
+//!
+//! Deletion is a tombstone: `_deleted = true`, fields kept. A concurrent edit
+//! of other fields does not touch `_deleted`, so after a merge the record is
+//! still deleted (delete wins), and the edit is not lost: a later put revives
+//! the record with every field, the concurrent edit included.
+//!
+//! Every change carries a message `{"c": company, "f": [keys]}` and a time in
+//! milliseconds, which `history` reads back. Time is a parameter: no clock here.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc, ROOT};
+use serde_json::{Map, Value as Json};
+
+use crate::error::{DocError, ValidationError};
+use crate::key::DocId;
+use crate::kind::Kind;
+use crate::patch::RecordPatch;
+use crate::schema::{self, FieldType};
+use crate::value::FieldValue;
+
+const ID: &str = "_id";
+const KIND: &str = "_kind";
+const DELETED: &str = "_deleted";
+
+/// Who makes a change, and when (milliseconds since the Unix epoch).
+#[derive(Clone, Copy, Debug)]
+pub struct Author<'a> {
+    pub company: &'a str,
+    pub time_ms: i64,
+}
+
+/// One entry of a record's history.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryEntry {
+    pub company: String,
+    pub time_ms: i64,
+    pub fields: Vec<String>,
+    pub hash: String,
+}
+
+/// One record's automerge document.
+pub struct RecordDoc {
+    doc: AutoCommit,
+}
+
+impl RecordDoc {
+    /// An empty document that will become `id` on its first `apply`.
+    pub fn new(actor: &[u8]) -> RecordDoc {
+        RecordDoc {
+            doc: AutoCommit::new().with_actor(ActorId::from(actor)),
+        }
+    }
+
+    /// Loads saved bytes, checking they are the document expected.
+    pub fn load(bytes: &[u8], actor: &[u8], expected: &DocId) -> Result<RecordDoc, DocError> {
+        let doc = AutoCommit::load(bytes)?.with_actor(ActorId::from(actor));
+        let me = RecordDoc { doc };
+        match me.id_text() {
+            Some(found) if found != expected.as_str() => Err(DocError::WrongId {
+                expected: expected.to_string(),
+                found,
+            }),
+            _ => Ok(me),
+        }
+    }
+
+    /// Whether the record was ever created (it may since be deleted).
+    pub fn exists(&self) -> bool {
+        self.id_text().is_some()
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        matches!(self.scalar(DELETED), Some(FieldValue::Bool(true)))
+    }
+
+    fn id_text(&self) -> Option<String> {
+        match self.scalar(ID) {
+            Some(FieldValue::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn scalar(&self, key: &str) -> Option<FieldValue> {
+        match self.doc.get(ROOT, key) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => FieldValue::from_scalar(&s),
+            _ => None,
+        }
+    }
+
+    /// Writes a patch. Only values that differ from the stored ones are
+    /// written, so a repeated import adds no history. A record created by
+    /// this patch must carry its required fields. Returns the new change's
+    /// hash, or `None` when nothing changed.
+    pub fn apply(
+        &mut self,
+        id: &DocId,
+        patch: &RecordPatch,
+        author: Author<'_>,
+    ) -> Result<Option<ChangeHash>, ValidationError> {
+        let kind = id.kind();
+        let creating = !self.exists();
+        if creating || self.is_deleted() {
+            let missing: Vec<_> = schema::required(kind)
+                .iter()
+                .filter(|f| patch.get(f).is_none() && (creating || self.scalar(f).is_none()))
+                .map(|f| crate::error::FieldError::new(*f, "is required"))
+                .collect();
+            if !missing.is_empty() {
+                return Err(ValidationError(missing));
+            }
+        }
+        let mut touched = Vec::new();
+        let result = (|| -> Result<(), automerge::AutomergeError> {
+            if creating {
+                self.doc.put(ROOT, ID, id.as_str())?;
+                self.doc.put(ROOT, KIND, kind.as_str())?;
+            }
+            if self.is_deleted() {
+                self.doc.put(ROOT, DELETED, false)?;
+                touched.push(DELETED.to_string());
+            }
+            for group in &patch.removed_groups {
+                let prefix = format!("{group}.");
+                let keys: Vec<String> = self.doc.keys(ROOT).filter(|k| k.starts_with(&prefix)).collect();
+                for k in keys {
+                    self.doc.delete(ROOT, k.as_str())?;
+                    touched.push(k);
+                }
+            }
+            for (key, value) in &patch.edits {
+                let current = self.scalar(key);
+                match value {
+                    Some(v) if current.as_ref() != Some(v) => {
+                        self.doc.put(ROOT, key.as_str(), v.to_scalar())?;
+                        touched.push(key.clone());
+                    }
+                    None if current.is_some() => {
+                        self.doc.delete(ROOT, key.as_str())?;
+                        touched.push(key.clone());
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.doc.rollback();
+            return Err(ValidationError::one("record", format!("could not write: {e}")));
+        }
+        Ok(self.commit(author, &touched))
+    }
+
+    /// Marks the record deleted. Returns `None` when it already was.
+    pub fn delete(&mut self, author: Author<'_>) -> Option<ChangeHash> {
+        if !self.exists() || self.is_deleted() {
+            return None;
+        }
+        if self.doc.put(ROOT, DELETED, true).is_err() {
+            self.doc.rollback();
+            return None;
+        }
+        self.commit(author, &[DELETED.to_string()])
+    }
+
+    fn commit(&mut self, author: Author<'_>, touched: &[String]) -> Option<ChangeHash> {
+        if touched.is_empty() {
+            self.doc.rollback();
+            return None;
+        }
+        let message = serde_json::json!({ "c": author.company, "f": touched }).to_string();
+        self.doc
+            .commit_with(CommitOptions::default().with_message(message).with_time(author.time_ms))
+    }
+
+    /// The record as its current values.
+    pub fn record(&self) -> Option<Record> {
+        let id = DocId::parse(&self.id_text()?)?;
+        let mut values = BTreeMap::new();
+        for key in self.doc.keys(ROOT) {
+            if key.starts_with('_') {
+                continue;
+            }
+            if let Some(v) = self.scalar(&key) {
+                values.insert(key, v);
+            }
+        }
+        Some(Record {
+            id,
+            deleted: self.is_deleted(),
+            values,
+        })
+    }
+
+    /// Who changed which fields, oldest first.
+    pub fn history(&mut self) -> Vec<HistoryEntry> {
+        self.doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| {
+                let parsed: Option<Json> = m.message.as_deref().and_then(|t| serde_json::from_str(t).ok());
+                let company = parsed
+                    .as_ref()
+                    .and_then(|j| j.get("c")?.as_str().map(str::to_string))
+                    .unwrap_or_else(|| format!("actor {}", m.actor));
+                let fields = parsed
+                    .as_ref()
+                    .and_then(|j| j.get("f")?.as_array().cloned())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                HistoryEntry {
+                    company,
+                    time_ms: m.timestamp,
+                    fields,
+                    hash: m.hash.to_string(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Merges another replica of the same record into this one.
+    pub fn merge(&mut self, other: &mut RecordDoc) -> Result<(), DocError> {
+        self.doc.merge(&mut other.doc)?;
+        Ok(())
+    }
+
+    /// The automerge document, for replication.
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+}
+
+/// A record's current values, keyed as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub id: DocId,
+    pub deleted: bool,
+    pub values: BTreeMap<String, FieldValue>,
+}
+
+impl Record {
+    pub fn kind(&self) -> Kind {
+        self.id.kind()
+    }
+
+    fn type_of(&self, key: &str) -> FieldType {
+        let kind = self.kind();
+        let spec = if let Some(rest) = key.strip_prefix("address.") {
+            rest.rsplit_once('.').and_then(|(_, f)| schema::ADDRESS.iter().find(|s| s.name == f))
+        } else if let Some(rest) = key.strip_prefix("reference.") {
+            rest.rsplit_once('.').and_then(|(_, f)| schema::REFERENCE.iter().find(|s| s.name == f))
+        } else {
+            schema::field(kind, key)
+        };
+        spec.map_or(FieldType::Text(usize::MAX), |s| s.ty)
+    }
+
+    /// The record as the API returns it: fields at the top, `extra`,
+    /// `addresses` and `references` nested, plus `id`, `kind` and `deleted`.
+    pub fn to_json(&self) -> Json {
+        let mut out = Map::new();
+        out.insert("id".into(), Json::String(self.id.to_string()));
+        out.insert("kind".into(), Json::String(self.kind().to_string()));
+        let mut extra = Map::new();
+        let mut groups: BTreeMap<&str, Map<String, Json>> = BTreeMap::new();
+        for (key, value) in &self.values {
+            let rendered = value.to_json(self.type_of(key));
+            if let Some(name) = key.strip_prefix("extra.") {
+                extra.insert(name.to_string(), rendered);
+            } else if let Some((group, field)) = key.rsplit_once('.') {
+                let (section, label) = group.split_once('.').unwrap_or((group, ""));
+                let section = if section == "address" { "addresses" } else { "references" };
+                let entry = groups.entry(section).or_default();
+                let obj = entry
+                    .entry(label.to_string())
+                    .or_insert_with(|| Json::Object(Map::new()));
+                if let Json::Object(o) = obj {
+                    o.insert(field.to_string(), rendered);
+                }
+            } else {
+                out.insert(key.clone(), rendered);
+            }
+        }
+        if !extra.is_empty() {
+            out.insert("extra".into(), Json::Object(extra));
+        }
+        for (section, m) in groups {
+            out.insert(section.into(), Json::Object(m));
+        }
+        if self.deleted {
+            out.insert("deleted".into(), Json::Bool(true));
+        }
+        out.into()
+    }
+
+    /// The record as flat text columns, as CSV export writes them.
+    pub fn to_columns(&self) -> BTreeMap<String, String> {
+        self.values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_text(self.type_of(k))))
+            .collect()
+    }
+}

@@ -1,0 +1,30 @@
+//! elo's record model: what a group of companies shares, checked and held as
+//! automerge documents. No I/O: bytes and values in, bytes and values out;
+//! time comes in as a parameter.
+//!
+//! # Layout
+//! - [`kind`]: the kinds of record and the sharing categories.
+//! - [`schema`]: every kind's fields, Portuguese labels, types.
+//! - [`ident`]: Brazilian identifiers (CPF, CNPJ incl. alphanumeric, GTIN,
+//!   NCM, CEST, CEP, UF, CFOP) and e-mail.
+//! - [`value`]: checked field values; exact decimals.
+//! - [`key`]: natural keys and document ids.
+//! - [`patch`]: parsing a write (JSON or CSV columns) into checked edits.
+//! - [`doc`]: a record as an automerge document: apply, delete, merge, history.
+
+pub mod doc;
+pub mod error;
+pub mod ident;
+pub mod key;
+pub mod kind;
+pub mod patch;
+pub mod schema;
+pub mod value;
+
+pub use doc::{Author, HistoryEntry, Record, RecordDoc};
+pub use error::{DocError, FieldError, UnknownKind, ValidationError};
+pub use key::DocId;
+pub use kind::{Category, Kind};
+pub use patch::RecordPatch;
+pub use value::FieldValue;
+pub use automerge::ChangeHash;
