@@ -1,1 +1,19 @@
-//! placeholder
+//! A running elo company node: its storage, its local HTTP API for the ERP,
+//! its change feed.
+//!
+//! # Layout
+//! - [`store`]: the redb file, the change log, the writer thread and its handle.
+//! - [`data_dir`]: the data directory: identity, API token, group metadata.
+//! - [`api`]: the local HTTP API (axum) with bearer token and change feed.
+//! - [`records`]: record writes shared by the API and the offline CLI.
+//! - [`node`]: running a node in the foreground until told to stop.
+
+pub mod api;
+mod api_doc;
+pub mod data_dir;
+pub mod node;
+pub mod records;
+pub mod store;
+
+pub use data_dir::{Company, DataDir, DataDirError, Group, NodeInfo};
+pub use store::{ChangeEntry, Store, StoreError, StoreHandle, WriteError, WriteOp, WriteResult};

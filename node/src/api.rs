@@ -1,0 +1,387 @@
+//! The local HTTP API an ERP talks to: records, the change feed (paged and
+//! streaming), status and an OpenAPI document.
+//!
+//! Every route but `/v1/openapi.json` needs `Authorization: Bearer TOKEN`
+//! with the token from the data directory, compared in constant time.
+//! Errors are JSON `{"error": CODE, "message": TEXT, "fields": [...]}`:
+//! malformed JSON is 400 with the line and column, an invalid field 422
+//! naming it, an oversized body 413. A refused write stores nothing.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use elo_crdt::{DocId, FieldError, Kind, ValidationError};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::data_dir::{Company, Group};
+use crate::records::{self, RecordError};
+use crate::store::{ChangeEntry, StoreError, StoreHandle, WriteResult};
+
+/// Largest body of a single-record request.
+pub const MAX_RECORD_BODY: usize = 1024 * 1024;
+/// Largest body of a bulk write (`POST /v1/records/{kind}`).
+pub const MAX_BULK_BODY: usize = 32 * 1024 * 1024;
+/// Most records in one bulk write.
+pub const MAX_BULK_RECORDS: usize = 10_000;
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 10_000;
+
+/// What the API's handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: StoreHandle,
+    pub token: String,
+    pub company: Company,
+    pub group: Group,
+    /// Turns true when the node stops, ending change streams so the server
+    /// can finish its graceful shutdown.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    let records = Router::new()
+        .route("/v1/records/{kind}", get(list_records).post(bulk_write))
+        .layer(DefaultBodyLimit::max(MAX_BULK_BODY));
+    let record = Router::new()
+        .route(
+            "/v1/records/{kind}/{key}",
+            get(get_record).put(put_record).patch(patch_record).delete(delete_record),
+        )
+        .route("/v1/records/{kind}/{key}/history", get(record_history))
+        .route("/v1/changes", get(changes))
+        .route("/v1/changes/stream", get(change_stream))
+        .route("/v1/status", get(status))
+        .layer(DefaultBodyLimit::max(MAX_RECORD_BODY));
+    Router::new()
+        .merge(records)
+        .merge(record)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .route("/v1/openapi.json", get(openapi))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(state)
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    fields: Vec<FieldError>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    fn invalid(e: ValidationError) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid",
+            message: e.to_string(),
+            fields: e.0,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.code, "message": self.message, "fields": self.fields });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("store: {e}");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Invalid(v) => ApiError::invalid(v),
+            RecordError::NotFound(id) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no record {id}")),
+            RecordError::Store(s) => s.into(),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "damaged", other.to_string()),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if token_matches(given, &state.token) {
+        next.run(req).await
+    } else {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer TOKEN, with the token from the data directory's api-token file",
+        )
+        .into_response()
+    }
+}
+
+/// Constant-time comparison, so response timing says nothing of the token.
+fn token_matches(given: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+fn parse_kind(kind: &str) -> ApiResult<Kind> {
+    kind.parse()
+        .map_err(|e: elo_crdt::UnknownKind| ApiError::new(StatusCode::NOT_FOUND, "unknown_kind", e.to_string()))
+}
+
+fn parse_id(kind: Kind, key: &str) -> ApiResult<DocId> {
+    DocId::from_key(kind, key).map_err(|e| ApiError::invalid(e.into()))
+}
+
+/// Parses a body as JSON, saying where it is malformed.
+fn parse_json(body: &[u8]) -> ApiResult<Value> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("malformed JSON at line {}, column {}: {e}", e.line(), e.column()),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    deleted: bool,
+}
+
+async fn list_records(
+    State(state): State<ApiState>,
+    Path(kind): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let kind = parse_kind(&kind)?;
+    let after = match q.after.as_deref() {
+        Some(a) if !a.is_empty() => Some(parse_id(kind, a)?),
+        _ => None,
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let records = state.store.list(kind, after, limit, q.deleted).await?;
+    let next = if records.len() == limit {
+        records.last().map(|r| r.id.key().to_string())
+    } else {
+        None
+    };
+    let items: Vec<Value> = records.iter().map(|r| r.to_json()).collect();
+    Ok(Json(json!({ "records": items, "next_after": next })))
+}
+
+async fn get_record(State(state): State<ApiState>, Path((kind, key)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    let id = parse_id(parse_kind(&kind)?, &key)?;
+    match state.store.get(id.clone()).await? {
+        Some(r) if !r.deleted => Ok(Json(r.to_json())),
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no record {id}"))),
+    }
+}
+
+async fn write_record(state: &ApiState, kind: &str, key: &str, body: &[u8], must_exist: bool) -> ApiResult<Response> {
+    let kind = parse_kind(kind)?;
+    let value = parse_json(body)?;
+    let result = records::put(&state.store, kind, Some(key), &value, must_exist).await?;
+    Ok(written(result).into_response())
+}
+
+fn written(result: WriteResult) -> (StatusCode, Json<Value>) {
+    let status = if result.created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut body = result.record.map(|r| r.to_json()).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut body {
+        m.insert("seq".into(), json!(result.seq));
+    }
+    (status, Json(body))
+}
+
+async fn put_record(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    write_record(&state, &kind, &key, &body, false).await
+}
+
+async fn patch_record(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    write_record(&state, &kind, &key, &body, true).await
+}
+
+async fn delete_record(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let result = records::delete(&state.store, parse_kind(&kind)?, &key).await?;
+    Ok(Json(json!({ "id": result.id.to_string(), "deleted": true, "seq": result.seq })))
+}
+
+async fn record_history(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(parse_kind(&kind)?, &key)?;
+    match state.store.history(id.clone()).await? {
+        Some(h) => Ok(Json(json!({ "id": id.to_string(), "history": h }))),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no record {id}"))),
+    }
+}
+
+/// Writes many records of one kind: a JSON array of records, each checked
+/// alone. 200 when all were stored; 422 listing the refused rows by index
+/// when some were not (the others are stored).
+async fn bulk_write(State(state): State<ApiState>, Path(kind): Path<String>, body: Bytes) -> ApiResult<Response> {
+    let kind = parse_kind(&kind)?;
+    let Value::Array(items) = parse_json(&body)? else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "expected a JSON array of records"));
+    };
+    if items.len() > MAX_BULK_RECORDS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many",
+            format!("at most {MAX_BULK_RECORDS} records per request, got {}", items.len()),
+        ));
+    }
+    let report = records::put_many(&state.store, kind, &items).await?;
+    let status = if report.rejected.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok((status, Json(json!(report))).into_response())
+}
+
+#[derive(Deserialize)]
+struct ChangesQuery {
+    #[serde(default)]
+    since: u64,
+    limit: Option<usize>,
+}
+
+async fn changes(State(state): State<ApiState>, Query(q): Query<ChangesQuery>) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let entries = state.store.changes_since(q.since, limit).await?;
+    let last = entries.last().map_or(q.since, |e| e.seq);
+    Ok(Json(json!({ "changes": entries.iter().map(feed_item).collect::<Vec<_>>(), "last_seq": last })))
+}
+
+/// A change as the feed shows it: enough for an ERP to fetch the record.
+fn feed_item(e: &ChangeEntry) -> Value {
+    let (kind, key) = e.id.split_once('/').unwrap_or(("", &e.id));
+    json!({ "seq": e.seq, "id": e.id, "kind": kind, "key": key, "deleted": e.deleted, "company": e.company })
+}
+
+/// The change feed as server-sent events: first every change after
+/// `since`, then each new one as it is committed. An ERP that reconnects
+/// with the last `seq` it saw misses nothing.
+async fn change_stream(
+    State(state): State<ApiState>,
+    Query(q): Query<ChangesQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    struct Feed {
+        store: StoreHandle,
+        live: tokio::sync::broadcast::Receiver<ChangeEntry>,
+        last: u64,
+        backlog: std::collections::VecDeque<ChangeEntry>,
+        catching_up: bool,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    }
+    // Subscribe before reading the backlog, so nothing falls between the two.
+    let feed = Feed {
+        live: state.store.subscribe(),
+        store: state.store.clone(),
+        last: q.since,
+        backlog: Default::default(),
+        catching_up: true,
+        stopping: state.stopping.clone(),
+    };
+    let stream = futures::stream::unfold(feed, |mut f| async move {
+        loop {
+            if let Some(e) = f.backlog.pop_front() {
+                f.last = e.seq;
+                return Some((Ok(change_event(&e)), f));
+            }
+            if f.catching_up {
+                match f.store.changes_since(f.last, 1000).await {
+                    Ok(page) if !page.is_empty() => {
+                        f.backlog.extend(page);
+                        continue;
+                    }
+                    Ok(_) => f.catching_up = false,
+                    Err(e) => {
+                        tracing::warn!("change feed: {e}");
+                        return None;
+                    }
+                }
+            }
+            let next = tokio::select! {
+                next = f.live.recv() => next,
+                _ = f.stopping.wait_for(|stop| *stop) => return None,
+            };
+            match next {
+                Ok(e) if e.seq > f.last => f.backlog.push_back(e),
+                Ok(_) => {}
+                // Fell behind the live channel: read the gap from the store.
+                Err(RecvError::Lagged(_)) => f.catching_up = true,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn change_event(e: &ChangeEntry) -> Event {
+    Event::default()
+        .event("change")
+        .id(e.seq.to_string())
+        .data(feed_item(e).to_string())
+}
+
+async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let last_seq = state.store.last_seq().await?;
+    let records = state.store.doc_count().await?;
+    Ok(Json(json!({
+        "company": state.company,
+        "group": { "id": state.group.id, "primary": state.group.primary, "term": state.group.term,
+                   "members": state.group.members },
+        "last_seq": last_seq,
+        "records": records,
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+async fn openapi(headers: HeaderMap) -> impl IntoResponse {
+    let _ = headers;
+    ([(header::CONTENT_TYPE, "application/json")], crate::api_doc::OPENAPI)
+}

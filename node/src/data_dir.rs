@@ -1,0 +1,239 @@
+//! A company's data directory: what `elo init` creates and every command
+//! opens.
+//!
+//! ```text
+//! DIR/store.redb     records, change log, checkpoints, metadata
+//! DIR/identity.key   the node's ed25519 key (owner-only)
+//! DIR/api-token      the local API's bearer token (owner-only)
+//! DIR/node.json      written while `elo node` runs: its API address and pid
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use libp2p_identity::Keypair;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreError, read};
+
+/// Metadata keys the data directory keeps in the store.
+pub const META_COMPANY: &str = "company";
+pub const META_GROUP: &str = "group";
+
+/// Why a data directory could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataDirError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0} already holds an elo company; use another --data directory")]
+    AlreadyInitialised(String),
+    #[error("{0} holds no elo company yet: run `elo init --company CNPJ --name NAME` first")]
+    NotInitialised(String),
+    #[error("invalid company CNPJ: {0}")]
+    BadCnpj(elo_crdt::ident::IdentError),
+    #[error("the company name must not be empty")]
+    EmptyName,
+    #[error("{path} is damaged: {reason}")]
+    Damaged { path: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// This company, as stored in its data directory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Company {
+    pub cnpj: String,
+    pub name: String,
+    pub peer_id: String,
+}
+
+/// The group this company belongs to. At `init` the company founds it and is
+/// its only member and its primary.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    /// The group's secret, from which the private-network key is derived.
+    pub secret: String,
+    pub primary: String,
+    pub term: u64,
+    pub members: Vec<Company>,
+}
+
+/// What the running `elo node` advertises to other commands.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub api: String,
+    pub pid: u32,
+}
+
+/// A company's data directory.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
+    move |source| DataDirError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.root.join("store.redb")
+    }
+
+    pub fn identity_path(&self) -> PathBuf {
+        self.root.join("identity.key")
+    }
+
+    pub fn token_path(&self) -> PathBuf {
+        self.root.join("api-token")
+    }
+
+    pub fn node_info_path(&self) -> PathBuf {
+        self.root.join("node.json")
+    }
+
+    /// Creates the directory, the identity, the token and the group with this
+    /// company as first member and primary.
+    pub fn init(&self, cnpj: &str, name: &str) -> Result<(Company, Group), DataDirError> {
+        let cnpj = elo_crdt::ident::cnpj(cnpj).map_err(DataDirError::BadCnpj)?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(DataDirError::EmptyName);
+        }
+        if self.store_path().exists() || self.identity_path().exists() {
+            return Err(DataDirError::AlreadyInitialised(self.root.display().to_string()));
+        }
+        create_private_dir(&self.root)?;
+        let key = Keypair::generate_ed25519();
+        let key_bytes = key.to_protobuf_encoding().map_err(|e| DataDirError::Damaged {
+            path: self.identity_path().display().to_string(),
+            reason: e.to_string(),
+        })?;
+        write_private(&self.identity_path(), &key_bytes)?;
+        write_private(&self.token_path(), random_hex(32).as_bytes())?;
+        let company = Company {
+            cnpj: cnpj.clone(),
+            name: name.to_string(),
+            peer_id: key.public().to_peer_id().to_string(),
+        };
+        let group = Group {
+            id: random_hex(16),
+            secret: random_hex(32),
+            primary: cnpj.clone(),
+            term: 1,
+            members: vec![company.clone()],
+        };
+        let mut store = Store::open(&self.store_path(), key.public().to_peer_id().to_bytes(), cnpj)?;
+        store.put_meta(META_GROUP, &json_bytes(&group))?;
+        // The company goes last: its presence marks the directory complete, so
+        // an init interrupted half-way is not mistaken for a working one.
+        store.put_meta(META_COMPANY, &json_bytes(&company))?;
+        Ok((company, group))
+    }
+
+    /// The node's identity key.
+    pub fn identity(&self) -> Result<Keypair, DataDirError> {
+        let path = self.identity_path();
+        if !path.exists() {
+            return Err(DataDirError::NotInitialised(self.root.display().to_string()));
+        }
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        Keypair::from_protobuf_encoding(&bytes).map_err(|e| DataDirError::Damaged {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    pub fn api_token(&self) -> Result<String, DataDirError> {
+        let path = self.token_path();
+        let text = fs::read_to_string(&path).map_err(io_err(&path))?;
+        Ok(text.trim().to_string())
+    }
+
+    /// Opens the store and reads who this company is.
+    pub fn open(&self) -> Result<(Store, Company, Group), DataDirError> {
+        let key = self.identity()?;
+        let store = Store::open(&self.store_path(), key.public().to_peer_id().to_bytes(), String::new())?;
+        let db = store.database();
+        let company: Company = read_json(&read::meta(&db, META_COMPANY)?, &self.root)?;
+        let group: Group = read_json(&read::meta(&db, META_GROUP)?, &self.root)?;
+        let store = store.with_company(company.cnpj.clone());
+        Ok((store, company, group))
+    }
+
+    /// The running node's address, if one is advertised.
+    pub fn node_info(&self) -> Option<NodeInfo> {
+        let text = fs::read_to_string(self.node_info_path()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn write_node_info(&self, info: &NodeInfo) -> Result<(), DataDirError> {
+        let path = self.node_info_path();
+        let tmp = self.root.join("node.json.tmp");
+        fs::write(&tmp, json_bytes(info)).map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    pub fn remove_node_info(&self) {
+        let _ = fs::remove_file(self.node_info_path());
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(bytes: &Option<Vec<u8>>, root: &Path) -> Result<T, DataDirError> {
+    let Some(bytes) = bytes else {
+        return Err(DataDirError::NotInitialised(root.display().to_string()));
+    };
+    serde_json::from_slice(bytes).map_err(|e| DataDirError::Damaged {
+        path: root.join("store.redb").display().to_string(),
+        reason: format!("metadata: {e}"),
+    })
+}
+
+fn json_bytes<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+fn create_private_dir(path: &Path) -> Result<(), DataDirError> {
+    fs::create_dir_all(path).map_err(io_err(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io_err(path))?;
+    }
+    Ok(())
+}
+
+/// Writes a secret readable only by its owner.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}

@@ -1,0 +1,79 @@
+//! Running a company node in the foreground: open the data directory, start
+//! the store writer and the local API, advertise the API address in
+//! `node.json` so other `elo` commands go through it, and stop cleanly when
+//! the shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use crate::api::{self, ApiState};
+use crate::data_dir::{DataDir, DataDirError, NodeInfo};
+use crate::store::StoreHandle;
+
+/// Why a node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("the API listens on loopback only; {0} is not a loopback address")]
+    NotLoopback(SocketAddr),
+    #[error("the API server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// How to run a node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub data: DataDir,
+    pub api: SocketAddr,
+}
+
+/// Runs the node until `shutdown` resolves. `on_ready` hears the bound API
+/// address once the node is serving.
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), NodeError> {
+    if !config.api.ip().is_loopback() {
+        return Err(NodeError::NotLoopback(config.api));
+    }
+    let (store, company, group) = config.data.open()?;
+    let token = config.data.api_token()?;
+    let handle = StoreHandle::spawn(store);
+    let listener = tokio::net::TcpListener::bind(config.api)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: config.api,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+        addr: config.api,
+        source,
+    })?;
+    config.data.write_node_info(&NodeInfo {
+        api: addr.to_string(),
+        pid: std::process::id(),
+    })?;
+    tracing::info!(company = %company.cnpj, api = %addr, "node running");
+    on_ready(addr);
+    let (stop_tx, stopping) = tokio::sync::watch::channel(false);
+    let app = api::router(ApiState {
+        store: handle,
+        token,
+        company,
+        group,
+        stopping,
+    });
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    config.data.remove_node_info();
+    tracing::info!("node stopped");
+    served.map_err(NodeError::Serve)
+}

@@ -1,0 +1,193 @@
+//! The store's writer thread and the cloneable handle the rest of the node
+//! uses. One thread owns the [`Store`] and applies writes in batches (group
+//! commit: whatever is queued when it wakes goes into one transaction);
+//! reads run on tokio's blocking pool straight against the database.
+//! Dropping every handle stops the writer after it drains its queue.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use elo_crdt::{DocId, HistoryEntry, Kind, Record};
+use redb::Database;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::{ChangeEntry, Store, StoreError, WriteError, WriteOp, WriteResult, read};
+
+/// Writes waiting in the queue before senders wait.
+const QUEUE: usize = 1024;
+/// Most writes committed in one transaction.
+const MAX_BATCH_OPS: usize = 8192;
+
+type Reply = oneshot::Sender<Result<Vec<Result<WriteResult, WriteError>>, StoreError>>;
+
+enum Request {
+    Write { ops: Vec<WriteOp>, reply: Reply },
+    Meta { key: String, value: Vec<u8>, reply: oneshot::Sender<Result<(), StoreError>> },
+}
+
+/// A cloneable handle to the store.
+#[derive(Clone)]
+pub struct StoreHandle {
+    db: Arc<Database>,
+    writes: mpsc::Sender<Request>,
+    changes: broadcast::Sender<ChangeEntry>,
+}
+
+impl StoreHandle {
+    /// Starts the writer thread for `store`.
+    pub fn spawn(store: Store) -> StoreHandle {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (changes, _) = broadcast::channel(4096);
+        let db = store.database();
+        let notify = changes.clone();
+        std::thread::Builder::new()
+            .name("elo-store".into())
+            .spawn(move || writer(store, rx, notify))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!("could not start the store writer: {e}"));
+        StoreHandle {
+            db,
+            writes: tx,
+            changes,
+        }
+    }
+
+    /// Applies writes; resolves once they are committed to disk.
+    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<Result<WriteResult, WriteError>>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writes
+            .send(Request::Write { ops, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Sets a metadata value; resolves once it is on disk.
+    pub async fn set_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let key = key.to_string();
+        self.writes
+            .send(Request::Meta { key, value, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// One write; its refusal comes back as the inner error.
+    pub async fn write_one(&self, op: WriteOp) -> Result<Result<WriteResult, WriteError>, StoreError> {
+        let mut results = self.write(vec![op]).await?;
+        Ok(results.pop().unwrap_or(Err(WriteError::NotFound(String::new()))))
+    }
+
+    /// Committed changes as they happen (for the change feed and replication).
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEntry> {
+        self.changes.subscribe()
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    pub async fn get(&self, id: DocId) -> Result<Option<Record>, StoreError> {
+        self.blocking(move |db| read::record(db, &id)).await
+    }
+
+    pub async fn history(&self, id: DocId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+        self.blocking(move |db| read::history(db, &id)).await
+    }
+
+    pub async fn list(
+        &self,
+        kind: Kind,
+        after: Option<DocId>,
+        limit: usize,
+        include_deleted: bool,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.blocking(move |db| read::list(db, kind, after.as_ref(), limit, include_deleted))
+            .await
+    }
+
+    pub async fn changes_since(&self, since: u64, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
+        self.blocking(move |db| read::changes_since(db, since, limit)).await
+    }
+
+    pub async fn last_seq(&self) -> Result<u64, StoreError> {
+        self.blocking(read::last_seq).await
+    }
+
+    pub async fn doc_count(&self) -> Result<u64, StoreError> {
+        self.blocking(read::doc_count).await
+    }
+
+    pub async fn meta(&self, key: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.blocking(move |db| read::meta(db, key)).await
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn writer(mut store: Store, mut rx: mpsc::Receiver<Request>, notify: broadcast::Sender<ChangeEntry>) {
+    let mut pending = None;
+    loop {
+        let first = match pending.take() {
+            Some(r) => r,
+            None => match rx.blocking_recv() {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        let (mut ops, mut replies) = match first {
+            Request::Meta { key, value, reply } => {
+                let _ = reply.send(store.put_meta(&key, &value));
+                continue;
+            }
+            Request::Write { ops, reply } => {
+                let n = ops.len();
+                (ops, vec![(reply, n)])
+            }
+        };
+        // Group commit: take every write already queued into this transaction.
+        while ops.len() < MAX_BATCH_OPS {
+            match rx.try_recv() {
+                Ok(Request::Write { ops: more, reply }) => {
+                    replies.push((reply, more.len()));
+                    ops.extend(more);
+                }
+                Ok(meta) => {
+                    pending = Some(meta);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        match store.write_batch(ops, now_ms()) {
+            Ok((results, entries)) => {
+                let mut results = results.into_iter();
+                for (reply, n) in replies {
+                    let _ = reply.send(Ok(results.by_ref().take(n).collect()));
+                }
+                for e in entries {
+                    let _ = notify.send(e);
+                }
+            }
+            Err(e) => {
+                tracing::error!("store transaction failed, nothing of it was stored: {e}");
+                let text = e.to_string();
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(StoreError::Failed(text.clone())));
+                }
+            }
+        }
+    }
+    tracing::debug!("store writer stopped");
+}

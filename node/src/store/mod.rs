@@ -1,0 +1,407 @@
+//! The node's storage: one redb file holding record documents, the local
+//! change log, per-peer checkpoints and metadata.
+//!
+//! # Durability contract
+//! Writes go through one writer (see [`handle`]), which applies every write
+//! waiting in its queue in one redb transaction and commits it with
+//! `Durability::Immediate` (fsync) *before* any caller hears back. So a write
+//! is on disk when its caller's future resolves: when the CLI exits 0 or the
+//! API answers 2xx. A process killed at any moment reopens with every
+//! acknowledged write and no half of a transaction (redb's commit is atomic).
+//!
+//! Memory: documents are loaded from their saved bytes on demand; the writer
+//! keeps at most [`CACHE_DOCS`] of them in an LRU, so memory does not grow
+//! with the number of records. Readers load, read and drop.
+
+mod entry;
+pub mod handle;
+pub(crate) mod tables;
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::Path;
+
+use elo_crdt::{Author, DocError, DocId, HistoryEntry, Kind, Record, RecordDoc, RecordPatch, ValidationError};
+use lru::LruCache;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+pub use entry::ChangeEntry;
+pub use handle::StoreHandle;
+use tables::{CHANGES, CHECKPOINTS, DOCS, DOC_SEQ, META, META_LAST_SEQ, META_SCHEMA};
+
+/// Documents the writer keeps loaded (~18 KiB each in memory).
+pub const CACHE_DOCS: usize = 256;
+/// The schema version this build writes.
+const SCHEMA_VERSION: u64 = 1;
+/// The actor id used to load documents only to read them.
+const READER: &[u8] = b"elo-reader";
+
+/// Why the store could not do what was asked. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("the data store {path} is in use by another elo process (is `elo node` running?)")]
+    InUse { path: String },
+    #[error("storage error: {0}")]
+    Storage(#[from] redb::Error),
+    #[error("stored document {id} is damaged: {source}")]
+    Damaged { id: String, source: DocError },
+    #[error("the write was not stored: {0}")]
+    Failed(String),
+    #[error("the store has shut down")]
+    Closed,
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Storage(e.into()) }
+        }
+    )*};
+}
+storage_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// Why one write of a batch was refused; the others of the batch stand.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("no {0} record")]
+    NotFound(String),
+    #[error("stored document {id} is damaged: {source}")]
+    Damaged { id: String, source: DocError },
+}
+
+/// One write.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// Set or clear fields of a record, creating it if needed.
+    Put { id: DocId, patch: RecordPatch },
+    /// Mark a record deleted.
+    Delete { id: DocId },
+}
+
+/// What a successful write did.
+#[derive(Clone, Debug)]
+pub struct WriteResult {
+    pub id: DocId,
+    /// The new change's sequence number; `None` when nothing changed.
+    pub seq: Option<u64>,
+    pub created: bool,
+    pub record: Option<Record>,
+}
+
+/// The storage core: the redb file and the writer's document cache. Only the
+/// writer thread owns one; readers use [`read`] functions on the database.
+pub struct Store {
+    db: std::sync::Arc<Database>,
+    cache: LruCache<String, RecordDoc>,
+    actor: Vec<u8>,
+    company: String,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store file and migrates it.
+    pub fn open(path: &Path, actor: Vec<u8>, company: String) -> Result<Store, StoreError> {
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.display().to_string(),
+            },
+            other => StoreError::Storage(other.into()),
+        })?;
+        migrate(&db)?;
+        Ok(Store {
+            db: std::sync::Arc::new(db),
+            cache: LruCache::new(NonZeroUsize::new(CACHE_DOCS).unwrap_or(NonZeroUsize::MIN)),
+            actor,
+            company,
+        })
+    }
+
+    /// Sets the company that authors this store's changes.
+    pub fn with_company(mut self, company: String) -> Store {
+        self.company = company;
+        self
+    }
+
+    pub fn database(&self) -> std::sync::Arc<Database> {
+        self.db.clone()
+    }
+
+    /// Applies a batch of writes in one transaction. The outer error means
+    /// the transaction failed and nothing of the batch is stored; inner
+    /// errors refuse single writes and leave the rest of the batch standing.
+    pub fn write_batch(
+        &mut self,
+        ops: Vec<WriteOp>,
+        now_ms: i64,
+    ) -> Result<(Vec<Result<WriteResult, WriteError>>, Vec<ChangeEntry>), StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        // Documents touched by this batch; they reach the cache only after the
+        // commit, so the cache never holds a state that is not on disk.
+        let mut touched: HashMap<String, RecordDoc> = HashMap::new();
+        let mut results = Vec::with_capacity(ops.len());
+        let mut entries = Vec::new();
+        {
+            let mut docs = txn.open_table(DOCS)?;
+            let mut changes = txn.open_table(CHANGES)?;
+            let mut doc_seq = txn.open_table(DOC_SEQ)?;
+            let mut meta = txn.open_table(META)?;
+            let mut last_seq = read_u64(&meta, META_LAST_SEQ)?;
+            let company = self.company.clone();
+            let author = Author {
+                company: &company,
+                time_ms: now_ms,
+            };
+            for op in ops {
+                let (id, outcome) = match op {
+                    WriteOp::Put { id, patch } => {
+                        let doc = match self.take_doc(&mut touched, &docs, &id)? {
+                            Ok(d) => d,
+                            Err(e) => {
+                                results.push(Err(e));
+                                continue;
+                            }
+                        };
+                        let created = !doc.exists();
+                        let outcome = doc.apply(&id, &patch, author).map(|h| (h, created));
+                        (id, outcome.map_err(WriteError::from))
+                    }
+                    WriteOp::Delete { id } => {
+                        let doc = match self.take_doc(&mut touched, &docs, &id)? {
+                            Ok(d) => d,
+                            Err(e) => {
+                                results.push(Err(e));
+                                continue;
+                            }
+                        };
+                        if !doc.exists() || doc.is_deleted() {
+                            results.push(Err(WriteError::NotFound(id.to_string())));
+                            continue;
+                        }
+                        (id.clone(), Ok((doc.delete(author), false)))
+                    }
+                };
+                let (hash, created) = match outcome {
+                    Ok(x) => x,
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                };
+                let Some(doc) = touched.get_mut(id.as_str()) else {
+                    results.push(Err(WriteError::NotFound(id.to_string())));
+                    continue;
+                };
+                let mut seq = None;
+                if hash.is_some() {
+                    last_seq += 1;
+                    let entry = ChangeEntry {
+                        seq: last_seq,
+                        id: id.to_string(),
+                        heads: doc.heads(),
+                        deleted: doc.is_deleted(),
+                        company: self.company.clone(),
+                    };
+                    docs.insert(id.as_str(), doc.save().as_slice())?;
+                    let old = doc_seq.insert(id.as_str(), last_seq)?.map(|g| g.value());
+                    if let Some(old) = old {
+                        changes.remove(old)?;
+                    }
+                    changes.insert(last_seq, entry.encode().as_slice())?;
+                    seq = Some(last_seq);
+                    entries.push(entry);
+                }
+                results.push(Ok(WriteResult {
+                    record: doc.record(),
+                    id,
+                    seq,
+                    created,
+                }));
+            }
+            meta.insert(META_LAST_SEQ, last_seq.to_string().as_bytes())?;
+        }
+        txn.commit()?;
+        for (id, doc) in touched {
+            self.cache.put(id, doc);
+        }
+        Ok((results, entries))
+    }
+
+    /// Sets a metadata value, durably.
+    pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        txn.open_table(META)?.insert(key, value)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Moves a document into the batch's working set (from the cache, the
+    /// table, or new) and returns it.
+    fn take_doc<'t>(
+        &mut self,
+        touched: &'t mut HashMap<String, RecordDoc>,
+        docs: &redb::Table<&str, &[u8]>,
+        id: &DocId,
+    ) -> Result<Result<&'t mut RecordDoc, WriteError>, StoreError> {
+        if !touched.contains_key(id.as_str()) {
+            let doc = match self.cache.pop(id.as_str()) {
+                Some(d) => d,
+                None => match docs.get(id.as_str())? {
+                    Some(bytes) => match RecordDoc::load(bytes.value(), &self.actor, id) {
+                        Ok(d) => d,
+                        Err(source) => {
+                            return Ok(Err(WriteError::Damaged {
+                                id: id.to_string(),
+                                source,
+                            }));
+                        }
+                    },
+                    None => RecordDoc::new(&self.actor),
+                },
+            };
+            touched.insert(id.to_string(), doc);
+        }
+        match touched.get_mut(id.as_str()) {
+            Some(d) => Ok(Ok(d)),
+            None => Ok(Err(WriteError::NotFound(id.to_string()))),
+        }
+    }
+}
+
+fn read_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> Result<u64, StoreError> {
+    Ok(meta
+        .get(key)?
+        .and_then(|g| std::str::from_utf8(g.value()).ok().and_then(|s| s.parse().ok()))
+        .unwrap_or(0))
+}
+
+/// Creates the tables and records the schema version. Safe to run on every
+/// open: each step checks whether it is already done.
+fn migrate(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(DOCS)?;
+        txn.open_table(CHANGES)?;
+        txn.open_table(DOC_SEQ)?;
+        txn.open_table(CHECKPOINTS)?;
+        let mut meta = txn.open_table(META)?;
+        if read_u64(&meta, META_SCHEMA)? < SCHEMA_VERSION {
+            meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Reads, on any thread, straight from the database (redb readers never
+/// block the writer).
+pub mod read {
+    use super::*;
+
+    pub fn record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
+        Ok(load(db, id)?.and_then(|d| d.record()))
+    }
+
+    pub fn history(db: &Database, id: &DocId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+        Ok(load(db, id)?.map(|mut d| d.history()))
+    }
+
+    fn load(db: &Database, id: &DocId) -> Result<Option<RecordDoc>, StoreError> {
+        let txn = db.begin_read()?;
+        let docs = txn.open_table(DOCS)?;
+        let Some(bytes) = docs.get(id.as_str())? else {
+            return Ok(None);
+        };
+        RecordDoc::load(bytes.value(), READER, id)
+            .map(Some)
+            .map_err(|source| StoreError::Damaged {
+                id: id.to_string(),
+                source,
+            })
+    }
+
+    /// Records of a kind in key order, starting after `after` (a document
+    /// id), skipping deleted ones unless asked.
+    pub fn list(
+        db: &Database,
+        kind: Kind,
+        after: Option<&DocId>,
+        limit: usize,
+        include_deleted: bool,
+    ) -> Result<Vec<Record>, StoreError> {
+        let txn = db.begin_read()?;
+        let docs = txn.open_table(DOCS)?;
+        let prefix = DocId::kind_prefix(kind);
+        let start = after.map_or(prefix.clone(), |a| a.to_string());
+        let mut out = Vec::new();
+        for item in docs.range(start.as_str()..)? {
+            let (k, v) = item?;
+            let key = k.value();
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if after.is_some_and(|a| a.as_str() == key) {
+                continue;
+            }
+            let Some(id) = DocId::parse(key) else { continue };
+            let doc = RecordDoc::load(v.value(), READER, &id).map_err(|source| StoreError::Damaged {
+                id: key.to_string(),
+                source,
+            })?;
+            if let Some(r) = doc.record() {
+                if r.deleted && !include_deleted {
+                    continue;
+                }
+                out.push(r);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Change log entries after `since`, in sequence order.
+    pub fn changes_since(db: &Database, since: u64, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
+        let txn = db.begin_read()?;
+        let changes = txn.open_table(CHANGES)?;
+        let mut out = Vec::new();
+        for item in changes.range(since.saturating_add(1)..)? {
+            let (k, v) = item?;
+            if let Some(e) = ChangeEntry::decode(k.value(), v.value()) {
+                out.push(e);
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn last_seq(db: &Database) -> Result<u64, StoreError> {
+        let txn = db.begin_read()?;
+        read_u64(&txn.open_table(META)?, META_LAST_SEQ)
+    }
+
+    pub fn meta(db: &Database, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(key)?.map(|g| g.value().to_vec()))
+    }
+
+    /// How many documents the store holds (deleted ones included).
+    pub fn doc_count(db: &Database) -> Result<u64, StoreError> {
+        let txn = db.begin_read()?;
+        Ok(txn.open_table(DOCS)?.len()?)
+    }
+}

@@ -1,0 +1,32 @@
+//! Every redb table of a node, with its key and value layout. A table's name
+//! carries a version: a layout change gets a new name and a migration.
+
+use redb::TableDefinition;
+
+/// Record documents. Key: document id (`customer/cpf:52998224725`).
+/// Value: the automerge document as `save()` writes it.
+pub const DOCS: TableDefinition<&str, &[u8]> = TableDefinition::new("docs-1");
+
+/// The local change log, one entry per document: its latest local sequence
+/// number. Key: sequence number. Value: a [`ChangeEntry`] encoded by
+/// `ChangeEntry::encode`. A document's older entry is removed when it gets a
+/// new one, so walking the log from a checkpoint visits each changed
+/// document once (as CouchDB's by-sequence index does).
+///
+/// [`ChangeEntry`]: super::ChangeEntry
+pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes-1");
+
+/// The latest sequence number of each document. Key: document id.
+pub const DOC_SEQ: TableDefinition<&str, u64> = TableDefinition::new("doc-seq-1");
+
+/// Per-peer replication checkpoints. Key: the peer's id. Value: the peer's
+/// sequence number up to which everything is stored here.
+pub const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints-1");
+
+/// Node metadata. Keys: see `META_*` below. Values: UTF-8 or JSON.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-1");
+
+/// The last sequence number handed out.
+pub const META_LAST_SEQ: &str = "last_seq";
+/// The schema version the file was migrated to.
+pub const META_SCHEMA: &str = "schema_version";
