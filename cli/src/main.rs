@@ -1,1 +1,433 @@
-fn main() {}
+//! `elo`, the command line of an elo company node. Thin: it parses
+//! arguments, reaches the records through elo-node (the running node's API,
+//! or the store directly) and prints results for people or, with `--json`,
+//! for scripts. Exit code 0 only on success.
+
+mod access;
+mod transfer;
+
+use std::io::{IsTerminal, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use elo_crdt::{Kind, schema};
+use elo_node::DataDir;
+use serde_json::{Value, json};
+
+use access::Access;
+use transfer::Format;
+
+/// elo links the companies of a business group: each runs a node, and their
+/// ERPs share customers, suppliers, products and more without a central server.
+#[derive(Parser)]
+#[command(name = "elo", version, propagate_version = true)]
+struct Cli {
+    /// The company's data directory [default: $ELO_DATA, else the platform's data directory]
+    #[arg(long, global = true, env = "ELO_DATA")]
+    data: Option<PathBuf>,
+    /// Print data as JSON, for scripts
+    #[arg(long, global = true)]
+    json: bool,
+    /// More log output (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create this company's data directory, identity, API token and group
+    Init {
+        /// This company's CNPJ
+        #[arg(long)]
+        company: String,
+        /// This company's name
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a record or set some of its fields (JSON, or - for stdin)
+    Put {
+        kind: Kind,
+        #[arg(value_name = "JSON")]
+        record: String,
+        /// The record's key, when the JSON does not carry it
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Show a record (KEY: CPF/CNPJ with or without punctuation, SKU, code)
+    Get { kind: Kind, key: String },
+    /// List records of a kind
+    List {
+        kind: Kind,
+        /// Start after this key
+        #[arg(long)]
+        after: Option<String>,
+        /// How many to show
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Delete a record (the deletion replicates)
+    Delete { kind: Kind, key: String },
+    /// Who changed which fields of a record, and when
+    History { kind: Kind, key: String },
+    /// Import records from CSV (header row of field names) or JSON lines
+    Import {
+        kind: Kind,
+        file: PathBuf,
+        /// File format [default: from the extension; .csv is CSV, else JSON lines]
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Rows stored per transaction
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Export every record of a kind
+    Export {
+        kind: Kind,
+        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+        format: Format,
+        /// Write to this file instead of standard output
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// The change feed: records changed after a sequence number
+    Changes {
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// This company, its group and its store
+    Status,
+    /// Run the node in the foreground with the local API (Ctrl-C stops it)
+    Node {
+        /// Address of the local API (loopback only)
+        #[arg(long, default_value = "127.0.0.1:4711")]
+        api: SocketAddr,
+    },
+    /// The fields of each kind, with their Portuguese labels
+    Fields {
+        kind: Option<Kind>,
+        /// As a Markdown table (as in the README)
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,elo_node=info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ELO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn data_dir(cli: &Cli) -> Result<DataDir> {
+    match &cli.data {
+        Some(d) => Ok(DataDir::new(d)),
+        None => dirs::data_dir()
+            .map(|d| DataDir::new(d.join("elo")))
+            .context("no --data given, ELO_DATA unset, and no platform data directory"),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let data = data_dir(&cli)?;
+    let json_out = cli.json;
+    match cli.command {
+        Command::Init { company, name } => {
+            let (company, group) = data.init(&company, &name)?;
+            if json_out {
+                print_json(&json!({ "company": company, "group_id": group.id, "data": data.root() }));
+            } else {
+                println!("Company {} ({}) created in {}", company.name, company.cnpj, data.root().display());
+                println!("It founds group {} and is its primary.", group.id);
+                println!("API token: {}", data.token_path().display());
+            }
+        }
+        Command::Put { kind, record, key } => {
+            let text = if record == "-" {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+                s
+            } else {
+                record
+            };
+            let body: Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("malformed JSON at line {}, column {}: {e}", e.line(), e.column()))?;
+            let access = Access::open(&data)?;
+            let record = access.put(kind, key.as_deref(), &body)?;
+            show_record(&record, json_out);
+        }
+        Command::Get { kind, key } => {
+            let access = Access::open(&data)?;
+            match access.get(kind, &key)? {
+                Some(r) => show_record(&r, json_out),
+                None => bail!("no {kind} with key {key}"),
+            }
+        }
+        Command::List { kind, after, limit } => {
+            let access = Access::open(&data)?;
+            let page = access.list(kind, after.as_deref(), limit)?;
+            if json_out {
+                print_json(&json!({ "records": page.records, "next_after": page.next_after }));
+            } else {
+                for r in &page.records {
+                    println!("{}\t{}", r["id"].as_str().unwrap_or(""), title(r));
+                }
+                if let Some(next) = page.next_after {
+                    println!("… more: elo list {kind} --after '{next}'");
+                }
+            }
+        }
+        Command::Delete { kind, key } => {
+            let access = Access::open(&data)?;
+            let r = access.delete(kind, &key)?;
+            if json_out {
+                print_json(&r);
+            } else {
+                println!("deleted {}", r["id"].as_str().unwrap_or(&key));
+            }
+        }
+        Command::History { kind, key } => {
+            let access = Access::open(&data)?;
+            let Some(h) = access.history(kind, &key)? else {
+                bail!("no {kind} with key {key}");
+            };
+            if json_out {
+                print_json(&h);
+            } else {
+                for e in h["history"].as_array().into_iter().flatten() {
+                    let fields: Vec<&str> = e["fields"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                    println!(
+                        "{}  {}  {}",
+                        format_time(e["time_ms"].as_i64().unwrap_or(0)),
+                        e["company"].as_str().unwrap_or("?"),
+                        fields.join(", ")
+                    );
+                }
+            }
+        }
+        Command::Import { kind, file, format, batch } => {
+            transfer::check_file(&file)?;
+            let access = Access::open(&data)?;
+            let format = format.unwrap_or_else(|| Format::from_path(&file));
+            let progress = !json_out && std::io::stderr().is_terminal();
+            let report = transfer::import(&access, kind, &file, format, batch.max(1), progress, |stored, line| {
+                if json_out {
+                    // A committed batch: these rows are on disk.
+                    print_json(&json!({ "committed": stored, "through_line": line }));
+                }
+            })?;
+            if json_out {
+                print_json(&transfer::summary_json(&report));
+            } else {
+                for r in &report.rejected {
+                    eprintln!("line {}: {}", r.line, r.message);
+                }
+                println!(
+                    "{} rows: {} stored ({} changed), {} rejected",
+                    report.rows,
+                    report.stored,
+                    report.changed,
+                    report.rejected.len()
+                );
+            }
+            if !report.rejected.is_empty() {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Export { kind, format, output } => {
+            let access = Access::open(&data)?;
+            let n = match &output {
+                Some(path) => {
+                    let tmp = path.with_extension("partial");
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+                    );
+                    let n = transfer::export(&access, kind, format, &mut f)?;
+                    f.flush()?;
+                    drop(f);
+                    // Only a complete export takes the file's name.
+                    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+                    n
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut lock = std::io::BufWriter::new(stdout.lock());
+                    let n = transfer::export(&access, kind, format, &mut lock)?;
+                    lock.flush()?;
+                    n
+                }
+            };
+            if output.is_some() {
+                eprintln!("exported {n} {kind} records");
+            }
+        }
+        Command::Changes { since, limit } => {
+            let access = Access::open(&data)?;
+            let v = access.changes(since, limit)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                for c in v["changes"].as_array().into_iter().flatten() {
+                    let deleted = if c["deleted"] == true { " (deleted)" } else { "" };
+                    println!("{}\t{}{}", c["seq"], c["id"].as_str().unwrap_or(""), deleted);
+                }
+            }
+        }
+        Command::Status => {
+            let access = Access::open(&data)?;
+            let s = access.status()?;
+            if json_out {
+                print_json(&s);
+            } else {
+                println!("company:  {} ({})", s["company"]["name"].as_str().unwrap_or("?"), s["company"]["cnpj"].as_str().unwrap_or("?"));
+                println!("group:    {}", s["group"]["id"].as_str().unwrap_or("?"));
+                println!("primary:  {} (term {})", s["group"]["primary"].as_str().unwrap_or("?"), s["group"]["term"]);
+                println!("records:  {}", s["records"]);
+                println!("last seq: {}", s["last_seq"]);
+                if access.via_node() {
+                    println!("node:     running, API at {}", s["api"].as_str().unwrap_or("?"));
+                } else {
+                    println!("node:     not running (start it with `elo node`)");
+                }
+            }
+        }
+        Command::Node { api } => {
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            rt.block_on(elo_node::node::run(
+                elo_node::node::NodeConfig { data, api },
+                shutdown_signal(),
+                |addr| {
+                    if json_out {
+                        print_json(&json!({ "api": addr.to_string() }));
+                    } else {
+                        println!("elo node running; local API at http://{addr} (Ctrl-C stops it)");
+                    }
+                },
+            ))?;
+        }
+        Command::Fields { kind, markdown } => print_fields(kind, markdown, json_out),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{v}");
+}
+
+fn show_record(r: &Value, json_out: bool) {
+    if json_out {
+        print_json(r);
+    } else {
+        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+    }
+}
+
+fn title(r: &Value) -> &str {
+    r["name"].as_str().or_else(|| r["description"].as_str()).unwrap_or("")
+}
+
+fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a calendar date (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn print_fields(kind: Option<Kind>, markdown: bool, json_out: bool) {
+    let kinds: Vec<Kind> = kind.map_or_else(|| Kind::ALL.to_vec(), |k| vec![k]);
+    if json_out {
+        let v: Vec<Value> = kinds
+            .iter()
+            .map(|k| {
+                json!({ "kind": k.as_str(), "fields": schema::fields(*k).iter().map(|f| json!({
+                    "name": f.name, "label_pt": f.label_pt, "type": format!("{:?}", f.ty), "category": f.category.as_str() })).collect::<Vec<_>>() })
+            })
+            .collect();
+        print_json(&Value::Array(v));
+        return;
+    }
+    for k in kinds {
+        if markdown {
+            println!("\n#### `{}` ({})\n", k.as_str(), k.label_pt());
+            println!("| field | rótulo | type | category |\n|---|---|---|---|");
+            for f in schema::fields(k) {
+                println!("| `{}` | {} | {} | {} |", f.name, f.label_pt, type_name(f.ty), f.category.as_str());
+            }
+        } else {
+            println!("{} ({})", k.as_str(), k.label_pt());
+            for f in schema::fields(k) {
+                println!("  {:<28} {:<32} {}", f.name, f.label_pt, type_name(f.ty));
+            }
+        }
+    }
+}
+
+fn type_name(t: schema::FieldType) -> String {
+    use schema::FieldType as T;
+    match t {
+        T::Text(n) => format!("text ≤{n}"),
+        T::Decimal(2) => "money (2 places)".into(),
+        T::Decimal(p) => format!("decimal ({p} places)"),
+        T::Choice(c) => c.join(" \\| "),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// One field that failed its check.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldError {
     pub field: String,
     pub reason: String,
@@ -24,6 +24,8 @@ impl fmt::Display for FieldError {
         write!(f, "{}: {}", self.field, self.reason)
     }
 }
+
+impl std::error::Error for FieldError {}
 
 /// A record refused whole: every field that failed, so a user fixes them in
 /// one go rather than one per attempt.

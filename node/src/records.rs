@@ -3,7 +3,7 @@
 //! the two paths cannot disagree on what is valid.
 
 use elo_crdt::{DocId, FieldError, Kind, RecordPatch, ValidationError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::store::{StoreError, StoreHandle, WriteError, WriteOp, WriteResult};
@@ -12,7 +12,7 @@ use crate::store::{StoreError, StoreHandle, WriteError, WriteOp, WriteResult};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("no record {0}")]
     NotFound(String),
@@ -70,7 +70,7 @@ pub async fn delete(store: &StoreHandle, kind: Kind, key: &str) -> Result<WriteR
 }
 
 /// A row of a bulk write that was refused.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Rejected {
     pub index: usize,
     pub message: String,
@@ -78,7 +78,7 @@ pub struct Rejected {
 }
 
 /// What a bulk write did.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BulkReport {
     /// Rows stored (changed or already identical).
     pub stored: usize,

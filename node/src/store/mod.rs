@@ -71,7 +71,7 @@ storage_from!(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("no {0} record")]
     NotFound(String),

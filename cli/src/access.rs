@@ -1,0 +1,280 @@
+//! How a command reaches the company's records: through the running node's
+//! API when `elo node` is up (it holds the store), else by opening the store
+//! directly. Both paths run the same checks (elo-node's `records` module).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use elo_crdt::{DocId, Kind};
+use elo_node::records::{self, BulkReport, RecordError};
+use elo_node::{DataDir, StoreHandle};
+use serde_json::{Value, json};
+
+/// One way in to the records.
+pub enum Access {
+    Api(ApiClient),
+    Local(Local),
+}
+
+pub struct Local {
+    rt: tokio::runtime::Runtime,
+    store: StoreHandle,
+    status: Value,
+}
+
+pub struct ApiClient {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+/// A page of records and where the next starts.
+pub struct Page {
+    pub records: Vec<Value>,
+    pub next_after: Option<String>,
+}
+
+impl Access {
+    /// Uses the running node if its API answers, else opens the store.
+    pub fn open(data: &DataDir) -> Result<Access> {
+        if let Some(info) = data.node_info() {
+            let client = ApiClient::new(&info.api, data.api_token()?);
+            if client.ping() {
+                return Ok(Access::Api(client));
+            }
+        }
+        let (store, company, group) = data.open()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
+        let status = json!({ "company": company, "group": { "id": group.id, "primary": group.primary,
+            "term": group.term, "members": group.members } });
+        let store = {
+            let _guard = rt.enter();
+            StoreHandle::spawn(store)
+        };
+        Ok(Access::Local(Local { rt, store, status }))
+    }
+
+    pub fn via_node(&self) -> bool {
+        matches!(self, Access::Api(_))
+    }
+
+    /// Creates or updates a record; returns it as stored.
+    pub fn put(&self, kind: Kind, key: Option<&str>, body: &Value) -> Result<Value> {
+        match self {
+            Access::Local(l) => {
+                let r = l.rt.block_on(records::put(&l.store, kind, key, body, false)).map_err(record_err)?;
+                let mut out = r.record.map(|r| r.to_json()).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut out {
+                    m.insert("seq".into(), json!(r.seq));
+                }
+                Ok(out)
+            }
+            Access::Api(c) => {
+                let key = match key {
+                    Some(k) => k.to_string(),
+                    None => records_key(kind, body)?,
+                };
+                c.send("PUT", &c.record_url(kind, &key), Some(body))
+            }
+        }
+    }
+
+    pub fn get(&self, kind: Kind, key: &str) -> Result<Option<Value>> {
+        match self {
+            Access::Local(l) => {
+                let id = DocId::from_key(kind, key)?;
+                let r = l.rt.block_on(l.store.get(id))?;
+                Ok(r.filter(|r| !r.deleted).map(|r| r.to_json()))
+            }
+            Access::Api(c) => c.get_optional(&c.record_url(kind, key)),
+        }
+    }
+
+    pub fn list(&self, kind: Kind, after: Option<&str>, limit: usize) -> Result<Page> {
+        match self {
+            Access::Local(l) => {
+                let after = after.map(|a| DocId::from_key(kind, a)).transpose()?;
+                let recs = l.rt.block_on(l.store.list(kind, after, limit, false))?;
+                let next_after = (recs.len() == limit).then(|| recs.last().map(|r| r.id.key().to_string())).flatten();
+                Ok(Page {
+                    records: recs.iter().map(|r| r.to_json()).collect(),
+                    next_after,
+                })
+            }
+            Access::Api(c) => {
+                let mut url = format!("{}/v1/records/{kind}?limit={limit}", c.base);
+                if let Some(a) = after {
+                    url.push_str("&after=");
+                    url.push_str(&encode(a));
+                }
+                let v = c.send("GET", &url, None)?;
+                Ok(Page {
+                    records: v["records"].as_array().cloned().unwrap_or_default(),
+                    next_after: v["next_after"].as_str().map(str::to_string),
+                })
+            }
+        }
+    }
+
+    pub fn delete(&self, kind: Kind, key: &str) -> Result<Value> {
+        match self {
+            Access::Local(l) => {
+                let r = l.rt.block_on(records::delete(&l.store, kind, key)).map_err(record_err)?;
+                Ok(json!({ "id": r.id.to_string(), "deleted": true, "seq": r.seq }))
+            }
+            Access::Api(c) => c.send("DELETE", &c.record_url(kind, key), None),
+        }
+    }
+
+    pub fn history(&self, kind: Kind, key: &str) -> Result<Option<Value>> {
+        match self {
+            Access::Local(l) => {
+                let id = DocId::from_key(kind, key)?;
+                let h = l.rt.block_on(l.store.history(id.clone()))?;
+                Ok(h.map(|h| json!({ "id": id.to_string(), "history": h })))
+            }
+            Access::Api(c) => c.get_optional(&format!("{}/history", c.record_url(kind, key))),
+        }
+    }
+
+    /// Writes rows in one transaction; each row is checked alone.
+    pub fn put_many(&self, kind: Kind, rows: &[Value]) -> Result<BulkReport> {
+        match self {
+            Access::Local(l) => Ok(l.rt.block_on(records::put_many(&l.store, kind, rows))?),
+            Access::Api(c) => {
+                let url = format!("{}/v1/records/{kind}", c.base);
+                let (status, v) = c.call("POST", &url, Some(&Value::Array(rows.to_vec())))?;
+                if status != 200 && status != 422 {
+                    bail!("{}", api_message(status, &v));
+                }
+                serde_json::from_value(v).context("the node's bulk answer")
+            }
+        }
+    }
+
+    pub fn changes(&self, since: u64, limit: usize) -> Result<Value> {
+        match self {
+            Access::Local(l) => {
+                let entries = l.rt.block_on(l.store.changes_since(since, limit))?;
+                let last = entries.last().map_or(since, |e| e.seq);
+                Ok(json!({ "changes": entries, "last_seq": last }))
+            }
+            Access::Api(c) => c.send("GET", &format!("{}/v1/changes?since={since}&limit={limit}", c.base), None),
+        }
+    }
+
+    pub fn status(&self) -> Result<Value> {
+        match self {
+            Access::Local(l) => {
+                let mut s = l.status.clone();
+                s["last_seq"] = json!(l.rt.block_on(l.store.last_seq())?);
+                s["records"] = json!(l.rt.block_on(l.store.doc_count())?);
+                s["node_running"] = json!(false);
+                Ok(s)
+            }
+            Access::Api(c) => {
+                let mut s = c.send("GET", &format!("{}/v1/status", c.base), None)?;
+                s["node_running"] = json!(true);
+                s["api"] = json!(c.base);
+                Ok(s)
+            }
+        }
+    }
+}
+
+fn record_err(e: RecordError) -> anyhow::Error {
+    anyhow!(e)
+}
+
+/// The key a body names, so a put through the API has a URL.
+fn records_key(kind: Kind, body: &Value) -> Result<String> {
+    let patch = elo_crdt::RecordPatch::from_json(kind, body)?;
+    Ok(patch.doc_id(kind)?.key().to_string())
+}
+
+impl ApiClient {
+    pub fn new(addr: &str, token: String) -> ApiClient {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .proxy(None)
+            .build();
+        ApiClient {
+            base: format!("http://{addr}"),
+            token,
+            agent: config.into(),
+        }
+    }
+
+    fn ping(&self) -> bool {
+        matches!(self.call("GET", &format!("{}/v1/status", self.base), None), Ok((200, _)))
+    }
+
+    fn record_url(&self, kind: Kind, key: &str) -> String {
+        format!("{}/v1/records/{kind}/{}", self.base, encode(key))
+    }
+
+    fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        let auth = format!("Bearer {}", self.token);
+        let resp = match (method, body) {
+            ("GET", _) => self.agent.get(url).header("Authorization", &auth).call(),
+            ("DELETE", _) => self.agent.delete(url).header("Authorization", &auth).call(),
+            ("PUT", Some(b)) => self.agent.put(url).header("Authorization", &auth).send_json(b),
+            ("POST", Some(b)) => self.agent.post(url).header("Authorization", &auth).send_json(b),
+            _ => bail!("internal: unsupported request {method}"),
+        };
+        let mut resp = resp.with_context(|| format!("talking to the node at {}", self.base))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .context("reading the node's answer")?;
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).context("the node's answer is not JSON")?
+        };
+        Ok((status, v))
+    }
+
+    fn send(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Value> {
+        let (status, v) = self.call(method, url, body)?;
+        if (200..300).contains(&status) {
+            Ok(v)
+        } else {
+            bail!("{}", api_message(status, &v))
+        }
+    }
+
+    fn get_optional(&self, url: &str) -> Result<Option<Value>> {
+        let (status, v) = self.call("GET", url, None)?;
+        match status {
+            200 => Ok(Some(v)),
+            404 if v["error"] == "not_found" => Ok(None),
+            _ => bail!("{}", api_message(status, &v)),
+        }
+    }
+}
+
+fn api_message(status: u16, v: &Value) -> String {
+    v["message"].as_str().map_or_else(|| format!("the node answered {status}"), str::to_string)
+}
+
+/// Percent-encodes a path segment (a SKU may hold spaces or '#').
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
