@@ -66,7 +66,9 @@ impl Access {
     pub fn put(&self, kind: Kind, key: Option<&str>, body: &Value) -> Result<Value> {
         match self {
             Access::Local(l) => {
-                let r = l.rt.block_on(records::put(&l.store, kind, key, body, false)).map_err(record_err)?;
+                let r =
+                    l.rt.block_on(records::put(&l.store, kind, key, body, false))
+                        .map_err(record_err)?;
                 let mut out = r.record.map(|r| r.to_json()).unwrap_or(Value::Null);
                 if let Value::Object(m) = &mut out {
                     m.insert("seq".into(), json!(r.seq));
@@ -99,7 +101,9 @@ impl Access {
             Access::Local(l) => {
                 let after = after.map(|a| DocId::from_key(kind, a)).transpose()?;
                 let recs = l.rt.block_on(l.store.list(kind, after, limit, false))?;
-                let next_after = (recs.len() == limit).then(|| recs.last().map(|r| r.id.key().to_string())).flatten();
+                let next_after = (recs.len() == limit)
+                    .then(|| recs.last().map(|r| r.id.key().to_string()))
+                    .flatten();
                 Ok(Page {
                     records: recs.iter().map(|r| r.to_json()).collect(),
                     next_after,
@@ -123,7 +127,9 @@ impl Access {
     pub fn delete(&self, kind: Kind, key: &str) -> Result<Value> {
         match self {
             Access::Local(l) => {
-                let r = l.rt.block_on(records::delete(&l.store, kind, key)).map_err(record_err)?;
+                let r =
+                    l.rt.block_on(records::delete(&l.store, kind, key))
+                        .map_err(record_err)?;
                 Ok(json!({ "id": r.id.to_string(), "deleted": true, "seq": r.seq }))
             }
             Access::Api(c) => c.send("DELETE", &c.record_url(kind, key), None),
@@ -163,7 +169,11 @@ impl Access {
                 let last = entries.last().map_or(since, |e| e.seq);
                 Ok(json!({ "changes": entries, "last_seq": last }))
             }
-            Access::Api(c) => c.send("GET", &format!("{}/v1/changes?since={since}&limit={limit}", c.base), None),
+            Access::Api(c) => c.send(
+                "GET",
+                &format!("{}/v1/changes?since={since}&limit={limit}", c.base),
+                None,
+            ),
         }
     }
 
@@ -211,7 +221,10 @@ impl ApiClient {
     }
 
     fn ping(&self) -> bool {
-        matches!(self.call("GET", &format!("{}/v1/status", self.base), None), Ok((200, _)))
+        matches!(
+            self.call("GET", &format!("{}/v1/status", self.base), None),
+            Ok((200, _))
+        )
     }
 
     fn record_url(&self, kind: Kind, key: &str) -> String {
@@ -223,8 +236,16 @@ impl ApiClient {
         let resp = match (method, body) {
             ("GET", _) => self.agent.get(url).header("Authorization", &auth).call(),
             ("DELETE", _) => self.agent.delete(url).header("Authorization", &auth).call(),
-            ("PUT", Some(b)) => self.agent.put(url).header("Authorization", &auth).send_json(b),
-            ("POST", Some(b)) => self.agent.post(url).header("Authorization", &auth).send_json(b),
+            ("PUT", Some(b)) => self
+                .agent
+                .put(url)
+                .header("Authorization", &auth)
+                .send_json(b),
+            ("POST", Some(b)) => self
+                .agent
+                .post(url)
+                .header("Authorization", &auth)
+                .send_json(b),
             _ => bail!("internal: unsupported request {method}"),
         };
         let mut resp = resp.with_context(|| format!("talking to the node at {}", self.base))?;
@@ -263,7 +284,9 @@ impl ApiClient {
 }
 
 fn api_message(status: u16, v: &Value) -> String {
-    v["message"].as_str().map_or_else(|| format!("the node answered {status}"), str::to_string)
+    v["message"]
+        .as_str()
+        .map_or_else(|| format!("the node answered {status}"), str::to_string)
 }
 
 /// Percent-encodes a path segment (a SKU may hold spaces or '#').

@@ -138,7 +138,10 @@ fn init_logs(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ELO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn data_dir(cli: &Cli) -> Result<DataDir> {
@@ -157,9 +160,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init { company, name } => {
             let (company, group) = data.init(&company, &name)?;
             if json_out {
-                print_json(&json!({ "company": company, "group_id": group.id, "data": data.root() }));
+                print_json(
+                    &json!({ "company": company, "group_id": group.id, "data": data.root() }),
+                );
             } else {
-                println!("Company {} ({}) created in {}", company.name, company.cnpj, data.root().display());
+                println!(
+                    "Company {} ({}) created in {}",
+                    company.name,
+                    company.cnpj,
+                    data.root().display()
+                );
                 println!("It founds group {} and is its primary.", group.id);
                 println!("API token: {}", data.token_path().display());
             }
@@ -167,13 +177,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Put { kind, record, key } => {
             let text = if record == "-" {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading standard input")?;
                 s
             } else {
                 record
             };
-            let body: Value = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("malformed JSON at line {}, column {}: {e}", e.line(), e.column()))?;
+            let body: Value = serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "malformed JSON at line {}, column {}: {e}",
+                    e.line(),
+                    e.column()
+                )
+            })?;
             let access = Access::open(&data)?;
             let record = access.put(kind, key.as_deref(), &body)?;
             show_record(&record, json_out);
@@ -217,7 +234,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&h);
             } else {
                 for e in h["history"].as_array().into_iter().flatten() {
-                    let fields: Vec<&str> = e["fields"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                    let fields: Vec<&str> = e["fields"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
                     println!(
                         "{}  {}  {}",
                         format_time(e["time_ms"].as_i64().unwrap_or(0)),
@@ -227,17 +249,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Import { kind, file, format, batch } => {
+        Command::Import {
+            kind,
+            file,
+            format,
+            batch,
+        } => {
             transfer::check_file(&file)?;
             let access = Access::open(&data)?;
             let format = format.unwrap_or_else(|| Format::from_path(&file));
             let progress = !json_out && std::io::stderr().is_terminal();
-            let report = transfer::import(&access, kind, &file, format, batch.max(1), progress, |stored, line| {
-                if json_out {
-                    // A committed batch: these rows are on disk.
-                    print_json(&json!({ "committed": stored, "through_line": line }));
-                }
-            })?;
+            let report = transfer::import(
+                &access,
+                kind,
+                &file,
+                format,
+                batch.max(1),
+                progress,
+                |stored, line| {
+                    if json_out {
+                        // A committed batch: these rows are on disk.
+                        print_json(&json!({ "committed": stored, "through_line": line }));
+                    }
+                },
+            )?;
             if json_out {
                 print_json(&transfer::summary_json(&report));
             } else {
@@ -256,19 +291,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Export { kind, format, output } => {
+        Command::Export {
+            kind,
+            format,
+            output,
+        } => {
             let access = Access::open(&data)?;
             let n = match &output {
                 Some(path) => {
                     let tmp = path.with_extension("partial");
                     let mut f = std::io::BufWriter::new(
-                        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+                        std::fs::File::create(&tmp)
+                            .with_context(|| format!("creating {}", tmp.display()))?,
                     );
                     let n = transfer::export(&access, kind, format, &mut f)?;
                     f.flush()?;
                     drop(f);
                     // Only a complete export takes the file's name.
-                    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+                    std::fs::rename(&tmp, path)
+                        .with_context(|| format!("writing {}", path.display()))?;
                     n
                 }
                 None => {
@@ -290,8 +331,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&v);
             } else {
                 for c in v["changes"].as_array().into_iter().flatten() {
-                    let deleted = if c["deleted"] == true { " (deleted)" } else { "" };
-                    println!("{}\t{}{}", c["seq"], c["id"].as_str().unwrap_or(""), deleted);
+                    let deleted = if c["deleted"] == true {
+                        " (deleted)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "{}\t{}{}",
+                        c["seq"],
+                        c["id"].as_str().unwrap_or(""),
+                        deleted
+                    );
                 }
             }
         }
@@ -301,13 +351,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if json_out {
                 print_json(&s);
             } else {
-                println!("company:  {} ({})", s["company"]["name"].as_str().unwrap_or("?"), s["company"]["cnpj"].as_str().unwrap_or("?"));
+                println!(
+                    "company:  {} ({})",
+                    s["company"]["name"].as_str().unwrap_or("?"),
+                    s["company"]["cnpj"].as_str().unwrap_or("?")
+                );
                 println!("group:    {}", s["group"]["id"].as_str().unwrap_or("?"));
-                println!("primary:  {} (term {})", s["group"]["primary"].as_str().unwrap_or("?"), s["group"]["term"]);
+                println!(
+                    "primary:  {} (term {})",
+                    s["group"]["primary"].as_str().unwrap_or("?"),
+                    s["group"]["term"]
+                );
                 println!("records:  {}", s["records"]);
                 println!("last seq: {}", s["last_seq"]);
                 if access.via_node() {
-                    println!("node:     running, API at {}", s["api"].as_str().unwrap_or("?"));
+                    println!(
+                        "node:     running, API at {}",
+                        s["api"].as_str().unwrap_or("?")
+                    );
                 } else {
                     println!("node:     not running (start it with `elo node`)");
                 }
@@ -367,7 +428,10 @@ fn show_record(r: &Value, json_out: bool) {
 }
 
 fn title(r: &Value) -> &str {
-    r["name"].as_str().or_else(|| r["description"].as_str()).unwrap_or("")
+    r["name"]
+        .as_str()
+        .or_else(|| r["description"].as_str())
+        .unwrap_or("")
 }
 
 fn format_time(ms: i64) -> String {
@@ -375,7 +439,12 @@ fn format_time(ms: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to a calendar date (proleptic Gregorian).
@@ -410,7 +479,13 @@ fn print_fields(kind: Option<Kind>, markdown: bool, json_out: bool) {
             println!("\n#### `{}` ({})\n", k.as_str(), k.label_pt());
             println!("| field | rótulo | type | category |\n|---|---|---|---|");
             for f in schema::fields(k) {
-                println!("| `{}` | {} | {} | {} |", f.name, f.label_pt, type_name(f.ty), f.category.as_str());
+                println!(
+                    "| `{}` | {} | {} | {} |",
+                    f.name,
+                    f.label_pt,
+                    type_name(f.ty),
+                    f.category.as_str()
+                );
             }
         } else {
             println!("{} ({})", k.as_str(), k.label_pt());

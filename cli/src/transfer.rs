@@ -65,8 +65,10 @@ pub fn import(
     let bar = if progress {
         let bar = ProgressBar::new(size);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_message(format!("importing {kind}"));
         bar
@@ -80,25 +82,26 @@ pub fn import(
     let mut report = ImportReport::default();
     let mut rows: Vec<Value> = Vec::with_capacity(batch);
     let mut lines: Vec<u64> = Vec::with_capacity(batch);
-    let mut flush = |rows: &mut Vec<Value>, lines: &mut Vec<u64>, report: &mut ImportReport| -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let r = access.put_many(kind, rows)?;
-        report.stored += r.stored as u64;
-        report.changed += r.changed as u64;
-        for rej in r.rejected {
-            let line = lines.get(rej.index).copied().unwrap_or(0);
-            report.rejected.push(RejectedRow {
-                line,
-                message: rej.message,
-            });
-        }
-        on_batch(report.stored, lines.last().copied().unwrap_or(0));
-        rows.clear();
-        lines.clear();
-        Ok(())
-    };
+    let mut flush =
+        |rows: &mut Vec<Value>, lines: &mut Vec<u64>, report: &mut ImportReport| -> Result<()> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let r = access.put_many(kind, rows)?;
+            report.stored += r.stored as u64;
+            report.changed += r.changed as u64;
+            for rej in r.rejected {
+                let line = lines.get(rej.index).copied().unwrap_or(0);
+                report.rejected.push(RejectedRow {
+                    line,
+                    message: rej.message,
+                });
+            }
+            on_batch(report.stored, lines.last().copied().unwrap_or(0));
+            rows.clear();
+            lines.clear();
+            Ok(())
+        };
     match format {
         Format::Jsonl => {
             let mut line_no = 0u64;
@@ -125,7 +128,9 @@ pub fn import(
             }
         }
         Format::Csv => {
-            let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+            let mut csv = csv::ReaderBuilder::new()
+                .flexible(false)
+                .from_reader(reader);
             let headers: Vec<String> = csv
                 .headers()
                 .context("reading the CSV header row")?
@@ -195,7 +200,11 @@ impl<R: BufRead> BufRead for CountingReader<R> {
 const EXPORT_PAGE: usize = 1000;
 
 /// Walks every record of a kind, page by page.
-fn for_each_record(access: &Access, kind: Kind, mut f: impl FnMut(&Value) -> Result<()>) -> Result<u64> {
+fn for_each_record(
+    access: &Access,
+    kind: Kind,
+    mut f: impl FnMut(&Value) -> Result<()>,
+) -> Result<u64> {
     let mut after: Option<String> = None;
     let mut n = 0;
     loop {
@@ -232,13 +241,20 @@ pub fn export(access: &Access, kind: Kind, format: Format, out: &mut dyn Write) 
                 }
                 Ok(())
             })?;
-            let mut columns: Vec<String> = schema::fields(kind).iter().map(|f| f.name.to_string()).collect();
+            let mut columns: Vec<String> = schema::fields(kind)
+                .iter()
+                .map(|f| f.name.to_string())
+                .collect();
             columns.extend(dynamic);
             let mut w = csv::Writer::from_writer(out);
             w.write_record(&columns)?;
             let n = for_each_record(access, kind, |r| {
                 let flat = flatten(r);
-                w.write_record(columns.iter().map(|c| flat.get(c).map_or("", String::as_str)))?;
+                w.write_record(
+                    columns
+                        .iter()
+                        .map(|c| flat.get(c).map_or("", String::as_str)),
+                )?;
                 Ok(())
             })?;
             w.flush()?;
@@ -261,7 +277,11 @@ fn flatten(r: &Value) -> BTreeMap<String, String> {
                 }
             }
             ("addresses" | "references", Value::Object(groups)) => {
-                let prefix = if k == "addresses" { "address" } else { "reference" };
+                let prefix = if k == "addresses" {
+                    "address"
+                } else {
+                    "reference"
+                };
                 for (label, fields) in groups {
                     if let Value::Object(fs) = fields {
                         for (f, fv) in fs {

@@ -14,13 +14,13 @@
 //! still deleted (delete wins), and the edit is not lost: a later put revives
 //! the record with every field, the concurrent edit included.
 //!
-//! Every change carries a message `{"c": company, "f": [keys]}` and a time in
-//! milliseconds, which `history` reads back. Time is a parameter: no clock here.
+//! Every change carries the company as its message and a time in
+//! milliseconds; `history` reads them back with the keys each change touched. Time is a parameter: no clock here.
 
 use std::collections::BTreeMap;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc, ROOT};
+use automerge::{ActorId, AutoCommit, ChangeHash, ROOT, ReadDoc};
 use serde_json::{Map, Value as Json};
 
 use crate::error::{DocError, ValidationError};
@@ -127,20 +127,25 @@ impl RecordDoc {
                 self.doc.put(ROOT, ID, id.as_str())?;
                 self.doc.put(ROOT, KIND, kind.as_str())?;
             }
-            if self.is_deleted() {
+            if !creating && self.is_deleted() {
                 self.doc.put(ROOT, DELETED, false)?;
                 touched.push(DELETED.to_string());
             }
             for group in &patch.removed_groups {
                 let prefix = format!("{group}.");
-                let keys: Vec<String> = self.doc.keys(ROOT).filter(|k| k.starts_with(&prefix)).collect();
+                let keys: Vec<String> = self
+                    .doc
+                    .keys(ROOT)
+                    .filter(|k| k.starts_with(&prefix))
+                    .collect();
                 for k in keys {
                     self.doc.delete(ROOT, k.as_str())?;
                     touched.push(k);
                 }
             }
             for (key, value) in &patch.edits {
-                let current = self.scalar(key);
+                // A new document has no values yet: skip the lookups.
+                let current = if creating { None } else { self.scalar(key) };
                 match value {
                     Some(v) if current.as_ref() != Some(v) => {
                         self.doc.put(ROOT, key.as_str(), v.to_scalar())?;
@@ -157,9 +162,72 @@ impl RecordDoc {
         })();
         if let Err(e) = result {
             self.doc.rollback();
-            return Err(ValidationError::one("record", format!("could not write: {e}")));
+            return Err(ValidationError::one(
+                "record",
+                format!("could not write: {e}"),
+            ));
         }
         Ok(self.commit(author, &touched))
+    }
+
+    /// The saved bytes of a brand-new record holding `patch`, built as one
+    /// automerge change without going through an in-memory document.
+    ///
+    /// Why: inserting ops into automerge's in-memory op set costs ~4.6 µs per
+    /// field (~150 µs for a 30-field customer), while encoding the same ops
+    /// as a change costs a fraction of that. A change chunk is a valid saved
+    /// document, so [`RecordDoc::load`] reads these bytes like any other;
+    /// the result is the same document `new` + `apply` would make (a test
+    /// checks that). Returns the bytes and the change's hash (the heads).
+    pub fn create_bytes(
+        id: &DocId,
+        patch: &RecordPatch,
+        author: Author<'_>,
+        actor: &[u8],
+    ) -> Result<(Vec<u8>, ChangeHash), ValidationError> {
+        use automerge::legacy::{Key, ObjectId, Op, OpType, SortedVec};
+        let missing: Vec<_> = schema::required(id.kind())
+            .iter()
+            .filter(|f| patch.get(f).is_none())
+            .map(|f| crate::error::FieldError::new(*f, "is required"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ValidationError(missing));
+        }
+        let put = |key: &str, value: automerge::ScalarValue| Op {
+            action: OpType::Put(value),
+            obj: ObjectId::Root,
+            key: Key::Map(key.into()),
+            pred: SortedVec::new(),
+            insert: false,
+        };
+        let mut ops = vec![
+            put(ID, automerge::ScalarValue::Str(id.as_str().into())),
+            put(KIND, automerge::ScalarValue::Str(id.kind().as_str().into())),
+        ];
+        // Later edits of a key win, as they would in `apply`.
+        let mut seen = std::collections::HashSet::new();
+        for (key, value) in patch.edits.iter().rev() {
+            if seen.insert(key.as_str()) {
+                if let Some(v) = value {
+                    ops.push(put(key, v.to_scalar()));
+                }
+            }
+        }
+        let change = automerge::ExpandedChange {
+            operations: ops,
+            actor_id: ActorId::from(actor),
+            hash: None,
+            seq: 1,
+            start_op: std::num::NonZeroU64::MIN,
+            time: author.time_ms,
+            message: Some(author.company.to_string()),
+            deps: Vec::new(),
+            extra_bytes: Vec::new(),
+            author: None,
+        };
+        let mut change = automerge::Change::from(change);
+        Ok((change.bytes().to_vec(), change.hash()))
     }
 
     /// Marks the record deleted. Returns `None` when it already was.
@@ -179,9 +247,13 @@ impl RecordDoc {
             self.doc.rollback();
             return None;
         }
-        let message = serde_json::json!({ "c": author.company, "f": touched }).to_string();
-        self.doc
-            .commit_with(CommitOptions::default().with_message(message).with_time(author.time_ms))
+        // The message is only the company: the fields a change touched are
+        // read back from its operations, so they cost no extra bytes.
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_message(author.company.to_string())
+                .with_time(author.time_ms),
+        )
     }
 
     /// The record as its current values.
@@ -206,26 +278,27 @@ impl RecordDoc {
     /// Who changed which fields, oldest first.
     pub fn history(&mut self) -> Vec<HistoryEntry> {
         self.doc
-            .get_changes_meta(&[])
+            .get_changes(&[])
             .into_iter()
-            .map(|m| {
-                let parsed: Option<Json> = m.message.as_deref().and_then(|t| serde_json::from_str(t).ok());
-                let company = parsed
-                    .as_ref()
-                    .and_then(|j| j.get("c")?.as_str().map(str::to_string))
-                    .unwrap_or_else(|| format!("actor {}", m.actor));
-                let fields = parsed
-                    .as_ref()
-                    .and_then(|j| j.get("f")?.as_array().cloned())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
+            .map(|change| {
+                let mut fields: Vec<String> = Vec::new();
+                for op in change.decode().operations {
+                    if let automerge::legacy::Key::Map(key) = op.key {
+                        let key = key.to_string();
+                        if !key.starts_with('_') || key == DELETED {
+                            if !fields.contains(&key) {
+                                fields.push(key);
+                            }
+                        }
+                    }
+                }
                 HistoryEntry {
-                    company,
-                    time_ms: m.timestamp,
+                    company: change
+                        .message()
+                        .map_or_else(|| format!("actor {}", change.actor_id()), str::to_string),
+                    time_ms: change.timestamp(),
                     fields,
-                    hash: m.hash.to_string(),
+                    hash: change.hash().to_string(),
                 }
             })
             .collect()
@@ -267,9 +340,11 @@ impl Record {
     fn type_of(&self, key: &str) -> FieldType {
         let kind = self.kind();
         let spec = if let Some(rest) = key.strip_prefix("address.") {
-            rest.rsplit_once('.').and_then(|(_, f)| schema::ADDRESS.iter().find(|s| s.name == f))
+            rest.rsplit_once('.')
+                .and_then(|(_, f)| schema::ADDRESS.iter().find(|s| s.name == f))
         } else if let Some(rest) = key.strip_prefix("reference.") {
-            rest.rsplit_once('.').and_then(|(_, f)| schema::REFERENCE.iter().find(|s| s.name == f))
+            rest.rsplit_once('.')
+                .and_then(|(_, f)| schema::REFERENCE.iter().find(|s| s.name == f))
         } else {
             schema::field(kind, key)
         };
@@ -290,7 +365,11 @@ impl Record {
                 extra.insert(name.to_string(), rendered);
             } else if let Some((group, field)) = key.rsplit_once('.') {
                 let (section, label) = group.split_once('.').unwrap_or((group, ""));
-                let section = if section == "address" { "addresses" } else { "references" };
+                let section = if section == "address" {
+                    "addresses"
+                } else {
+                    "references"
+                };
                 let entry = groups.entry(section).or_default();
                 let obj = entry
                     .entry(label.to_string())

@@ -58,7 +58,9 @@ impl fmt::Display for ValidationError {
 
 /// A kind name that is not one of elo's kinds.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown kind {0:?}: expected one of customer, supplier, carrier, product, unit, product_group")]
+#[error(
+    "unknown kind {0:?}: expected one of customer, supplier, carrier, product, unit, product_group"
+)]
 pub struct UnknownKind(pub String);
 
 /// Stored or received document bytes that automerge could not load.

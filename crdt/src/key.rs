@@ -41,7 +41,10 @@ impl DocId {
             });
         }
         let field = key_field(kind);
-        let value = key.strip_prefix(field).and_then(|k| k.strip_prefix(':')).unwrap_or(key);
+        let value = key
+            .strip_prefix(field)
+            .and_then(|k| k.strip_prefix(':'))
+            .unwrap_or(key);
         let value = normalise_code(kind, value).map_err(|reason| FieldError::new(field, reason))?;
         Ok(DocId(format!("{kind}/{field}:{value}")))
     }
@@ -149,7 +152,10 @@ mod tests {
         let p = DocId::from_key(Kind::Product, " ABC-1 ").unwrap();
         assert_eq!(p.as_str(), "product/sku:ABC-1");
         assert_eq!(DocId::from_key(Kind::Product, "sku:ABC-1").unwrap(), p);
-        assert_eq!(DocId::from_key(Kind::Unit, "un").unwrap().as_str(), "unit/code:UN");
+        assert_eq!(
+            DocId::from_key(Kind::Unit, "un").unwrap().as_str(),
+            "unit/code:UN"
+        );
         assert!(DocId::from_key(Kind::Product, "a/b").is_err());
         assert!(DocId::from_key(Kind::Product, "").is_err());
         assert_eq!(DocId::parse("product/sku:ABC-1"), Some(p));

@@ -21,10 +21,10 @@ pub mod patch;
 pub mod schema;
 pub mod value;
 
+pub use automerge::ChangeHash;
 pub use doc::{Author, HistoryEntry, Record, RecordDoc};
 pub use error::{DocError, FieldError, UnknownKind, ValidationError};
 pub use key::DocId;
 pub use kind::{Category, Kind};
 pub use patch::RecordPatch;
 pub use value::FieldValue;
-pub use automerge::ChangeHash;

@@ -54,7 +54,10 @@ impl RecordPatch {
 
     /// The value this patch sets for a key, if any.
     pub fn get(&self, key: &str) -> Option<&FieldValue> {
-        self.edits.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.as_ref())
+        self.edits
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_ref())
     }
 
     /// The document id named by the key fields of this patch (a customer's
@@ -93,7 +96,10 @@ impl RecordPatch {
                 field,
                 format!("{v:?} does not match the record's key {value:?}; a key cannot change"),
             )),
-            Some(_) => Err(ValidationError::one(field, "the key field cannot be cleared")),
+            Some(_) => Err(ValidationError::one(
+                field,
+                "the key field cannot be cleared",
+            )),
             None => {
                 self.edits.push((field, Some(FieldValue::Text(value))));
                 Ok(())
@@ -102,7 +108,13 @@ impl RecordPatch {
     }
 }
 
-fn parse_entry(kind: Kind, name: &str, v: &Json, out: &mut RecordPatch, errors: &mut Vec<FieldError>) {
+fn parse_entry(
+    kind: Kind,
+    name: &str,
+    v: &Json,
+    out: &mut RecordPatch,
+    errors: &mut Vec<FieldError>,
+) {
     match name {
         "id" | "kind" => check_meta(kind, name, v, errors),
         "extra" => match v {
@@ -111,11 +123,21 @@ fn parse_entry(kind: Kind, name: &str, v: &Json, out: &mut RecordPatch, errors: 
                     parse_extra(k, v, out, errors);
                 }
             }
-            Json::Null => errors.push(FieldError::new("extra", "to clear one extra field, set it to null")),
-            _ => errors.push(FieldError::new("extra", "expected an object of names to text")),
+            Json::Null => errors.push(FieldError::new(
+                "extra",
+                "to clear one extra field, set it to null",
+            )),
+            _ => errors.push(FieldError::new(
+                "extra",
+                "expected an object of names to text",
+            )),
         },
         "addresses" | "references" => {
-            let prefix = if name == "addresses" { "address" } else { "reference" };
+            let prefix = if name == "addresses" {
+                "address"
+            } else {
+                "reference"
+            };
             match v {
                 Json::Object(m) => {
                     for (label, fields) in m {
@@ -140,12 +162,18 @@ fn parse_entry(kind: Kind, name: &str, v: &Json, out: &mut RecordPatch, errors: 
                         m.insert(field.to_string(), v.clone());
                         parse_group(kind, prefix, label, &Json::Object(m), out, errors);
                     }
-                    None => errors.push(FieldError::new(name, "expected LABEL.FIELD after the prefix")),
+                    None => errors.push(FieldError::new(
+                        name,
+                        "expected LABEL.FIELD after the prefix",
+                    )),
                 }
             } else {
                 match schema::field(kind, name) {
                     Some(spec) => parse_field(spec, name.to_string(), v, out, errors),
-                    None => errors.push(FieldError::new(name, format!("{kind} has no field {name:?}"))),
+                    None => errors.push(FieldError::new(
+                        name,
+                        format!("{kind} has no field {name:?}"),
+                    )),
                 }
             }
         }
@@ -159,11 +187,20 @@ fn check_meta(kind: Kind, name: &str, v: &Json, errors: &mut Vec<FieldError>) {
         _ => false,
     };
     if !ok {
-        errors.push(FieldError::new(name, format!("does not belong to a {kind}")));
+        errors.push(FieldError::new(
+            name,
+            format!("does not belong to a {kind}"),
+        ));
     }
 }
 
-fn parse_field(spec: &FieldSpec, key: String, v: &Json, out: &mut RecordPatch, errors: &mut Vec<FieldError>) {
+fn parse_field(
+    spec: &FieldSpec,
+    key: String,
+    v: &Json,
+    out: &mut RecordPatch,
+    errors: &mut Vec<FieldError>,
+) {
     if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
         out.edits.push((key, None));
         return;
@@ -183,10 +220,13 @@ fn parse_extra(name: &str, v: &Json, out: &mut RecordPatch, errors: &mut Vec<Fie
     match v {
         Json::Null => out.edits.push((key, None)),
         Json::String(s) if s.trim().is_empty() => out.edits.push((key, None)),
-        Json::String(s) if s.chars().count() > MAX_EXTRA_VALUE => {
-            errors.push(FieldError::new(key, format!("longer than {MAX_EXTRA_VALUE} characters")))
-        }
-        Json::String(s) => out.edits.push((key, Some(FieldValue::Text(s.trim().to_string())))),
+        Json::String(s) if s.chars().count() > MAX_EXTRA_VALUE => errors.push(FieldError::new(
+            key,
+            format!("longer than {MAX_EXTRA_VALUE} characters"),
+        )),
+        Json::String(s) => out
+            .edits
+            .push((key, Some(FieldValue::Text(s.trim().to_string())))),
         Json::Number(n) => out.edits.push((key, Some(FieldValue::Text(n.to_string())))),
         Json::Bool(b) => out.edits.push((key, Some(FieldValue::Text(b.to_string())))),
         _ => errors.push(FieldError::new(key, "an extra field holds text")),
@@ -208,14 +248,21 @@ fn parse_group(
     };
     let group = format!("{prefix}.{label}");
     if !allowed {
-        errors.push(FieldError::new(group, format!("a {kind} has no {prefix}es")));
+        errors.push(FieldError::new(
+            group,
+            format!("a {kind} has no {prefix}es"),
+        ));
         return;
     }
     if let Err(reason) = check_label(label) {
         errors.push(FieldError::new(group, reason));
         return;
     }
-    let specs = if prefix == "address" { schema::ADDRESS } else { schema::REFERENCE };
+    let specs = if prefix == "address" {
+        schema::ADDRESS
+    } else {
+        schema::REFERENCE
+    };
     match fields {
         Json::Null => out.removed_groups.push(group),
         Json::Object(m) => {
@@ -223,11 +270,17 @@ fn parse_group(
                 let key = format!("{group}.{name}");
                 match specs.iter().find(|s| s.name == name) {
                     Some(spec) => parse_field(spec, key, v, out, errors),
-                    None => errors.push(FieldError::new(key, format!("an {prefix} has no field {name:?}"))),
+                    None => errors.push(FieldError::new(
+                        key,
+                        format!("an {prefix} has no field {name:?}"),
+                    )),
                 }
             }
         }
-        _ => errors.push(FieldError::new(group, "expected an object of fields, or null to remove it")),
+        _ => errors.push(FieldError::new(
+            group,
+            "expected an object of fields, or null to remove it",
+        )),
     }
 }
 

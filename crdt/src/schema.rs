@@ -52,7 +52,12 @@ const QUANTITY: FieldType = FieldType::Decimal(3);
 const SHORT: FieldType = FieldType::Text(60);
 const LONG: FieldType = FieldType::Text(2000);
 
-const fn f(name: &'static str, label_pt: &'static str, ty: FieldType, category: Category) -> FieldSpec {
+const fn f(
+    name: &'static str,
+    label_pt: &'static str,
+    ty: FieldType,
+    category: Category,
+) -> FieldSpec {
     FieldSpec {
         name,
         label_pt,
@@ -73,7 +78,12 @@ const CUSTOMER: &[FieldSpec] = &[
     f("name", "Nome", FieldType::Text(120), CUST),
     f("contact", "Contato", SHORT, CUST),
     f("zip_code", "CEP", FieldType::ZipCode, CUST),
-    f("street_type", "Tipo (logradouro)", FieldType::Text(20), CUST),
+    f(
+        "street_type",
+        "Tipo (logradouro)",
+        FieldType::Text(20),
+        CUST,
+    ),
     f("street", "Logradouro", FieldType::Text(120), CUST),
     f("number", "Número", FieldType::Text(20), CUST),
     f("complement", "Complemento", SHORT, CUST),
@@ -94,7 +104,12 @@ const CUSTOMER: &[FieldSpec] = &[
     f("credit_limit", "Limite de crédito", MONEY, CREDIT),
     f("agreement", "Convênio", SHORT, CUST),
     f("business_line", "Ramo de atividade", SHORT, CUST),
-    f("customer_type", "Tipo (atacado ou varejo)", FieldType::Choice(&["wholesale", "retail"]), CUST),
+    f(
+        "customer_type",
+        "Tipo (atacado ou varejo)",
+        FieldType::Choice(&["wholesale", "retail"]),
+        CUST,
+    ),
     f("birth_date", "Nascimento", FieldType::Date, CUST),
     f("birthplace", "Naturalidade", SHORT, CUST),
     f("father_name", "Pai", FieldType::Text(120), CUST),
@@ -105,9 +120,19 @@ const CUSTOMER: &[FieldSpec] = &[
     f("admission_date", "Data de admissão", FieldType::Date, CUST),
     f("spouse_name", "Cônjuge", FieldType::Text(120), CUST),
     f("spouse_cpf", "CPF do cônjuge", FieldType::Cpf, CUST),
-    f("spouse_birth_date", "Nascimento do cônjuge", FieldType::Date, CUST),
+    f(
+        "spouse_birth_date",
+        "Nascimento do cônjuge",
+        FieldType::Date,
+        CUST,
+    ),
     f("dependents", "Dependentes", FieldType::Count, CUST),
-    f("housing", "Casa própria / financiada", FieldType::Choice(&["own", "financed", "rented", "other"]), CUST),
+    f(
+        "housing",
+        "Casa própria / financiada",
+        FieldType::Choice(&["own", "financed", "rented", "other"]),
+        CUST,
+    ),
     f("salesperson", "Vendedor", SHORT, CUST),
 ];
 
@@ -118,7 +143,12 @@ const SUPPLIER: &[FieldSpec] = &[
     f("name", "Razão social", FieldType::Text(120), SUPP),
     f("trade_name", "Nome fantasia", FieldType::Text(120), SUPP),
     f("zip_code", "CEP", FieldType::ZipCode, SUPP),
-    f("street_type", "Tipo (logradouro)", FieldType::Text(20), SUPP),
+    f(
+        "street_type",
+        "Tipo (logradouro)",
+        FieldType::Text(20),
+        SUPP,
+    ),
     f("street", "Logradouro", FieldType::Text(120), SUPP),
     f("number", "Número", FieldType::Text(20), SUPP),
     f("complement", "Complemento", SHORT, SUPP),
@@ -126,8 +156,18 @@ const SUPPLIER: &[FieldSpec] = &[
     f("state", "UF", FieldType::State, SUPP),
     f("city", "Município", SHORT, SUPP),
     f("country", "País", SHORT, SUPP),
-    f("state_registration", "Inscrição estadual", FieldType::Text(20), SUPP),
-    f("municipal_registration", "Inscrição municipal", FieldType::Text(20), SUPP),
+    f(
+        "state_registration",
+        "Inscrição estadual",
+        FieldType::Text(20),
+        SUPP,
+    ),
+    f(
+        "municipal_registration",
+        "Inscrição municipal",
+        FieldType::Text(20),
+        SUPP,
+    ),
     f("business_phone", "Fone comercial", FieldType::Phone, SUPP),
     f("fax", "Fax", FieldType::Phone, SUPP),
     f("mobile_phone", "Celular", FieldType::Phone, SUPP),
@@ -143,7 +183,12 @@ const SUPPLIER: &[FieldSpec] = &[
 const PRODUCT: &[FieldSpec] = &[
     f("sku", "Código (SKU)", FieldType::Text(60), PROD),
     f("description", "Descrição", FieldType::Text(120), PROD),
-    f("complementary_description", "Descrição complementar", FieldType::Text(500), PROD),
+    f(
+        "complementary_description",
+        "Descrição complementar",
+        FieldType::Text(500),
+        PROD,
+    ),
     f("reference", "Referência", SHORT, PROD),
     f("gtin", "Código de barras (GTIN)", FieldType::Gtin, PROD),
     f("unit", "Unidade de medida", FieldType::Text(10), PROD),
@@ -165,22 +210,52 @@ const PRODUCT: &[FieldSpec] = &[
     f("effective_icms_rate", "% ICMS efetivo", RATE, TAX),
     f("ipi_rate", "IPI (%)", RATE, PARAM),
     f("cst_ipi", "CST IPI", FieldType::Text(4), PARAM),
-    f("ipi_framing_code", "CENQ (enquadramento IPI)", FieldType::Text(5), PARAM),
-    f("tax_exception", "Exceção fiscal (EX TIPI)", FieldType::Text(5), PARAM),
+    f(
+        "ipi_framing_code",
+        "CENQ (enquadramento IPI)",
+        FieldType::Text(5),
+        PARAM,
+    ),
+    f(
+        "tax_exception",
+        "Exceção fiscal (EX TIPI)",
+        FieldType::Text(5),
+        PARAM,
+    ),
     f("pis_rate", "% PIS", RATE, PARAM),
     f("cofins_rate", "% Cofins", RATE, PARAM),
     f("cst_pis", "CST PIS", FieldType::Text(4), PARAM),
     f("cst_cofins", "CST COFINS", FieldType::Text(4), PARAM),
-    f("revenue_nature", "Natureza da receita", FieldType::Text(5), PARAM),
+    f(
+        "revenue_nature",
+        "Natureza da receita",
+        FieldType::Text(5),
+        PARAM,
+    ),
     f("mva", "MVA (%)", RATE, PARAM),
     f("cfop_ecf", "CFOP ECF", FieldType::Cfop, PARAM),
     f("cfop_nf", "CFOP NF", FieldType::Cfop, PARAM),
     f("icms_sharing", "Partilha (DIFAL)", FieldType::Bool, PARAM),
     f("fcp_rate", "FCP (%)", RATE, PARAM),
     f("anp_code", "Código ANP", FieldType::Text(9), PARAM),
-    f("scale_indicator", "Indicador de escala", FieldType::Choice(&["relevant", "not_relevant"]), PARAM),
-    f("manufacturer_cnpj", "CNPJ do fabricante", FieldType::Cnpj, PARAM),
-    f("tax_benefit_code", "Código benefício NF-e", FieldType::Text(10), PARAM),
+    f(
+        "scale_indicator",
+        "Indicador de escala",
+        FieldType::Choice(&["relevant", "not_relevant"]),
+        PARAM,
+    ),
+    f(
+        "manufacturer_cnpj",
+        "CNPJ do fabricante",
+        FieldType::Cnpj,
+        PARAM,
+    ),
+    f(
+        "tax_benefit_code",
+        "Código benefício NF-e",
+        FieldType::Text(10),
+        PARAM,
+    ),
     f("notes", "Observações", LONG, PROD),
 ];
 

@@ -41,7 +41,9 @@ impl FieldValue {
     /// Renders the value as the API and exports show it.
     pub fn to_json(&self, ty: FieldType) -> Json {
         match (self, ty) {
-            (FieldValue::Int(i), FieldType::Decimal(places)) => Json::String(format_decimal(*i, places)),
+            (FieldValue::Int(i), FieldType::Decimal(places)) => {
+                Json::String(format_decimal(*i, places))
+            }
             (FieldValue::Int(i), _) => Json::from(*i),
             (FieldValue::Text(s), _) => Json::String(s.clone()),
             (FieldValue::Bool(b), _) => Json::Bool(*b),
@@ -125,7 +127,10 @@ fn parse_text(ty: FieldType, text: &str) -> Result<String, String> {
         FieldType::Cfop => ident::cfop(text).map_err(err),
         FieldType::Phone => {
             let t = text.trim();
-            if let Some(c) = t.chars().find(|c| !(c.is_ascii_digit() || " +-().".contains(*c))) {
+            if let Some(c) = t
+                .chars()
+                .find(|c| !(c.is_ascii_digit() || " +-().".contains(*c)))
+            {
                 return Err(format!("unexpected character {c:?} in a phone number"));
             }
             let digits = t.chars().filter(char::is_ascii_digit).count();
@@ -189,7 +194,9 @@ pub fn parse_decimal(text: &str, places: u8) -> Result<i64, String> {
         t.to_string()
     };
     if normalised.contains(['e', 'E']) {
-        return Err(format!("write the number plainly, not in exponent form ({text:?})"));
+        return Err(format!(
+            "write the number plainly, not in exponent form ({text:?})"
+        ));
     }
     let (whole, frac) = normalised.split_once('.').unwrap_or((&normalised, ""));
     let all_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
@@ -204,7 +211,10 @@ pub fn parse_decimal(text: &str, places: u8) -> Result<i64, String> {
     let mut value: i64 = 0;
     for c in whole.chars().chain(frac.chars()) {
         let d = i64::from(c as u8 - b'0');
-        value = value.checked_mul(10).and_then(|v| v.checked_add(d)).ok_or_else(overflow)?;
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(d))
+            .ok_or_else(overflow)?;
     }
     for _ in frac.len()..usize::from(places) {
         value = value.checked_mul(10).ok_or_else(overflow)?;
@@ -221,7 +231,12 @@ pub fn format_decimal(value: i64, places: u8) -> String {
     let sign = if value < 0 { "-" } else { "" };
     let abs = value.unsigned_abs();
     let scale = scale.unsigned_abs();
-    format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = usize::from(places))
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / scale,
+        abs % scale,
+        width = usize::from(places)
+    )
 }
 
 fn parse_date(text: &str) -> Result<(), String> {
@@ -262,12 +277,20 @@ mod tests {
         assert_eq!(parse_decimal("0,1", 2), Ok(10));
         assert_eq!(parse_decimal("7", 3), Ok(7000));
         assert_eq!(parse_decimal("12.340", 2), Ok(1234));
-        assert!(parse_decimal("12.345", 2).unwrap_err().contains("decimal places"));
+        assert!(
+            parse_decimal("12.345", 2)
+                .unwrap_err()
+                .contains("decimal places")
+        );
         assert!(parse_decimal("-1", 2).unwrap_err().contains("negative"));
         assert!(parse_decimal("1e3", 2).is_err());
         assert!(parse_decimal("abc", 2).is_err());
         assert!(parse_decimal(".", 2).is_err());
-        assert!(parse_decimal("99999999999999999999", 2).unwrap_err().contains("too large"));
+        assert!(
+            parse_decimal("99999999999999999999", 2)
+                .unwrap_err()
+                .contains("too large")
+        );
         assert_eq!(format_decimal(1234, 2), "12.34");
         assert_eq!(format_decimal(5, 2), "0.05");
         assert_eq!(format_decimal(150000, 2), "1500.00");
@@ -276,9 +299,15 @@ mod tests {
     #[test]
     fn json_numbers_parse_without_float_error() {
         let v: Json = serde_json::from_str("0.1").unwrap();
-        assert_eq!(parse_value(FieldType::Decimal(2), &v), Ok(FieldValue::Int(10)));
+        assert_eq!(
+            parse_value(FieldType::Decimal(2), &v),
+            Ok(FieldValue::Int(10))
+        );
         let v: Json = serde_json::from_str("1999.99").unwrap();
-        assert_eq!(parse_value(FieldType::Decimal(2), &v), Ok(FieldValue::Int(199999)));
+        assert_eq!(
+            parse_value(FieldType::Decimal(2), &v),
+            Ok(FieldValue::Int(199999))
+        );
     }
 
     #[test]

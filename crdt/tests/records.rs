@@ -6,13 +6,17 @@ use proptest::prelude::*;
 use serde_json::json;
 
 fn author(company: &str, t: i64) -> Author<'_> {
-    Author { company, time_ms: t }
+    Author {
+        company,
+        time_ms: t,
+    }
 }
 
 fn put(doc: &mut RecordDoc, kind: Kind, body: serde_json::Value, company: &str) -> DocId {
     let patch = RecordPatch::from_json(kind, &body).expect("valid patch");
     let id = patch.doc_id(kind).expect("key");
-    doc.apply(&id, &patch, author(company, 1_700_000_000_000)).expect("apply");
+    doc.apply(&id, &patch, author(company, 1_700_000_000_000))
+        .expect("apply");
     id
 }
 
@@ -24,8 +28,18 @@ fn reload(doc: &mut RecordDoc, actor: &[u8], id: &DocId) -> RecordDoc {
 fn same_key_created_offline_at_two_companies_is_one_record() {
     let mut a = RecordDoc::new(b"matriz");
     let mut b = RecordDoc::new(b"filial");
-    let id_a = put(&mut a, Kind::Customer, json!({"cpf": "529.982.247-25", "name": "Ana", "city": "Recife"}), "A");
-    let id_b = put(&mut b, Kind::Customer, json!({"cpf": "52998224725", "name": "Ana", "email": "ana@example.com.br"}), "B");
+    let id_a = put(
+        &mut a,
+        Kind::Customer,
+        json!({"cpf": "529.982.247-25", "name": "Ana", "city": "Recife"}),
+        "A",
+    );
+    let id_b = put(
+        &mut b,
+        Kind::Customer,
+        json!({"cpf": "52998224725", "name": "Ana", "email": "ana@example.com.br"}),
+        "B",
+    );
     assert_eq!(id_a, id_b);
     a.merge(&mut b).unwrap();
     b.merge(&mut a).unwrap();
@@ -40,10 +54,25 @@ fn same_key_created_offline_at_two_companies_is_one_record() {
 #[test]
 fn concurrent_edits_of_different_fields_both_survive() {
     let mut a = RecordDoc::new(b"matriz");
-    let id = put(&mut a, Kind::Product, json!({"sku": "ABC-1", "description": "Parafuso", "sale_price": "1.50"}), "A");
+    let id = put(
+        &mut a,
+        Kind::Product,
+        json!({"sku": "ABC-1", "description": "Parafuso", "sale_price": "1.50"}),
+        "A",
+    );
     let mut b = reload(&mut a, b"filial", &id);
-    put(&mut a, Kind::Product, json!({"sku": "ABC-1", "sale_price": 1.75}), "A");
-    put(&mut b, Kind::Product, json!({"sku": "ABC-1", "ncm": "7318.15.00"}), "B");
+    put(
+        &mut a,
+        Kind::Product,
+        json!({"sku": "ABC-1", "sale_price": 1.75}),
+        "A",
+    );
+    put(
+        &mut b,
+        Kind::Product,
+        json!({"sku": "ABC-1", "ncm": "7318.15.00"}),
+        "B",
+    );
     a.merge(&mut b).unwrap();
     let j = a.record().unwrap().to_json();
     assert_eq!(j["sale_price"], "1.75");
@@ -54,16 +83,31 @@ fn concurrent_edits_of_different_fields_both_survive() {
 #[test]
 fn delete_wins_over_a_concurrent_edit_which_returns_on_revival() {
     let mut a = RecordDoc::new(b"matriz");
-    let id = put(&mut a, Kind::Customer, json!({"cpf": "11144477735", "name": "Bruno"}), "A");
+    let id = put(
+        &mut a,
+        Kind::Customer,
+        json!({"cpf": "11144477735", "name": "Bruno"}),
+        "A",
+    );
     let mut b = reload(&mut a, b"filial", &id);
     assert!(a.delete(author("A", 2)).is_some());
-    put(&mut b, Kind::Customer, json!({"cpf": "11144477735", "city": "Natal"}), "B");
+    put(
+        &mut b,
+        Kind::Customer,
+        json!({"cpf": "11144477735", "city": "Natal"}),
+        "B",
+    );
     a.merge(&mut b).unwrap();
     b.merge(&mut a).unwrap();
     assert!(a.record().unwrap().deleted);
     assert!(b.record().unwrap().deleted);
     // A later put revives it, and B's concurrent edit is still there.
-    put(&mut b, Kind::Customer, json!({"cpf": "11144477735", "mobile_phone": "(81) 99999-0000"}), "B");
+    put(
+        &mut b,
+        Kind::Customer,
+        json!({"cpf": "11144477735", "mobile_phone": "(81) 99999-0000"}),
+        "B",
+    );
     let r = b.record().unwrap();
     assert!(!r.deleted);
     assert_eq!(r.to_json()["city"], "Natal");
@@ -91,8 +135,18 @@ fn creation_needs_required_fields_and_unchanged_puts_add_no_history() {
     let err = d.apply(&id, &patch, author("A", 1)).unwrap_err();
     assert_eq!(err.0[0].field, "description");
     assert!(!d.exists());
-    put(&mut d, Kind::Product, json!({"sku": "X1", "description": "Caneta"}), "A");
-    put(&mut d, Kind::Product, json!({"sku": "X1", "description": "Caneta"}), "A");
+    put(
+        &mut d,
+        Kind::Product,
+        json!({"sku": "X1", "description": "Caneta"}),
+        "A",
+    );
+    put(
+        &mut d,
+        Kind::Product,
+        json!({"sku": "X1", "description": "Caneta"}),
+        "A",
+    );
     let h = d.history();
     assert_eq!(h.len(), 1);
     assert_eq!(h[0].company, "A");
@@ -116,17 +170,33 @@ fn addresses_references_and_extra_fields_round_trip() {
     assert_eq!(j["addresses"]["delivery"]["state"], "SP");
     assert_eq!(j["references"]["Maria"]["phone"], "(11) 3333-4444");
     // Flat CSV columns mean the same thing.
-    let flat = RecordPatch::from_json(Kind::Customer, &json!({"address.delivery.city": "São Paulo"})).unwrap();
+    let flat = RecordPatch::from_json(
+        Kind::Customer,
+        &json!({"address.delivery.city": "São Paulo"}),
+    )
+    .unwrap();
     assert_eq!(flat.edits[0].0, "address.delivery.city");
 }
 
 /// One step of a random edit program.
 #[derive(Clone, Debug)]
 enum Step {
-    Put { replica: usize, field: usize, value: u16 },
-    Clear { replica: usize, field: usize },
-    Delete { replica: usize },
-    Sync { from: usize, to: usize },
+    Put {
+        replica: usize,
+        field: usize,
+        value: u16,
+    },
+    Clear {
+        replica: usize,
+        field: usize,
+    },
+    Delete {
+        replica: usize,
+    },
+    Sync {
+        from: usize,
+        to: usize,
+    },
 }
 
 const FIELDS: [&str; 4] = ["name", "city", "notes", "credit_limit"];
@@ -202,4 +272,42 @@ proptest! {
         prop_assert_eq!(&r0, &docs[1].record());
         prop_assert_eq!(&r0, &docs[2].record());
     }
+}
+
+#[test]
+fn fast_creation_makes_the_same_document_as_apply() {
+    let body = json!({"cnpj": "11.222.333/0001-81", "name": "Loja", "city": "Natal", "credit_limit": "10.5",
+                      "extra": {"k": "v"}, "addresses": {"billing": {"zip_code": "59000-000"}}});
+    let patch = RecordPatch::from_json(Kind::Supplier, &body).unwrap();
+    let id = patch.doc_id(Kind::Supplier).unwrap();
+    let (bytes, hash) = RecordDoc::create_bytes(&id, &patch, author("A", 5), b"matriz").unwrap();
+    let mut fast = RecordDoc::load(&bytes, b"matriz", &id).unwrap();
+    let mut slow = RecordDoc::new(b"matriz");
+    slow.apply(&id, &patch, author("A", 5)).unwrap();
+    assert_eq!(fast.record(), slow.record());
+    assert_eq!(fast.heads(), vec![hash]);
+    assert_eq!(fast.history()[0].company, "A");
+    // It goes on like any document: edits, and merges with another
+    // company's independent creation of the same supplier.
+    put(
+        &mut fast,
+        Kind::Supplier,
+        json!({"cnpj": "11222333000181", "city": "Mossoró"}),
+        "A",
+    );
+    let mut other = RecordDoc::new(b"filial");
+    put(
+        &mut other,
+        Kind::Supplier,
+        json!({"cnpj": "11222333000181", "name": "Loja", "email": "a@b.com.br"}),
+        "B",
+    );
+    fast.merge(&mut other).unwrap();
+    let j = fast.record().unwrap().to_json();
+    assert_eq!(j["city"], "Mossoró");
+    assert_eq!(j["email"], "a@b.com.br");
+    // Required fields are still required.
+    let bare = RecordPatch::from_json(Kind::Product, &json!({"sku": "Z"})).unwrap();
+    let zid = bare.doc_id(Kind::Product).unwrap();
+    assert!(RecordDoc::create_bytes(&zid, &bare, author("A", 1), b"a").is_err());
 }

@@ -57,7 +57,10 @@ pub fn router(state: ApiState) -> Router {
     let record = Router::new()
         .route(
             "/v1/records/{kind}/{key}",
-            get(get_record).put(put_record).patch(patch_record).delete(delete_record),
+            get(get_record)
+                .put(put_record)
+                .patch(patch_record)
+                .delete(delete_record),
         )
         .route("/v1/records/{kind}/{key}/history", get(record_history))
         .route("/v1/changes", get(changes))
@@ -120,9 +123,17 @@ impl From<RecordError> for ApiError {
     fn from(e: RecordError) -> Self {
         match e {
             RecordError::Invalid(v) => ApiError::invalid(v),
-            RecordError::NotFound(id) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no record {id}")),
+            RecordError::NotFound(id) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no record {id}"),
+            ),
             RecordError::Store(s) => s.into(),
-            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "damaged", other.to_string()),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "damaged",
+                other.to_string(),
+            ),
         }
     }
 }
@@ -155,8 +166,9 @@ fn token_matches(given: &str, expected: &str) -> bool {
 }
 
 fn parse_kind(kind: &str) -> ApiResult<Kind> {
-    kind.parse()
-        .map_err(|e: elo_crdt::UnknownKind| ApiError::new(StatusCode::NOT_FOUND, "unknown_kind", e.to_string()))
+    kind.parse().map_err(|e: elo_crdt::UnknownKind| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_kind", e.to_string())
+    })
 }
 
 fn parse_id(kind: Kind, key: &str) -> ApiResult<DocId> {
@@ -169,7 +181,11 @@ fn parse_json(body: &[u8]) -> ApiResult<Value> {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
-            format!("malformed JSON at line {}, column {}: {e}", e.line(), e.column()),
+            format!(
+                "malformed JSON at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
         )
     })
 }
@@ -203,15 +219,28 @@ async fn list_records(
     Ok(Json(json!({ "records": items, "next_after": next })))
 }
 
-async fn get_record(State(state): State<ApiState>, Path((kind, key)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn get_record(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(parse_kind(&kind)?, &key)?;
     match state.store.get(id.clone()).await? {
         Some(r) if !r.deleted => Ok(Json(r.to_json())),
-        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no record {id}"))),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no record {id}"),
+        )),
     }
 }
 
-async fn write_record(state: &ApiState, kind: &str, key: &str, body: &[u8], must_exist: bool) -> ApiResult<Response> {
+async fn write_record(
+    state: &ApiState,
+    kind: &str,
+    key: &str,
+    body: &[u8],
+    must_exist: bool,
+) -> ApiResult<Response> {
     let kind = parse_kind(kind)?;
     let value = parse_json(body)?;
     let result = records::put(&state.store, kind, Some(key), &value, must_exist).await?;
@@ -219,7 +248,11 @@ async fn write_record(state: &ApiState, kind: &str, key: &str, body: &[u8], must
 }
 
 fn written(result: WriteResult) -> (StatusCode, Json<Value>) {
-    let status = if result.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if result.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut body = result.record.map(|r| r.to_json()).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut body {
         m.insert("seq".into(), json!(result.seq));
@@ -248,7 +281,9 @@ async fn delete_record(
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let result = records::delete(&state.store, parse_kind(&kind)?, &key).await?;
-    Ok(Json(json!({ "id": result.id.to_string(), "deleted": true, "seq": result.seq })))
+    Ok(Json(
+        json!({ "id": result.id.to_string(), "deleted": true, "seq": result.seq }),
+    ))
 }
 
 async fn record_history(
@@ -258,27 +293,46 @@ async fn record_history(
     let id = parse_id(parse_kind(&kind)?, &key)?;
     match state.store.history(id.clone()).await? {
         Some(h) => Ok(Json(json!({ "id": id.to_string(), "history": h }))),
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no record {id}"))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no record {id}"),
+        )),
     }
 }
 
 /// Writes many records of one kind: a JSON array of records, each checked
 /// alone. 200 when all were stored; 422 listing the refused rows by index
 /// when some were not (the others are stored).
-async fn bulk_write(State(state): State<ApiState>, Path(kind): Path<String>, body: Bytes) -> ApiResult<Response> {
+async fn bulk_write(
+    State(state): State<ApiState>,
+    Path(kind): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let kind = parse_kind(&kind)?;
     let Value::Array(items) = parse_json(&body)? else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "expected a JSON array of records"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "expected a JSON array of records",
+        ));
     };
     if items.len() > MAX_BULK_RECORDS {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_many",
-            format!("at most {MAX_BULK_RECORDS} records per request, got {}", items.len()),
+            format!(
+                "at most {MAX_BULK_RECORDS} records per request, got {}",
+                items.len()
+            ),
         ));
     }
     let report = records::put_many(&state.store, kind, &items).await?;
-    let status = if report.rejected.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if report.rejected.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     Ok((status, Json(json!(report))).into_response())
 }
 
@@ -289,11 +343,16 @@ struct ChangesQuery {
     limit: Option<usize>,
 }
 
-async fn changes(State(state): State<ApiState>, Query(q): Query<ChangesQuery>) -> ApiResult<Json<Value>> {
+async fn changes(
+    State(state): State<ApiState>,
+    Query(q): Query<ChangesQuery>,
+) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let entries = state.store.changes_since(q.since, limit).await?;
     let last = entries.last().map_or(q.since, |e| e.seq);
-    Ok(Json(json!({ "changes": entries.iter().map(feed_item).collect::<Vec<_>>(), "last_seq": last })))
+    Ok(Json(
+        json!({ "changes": entries.iter().map(feed_item).collect::<Vec<_>>(), "last_seq": last }),
+    ))
 }
 
 /// A change as the feed shows it: enough for an ERP to fetch the record.
@@ -383,5 +442,8 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
 
 async fn openapi(headers: HeaderMap) -> impl IntoResponse {
     let _ = headers;
-    ([(header::CONTENT_TYPE, "application/json")], crate::api_doc::OPENAPI)
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::api_doc::OPENAPI,
+    )
 }

@@ -27,7 +27,10 @@ pub const META_GROUP: &str = "group";
 #[non_exhaustive]
 pub enum DataDirError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0} already holds an elo company; use another --data directory")]
     AlreadyInitialised(String),
     #[error("{0} holds no elo company yet: run `elo init --company CNPJ --name NAME` first")]
@@ -116,14 +119,18 @@ impl DataDir {
             return Err(DataDirError::EmptyName);
         }
         if self.store_path().exists() || self.identity_path().exists() {
-            return Err(DataDirError::AlreadyInitialised(self.root.display().to_string()));
+            return Err(DataDirError::AlreadyInitialised(
+                self.root.display().to_string(),
+            ));
         }
         create_private_dir(&self.root)?;
         let key = Keypair::generate_ed25519();
-        let key_bytes = key.to_protobuf_encoding().map_err(|e| DataDirError::Damaged {
-            path: self.identity_path().display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let key_bytes = key
+            .to_protobuf_encoding()
+            .map_err(|e| DataDirError::Damaged {
+                path: self.identity_path().display().to_string(),
+                reason: e.to_string(),
+            })?;
         write_private(&self.identity_path(), &key_bytes)?;
         write_private(&self.token_path(), random_hex(32).as_bytes())?;
         let company = Company {
@@ -138,7 +145,11 @@ impl DataDir {
             term: 1,
             members: vec![company.clone()],
         };
-        let mut store = Store::open(&self.store_path(), key.public().to_peer_id().to_bytes(), cnpj)?;
+        let mut store = Store::open(
+            &self.store_path(),
+            key.public().to_peer_id().to_bytes(),
+            cnpj,
+        )?;
         store.put_meta(META_GROUP, &json_bytes(&group))?;
         // The company goes last: its presence marks the directory complete, so
         // an init interrupted half-way is not mistaken for a working one.
@@ -150,7 +161,9 @@ impl DataDir {
     pub fn identity(&self) -> Result<Keypair, DataDirError> {
         let path = self.identity_path();
         if !path.exists() {
-            return Err(DataDirError::NotInitialised(self.root.display().to_string()));
+            return Err(DataDirError::NotInitialised(
+                self.root.display().to_string(),
+            ));
         }
         let bytes = fs::read(&path).map_err(io_err(&path))?;
         Keypair::from_protobuf_encoding(&bytes).map_err(|e| DataDirError::Damaged {
@@ -168,7 +181,11 @@ impl DataDir {
     /// Opens the store and reads who this company is.
     pub fn open(&self) -> Result<(Store, Company, Group), DataDirError> {
         let key = self.identity()?;
-        let store = Store::open(&self.store_path(), key.public().to_peer_id().to_bytes(), String::new())?;
+        let store = Store::open(
+            &self.store_path(),
+            key.public().to_peer_id().to_bytes(),
+            String::new(),
+        )?;
         let db = store.database();
         let company: Company = read_json(&read::meta(&db, META_COMPANY)?, &self.root)?;
         let group: Group = read_json(&read::meta(&db, META_GROUP)?, &self.root)?;
@@ -194,7 +211,10 @@ impl DataDir {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(bytes: &Option<Vec<u8>>, root: &Path) -> Result<T, DataDirError> {
+fn read_json<T: serde::de::DeserializeOwned>(
+    bytes: &Option<Vec<u8>>,
+    root: &Path,
+) -> Result<T, DataDirError> {
     let Some(bytes) = bytes else {
         return Err(DataDirError::NotInitialised(root.display().to_string()));
     };

@@ -17,7 +17,10 @@ pub enum NodeError {
     #[error(transparent)]
     DataDir(#[from] DataDirError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the API listens on loopback only; {0} is not a loopback address")]
     NotLoopback(SocketAddr),
     #[error("the API server failed: {0}")]
@@ -72,7 +75,9 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     config.data.remove_node_info();
     tracing::info!("node stopped");
     served.map_err(NodeError::Serve)

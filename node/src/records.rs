@@ -60,11 +60,21 @@ pub async fn put(
     if must_exist && store.get(id.clone()).await?.is_none_or(|r| r.deleted) {
         return Err(RecordError::NotFound(id.to_string()));
     }
-    Ok(store.write_one(WriteOp::Put { id, patch }).await??)
+    Ok(store
+        .write_one(WriteOp::Put {
+            id,
+            patch,
+            return_record: true,
+        })
+        .await??)
 }
 
 /// Deletes one record.
-pub async fn delete(store: &StoreHandle, kind: Kind, key: &str) -> Result<WriteResult, RecordError> {
+pub async fn delete(
+    store: &StoreHandle,
+    kind: Kind,
+    key: &str,
+) -> Result<WriteResult, RecordError> {
     let id = DocId::from_key(kind, key)?;
     Ok(store.write_one(WriteOp::Delete { id }).await??)
 }
@@ -89,20 +99,32 @@ pub struct BulkReport {
 
 /// Writes many records of one kind in one transaction. Each row is checked
 /// alone: valid rows are stored, invalid ones reported by their index.
-pub async fn put_many(store: &StoreHandle, kind: Kind, rows: &[Value]) -> Result<BulkReport, StoreError> {
+pub async fn put_many(
+    store: &StoreHandle,
+    kind: Kind,
+    rows: &[Value],
+) -> Result<BulkReport, StoreError> {
     let mut report = BulkReport::default();
     let mut ops = Vec::with_capacity(rows.len());
     let mut index_of_op = Vec::with_capacity(rows.len());
     for (index, row) in rows.iter().enumerate() {
         match RecordPatch::from_json(kind, row).and_then(|p| p.doc_id(kind).map(|id| (id, p))) {
             Ok((id, patch)) => {
-                ops.push(WriteOp::Put { id, patch });
+                ops.push(WriteOp::Put {
+                    id,
+                    patch,
+                    return_record: false,
+                });
                 index_of_op.push(index);
             }
             Err(e) => report.rejected.push(rejected(index, e)),
         }
     }
-    let results = if ops.is_empty() { Vec::new() } else { store.write(ops).await? };
+    let results = if ops.is_empty() {
+        Vec::new()
+    } else {
+        store.write(ops).await?
+    };
     for (index, result) in index_of_op.into_iter().zip(results) {
         match result {
             Ok(w) => {

@@ -1,1 +1,276 @@
-//! placeholder
+//! Helpers for elo's end-to-end tests and benchmarks: run real `elo`
+//! processes against real data directories on loopback, and make valid
+//! Brazilian test data (CPFs, CNPJs, ~1 KB customers).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The `elo` binary built next to the running test or bench executable.
+pub fn elo_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let mut dir = exe.parent().expect("executable directory").to_path_buf();
+    // Test executables live in target/PROFILE/deps; binaries in target/PROFILE.
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join(format!("elo{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (cargo build -p elo-cli, or cargo test --workspace)",
+        bin.display()
+    );
+    bin
+}
+
+/// A company's data directory in a temporary folder, driven through `elo`.
+pub struct Company {
+    pub dir: tempfile::TempDir,
+    pub cnpj: String,
+}
+
+impl Company {
+    /// `elo init` a new company.
+    pub fn init(cnpj: &str, name: &str) -> Company {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let c = Company {
+            dir,
+            cnpj: cnpj.to_string(),
+        };
+        let out = c.elo(&["init", "--company", cnpj, "--name", name]);
+        assert!(
+            out.status.success(),
+            "elo init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c
+    }
+
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `Command` for `elo --data DIR ARGS`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(elo_bin());
+        cmd.arg("--data")
+            .arg(self.data())
+            .args(args)
+            .env_remove("ELO_DATA");
+        cmd
+    }
+
+    /// Runs `elo` to completion.
+    pub fn elo(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run elo")
+    }
+
+    /// Runs `elo --json ARGS`, expects success and parses its last stdout line.
+    pub fn elo_json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.elo(&full);
+        assert!(
+            out.status.success(),
+            "elo {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let last = text.lines().last().unwrap_or("");
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("elo {args:?} printed {text:?}: {e}"))
+    }
+
+    pub fn api_token(&self) -> String {
+        std::fs::read_to_string(self.data().join("api-token"))
+            .expect("api token")
+            .trim()
+            .to_string()
+    }
+
+    /// Starts `elo node` on a free loopback port and waits until it serves.
+    pub fn start_node(&self) -> RunningNode {
+        let mut child = self
+            .command(&["--json", "node", "--api", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn elo node");
+        let stdout = child.stdout.take().expect("node stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("node's first line");
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("node printed {line:?}: {e}"));
+        let api = v["api"].as_str().expect("api address").to_string();
+        RunningNode {
+            child,
+            base: format!("http://{api}"),
+            token: self.api_token(),
+        }
+    }
+}
+
+/// An `elo node` child process; killed when dropped.
+pub struct RunningNode {
+    pub child: Child,
+    pub base: String,
+    pub token: String,
+}
+
+/// A minimal HTTP answer.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl RunningNode {
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .proxy(None)
+            .build()
+            .into()
+    }
+
+    /// Sends a request with the bearer token (or `token`, when given).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> Answer {
+        let agent = Self::agent();
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", token.unwrap_or(&self.token));
+        let resp = match method {
+            "GET" => agent.get(&url).header("Authorization", &auth).call(),
+            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
+            "PUT" => agent
+                .put(&url)
+                .header("Authorization", &auth)
+                .send(body.unwrap_or("")),
+            "PATCH" => agent
+                .patch(&url)
+                .header("Authorization", &auth)
+                .send(body.unwrap_or("")),
+            "POST" => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send(body.unwrap_or("")),
+            other => panic!("unsupported method {other}"),
+        };
+        let mut resp = resp.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer { status, body }
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.request("GET", path, None, None)
+    }
+
+    pub fn put(&self, path: &str, body: &str) -> Answer {
+        self.request("PUT", path, Some(body), None)
+    }
+
+    /// Stops the node with SIGTERM (a clean stop) and waits for it.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "elo node did not stop within 10 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A valid CPF made from a number (its first 9 digits), so tests and
+/// benchmarks can make as many distinct customers as they need.
+pub fn cpf(n: u64) -> String {
+    let base: Vec<u32> = format!("{:09}", n % 1_000_000_000)
+        .chars()
+        .map(|c| c.to_digit(10).unwrap_or(0))
+        .collect();
+    let check = |digits: &[u32]| {
+        let len = digits.len() as u32 + 1;
+        let sum: u32 = digits
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d * (len - i as u32))
+            .sum();
+        let r = (sum * 10) % 11;
+        if r == 10 { 0 } else { r }
+    };
+    let mut digits = base.clone();
+    digits.push(check(&base));
+    let d2 = check(&digits);
+    digits.push(d2);
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
+        .collect()
+}
+
+/// A customer of about 1 KB, as an ERP would send it.
+pub fn customer(n: u64) -> Value {
+    // CPFs of one repeated digit are invalid; skip the numbers that make them.
+    let cpf = cpf(n + 1_000);
+    json!({
+        "cpf": cpf,
+        "name": format!("Cliente Número {n} da Silva Pereira"),
+        "rg": format!("{:09}", n),
+        "contact": "Departamento de compras",
+        "zip_code": "01310-100",
+        "street_type": "Avenida",
+        "street": "Avenida Paulista",
+        "number": format!("{}", 100 + n % 900),
+        "complement": format!("Conjunto {}", n % 50),
+        "district": "Bela Vista",
+        "city": "São Paulo",
+        "state": "SP",
+        "country": "Brasil",
+        "email": format!("cliente{n}@exemplo.com.br"),
+        "nfe_email": format!("nfe{n}@exemplo.com.br"),
+        "mobile_phone": "(11) 98765-4321",
+        "business_phone": "(11) 3333-4444",
+        "credit_limit": format!("{}.{:02}", 1000 + n % 9000, n % 100),
+        "customer_type": if n % 2 == 0 { "retail" } else { "wholesale" },
+        "birth_date": "1985-06-15",
+        "profession": "Comerciante",
+        "salesperson": "Vendedor 7",
+        "notes": format!("Cliente desde 2019. Prefere entrega pela manhã, portão lateral; pedido mínimo combinado com o vendedor. Observações internas {n}: cobrança por boleto, vencimento dia 10, sem protesto automático. Histórico de compras regular, sem atrasos relevantes nos últimos 24 meses; limite revisado anualmente."),
+        "extra": { "segmento": "varejo", "origem": "importação" },
+        "addresses": { "delivery": { "zip_code": "04538-132", "street": "Avenida Brigadeiro Faria Lima", "number": "3477", "city": "São Paulo", "state": "SP" } },
+    })
+}

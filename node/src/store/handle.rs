@@ -21,8 +21,15 @@ const MAX_BATCH_OPS: usize = 8192;
 type Reply = oneshot::Sender<Result<Vec<Result<WriteResult, WriteError>>, StoreError>>;
 
 enum Request {
-    Write { ops: Vec<WriteOp>, reply: Reply },
-    Meta { key: String, value: Vec<u8>, reply: oneshot::Sender<Result<(), StoreError>> },
+    Write {
+        ops: Vec<WriteOp>,
+        reply: Reply,
+    },
+    Meta {
+        key: String,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// A cloneable handle to the store.
@@ -53,7 +60,10 @@ impl StoreHandle {
     }
 
     /// Applies writes; resolves once they are committed to disk.
-    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<Result<WriteResult, WriteError>>, StoreError> {
+    pub async fn write(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<Result<WriteResult, WriteError>>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.writes
             .send(Request::Write { ops, reply })
@@ -74,9 +84,14 @@ impl StoreHandle {
     }
 
     /// One write; its refusal comes back as the inner error.
-    pub async fn write_one(&self, op: WriteOp) -> Result<Result<WriteResult, WriteError>, StoreError> {
+    pub async fn write_one(
+        &self,
+        op: WriteOp,
+    ) -> Result<Result<WriteResult, WriteError>, StoreError> {
         let mut results = self.write(vec![op]).await?;
-        Ok(results.pop().unwrap_or(Err(WriteError::NotFound(String::new()))))
+        Ok(results
+            .pop()
+            .unwrap_or(Err(WriteError::NotFound(String::new()))))
     }
 
     /// Committed changes as they happen (for the change feed and replication).
@@ -113,8 +128,13 @@ impl StoreHandle {
             .await
     }
 
-    pub async fn changes_since(&self, since: u64, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
-        self.blocking(move |db| read::changes_since(db, since, limit)).await
+    pub async fn changes_since(
+        &self,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<ChangeEntry>, StoreError> {
+        self.blocking(move |db| read::changes_since(db, since, limit))
+            .await
     }
 
     pub async fn last_seq(&self) -> Result<u64, StoreError> {
@@ -136,7 +156,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn writer(mut store: Store, mut rx: mpsc::Receiver<Request>, notify: broadcast::Sender<ChangeEntry>) {
+fn writer(
+    mut store: Store,
+    mut rx: mpsc::Receiver<Request>,
+    notify: broadcast::Sender<ChangeEntry>,
+) {
     let mut pending = None;
     loop {
         let first = match pending.take() {

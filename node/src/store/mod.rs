@@ -17,20 +17,24 @@ mod entry;
 pub mod handle;
 pub(crate) mod tables;
 
-use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::Path;
 
-use elo_crdt::{Author, DocError, DocId, HistoryEntry, Kind, Record, RecordDoc, RecordPatch, ValidationError};
+use elo_crdt::{
+    Author, DocError, DocId, HistoryEntry, Kind, Record, RecordDoc, RecordPatch, ValidationError,
+};
 use lru::LruCache;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 pub use entry::ChangeEntry;
 pub use handle::StoreHandle;
-use tables::{CHANGES, CHECKPOINTS, DOCS, DOC_SEQ, META, META_LAST_SEQ, META_SCHEMA};
+use tables::{CHANGES, CHECKPOINTS, DOC_SEQ, DOCS, META, META_LAST_SEQ, META_SCHEMA};
 
 /// Documents the writer keeps loaded (~18 KiB each in memory).
 pub const CACHE_DOCS: usize = 256;
+/// redb's page cache. Its default (1 GiB) would let a big import grow the
+/// node's memory far past what the records need.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// The schema version this build writes.
 const SCHEMA_VERSION: u64 = 1;
 /// The actor id used to load documents only to read them.
@@ -82,8 +86,14 @@ pub enum WriteError {
 /// One write.
 #[derive(Debug)]
 pub enum WriteOp {
-    /// Set or clear fields of a record, creating it if needed.
-    Put { id: DocId, patch: RecordPatch },
+    /// Set or clear fields of a record, creating it if needed. With
+    /// `return_record`, the result carries the record as stored (bulk
+    /// imports skip it: rendering costs more than the write).
+    Put {
+        id: DocId,
+        patch: RecordPatch,
+        return_record: bool,
+    },
     /// Mark a record deleted.
     Delete { id: DocId },
 }
@@ -110,12 +120,15 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store file and migrates it.
     pub fn open(path: &Path, actor: Vec<u8>, company: String) -> Result<Store, StoreError> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                path: path.display().to_string(),
-            },
-            other => StoreError::Storage(other.into()),
-        })?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                    path: path.display().to_string(),
+                },
+                other => StoreError::Storage(other.into()),
+            })?;
         migrate(&db)?;
         Ok(Store {
             db: std::sync::Arc::new(db),
@@ -143,11 +156,22 @@ impl Store {
         ops: Vec<WriteOp>,
         now_ms: i64,
     ) -> Result<(Vec<Result<WriteResult, WriteError>>, Vec<ChangeEntry>), StoreError> {
+        let outcome = self.write_batch_inner(ops, now_ms);
+        if outcome.is_err() {
+            // Documents touched by the batch were edited in the cache; the
+            // commit failed, so none of those edits is on disk. Forget them all.
+            self.cache.clear();
+        }
+        outcome
+    }
+
+    fn write_batch_inner(
+        &mut self,
+        ops: Vec<WriteOp>,
+        now_ms: i64,
+    ) -> Result<(Vec<Result<WriteResult, WriteError>>, Vec<ChangeEntry>), StoreError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
-        // Documents touched by this batch; they reach the cache only after the
-        // commit, so the cache never holds a state that is not on disk.
-        let mut touched: HashMap<String, RecordDoc> = HashMap::new();
         let mut results = Vec::with_capacity(ops.len());
         let mut entries = Vec::new();
         {
@@ -162,33 +186,67 @@ impl Store {
                 time_ms: now_ms,
             };
             for op in ops {
-                let (id, outcome) = match op {
-                    WriteOp::Put { id, patch } => {
-                        let doc = match self.take_doc(&mut touched, &docs, &id)? {
-                            Ok(d) => d,
-                            Err(e) => {
-                                results.push(Err(e));
-                                continue;
+                let (id, want_record) = match &op {
+                    WriteOp::Put {
+                        id, return_record, ..
+                    } => (id.clone(), *return_record),
+                    WriteOp::Delete { id } => (id.clone(), false),
+                };
+                // A record that exists nowhere yet is written straight from
+                // its patch (see `RecordDoc::create_bytes`): the bulk-import path.
+                if let WriteOp::Put { patch, .. } = &op {
+                    if !self.cache.contains(id.as_str()) && docs.get(id.as_str())?.is_none() {
+                        match RecordDoc::create_bytes(&id, patch, author, &self.actor) {
+                            Ok((bytes, hash)) => {
+                                last_seq += 1;
+                                let entry = ChangeEntry {
+                                    seq: last_seq,
+                                    id: id.to_string(),
+                                    heads: vec![hash],
+                                    deleted: false,
+                                    company: company.clone(),
+                                };
+                                docs.insert(id.as_str(), bytes.as_slice())?;
+                                doc_seq.insert(id.as_str(), last_seq)?;
+                                changes.insert(last_seq, entry.encode().as_slice())?;
+                                let record = if want_record {
+                                    RecordDoc::load(&bytes, &self.actor, &id)
+                                        .ok()
+                                        .and_then(|d| d.record())
+                                } else {
+                                    None
+                                };
+                                entries.push(entry);
+                                results.push(Ok(WriteResult {
+                                    id,
+                                    seq: Some(last_seq),
+                                    created: true,
+                                    record,
+                                }));
                             }
-                        };
-                        let created = !doc.exists();
-                        let outcome = doc.apply(&id, &patch, author).map(|h| (h, created));
-                        (id, outcome.map_err(WriteError::from))
-                    }
-                    WriteOp::Delete { id } => {
-                        let doc = match self.take_doc(&mut touched, &docs, &id)? {
-                            Ok(d) => d,
-                            Err(e) => {
-                                results.push(Err(e));
-                                continue;
-                            }
-                        };
-                        if !doc.exists() || doc.is_deleted() {
-                            results.push(Err(WriteError::NotFound(id.to_string())));
-                            continue;
+                            Err(e) => results.push(Err(e.into())),
                         }
-                        (id.clone(), Ok((doc.delete(author), false)))
+                        continue;
                     }
+                }
+                let doc = match self.cached_doc(&docs, &id)? {
+                    Ok(d) => d,
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                };
+                let outcome = match op {
+                    WriteOp::Put { patch, .. } => {
+                        let created = !doc.exists();
+                        doc.apply(&id, &patch, author)
+                            .map(|h| (h, created))
+                            .map_err(WriteError::from)
+                    }
+                    WriteOp::Delete { .. } if !doc.exists() || doc.is_deleted() => {
+                        Err(WriteError::NotFound(id.to_string()))
+                    }
+                    WriteOp::Delete { .. } => Ok((doc.delete(author), false)),
                 };
                 let (hash, created) = match outcome {
                     Ok(x) => x,
@@ -196,10 +254,6 @@ impl Store {
                         results.push(Err(e));
                         continue;
                     }
-                };
-                let Some(doc) = touched.get_mut(id.as_str()) else {
-                    results.push(Err(WriteError::NotFound(id.to_string())));
-                    continue;
                 };
                 let mut seq = None;
                 if hash.is_some() {
@@ -209,7 +263,7 @@ impl Store {
                         id: id.to_string(),
                         heads: doc.heads(),
                         deleted: doc.is_deleted(),
-                        company: self.company.clone(),
+                        company: company.clone(),
                     };
                     docs.insert(id.as_str(), doc.save().as_slice())?;
                     let old = doc_seq.insert(id.as_str(), last_seq)?.map(|g| g.value());
@@ -221,7 +275,7 @@ impl Store {
                     entries.push(entry);
                 }
                 results.push(Ok(WriteResult {
-                    record: doc.record(),
+                    record: if want_record { doc.record() } else { None },
                     id,
                     seq,
                     created,
@@ -230,9 +284,6 @@ impl Store {
             meta.insert(META_LAST_SEQ, last_seq.to_string().as_bytes())?;
         }
         txn.commit()?;
-        for (id, doc) in touched {
-            self.cache.put(id, doc);
-        }
         Ok((results, entries))
     }
 
@@ -245,43 +296,46 @@ impl Store {
         Ok(())
     }
 
-    /// Moves a document into the batch's working set (from the cache, the
-    /// table, or new) and returns it.
-    fn take_doc<'t>(
+    /// The document `id` from the cache, else loaded from the table, else
+    /// new; left in the cache.
+    fn cached_doc(
         &mut self,
-        touched: &'t mut HashMap<String, RecordDoc>,
         docs: &redb::Table<&str, &[u8]>,
         id: &DocId,
-    ) -> Result<Result<&'t mut RecordDoc, WriteError>, StoreError> {
-        if !touched.contains_key(id.as_str()) {
-            let doc = match self.cache.pop(id.as_str()) {
-                Some(d) => d,
-                None => match docs.get(id.as_str())? {
-                    Some(bytes) => match RecordDoc::load(bytes.value(), &self.actor, id) {
-                        Ok(d) => d,
-                        Err(source) => {
-                            return Ok(Err(WriteError::Damaged {
-                                id: id.to_string(),
-                                source,
-                            }));
-                        }
-                    },
-                    None => RecordDoc::new(&self.actor),
+    ) -> Result<Result<&mut RecordDoc, WriteError>, StoreError> {
+        if !self.cache.contains(id.as_str()) {
+            let doc = match docs.get(id.as_str())? {
+                Some(bytes) => match RecordDoc::load(bytes.value(), &self.actor, id) {
+                    Ok(d) => d,
+                    Err(source) => {
+                        return Ok(Err(WriteError::Damaged {
+                            id: id.to_string(),
+                            source,
+                        }));
+                    }
                 },
+                None => RecordDoc::new(&self.actor),
             };
-            touched.insert(id.to_string(), doc);
+            self.cache.put(id.to_string(), doc);
         }
-        match touched.get_mut(id.as_str()) {
-            Some(d) => Ok(Ok(d)),
-            None => Ok(Err(WriteError::NotFound(id.to_string()))),
-        }
+        Ok(self
+            .cache
+            .get_mut(id.as_str())
+            .ok_or_else(|| WriteError::NotFound(id.to_string())))
     }
 }
 
-fn read_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> Result<u64, StoreError> {
+fn read_u64(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<u64, StoreError> {
     Ok(meta
         .get(key)?
-        .and_then(|g| std::str::from_utf8(g.value()).ok().and_then(|s| s.parse().ok()))
+        .and_then(|g| {
+            std::str::from_utf8(g.value())
+                .ok()
+                .and_then(|s| s.parse().ok())
+        })
         .unwrap_or(0))
 }
 
@@ -353,11 +407,14 @@ pub mod read {
             if after.is_some_and(|a| a.as_str() == key) {
                 continue;
             }
-            let Some(id) = DocId::parse(key) else { continue };
-            let doc = RecordDoc::load(v.value(), READER, &id).map_err(|source| StoreError::Damaged {
-                id: key.to_string(),
-                source,
-            })?;
+            let Some(id) = DocId::parse(key) else {
+                continue;
+            };
+            let doc =
+                RecordDoc::load(v.value(), READER, &id).map_err(|source| StoreError::Damaged {
+                    id: key.to_string(),
+                    source,
+                })?;
             if let Some(r) = doc.record() {
                 if r.deleted && !include_deleted {
                     continue;
@@ -372,7 +429,11 @@ pub mod read {
     }
 
     /// Change log entries after `since`, in sequence order.
-    pub fn changes_since(db: &Database, since: u64, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
+    pub fn changes_since(
+        db: &Database,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<ChangeEntry>, StoreError> {
         let txn = db.begin_read()?;
         let changes = txn.open_table(CHANGES)?;
         let mut out = Vec::new();
