@@ -208,10 +208,10 @@ impl RecordDoc {
         // Later edits of a key win, as they would in `apply`.
         let mut seen = std::collections::HashSet::new();
         for (key, value) in patch.edits.iter().rev() {
-            if seen.insert(key.as_str()) {
-                if let Some(v) = value {
-                    ops.push(put(key, v.to_scalar()));
-                }
+            if let Some(v) = value
+                && seen.insert(key.as_str())
+            {
+                ops.push(put(key, v.to_scalar()));
             }
         }
         let change = automerge::ExpandedChange {
@@ -285,10 +285,8 @@ impl RecordDoc {
                 for op in change.decode().operations {
                     if let automerge::legacy::Key::Map(key) = op.key {
                         let key = key.to_string();
-                        if !key.starts_with('_') || key == DELETED {
-                            if !fields.contains(&key) {
-                                fields.push(key);
-                            }
+                        if (!key.starts_with('_') || key == DELETED) && !fields.contains(&key) {
+                            fields.push(key);
                         }
                     }
                 }

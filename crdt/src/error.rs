@@ -67,8 +67,15 @@ pub struct UnknownKind(pub String);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DocError {
+    /// Boxed: automerge's error is large and documents load on hot paths.
     #[error("document bytes are not a valid automerge document: {0}")]
-    Corrupt(#[from] automerge::AutomergeError),
+    Corrupt(Box<automerge::AutomergeError>),
     #[error("document {found:?} is not the expected {expected:?}")]
     WrongId { expected: String, found: String },
+}
+
+impl From<automerge::AutomergeError> for DocError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        DocError::Corrupt(Box::new(e))
+    }
 }

@@ -46,8 +46,9 @@ const READER: &[u8] = b"elo-reader";
 pub enum StoreError {
     #[error("the data store {path} is in use by another elo process (is `elo node` running?)")]
     InUse { path: String },
+    /// Boxed: redb's error is large and this one travels on every read path.
     #[error("storage error: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(Box<redb::Error>),
     #[error("stored document {id} is damaged: {source}")]
     Damaged { id: String, source: DocError },
     #[error("the write was not stored: {0}")]
@@ -59,11 +60,12 @@ pub enum StoreError {
 macro_rules! storage_from {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Storage(e.into()) }
+            fn from(e: $t) -> Self { StoreError::Storage(Box::new(e.into())) }
         }
     )*};
 }
 storage_from!(
+    redb::Error,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
@@ -108,6 +110,9 @@ pub struct WriteResult {
     pub record: Option<Record>,
 }
 
+/// Per-write results of a committed batch, and the change-log entries it added.
+pub type BatchOutcome = (Vec<Result<WriteResult, WriteError>>, Vec<ChangeEntry>);
+
 /// The storage core: the redb file and the writer's document cache. Only the
 /// writer thread owns one; readers use [`read`] functions on the database.
 pub struct Store {
@@ -127,7 +132,7 @@ impl Store {
                 redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
                     path: path.display().to_string(),
                 },
-                other => StoreError::Storage(other.into()),
+                other => StoreError::Storage(Box::new(other.into())),
             })?;
         migrate(&db)?;
         Ok(Store {
@@ -155,7 +160,7 @@ impl Store {
         &mut self,
         ops: Vec<WriteOp>,
         now_ms: i64,
-    ) -> Result<(Vec<Result<WriteResult, WriteError>>, Vec<ChangeEntry>), StoreError> {
+    ) -> Result<BatchOutcome, StoreError> {
         let outcome = self.write_batch_inner(ops, now_ms);
         if outcome.is_err() {
             // Documents touched by the batch were edited in the cache; the
@@ -169,7 +174,7 @@ impl Store {
         &mut self,
         ops: Vec<WriteOp>,
         now_ms: i64,
-    ) -> Result<(Vec<Result<WriteResult, WriteError>>, Vec<ChangeEntry>), StoreError> {
+    ) -> Result<BatchOutcome, StoreError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         let mut results = Vec::with_capacity(ops.len());
@@ -194,40 +199,41 @@ impl Store {
                 };
                 // A record that exists nowhere yet is written straight from
                 // its patch (see `RecordDoc::create_bytes`): the bulk-import path.
-                if let WriteOp::Put { patch, .. } = &op {
-                    if !self.cache.contains(id.as_str()) && docs.get(id.as_str())?.is_none() {
-                        match RecordDoc::create_bytes(&id, patch, author, &self.actor) {
-                            Ok((bytes, hash)) => {
-                                last_seq += 1;
-                                let entry = ChangeEntry {
-                                    seq: last_seq,
-                                    id: id.to_string(),
-                                    heads: vec![hash],
-                                    deleted: false,
-                                    company: company.clone(),
-                                };
-                                docs.insert(id.as_str(), bytes.as_slice())?;
-                                doc_seq.insert(id.as_str(), last_seq)?;
-                                changes.insert(last_seq, entry.encode().as_slice())?;
-                                let record = if want_record {
-                                    RecordDoc::load(&bytes, &self.actor, &id)
-                                        .ok()
-                                        .and_then(|d| d.record())
-                                } else {
-                                    None
-                                };
-                                entries.push(entry);
-                                results.push(Ok(WriteResult {
-                                    id,
-                                    seq: Some(last_seq),
-                                    created: true,
-                                    record,
-                                }));
-                            }
-                            Err(e) => results.push(Err(e.into())),
+                if let WriteOp::Put { patch, .. } = &op
+                    && !self.cache.contains(id.as_str())
+                    && docs.get(id.as_str())?.is_none()
+                {
+                    match RecordDoc::create_bytes(&id, patch, author, &self.actor) {
+                        Ok((bytes, hash)) => {
+                            last_seq += 1;
+                            let entry = ChangeEntry {
+                                seq: last_seq,
+                                id: id.to_string(),
+                                heads: vec![hash],
+                                deleted: false,
+                                company: company.clone(),
+                            };
+                            docs.insert(id.as_str(), bytes.as_slice())?;
+                            doc_seq.insert(id.as_str(), last_seq)?;
+                            changes.insert(last_seq, entry.encode().as_slice())?;
+                            let record = if want_record {
+                                RecordDoc::load(&bytes, &self.actor, &id)
+                                    .ok()
+                                    .and_then(|d| d.record())
+                            } else {
+                                None
+                            };
+                            entries.push(entry);
+                            results.push(Ok(WriteResult {
+                                id,
+                                seq: Some(last_seq),
+                                created: true,
+                                record,
+                            }));
                         }
-                        continue;
+                        Err(e) => results.push(Err(e.into())),
                     }
+                    continue;
                 }
                 let doc = match self.cached_doc(&docs, &id)? {
                     Ok(d) => d,
