@@ -1,0 +1,457 @@
+//! The swarm and the one task that owns it.
+//!
+//! [`start`] builds a libp2p swarm (TCP, a private-network handshake keyed
+//! by the group, noise, yamux; no QUIC, which would bypass the private
+//! network) and spawns [`EventLoop::run`]. The rest of the node holds a
+//! cloneable [`NetClient`] that sends commands with `oneshot` replies, and
+//! reads [`NetEvent`]s. Dropping every client stops the loop.
+//!
+//! Gating: a peer outside the roster may only send `Join`; anything else
+//! from it is answered `Refused` and its connection closed.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use libp2p::core::transport::upgrade::Version;
+use libp2p::core::Transport;
+use libp2p::futures::StreamExt;
+use libp2p::identity::Keypair;
+use libp2p::pnet::{PnetConfig, PreSharedKey};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel, cbor};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, mdns, noise, tcp, yamux};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::{
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL, Request, RequestBody, Response, ResponseBody, VERSION,
+};
+
+/// How long a handshake may take; a peer with the wrong key otherwise hangs
+/// until it fires.
+const TRANSPORT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why the network failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    #[error("the network task has stopped")]
+    Shutdown,
+    #[error("could not build the network: {0}")]
+    Build(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error("cannot dial {addr}: {reason}")]
+    Dial { addr: String, reason: String },
+    #[error("request to {peer} failed: {reason}")]
+    Request { peer: PeerId, reason: String },
+    #[error("{peer} refused: {reason}")]
+    Refused { peer: PeerId, reason: String },
+    #[error("{peer} speaks protocol version {version}, this node speaks {VERSION}")]
+    Version { peer: PeerId, version: u32 },
+}
+
+/// How to start the network.
+pub struct NetConfig {
+    pub keypair: Keypair,
+    /// The group secret; the private-network key is derived from it.
+    pub group_secret: Vec<u8>,
+    pub listen: Vec<Multiaddr>,
+    pub mdns: bool,
+    /// Peers allowed to speak more than `Join`.
+    pub roster: HashSet<PeerId>,
+}
+
+/// Something the network tells the node.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A request the node must answer with [`NetClient::respond`].
+    Request {
+        peer: PeerId,
+        body: RequestBody,
+        reply: ReplyHandle,
+    },
+    Connected { peer: PeerId, addr: Multiaddr },
+    Disconnected { peer: PeerId },
+    /// A peer this node could reach on the LAN (mDNS).
+    Discovered { peer: PeerId, addr: Multiaddr },
+    /// A connection attempt failed.
+    DialFailed { peer: Option<PeerId>, reason: String },
+    /// A listen address became active.
+    Listening { addr: Multiaddr },
+}
+
+/// Where the answer to an inbound request goes.
+#[derive(Debug)]
+pub struct ReplyHandle(ResponseChannel<Response>);
+
+enum Command {
+    Request {
+        peer: PeerId,
+        body: RequestBody,
+        reply: oneshot::Sender<Result<ResponseBody, NetError>>,
+    },
+    Respond {
+        reply: ReplyHandle,
+        body: ResponseBody,
+    },
+    Dial {
+        addr: Multiaddr,
+        peer: Option<PeerId>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    SetRoster(HashSet<PeerId>),
+    Disconnect(PeerId),
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Connected(oneshot::Sender<Vec<PeerId>>),
+}
+
+/// A cloneable handle to the network task.
+#[derive(Clone)]
+pub struct NetClient {
+    commands: mpsc::Sender<Command>,
+    local: PeerId,
+}
+
+impl NetClient {
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local
+    }
+
+    async fn send(&self, c: Command) -> Result<(), NetError> {
+        self.commands.send(c).await.map_err(|_| NetError::Shutdown)
+    }
+
+    /// Sends a request and waits for the answer. A `Refused` answer or a
+    /// version mismatch comes back as an error.
+    pub async fn request(&self, peer: PeerId, body: RequestBody) -> Result<ResponseBody, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Request { peer, body, reply }).await?;
+        rx.await.map_err(|_| NetError::Shutdown)?
+    }
+
+    /// Answers an inbound request.
+    pub async fn respond(&self, reply: ReplyHandle, body: ResponseBody) -> Result<(), NetError> {
+        self.send(Command::Respond { reply, body }).await
+    }
+
+    /// Dials an address (with the expected peer, when known).
+    pub async fn dial(&self, addr: Multiaddr, peer: Option<PeerId>) -> Result<(), NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Dial { addr, peer, reply }).await?;
+        rx.await.map_err(|_| NetError::Shutdown)?
+    }
+
+    pub async fn set_roster(&self, roster: HashSet<PeerId>) -> Result<(), NetError> {
+        self.send(Command::SetRoster(roster)).await
+    }
+
+    pub async fn disconnect(&self, peer: PeerId) -> Result<(), NetError> {
+        self.send(Command::Disconnect(peer)).await
+    }
+
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::ListenAddrs(reply)).await?;
+        rx.await.map_err(|_| NetError::Shutdown)
+    }
+
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Connected(reply)).await?;
+        rx.await.map_err(|_| NetError::Shutdown)
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    sync: cbor::Behaviour<Request, Response>,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// The private-network key of a group: a hash of its secret, so the secret
+/// itself never serves as a key.
+pub fn network_key(group_secret: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"elo private network v1\0");
+    h.update(group_secret);
+    h.finalize().into()
+}
+
+/// Builds the swarm, listens, and spawns the event loop. Returns the client
+/// and the event stream.
+pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
+    let psk = PreSharedKey::new(network_key(&config.group_secret));
+    let build = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
+    let mdns_on = config.mdns;
+    let mut swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_other_transport(|key| {
+            let noise = noise::Config::new(key)?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
+                    .upgrade(Version::V1)
+                    .authenticate(noise)
+                    .multiplex(yamux::Config::default())
+                    .timeout(TRANSPORT_TIMEOUT),
+            )
+        })
+        .map_err(|e| build(&e))?
+        .with_behaviour(|key| {
+            let codec = cbor::codec::Codec::<Request, Response>::default()
+                .set_request_size_maximum(MAX_REQUEST_BYTES)
+                .set_response_size_maximum(MAX_RESPONSE_BYTES);
+            let sync = cbor::Behaviour::with_codec(
+                codec,
+                [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(256),
+            );
+            let mdns = if mdns_on {
+                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
+                sync,
+                mdns: Toggle::from(mdns),
+            })
+        })
+        .map_err(|e| build(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build();
+    for addr in &config.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+    let (ev_tx, ev_rx) = mpsc::channel(4096);
+    let local = *swarm.local_peer_id();
+    let event_loop = EventLoop {
+        swarm,
+        commands: cmd_rx,
+        events: ev_tx,
+        roster: config.roster,
+        pending: HashMap::new(),
+        dialing: HashMap::new(),
+    };
+    tokio::spawn(event_loop.run());
+    Ok((NetClient { commands: cmd_tx, local }, ev_rx))
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    roster: HashSet<PeerId>,
+    pending: HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<ResponseBody, NetError>>)>,
+    dialing: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<(), NetError>>>,
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(c) => self.on_command(c),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+            }
+        }
+        tracing::debug!("network stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Request { peer, body, reply } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, Request::new(body));
+                self.pending.insert(id, (peer, reply));
+            }
+            Command::Respond { reply, body } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(reply.0, Response::new(body))
+                    .is_err()
+                {
+                    tracing::debug!("a response could not be sent: the peer's stream closed");
+                }
+            }
+            Command::Dial { addr, peer, reply } => {
+                let opts = match peer {
+                    Some(p) => libp2p::swarm::dial_opts::DialOpts::peer_id(p)
+                        .addresses(vec![addr.clone()])
+                        .build(),
+                    None => libp2p::swarm::dial_opts::DialOpts::unknown_peer_id().address(addr.clone()).build(),
+                };
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dialing.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Dial {
+                            addr: addr.to_string(),
+                            reason: e.to_string(),
+                        }));
+                    }
+                }
+            }
+            Command::SetRoster(roster) => {
+                let outsiders: Vec<PeerId> = self
+                    .swarm
+                    .connected_peers()
+                    .filter(|p| !roster.contains(p))
+                    .copied()
+                    .collect();
+                self.roster = roster;
+                for p in outsiders {
+                    let _ = self.swarm.disconnect_peer_id(p);
+                }
+            }
+            Command::Disconnect(peer) => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::Connected(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+        }
+    }
+
+    async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => emit(&self.events, NetEvent::Listening { addr: address }).await,
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                connection_id,
+                ..
+            } => {
+                if let Some(reply) = self.dialing.remove(&connection_id) {
+                    let _ = reply.send(Ok(()));
+                }
+                let addr = endpoint.get_remote_address().clone();
+                emit(&self.events, NetEvent::Connected { peer: peer_id, addr }).await;
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } if num_established == 0 => emit(&self.events, NetEvent::Disconnected { peer: peer_id }).await,
+            SwarmEvent::OutgoingConnectionError {
+                peer_id,
+                error,
+                connection_id,
+            } => {
+                let reason = error.to_string();
+                if let Some(reply) = self.dialing.remove(&connection_id) {
+                    let _ = reply.send(Err(NetError::Dial {
+                        addr: peer_id.map_or_else(|| "?".into(), |p| p.to_string()),
+                        reason: reason.clone(),
+                    }));
+                }
+                emit(&self.events, NetEvent::DialFailed { peer: peer_id, reason }).await;
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr, error, ..
+            } => {
+                tracing::warn!(from = %send_back_addr, "refused an incoming connection: {error}");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    emit(&self.events, NetEvent::Discovered { peer, addr }).await;
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event).await,
+            other => tracing::trace!("swarm event: {other:?}"),
+        }
+    }
+
+    async fn on_sync_event(&mut self, event: request_response::Event<Request, Response>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message: Message::Request { request, channel, .. },
+                ..
+            } => {
+                if request.version != VERSION {
+                    tracing::warn!(%peer, version = request.version, "refused a request of protocol version {} (this node speaks {VERSION})", request.version);
+                    let reason = format!("protocol version {} is not spoken here (this node speaks {VERSION})", request.version);
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, Response::refused(reason));
+                    return;
+                }
+                let is_join = matches!(request.body, RequestBody::Join(_));
+                if !is_join && !self.roster.contains(&peer) {
+                    tracing::warn!(%peer, "refused a peer that is not in the group roster");
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, Response::refused("not a member of this group"));
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                    return;
+                }
+                emit(&self.events, NetEvent::Request {
+                    peer,
+                    body: request.body,
+                    reply: ReplyHandle(channel),
+                })
+                .await;
+            }
+            Event::Message {
+                peer,
+                message: Message::Response { request_id, response },
+                ..
+            } => {
+                let Some((_, reply)) = self.pending.remove(&request_id) else { return };
+                let result = if response.version != VERSION {
+                    tracing::warn!(%peer, version = response.version, "a peer answered in another protocol version");
+                    Err(NetError::Version {
+                        peer,
+                        version: response.version,
+                    })
+                } else {
+                    match response.body {
+                        ResponseBody::Refused { reason } => Err(NetError::Refused { peer, reason }),
+                        body => Ok(body),
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Event::OutboundFailure {
+                peer, request_id, error, ..
+            } => {
+                if let Some((_, reply)) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                // A malformed or oversized message: that stream is closed, nothing else.
+                tracing::warn!(%peer, "a request from this peer failed: {error}");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+}
+
+/// Hands an event to the node; borrows only the sender, so the swarm is not
+/// held across the await.
+async fn emit(events: &mpsc::Sender<NetEvent>, event: NetEvent) {
+    let _ = events.send(event).await;
+}

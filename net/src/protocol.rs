@@ -1,0 +1,136 @@
+//! The replication wire protocol, `/elo/sync/1`: one request, one response,
+//! CBOR-encoded, with size limits checked by the codec before decoding.
+//!
+//! The exchange, from the puller's side:
+//! 1. `Hello` both ways on connect: group, company, latest sequence number.
+//! 2. `ChangesSince { since, limit }` walks the other node's change log from
+//!    the checkpoint kept for it: (doc id, heads, seq) per changed document.
+//! 3. `Fetch { docs: [(id, heads I have)] }` asks only for documents whose
+//!    heads differ; `Docs` carries the automerge changes the asker lacks (the
+//!    whole saved document when it has nothing). Several fetches in flight.
+//! 4. The checkpoint advances only after the fetched documents are committed.
+//! 5. `Announce { latest_seq }` says "I have something new": pull again.
+//!
+//! A peer outside the roster may send only `Join`. Every message carries the
+//! protocol version; a node refuses, with a reason, a version it does not
+//! speak, and a message that fails to decode closes that stream only.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// The protocol id, versioned.
+pub const PROTOCOL: &str = "/elo/sync/1";
+/// The message version this build speaks.
+pub const VERSION: u32 = 1;
+/// Largest request accepted (checked before decoding).
+pub const MAX_REQUEST_BYTES: u64 = 1024 * 1024;
+/// Largest response accepted (checked before decoding).
+pub const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+/// Most change-log entries in one `Changes` answer.
+pub const MAX_CHANGES_PER_PAGE: u32 = 2000;
+/// Most documents asked for in one `Fetch`.
+pub const MAX_DOCS_PER_FETCH: usize = 500;
+
+/// A request with its version.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub version: u32,
+    pub body: RequestBody,
+}
+
+/// A response with its version.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Response {
+    pub version: u32,
+    pub body: ResponseBody,
+}
+
+/// What one node asks another.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum RequestBody {
+    Hello(Hello),
+    ChangesSince { since: u64, limit: u32 },
+    Fetch { docs: Vec<FetchDoc> },
+    Announce { latest_seq: u64 },
+    Join(JoinRequest),
+}
+
+/// What it answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ResponseBody {
+    Hello(Hello),
+    Changes {
+        entries: Vec<ChangeSummary>,
+        /// The answering node's latest sequence number.
+        latest_seq: u64,
+    },
+    Docs { docs: Vec<DocBytes> },
+    Ack,
+    Joined(Box<JoinAccepted>),
+    Refused { reason: String },
+}
+
+/// Who a node is, and how far its change log goes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Hello {
+    pub group: String,
+    pub company: String,
+    pub latest_seq: u64,
+}
+
+/// One changed document in the other node's log.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChangeSummary {
+    pub id: String,
+    pub heads: Vec<ByteBuf>,
+    pub seq: u64,
+}
+
+/// A document asked for, with the heads the asker already has.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FetchDoc {
+    pub id: String,
+    pub have: Vec<ByteBuf>,
+}
+
+/// A document's bytes: automerge changes or a whole saved document.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DocBytes {
+    pub id: String,
+    pub bytes: ByteBuf,
+}
+
+/// A new company asking to join with a one-time secret from an invite.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JoinRequest {
+    pub secret: String,
+    pub company: String,
+    pub name: String,
+    pub addrs: Vec<String>,
+}
+
+/// The group a joining company was admitted to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JoinAccepted {
+    pub group: String,
+    pub primary: String,
+    pub term: u64,
+    /// The member that admitted it.
+    pub admitted_by: String,
+}
+
+impl Request {
+    pub fn new(body: RequestBody) -> Request {
+        Request { version: VERSION, body }
+    }
+}
+
+impl Response {
+    pub fn new(body: ResponseBody) -> Response {
+        Response { version: VERSION, body }
+    }
+
+    pub fn refused(reason: impl Into<String>) -> Response {
+        Response::new(ResponseBody::Refused { reason: reason.into() })
+    }
+}
