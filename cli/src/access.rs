@@ -50,7 +50,7 @@ impl Access {
             .build()
             .context("starting the runtime")?;
         let status = json!({ "company": company, "group": { "id": group.id, "primary": group.primary,
-            "term": group.term, "members": group.members } });
+            "term": group.term }, "group_full": group });
         let store = {
             let _guard = rt.enter();
             StoreHandle::spawn(store)
@@ -177,10 +177,50 @@ impl Access {
         }
     }
 
+    /// Makes a one-time invite.
+    pub fn invite(&self, addrs: Vec<String>, ttl_hours: u64) -> Result<Value> {
+        match self {
+            Access::Local(l) => {
+                let group: elo_node::Group = serde_json::from_value(l.status["group_full"].clone())?;
+                let invite = l
+                    .rt
+                    .block_on(elo_node::membership::create_invite(&l.store, &group, addrs, ttl_hours))?;
+                Ok(json!({ "invite": invite.encode(), "expires_ms": invite.expires_ms, "addrs": invite.addrs }))
+            }
+            Access::Api(c) => c.send(
+                "POST",
+                &format!("{}/v1/invites", c.base),
+                Some(&json!({ "addrs": addrs, "ttl_hours": ttl_hours })),
+            ),
+        }
+    }
+
+    /// The running node's replication state.
+    pub fn sync_state(&self) -> Result<Value> {
+        match self {
+            Access::Local(_) => bail!("the node is not running: start it with `elo node`"),
+            Access::Api(c) => c.send("GET", &format!("{}/v1/sync", c.base), None),
+        }
+    }
+
+    pub fn resync(&self, peer: Option<String>) -> Result<Value> {
+        match self {
+            Access::Local(_) => bail!("the node is not running: start it with `elo node`"),
+            Access::Api(c) => c.send("POST", &format!("{}/v1/resync", c.base), Some(&json!({ "peer": peer }))),
+        }
+    }
+
     pub fn status(&self) -> Result<Value> {
         match self {
             Access::Local(l) => {
                 let mut s = l.status.clone();
+                if let Value::Object(m) = &mut s {
+                    m.remove("group_full");
+                }
+                let members = l.rt.block_on(elo_node::membership::roster(&l.store))?;
+                s["members"] = json!(members.iter().filter(|m| m.cnpj != s["company"]["cnpj"]).map(|m| json!({
+                    "company": m.cnpj, "name": m.name, "peer_id": m.peer_id.map(|p| p.to_string()),
+                    "connected": false, "address": m.addresses.first().map(|a| a.to_string()) })).collect::<Vec<_>>());
                 s["last_seq"] = json!(l.rt.block_on(l.store.last_seq())?);
                 s["records"] = json!(l.rt.block_on(l.store.doc_count())?);
                 s["node_running"] = json!(false);

@@ -103,11 +103,58 @@ enum Command {
     },
     /// This company, its group and its store
     Status,
-    /// Run the node in the foreground with the local API (Ctrl-C stops it)
+    /// Run the node in the foreground: the local API and replication with
+    /// the other members (Ctrl-C stops it)
     Node {
         /// Address of the local API (loopback only)
         #[arg(long, default_value = "127.0.0.1:4711")]
         api: SocketAddr,
+        /// Where to listen for members (repeat for several)
+        #[arg(long, default_value = "/ip4/0.0.0.0/tcp/4712")]
+        listen: Vec<String>,
+        /// A member address to dial, e.g. /ip4/10.0.0.5/tcp/4712/p2p/12D3… (repeat)
+        #[arg(long)]
+        peer: Vec<String>,
+        /// Do not look for members on the LAN with mDNS
+        #[arg(long)]
+        no_mdns: bool,
+        /// Run alone: the API only, no replication
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Make a one-time invite (one line) for a new company
+    Invite {
+        /// Hours until the invite expires
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: u64,
+        /// Address to put in the invite instead of the node's own (repeat)
+        #[arg(long)]
+        addr: Vec<String>,
+    },
+    /// Join a group with an invite from one of its members
+    Join {
+        invite: String,
+        /// This company's CNPJ
+        #[arg(long)]
+        company: String,
+        /// This company's name
+        #[arg(long)]
+        name: String,
+    },
+    /// Wait until this node has caught up with every reachable member
+    Sync {
+        /// Wait (the only mode for now; kept for scripts that say it)
+        #[arg(long)]
+        wait: bool,
+        /// Give up after this many seconds
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Forget replication checkpoints and replicate again from scratch
+    Resync {
+        /// Only this member (peer id or CNPJ)
+        #[arg(long)]
+        peer: Option<String>,
     },
     /// The fields of each kind, with their Portuguese labels
     Fields {
@@ -372,12 +419,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 } else {
                     println!("node:     not running (start it with `elo node`)");
                 }
+                print_members(&s);
             }
         }
-        Command::Node { api } => {
+        Command::Node {
+            api,
+            listen,
+            peer,
+            no_mdns,
+            offline,
+        } => {
+            let parse = |v: &[String], what: &str| -> Result<Vec<elo_net::Multiaddr>> {
+                v.iter()
+                    .map(|a| a.parse().with_context(|| format!("{what} {a:?} is not a multiaddress")))
+                    .collect()
+            };
+            let mesh = if offline {
+                None
+            } else {
+                Some(elo_node::mesh::MeshConfig {
+                    listen: parse(&listen, "--listen")?,
+                    peers: parse(&peer, "--peer")?,
+                    mdns: !no_mdns,
+                })
+            };
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             rt.block_on(elo_node::node::run(
-                elo_node::node::NodeConfig { data, api },
+                elo_node::node::NodeConfig { data, api, mesh },
                 shutdown_signal(),
                 |addr| {
                     if json_out {
@@ -389,6 +457,80 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ))?;
         }
         Command::Fields { kind, markdown } => print_fields(kind, markdown, json_out),
+        Command::Invite { ttl_hours, addr } => {
+            let access = Access::open(&data)?;
+            let v = access.invite(addr, ttl_hours)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!("{}", v["invite"].as_str().unwrap_or(""));
+                eprintln!("Give this line to the new company; it works once, for {ttl_hours} h:");
+                eprintln!("  elo join '<invite>' --company CNPJ --name NAME");
+            }
+        }
+        Command::Join { invite, company, name } => {
+            let invite = elo_net::invite::Invite::decode(&invite)?;
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let bar = progress_bar(json_out, "receiving the group's data");
+            let joined = rt.block_on(elo_node::join::join(&data, &invite, &company, &name, |latest, at| {
+                bar.set_length(latest);
+                bar.set_position(at);
+            }))?;
+            bar.finish_and_clear();
+            if json_out {
+                print_json(&json!({ "company": joined.company, "group": joined.group, "admitted_by": joined.admitted_by,
+                    "docs": joined.docs, "seconds": joined.took.as_secs_f64(), "data": data.root() }));
+            } else {
+                println!(
+                    "Joined group {} (admitted by {}); received {} records in {:.1} s.",
+                    joined.group,
+                    joined.admitted_by,
+                    joined.docs,
+                    joined.took.as_secs_f64()
+                );
+                println!("Start the node with: elo --data {} node", data.root().display());
+            }
+        }
+        Command::Sync { wait: _, timeout } => {
+            let access = Access::open(&data)?;
+            let bar = progress_bar(json_out, "catching up");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+            loop {
+                let s = access.sync_state()?;
+                let behind: u64 = s["peers"].as_array().into_iter().flatten().filter(|p| p["connected"] == true)
+                    .map(|p| p["behind"].as_u64().unwrap_or(0)).sum();
+                bar.set_length(behind.max(1));
+                bar.set_message(format!("{} members connected, {behind} changes behind", s["connected"]));
+                if s["caught_up"] == true {
+                    bar.finish_and_clear();
+                    if json_out {
+                        print_json(&s);
+                    } else {
+                        println!("caught up with {} connected members", s["connected"]);
+                    }
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    bar.finish_and_clear();
+                    for p in s["peers"].as_array().into_iter().flatten() {
+                        if let Some(err) = p["last_error"].as_str() {
+                            eprintln!("{}: {err}", p["company"].as_str().unwrap_or("?"));
+                        }
+                    }
+                    bail!("not caught up after {timeout} s ({behind} changes behind)");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        Command::Resync { peer } => {
+            let access = Access::open(&data)?;
+            let v = access.resync(peer)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!("replicating again from scratch with {} member(s)", v["members"]);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -413,6 +555,47 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// One line per member: connected or last seen, how far behind, its
+/// address and the last error talking to it.
+fn print_members(s: &Value) {
+    let members = s["members"].as_array().cloned().unwrap_or_default();
+    if !members.is_empty() {
+        println!("members:");
+    }
+    for m in members {
+        let state = if m["connected"] == true {
+            "connected".to_string()
+        } else {
+            match m["last_seen_ms"].as_i64() {
+                Some(t) => format!("last seen {}", format_time(t)),
+                None => "not connected".into(),
+            }
+        };
+        println!(
+            "  {} {:<24} {:<32} behind {:<6} {}{}",
+            m["company"].as_str().unwrap_or("?"),
+            m["name"].as_str().unwrap_or(""),
+            state,
+            m["behind"].as_u64().unwrap_or(0),
+            m["address"].as_str().unwrap_or(""),
+            m["last_error"].as_str().map(|e| format!("  error: {e}")).unwrap_or_default()
+        );
+    }
+}
+
+fn progress_bar(hidden: bool, message: &str) -> indicatif::ProgressBar {
+    if hidden || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(message.to_string());
+    bar
 }
 
 fn print_json(v: &Value) {

@@ -316,6 +316,33 @@ impl RecordDoc {
         Ok(())
     }
 
+    /// Applies automerge bytes received from another node: changes, or a
+    /// whole saved document. Returns whether the heads moved.
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<bool, DocError> {
+        let before = self.doc.get_heads();
+        self.doc.load_incremental(bytes)?;
+        Ok(self.doc.get_heads() != before)
+    }
+
+    /// The changes this document has beyond `have` (hashes it does not know
+    /// are ignored), as concatenated change bytes; the whole saved document
+    /// when none of `have` is known here.
+    pub fn changes_since(&mut self, have: &[ChangeHash]) -> Vec<u8> {
+        let known: Vec<ChangeHash> = have
+            .iter()
+            .filter(|h| self.doc.get_change_meta_by_hash(h).is_some())
+            .copied()
+            .collect();
+        if known.is_empty() {
+            return self.doc.save();
+        }
+        let mut out = Vec::new();
+        for c in self.doc.get_changes(&known) {
+            out.extend_from_slice(c.raw_bytes());
+        }
+        out
+    }
+
     /// The automerge document, for replication.
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc

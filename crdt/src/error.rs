@@ -59,7 +59,7 @@ impl fmt::Display for ValidationError {
 /// A kind name that is not one of elo's kinds.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown kind {0:?}: expected one of customer, supplier, carrier, product, unit, product_group"
+    "unknown kind {0:?}: expected one of customer, supplier, carrier, product, unit, product_group, company"
 )]
 pub struct UnknownKind(pub String);
 

@@ -87,6 +87,12 @@ impl DocId {
         self.key().split_once(':').map_or("", |(_, v)| v)
     }
 
+    /// A placeholder id naming a kind only (results of writes that touch no
+    /// record, such as checkpoints).
+    pub fn kind_root(kind: Kind) -> DocId {
+        DocId(format!("{kind}/"))
+    }
+
     /// The first id of a kind in sort order: listing starts here.
     pub fn kind_prefix(kind: Kind) -> String {
         format!("{kind}/")
@@ -103,6 +109,7 @@ impl fmt::Display for DocId {
 pub fn key_field(kind: Kind) -> &'static str {
     match kind {
         Kind::Product => "sku",
+        Kind::Company => "cnpj",
         _ if kind.is_contact() => "cpf",
         _ => "code",
     }

@@ -21,17 +21,21 @@ pub enum Kind {
     Unit,
     /// Grupo de produtos.
     ProductGroup,
+    /// A member company of the group (empresa): the roster is the set of
+    /// these records, replicated like any other.
+    Company,
 }
 
 impl Kind {
     /// Every kind, in the order commands list them.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Customer,
         Kind::Supplier,
         Kind::Carrier,
         Kind::Product,
         Kind::Unit,
         Kind::ProductGroup,
+        Kind::Company,
     ];
 
     /// The name used in document ids, URLs and the command line.
@@ -43,6 +47,7 @@ impl Kind {
             Kind::Product => "product",
             Kind::Unit => "unit",
             Kind::ProductGroup => "product_group",
+            Kind::Company => "company",
         }
     }
 
@@ -55,6 +60,7 @@ impl Kind {
             Kind::Product => "Cadastro de estoque",
             Kind::Unit => "Unidade de medida",
             Kind::ProductGroup => "Grupo de produtos",
+            Kind::Company => "Empresa do grupo",
         }
     }
 
@@ -97,6 +103,8 @@ pub enum Category {
     AdditionalFields,
     TaxRates,
     Units,
+    /// The group itself: its member companies. Always shared.
+    Group,
 }
 
 impl Category {
@@ -111,6 +119,7 @@ impl Category {
             Category::AdditionalFields => "additional_fields",
             Category::TaxRates => "tax_rates",
             Category::Units => "units",
+            Category::Group => "group",
         }
     }
 }

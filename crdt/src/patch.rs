@@ -78,6 +78,12 @@ impl RecordPatch {
             return Err(ValidationError::one("cpf", "a CPF or a CNPJ is required"));
         }
         let field = key_field(kind);
+        if kind == Kind::Company {
+            return match text(field) {
+                Some(v) => Ok(DocId::from_key(kind, &v)?),
+                None => Err(ValidationError::one(field, "is required")),
+            };
+        }
         match text(field) {
             Some(v) => Ok(DocId::from_key(kind, &v)?),
             None => Err(ValidationError::one(field, "is required")),

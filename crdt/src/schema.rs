@@ -269,6 +269,14 @@ const PRODUCT_GROUP: &[FieldSpec] = &[
     f("description", "Descrição", SHORT, UNITS),
 ];
 
+const COMPANY: &[FieldSpec] = &[
+    f("cnpj", "CNPJ", FieldType::Cnpj, Category::Group),
+    f("name", "Nome", FieldType::Text(120), Category::Group),
+    f("peer_id", "Identidade do nó", FieldType::Text(100), Category::Group),
+    f("listen_addrs", "Endereços de rede", FieldType::Text(2000), Category::Group),
+    f("admitted_by", "Admitida por (CNPJ)", FieldType::Cnpj, Category::Group),
+];
+
 /// An extra address of a contact ("endereço de cobrança", "de entrega", …),
 /// keyed by its label inside the record.
 pub const ADDRESS: &[FieldSpec] = &[
@@ -301,6 +309,7 @@ pub fn fields(kind: Kind) -> &'static [FieldSpec] {
         Kind::Product => PRODUCT,
         Kind::Unit => UNIT,
         Kind::ProductGroup => PRODUCT_GROUP,
+        Kind::Company => COMPANY,
     }
 }
 
@@ -322,7 +331,7 @@ pub fn has_references(kind: Kind) -> bool {
 /// its key): a customer needs a name, a product a description.
 pub fn required(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Customer | Kind::Supplier | Kind::Carrier => &["name"],
+        Kind::Customer | Kind::Supplier | Kind::Carrier | Kind::Company => &["name"],
         Kind::Product | Kind::Unit | Kind::ProductGroup => &["description"],
     }
 }
@@ -334,6 +343,7 @@ pub fn kind_category(kind: Kind) -> Category {
         Kind::Supplier | Kind::Carrier => Category::Suppliers,
         Kind::Product => Category::Products,
         Kind::Unit | Kind::ProductGroup => Category::Units,
+        Kind::Company => Category::Group,
     }
 }
 

@@ -13,5 +13,5 @@ pub mod network;
 pub mod protocol;
 
 pub use libp2p::identity::Keypair;
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{Multiaddr, PeerId, multiaddr};
 pub use network::{NetClient, NetConfig, NetError, NetEvent, ReplyHandle, network_key, start};

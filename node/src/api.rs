@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use elo_crdt::{DocId, FieldError, Kind, ValidationError};
 use futures::Stream;
@@ -47,6 +47,8 @@ pub struct ApiState {
     /// Turns true when the node stops, ending change streams so the server
     /// can finish its graceful shutdown.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The mesh, when the node replicates with others.
+    pub mesh: Option<crate::mesh::Mesh>,
 }
 
 /// The API's routes.
@@ -66,6 +68,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/changes", get(changes))
         .route("/v1/changes/stream", get(change_stream))
         .route("/v1/status", get(status))
+        .route("/v1/invites", post(create_invite))
+        .route("/v1/sync", get(sync_state))
+        .route("/v1/resync", post(resync))
         .layer(DefaultBodyLimit::max(MAX_RECORD_BODY));
     Router::new()
         .merge(records)
@@ -430,14 +435,72 @@ fn change_event(e: &ChangeEntry) -> Event {
 async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let last_seq = state.store.last_seq().await?;
     let records = state.store.doc_count().await?;
+    let (members, listen) = match &state.mesh {
+        Some(m) => (json!(m.status()), json!(m.listen_addrs().await)),
+        None => (json!([]), json!([])),
+    };
     Ok(Json(json!({
         "company": state.company,
-        "group": { "id": state.group.id, "primary": state.group.primary, "term": state.group.term,
-                   "members": state.group.members },
+        "group": { "id": state.group.id, "primary": state.group.primary, "term": state.group.term },
+        "members": members,
+        "listen": listen,
         "last_seq": last_seq,
         "records": records,
         "version": env!("CARGO_PKG_VERSION"),
     })))
+}
+
+#[derive(Deserialize, Default)]
+struct InviteRequest {
+    #[serde(default)]
+    addrs: Vec<String>,
+    ttl_hours: Option<u64>,
+}
+
+/// Makes a one-time invite for a new company.
+async fn create_invite(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: InviteRequest = if body.is_empty() {
+        InviteRequest::default()
+    } else {
+        serde_json::from_value(parse_json(&body)?)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?
+    };
+    let ttl = req.ttl_hours.unwrap_or(crate::membership::DEFAULT_INVITE_HOURS);
+    let invite = crate::membership::create_invite(&state.store, &state.group, req.addrs, ttl)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "invite", e.to_string()))?;
+    Ok(Json(json!({ "invite": invite.encode(), "expires_ms": invite.expires_ms, "addrs": invite.addrs })))
+}
+
+/// Replication state: how far behind each member this node is.
+async fn sync_state(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let peers = state.mesh.as_ref().map(|m| m.status()).unwrap_or_default();
+    let caught_up = peers
+        .iter()
+        .filter(|p| p.connected)
+        .all(|p| p.behind == 0 && !p.pulling);
+    Ok(Json(json!({ "peers": peers, "caught_up": caught_up,
+        "connected": peers.iter().filter(|p| p.connected).count() })))
+}
+
+#[derive(Deserialize, Default)]
+struct ResyncRequest {
+    peer: Option<String>,
+}
+
+/// Forgets checkpoints and replicates from scratch.
+async fn resync(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: ResyncRequest = if body.is_empty() {
+        ResyncRequest::default()
+    } else {
+        serde_json::from_value(parse_json(&body)?)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?
+    };
+    let Some(mesh) = &state.mesh else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "no_mesh", "this node runs without the mesh"));
+    };
+    let n = mesh.resync(req.peer).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "mesh", e.to_string()))?;
+    Ok(Json(json!({ "members": n })))
 }
 
 async fn openapi(headers: HeaderMap) -> impl IntoResponse {

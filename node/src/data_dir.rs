@@ -12,7 +12,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use libp2p_identity::Keypair;
+use elo_net::Keypair;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +113,27 @@ impl DataDir {
     /// Creates the directory, the identity, the token and the group with this
     /// company as first member and primary.
     pub fn init(&self, cnpj: &str, name: &str) -> Result<(Company, Group), DataDirError> {
+        self.init_with(cnpj, name, None)
+    }
+
+    /// Creates the directory of a company joining an existing group
+    /// (`group_id`, `secret`); its primary is learnt when it is admitted.
+    pub fn init_joining(
+        &self,
+        cnpj: &str,
+        name: &str,
+        group_id: &str,
+        secret: &str,
+    ) -> Result<(Company, Group), DataDirError> {
+        self.init_with(cnpj, name, Some((group_id, secret)))
+    }
+
+    fn init_with(
+        &self,
+        cnpj: &str,
+        name: &str,
+        joining: Option<(&str, &str)>,
+    ) -> Result<(Company, Group), DataDirError> {
         let cnpj = elo_crdt::ident::cnpj(cnpj).map_err(DataDirError::BadCnpj)?;
         let name = name.trim();
         if name.is_empty() {
@@ -138,12 +159,21 @@ impl DataDir {
             name: name.to_string(),
             peer_id: key.public().to_peer_id().to_string(),
         };
-        let group = Group {
-            id: random_hex(16),
-            secret: random_hex(32),
-            primary: cnpj.clone(),
-            term: 1,
-            members: vec![company.clone()],
+        let group = match joining {
+            None => Group {
+                id: random_hex(16),
+                secret: random_hex(32),
+                primary: cnpj.clone(),
+                term: 1,
+                members: vec![company.clone()],
+            },
+            Some((id, secret)) => Group {
+                id: id.to_string(),
+                secret: secret.to_string(),
+                primary: String::new(),
+                term: 0,
+                members: vec![company.clone()],
+            },
         };
         let mut store = Store::open(
             &self.store_path(),
@@ -151,6 +181,20 @@ impl DataDir {
             cnpj,
         )?;
         store.put_meta(META_GROUP, &json_bytes(&group))?;
+        // This company is the first entry of its roster.
+        let me = serde_json::json!({ "cnpj": company.cnpj, "name": company.name, "peer_id": company.peer_id });
+        let patch = elo_crdt::RecordPatch::from_json(elo_crdt::Kind::Company, &me)
+            .and_then(|p| p.doc_id(elo_crdt::Kind::Company).map(|id| (id, p)));
+        if let Ok((id, patch)) = patch {
+            store.write_batch(
+                vec![crate::store::WriteOp::Put {
+                    id,
+                    patch,
+                    return_record: false,
+                }],
+                crate::membership::now_ms(),
+            )?;
+        }
         // The company goes last: its presence marks the directory complete, so
         // an init interrupted half-way is not mistaken for a working one.
         store.put_meta(META_COMPANY, &json_bytes(&company))?;
@@ -204,6 +248,12 @@ impl DataDir {
         let tmp = self.root.join("node.json.tmp");
         fs::write(&tmp, json_bytes(info)).map_err(io_err(&tmp))?;
         fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    /// Updates the stored group (after being admitted to one).
+    pub fn set_group(store: &mut Store, group: &Group) -> Result<(), DataDirError> {
+        store.put_meta(META_GROUP, &json_bytes(group))?;
+        Ok(())
     }
 
     pub fn remove_node_info(&self) {

@@ -6,11 +6,17 @@
 //! - [`data_dir`]: the data directory: identity, API token, group metadata.
 //! - [`api`]: the local HTTP API (axum) with bearer token and change feed.
 //! - [`records`]: record writes shared by the API and the offline CLI.
+//! - [`join`]: a new company entering a group with an invite.
+//! - [`membership`]: the roster, invites, admitting a new company.
+//! - [`mesh`]: replication with other members over elo-net.
 //! - [`node`]: running a node in the foreground until told to stop.
 
 pub mod api;
 mod api_doc;
 pub mod data_dir;
+pub mod join;
+pub mod membership;
+pub mod mesh;
 pub mod node;
 pub mod records;
 pub mod store;

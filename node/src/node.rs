@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 use crate::api::{self, ApiState};
 use crate::data_dir::{DataDir, DataDirError, NodeInfo};
+use crate::mesh::{Mesh, MeshConfig, MeshError};
 use crate::store::StoreHandle;
 
 /// Why a node could not start or stopped with an error.
@@ -23,6 +24,8 @@ pub enum NodeError {
     },
     #[error("the API listens on loopback only; {0} is not a loopback address")]
     NotLoopback(SocketAddr),
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
     #[error("the API server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -32,6 +35,8 @@ pub enum NodeError {
 pub struct NodeConfig {
     pub data: DataDir,
     pub api: SocketAddr,
+    /// The mesh; `None` runs the node alone (API only).
+    pub mesh: Option<MeshConfig>,
 }
 
 /// Runs the node until `shutdown` resolves. `on_ready` hears the bound API
@@ -46,7 +51,15 @@ pub async fn run(
     }
     let (store, company, group) = config.data.open()?;
     let token = config.data.api_token()?;
+    let keypair = config.data.identity()?;
     let handle = StoreHandle::spawn(store);
+    let (stop_tx, stopping) = tokio::sync::watch::channel(false);
+    let mesh = match config.mesh.clone() {
+        Some(m) => Some(
+            Mesh::start(handle.clone(), company.clone(), group.clone(), keypair, m, stopping.clone()).await?,
+        ),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.api)
         .await
         .map_err(|source| NodeError::Listen {
@@ -63,13 +76,13 @@ pub async fn run(
     })?;
     tracing::info!(company = %company.cnpj, api = %addr, "node running");
     on_ready(addr);
-    let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let app = api::router(ApiState {
         store: handle,
         token,
         company,
         group,
         stopping,
+        mesh,
     });
     let shutdown = async move {
         shutdown.await;

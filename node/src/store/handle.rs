@@ -30,6 +30,10 @@ enum Request {
         value: Vec<u8>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    ResetCheckpoints {
+        peer: Option<String>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// A cloneable handle to the store.
@@ -81,6 +85,31 @@ impl StoreHandle {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Forgets replication checkpoints (of one peer, or all).
+    pub async fn reset_checkpoints(&self, peer: Option<String>) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writes
+            .send(Request::ResetCheckpoints { peer, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub async fn heads_of(&self, ids: Vec<String>) -> Result<Vec<Option<Vec<elo_crdt::ChangeHash>>>, StoreError> {
+        self.blocking(move |db| read::heads_of(db, &ids)).await
+    }
+
+    pub async fn docs_for_peer(
+        &self,
+        wanted: Vec<(String, Vec<elo_crdt::ChangeHash>)>,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.blocking(move |db| read::docs_for_peer(db, &wanted)).await
+    }
+
+    pub async fn checkpoint(&self, peer: String) -> Result<u64, StoreError> {
+        self.blocking(move |db| read::checkpoint(db, &peer)).await
     }
 
     /// One write; its refusal comes back as the inner error.
@@ -145,6 +174,10 @@ impl StoreHandle {
         self.blocking(read::doc_count).await
     }
 
+    pub async fn meta_owned(&self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
+        self.blocking(move |db| read::meta(db, &key)).await
+    }
+
     pub async fn meta(&self, key: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
         self.blocking(move |db| read::meta(db, key)).await
     }
@@ -173,6 +206,10 @@ fn writer(
         let (mut ops, mut replies) = match first {
             Request::Meta { key, value, reply } => {
                 let _ = reply.send(store.put_meta(&key, &value));
+                continue;
+            }
+            Request::ResetCheckpoints { peer, reply } => {
+                let _ = reply.send(store.reset_checkpoints(peer.as_deref()));
                 continue;
             }
             Request::Write { ops, reply } => {

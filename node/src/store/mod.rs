@@ -98,6 +98,15 @@ pub enum WriteOp {
     },
     /// Mark a record deleted.
     Delete { id: DocId },
+    /// Merge automerge bytes received from `origin` (a peer's company).
+    Merge {
+        id: DocId,
+        bytes: Vec<u8>,
+        origin: String,
+    },
+    /// Record that everything of `peer`'s log up to `seq` is stored here.
+    /// Put it after the merges it covers: it commits with them.
+    Checkpoint { peer: String, seq: u64 },
 }
 
 /// What a successful write did.
@@ -184,6 +193,7 @@ impl Store {
             let mut changes = txn.open_table(CHANGES)?;
             let mut doc_seq = txn.open_table(DOC_SEQ)?;
             let mut meta = txn.open_table(META)?;
+            let mut checkpoints = txn.open_table(CHECKPOINTS)?;
             let mut last_seq = read_u64(&meta, META_LAST_SEQ)?;
             let company = self.company.clone();
             let author = Author {
@@ -196,7 +206,53 @@ impl Store {
                         id, return_record, ..
                     } => (id.clone(), *return_record),
                     WriteOp::Delete { id } => (id.clone(), false),
+                    WriteOp::Merge { id, .. } => (id.clone(), false),
+                    WriteOp::Checkpoint { peer, seq } => {
+                        checkpoints.insert(peer.as_str(), *seq)?;
+                        results.push(Ok(WriteResult {
+                            id: DocId::kind_root(Kind::Company),
+                            seq: None,
+                            created: false,
+                            record: None,
+                        }));
+                        continue;
+                    }
                 };
+                // A document received whole that this node has never had is
+                // checked by loading it, then stored as received.
+                if let WriteOp::Merge { bytes, origin, .. } = &op
+                    && !self.cache.contains(id.as_str())
+                    && docs.get(id.as_str())?.is_none()
+                {
+                    match RecordDoc::load(bytes, &self.actor, &id) {
+                        Ok(mut doc) if doc.exists() => {
+                            last_seq += 1;
+                            let entry = ChangeEntry {
+                                seq: last_seq,
+                                id: id.to_string(),
+                                heads: doc.heads(),
+                                deleted: doc.is_deleted(),
+                                company: origin.clone(),
+                            };
+                            docs.insert(id.as_str(), bytes.as_slice())?;
+                            doc_seq.insert(id.as_str(), last_seq)?;
+                            changes.insert(last_seq, entry.encode().as_slice())?;
+                            entries.push(entry);
+                            results.push(Ok(WriteResult {
+                                id,
+                                seq: Some(last_seq),
+                                created: true,
+                                record: None,
+                            }));
+                        }
+                        Ok(_) => results.push(Err(WriteError::NotFound(id.to_string()))),
+                        Err(source) => results.push(Err(WriteError::Damaged {
+                            id: id.to_string(),
+                            source,
+                        })),
+                    }
+                    continue;
+                }
                 // A record that exists nowhere yet is written straight from
                 // its patch (see `RecordDoc::create_bytes`): the bulk-import path.
                 if let WriteOp::Put { patch, .. } = &op
@@ -242,6 +298,10 @@ impl Store {
                         continue;
                     }
                 };
+                let origin = match &op {
+                    WriteOp::Merge { origin, .. } => Some(origin.clone()),
+                    _ => None,
+                };
                 let outcome = match op {
                     WriteOp::Put { patch, .. } => {
                         let created = !doc.exists();
@@ -253,6 +313,15 @@ impl Store {
                         Err(WriteError::NotFound(id.to_string()))
                     }
                     WriteOp::Delete { .. } => Ok((doc.delete(author), false)),
+                    WriteOp::Merge { bytes, .. } => match doc.merge_bytes(&bytes) {
+                        Ok(true) => Ok((doc.heads().first().copied(), false)),
+                        Ok(false) => Ok((None, false)),
+                        Err(source) => Err(WriteError::Damaged {
+                            id: id.to_string(),
+                            source,
+                        }),
+                    },
+                    WriteOp::Checkpoint { .. } => Ok((None, false)),
                 };
                 let (hash, created) = match outcome {
                     Ok(x) => x,
@@ -269,7 +338,7 @@ impl Store {
                         id: id.to_string(),
                         heads: doc.heads(),
                         deleted: doc.is_deleted(),
-                        company: company.clone(),
+                        company: origin.clone().unwrap_or_else(|| company.clone()),
                     };
                     docs.insert(id.as_str(), doc.save().as_slice())?;
                     let old = doc_seq.insert(id.as_str(), last_seq)?.map(|g| g.value());
@@ -291,6 +360,26 @@ impl Store {
         }
         txn.commit()?;
         Ok((results, entries))
+    }
+
+    /// Forgets the checkpoints of one peer, or of all, so replication
+    /// starts again from the beginning ("forçar replicação").
+    pub fn reset_checkpoints(&mut self, peer: Option<&str>) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut t = txn.open_table(CHECKPOINTS)?;
+            match peer {
+                Some(p) => {
+                    t.remove(p)?;
+                }
+                None => {
+                    t.retain(|_, _| false)?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Sets a metadata value, durably.
@@ -453,6 +542,57 @@ pub mod read {
             }
         }
         Ok(out)
+    }
+
+    /// The heads this node holds for each document (`None`: never had it),
+    /// read from the change log without loading documents.
+    pub fn heads_of(db: &Database, ids: &[String]) -> Result<Vec<Option<Vec<elo_crdt::ChangeHash>>>, StoreError> {
+        let txn = db.begin_read()?;
+        let doc_seq = txn.open_table(DOC_SEQ)?;
+        let changes = txn.open_table(CHANGES)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let heads = match doc_seq.get(id.as_str())?.map(|g| g.value()) {
+                Some(seq) => changes
+                    .get(seq)?
+                    .and_then(|v| ChangeEntry::decode(seq, v.value()))
+                    .map(|e| e.heads),
+                None => None,
+            };
+            out.push(heads);
+        }
+        Ok(out)
+    }
+
+    /// What a peer asked for: for each document, the changes it lacks
+    /// beyond the heads it has, or the saved bytes when it has nothing.
+    pub fn docs_for_peer(
+        db: &Database,
+        wanted: &[(String, Vec<elo_crdt::ChangeHash>)],
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = db.begin_read()?;
+        let docs = txn.open_table(DOCS)?;
+        let mut out = Vec::with_capacity(wanted.len());
+        for (id, have) in wanted {
+            let Some(bytes) = docs.get(id.as_str())? else { continue };
+            if have.is_empty() {
+                out.push((id.clone(), bytes.value().to_vec()));
+                continue;
+            }
+            let Some(doc_id) = DocId::parse(id) else { continue };
+            match RecordDoc::load(bytes.value(), READER, &doc_id) {
+                Ok(mut d) => out.push((id.clone(), d.changes_since(have))),
+                Err(e) => tracing::warn!(%id, "not sending a damaged document: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The checkpoint kept for a peer: its sequence number up to which
+    /// everything is stored here.
+    pub fn checkpoint(db: &Database, peer: &str) -> Result<u64, StoreError> {
+        let txn = db.begin_read()?;
+        Ok(txn.open_table(CHECKPOINTS)?.get(peer)?.map_or(0, |g| g.value()))
     }
 
     pub fn last_seq(db: &Database) -> Result<u64, StoreError> {

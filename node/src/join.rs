@@ -1,0 +1,136 @@
+//! `elo join`: a new company enters a group with an invite. It creates its
+//! data directory, reaches a member named in the invite, presents the
+//! one-time secret, and on admission pulls the group's data (the same pull
+//! loop as live replication). If no member is reachable or the invite is
+//! refused, the directory it created is removed: nothing half-made stays.
+
+use std::time::{Duration, Instant};
+
+use elo_net::invite::Invite;
+use elo_net::protocol::{JoinRequest, RequestBody, ResponseBody};
+use elo_net::{Multiaddr, NetConfig, PeerId};
+
+use crate::data_dir::{DataDir, DataDirError};
+use crate::membership::now_ms;
+use crate::mesh::{peer_of, pull_from};
+use crate::store::StoreHandle;
+
+/// Why joining failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    #[error("this invite expired; ask a member for a new one (`elo invite`)")]
+    Expired,
+    #[error("the invite names no member address")]
+    NoAddress,
+    #[error("could not reach any member named in the invite; tried:\n{0}")]
+    Unreachable(String),
+    #[error("the member refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error(transparent)]
+    Net(#[from] elo_net::NetError),
+    #[error("receiving the group's data failed: {0}")]
+    Pull(String),
+}
+
+/// What joining did.
+#[derive(Debug)]
+pub struct Joined {
+    pub company: String,
+    pub group: String,
+    pub admitted_by: String,
+    pub docs: u64,
+    pub took: Duration,
+}
+
+/// Joins the group of `invite` as company `cnpj`. `progress(their_latest,
+/// checkpoint)` follows the initial load.
+pub async fn join(
+    data: &DataDir,
+    invite: &Invite,
+    cnpj: &str,
+    name: &str,
+    progress: impl FnMut(u64, u64),
+) -> Result<Joined, JoinError> {
+    if invite.expires_ms < now_ms() {
+        return Err(JoinError::Expired);
+    }
+    let addrs: Vec<Multiaddr> = invite.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    if addrs.is_empty() {
+        return Err(JoinError::NoAddress);
+    }
+    let existed = data.root().exists();
+    data.init_joining(cnpj, name, &invite.group, &invite.secret)?;
+    let result = admit_and_load(data, invite, &addrs, progress).await;
+    if result.is_err() && !existed {
+        let _ = std::fs::remove_dir_all(data.root());
+    }
+    result
+}
+
+async fn admit_and_load(
+    data: &DataDir,
+    invite: &Invite,
+    addrs: &[Multiaddr],
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Joined, JoinError> {
+    let started = Instant::now();
+    let (mut store, company, mut group) = data.open()?;
+    let keypair = data.identity()?;
+    let members: std::collections::HashSet<PeerId> = addrs.iter().filter_map(peer_of).collect();
+    let secret = hex::decode(&invite.secret).unwrap_or_else(|_| invite.secret.as_bytes().to_vec());
+    let (net, _events) = elo_net::start(NetConfig {
+        keypair,
+        group_secret: secret,
+        listen: Vec::new(),
+        mdns: false,
+        roster: members,
+    })?;
+    let mut tried = Vec::new();
+    let mut admitted = None;
+    for addr in addrs {
+        let peer = peer_of(addr);
+        if let Err(e) = net.dial(addr.clone(), peer).await {
+            tried.push(format!("  {addr}: {e}"));
+            continue;
+        }
+        let Some(peer) = peer else {
+            tried.push(format!("  {addr}: the address has no /p2p/ peer id"));
+            continue;
+        };
+        let req = JoinRequest {
+            secret: invite.join.clone(),
+            company: company.cnpj.clone(),
+            name: company.name.clone(),
+            addrs: Vec::new(),
+        };
+        match net.request(peer, RequestBody::Join(req)).await {
+            Ok(ResponseBody::Joined(accepted)) => {
+                admitted = Some((peer, accepted));
+                break;
+            }
+            Ok(_) => tried.push(format!("  {addr}: unexpected answer")),
+            Err(elo_net::NetError::Refused { reason, .. }) => return Err(JoinError::Refused(reason)),
+            Err(e) => tried.push(format!("  {addr}: {e}")),
+        }
+    }
+    let Some((peer, accepted)) = admitted else {
+        return Err(JoinError::Unreachable(tried.join("\n")));
+    };
+    group.primary = accepted.primary.clone();
+    group.term = accepted.term;
+    DataDir::set_group(&mut store, &group)?;
+    let handle = StoreHandle::spawn(store);
+    let docs = pull_from(&net, &handle, peer, |latest, checkpoint, _| progress(latest, checkpoint))
+        .await
+        .map_err(JoinError::Pull)?;
+    Ok(Joined {
+        company: company.cnpj,
+        group: group.id,
+        admitted_by: accepted.admitted_by,
+        docs,
+        took: started.elapsed(),
+    })
+}

@@ -1,0 +1,628 @@
+//! Replication between company nodes: the driver that sits between the
+//! network (elo-net) and the store.
+//!
+//! Pull-based with per-peer checkpoints (see `elo_net::protocol`): when a
+//! member connects or announces a change, this node walks that member's
+//! change log from the checkpoint kept for it, fetches only the documents
+//! whose heads differ (many per message, several messages in flight),
+//! merges them, and only then advances the checkpoint in the same kind of
+//! transaction. Merged changes get this node's own sequence numbers, so they
+//! flow on to members the origin cannot reach. Initial load, live updates
+//! and catching up after a week offline are all this one loop.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use elo_crdt::{ChangeHash, DocId};
+use elo_net::protocol::{
+    ChangeSummary, DocBytes, FetchDoc, Hello, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH, RequestBody, ResponseBody,
+};
+use elo_net::{Keypair, Multiaddr, NetClient, NetConfig, NetEvent, PeerId};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
+
+use crate::data_dir::{Company, Group};
+use crate::membership::{self, META_LISTEN, Member, now_ms};
+use crate::store::{StoreHandle, WriteOp};
+
+/// Fetch requests in flight per peer.
+const FETCHES_IN_FLIGHT: usize = 4;
+/// Longest wait between dial attempts to an unreachable member.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How the mesh is set up.
+#[derive(Clone, Debug)]
+pub struct MeshConfig {
+    pub listen: Vec<Multiaddr>,
+    /// Addresses to dial besides the roster's and the remembered ones.
+    pub peers: Vec<Multiaddr>,
+    pub mdns: bool,
+}
+
+/// Why the mesh could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshError {
+    #[error(transparent)]
+    Net(#[from] elo_net::NetError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// What this node knows of one member, as `elo status` shows it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PeerStatus {
+    pub peer_id: String,
+    pub company: Option<String>,
+    pub name: Option<String>,
+    pub connected: bool,
+    pub last_seen_ms: Option<i64>,
+    pub address: Option<String>,
+    /// The member's latest sequence number, as last heard.
+    pub their_latest_seq: u64,
+    /// How far this node has stored the member's log.
+    pub checkpoint: u64,
+    /// Changes of the member's log not yet walked here.
+    pub behind: u64,
+    /// Documents received from it since this node started.
+    pub docs_received: u64,
+    pub last_error: Option<String>,
+    pub pulling: bool,
+}
+
+struct PeerState {
+    status: PeerStatus,
+    wake: Arc<Notify>,
+    puller: bool,
+}
+
+struct Shared {
+    net: NetClient,
+    store: StoreHandle,
+    me: Company,
+    group: Group,
+    peers: Mutex<HashMap<PeerId, PeerState>>,
+    roster: Mutex<HashMap<PeerId, Member>>,
+    extra_addrs: Vec<Multiaddr>,
+    backoff: Mutex<HashMap<String, (Instant, Duration)>>,
+}
+
+/// A handle to the running mesh.
+#[derive(Clone)]
+pub struct Mesh {
+    shared: Arc<Shared>,
+}
+
+impl Mesh {
+    /// Starts the network and the replication tasks; they stop when
+    /// `stopping` turns true.
+    pub async fn start(
+        store: StoreHandle,
+        me: Company,
+        group: Group,
+        keypair: Keypair,
+        config: MeshConfig,
+        stopping: watch::Receiver<bool>,
+    ) -> Result<Mesh, MeshError> {
+        let local = keypair.public().to_peer_id();
+        let members = membership::roster(&store).await?;
+        let roster = membership::by_peer(&members);
+        let allowed: HashSet<PeerId> = roster.keys().copied().filter(|p| *p != local).collect();
+        let secret = hex::decode(&group.secret).unwrap_or_else(|_| group.secret.as_bytes().to_vec());
+        let (net, events) = elo_net::start(NetConfig {
+            keypair,
+            group_secret: secret,
+            listen: config.listen.clone(),
+            mdns: config.mdns,
+            roster: allowed,
+        })?;
+        let shared = Arc::new(Shared {
+            net,
+            store,
+            me,
+            group,
+            peers: Mutex::new(HashMap::new()),
+            roster: Mutex::new(roster),
+            extra_addrs: config.peers.clone(),
+            backoff: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(event_loop(shared.clone(), events, stopping.clone()));
+        tokio::spawn(announcer(shared.clone(), stopping.clone()));
+        tokio::spawn(dialer(shared.clone(), stopping));
+        Ok(Mesh { shared })
+    }
+
+    /// Every member but this one, with what this node knows of it.
+    pub fn status(&self) -> Vec<PeerStatus> {
+        let roster = lock(&self.shared.roster).clone();
+        let peers = lock(&self.shared.peers);
+        let local = self.shared.net.local_peer_id();
+        let mut out: Vec<PeerStatus> = roster
+            .iter()
+            .filter(|(p, _)| **p != local)
+            .map(|(p, m)| {
+                let mut s = peers.get(p).map(|s| s.status.clone()).unwrap_or_default();
+                s.peer_id = p.to_string();
+                s.company = Some(m.cnpj.clone());
+                s.name = Some(m.name.clone());
+                s.behind = s.their_latest_seq.saturating_sub(s.checkpoint);
+                s
+            })
+            .collect();
+        out.sort_by(|a, b| a.company.cmp(&b.company));
+        out
+    }
+
+    pub async fn listen_addrs(&self) -> Vec<String> {
+        self.shared.net.listen_addrs().await.unwrap_or_default().iter().map(|a| a.to_string()).collect()
+    }
+
+    /// Forgets checkpoints (of one member, by peer id or CNPJ, or all) and
+    /// replicates again from the beginning.
+    pub async fn resync(&self, who: Option<String>) -> Result<usize, MeshError> {
+        let targets: Vec<PeerId> = {
+            let roster = lock(&self.shared.roster);
+            roster
+                .iter()
+                .filter(|(p, m)| who.as_deref().is_none_or(|w| p.to_string() == w || m.cnpj == w))
+                .map(|(p, _)| *p)
+                .collect()
+        };
+        for p in &targets {
+            self.shared.store.reset_checkpoints(Some(p.to_string())).await?;
+            wake(&self.shared, *p);
+        }
+        Ok(targets.len())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn with_peer<R>(shared: &Shared, peer: PeerId, f: impl FnOnce(&mut PeerState) -> R) -> R {
+    let mut peers = lock(&shared.peers);
+    let state = peers.entry(peer).or_insert_with(|| PeerState {
+        status: PeerStatus::default(),
+        wake: Arc::new(Notify::new()),
+        puller: false,
+    });
+    f(state)
+}
+
+fn is_member(shared: &Shared, peer: &PeerId) -> bool {
+    lock(&shared.roster).contains_key(peer)
+}
+
+/// Asks the puller of `peer` to run (coalesced: many wakes, one pull).
+fn wake(shared: &Arc<Shared>, peer: PeerId) {
+    let start = with_peer(shared, peer, |s| {
+        s.wake.notify_one();
+        !std::mem::replace(&mut s.puller, true)
+    });
+    if start {
+        tokio::spawn(puller(shared.clone(), peer));
+    }
+}
+
+async fn event_loop(shared: Arc<Shared>, mut events: mpsc::Receiver<NetEvent>, mut stopping: watch::Receiver<bool>) {
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => match e { Some(e) => e, None => break },
+            _ = stopping.wait_for(|s| *s) => break,
+        };
+        match event {
+            NetEvent::Request { peer, body, reply } => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let answer = answer(&shared, peer, body).await;
+                    let _ = shared.net.respond(reply, answer).await;
+                });
+            }
+            NetEvent::Connected { peer, addr } => {
+                if !is_member(&shared, &peer) {
+                    continue;
+                }
+                tracing::info!(%peer, %addr, "member connected");
+                with_peer(&shared, peer, |s| {
+                    s.status.connected = true;
+                    s.status.address = Some(addr.to_string());
+                    s.status.last_seen_ms = Some(now_ms());
+                    s.status.last_error = None;
+                });
+                lock(&shared.backoff).retain(|a, _| !a.contains(&peer.to_string()));
+                wake(&shared, peer);
+            }
+            NetEvent::Disconnected { peer } => {
+                with_peer(&shared, peer, |s| {
+                    s.status.connected = false;
+                    s.status.last_seen_ms = Some(now_ms());
+                });
+            }
+            NetEvent::Discovered { peer, addr } => {
+                let connected = with_peer(&shared, peer, |s| s.status.connected);
+                if is_member(&shared, &peer) && !connected {
+                    tracing::debug!(%peer, %addr, "found a member on the LAN");
+                    let _ = shared.net.dial(addr, Some(peer)).await;
+                }
+            }
+            NetEvent::DialFailed { peer: Some(peer), reason } => {
+                with_peer(&shared, peer, |s| s.status.last_error = Some(format!("dial: {reason}")));
+            }
+            NetEvent::DialFailed { peer: None, reason } => tracing::debug!("dial failed: {reason}"),
+            NetEvent::Listening { .. } => remember_listen_addrs(&shared).await,
+        }
+    }
+    tracing::debug!("mesh event loop stopped");
+}
+
+/// Keeps this node's own addresses in its roster record (so members can
+/// dial it) and in metadata (so `elo invite` can name them).
+async fn remember_listen_addrs(shared: &Arc<Shared>) {
+    let local = shared.net.local_peer_id();
+    let addrs: Vec<String> = shared
+        .net
+        .listen_addrs()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| format!("{a}/p2p/{local}"))
+        .collect();
+    let _ = shared
+        .store
+        .set_meta(META_LISTEN, serde_json::to_vec(&addrs).unwrap_or_default())
+        .await;
+    let body = serde_json::json!({ "cnpj": shared.me.cnpj, "name": shared.me.name,
+        "peer_id": local.to_string(), "listen_addrs": addrs.join(" ") });
+    if let Err(e) = crate::records::put(&shared.store, elo_crdt::Kind::Company, None, &body, false).await {
+        tracing::warn!("could not record this node's addresses: {e}");
+    }
+}
+
+fn heads_bytes(heads: &[ChangeHash]) -> Vec<ByteBuf> {
+    heads.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect()
+}
+
+fn parse_heads(heads: &[ByteBuf]) -> Option<Vec<ChangeHash>> {
+    heads
+        .iter()
+        .map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().map(ChangeHash))
+        .collect()
+}
+
+/// Answers a member's request.
+async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> ResponseBody {
+    let refused = |reason: String| ResponseBody::Refused { reason };
+    match body {
+        RequestBody::Hello(h) => {
+            with_peer(shared, peer, |s| s.status.their_latest_seq = h.latest_seq);
+            match shared.store.last_seq().await {
+                Ok(latest_seq) => ResponseBody::Hello(Hello {
+                    group: shared.group.id.clone(),
+                    company: shared.me.cnpj.clone(),
+                    latest_seq,
+                }),
+                Err(e) => refused(e.to_string()),
+            }
+        }
+        RequestBody::ChangesSince { since, limit } => {
+            let limit = limit.clamp(1, MAX_CHANGES_PER_PAGE) as usize;
+            match (shared.store.changes_since(since, limit).await, shared.store.last_seq().await) {
+                (Ok(entries), Ok(latest_seq)) => ResponseBody::Changes {
+                    entries: entries
+                        .into_iter()
+                        .map(|e| ChangeSummary {
+                            heads: heads_bytes(&e.heads),
+                            id: e.id,
+                            seq: e.seq,
+                        })
+                        .collect(),
+                    latest_seq,
+                },
+                (Err(e), _) | (_, Err(e)) => refused(e.to_string()),
+            }
+        }
+        RequestBody::Fetch { docs } => {
+            if docs.len() > MAX_DOCS_PER_FETCH {
+                return refused(format!("at most {MAX_DOCS_PER_FETCH} documents per fetch"));
+            }
+            let mut wanted = Vec::with_capacity(docs.len());
+            for d in docs {
+                let Some(have) = parse_heads(&d.have) else {
+                    return refused(format!("malformed heads for {}", d.id));
+                };
+                wanted.push((d.id, have));
+            }
+            match shared.store.docs_for_peer(wanted).await {
+                Ok(docs) => ResponseBody::Docs {
+                    docs: docs
+                        .into_iter()
+                        .map(|(id, bytes)| DocBytes {
+                            id,
+                            bytes: ByteBuf::from(bytes),
+                        })
+                        .collect(),
+                },
+                Err(e) => refused(e.to_string()),
+            }
+        }
+        RequestBody::Announce { latest_seq } => {
+            with_peer(shared, peer, |s| {
+                s.status.their_latest_seq = s.status.their_latest_seq.max(latest_seq);
+                s.status.last_seen_ms = Some(now_ms());
+            });
+            wake(shared, peer);
+            ResponseBody::Ack
+        }
+        RequestBody::Join(req) => {
+            match membership::accept_join(&shared.store, &shared.me, &shared.group, peer, &req).await {
+                Ok(accepted) => {
+                    refresh_roster(shared).await;
+                    ResponseBody::Joined(Box::new(accepted))
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, "refused a join: {e}");
+                    refused(e.to_string())
+                }
+            }
+        }
+    }
+}
+
+/// Reloads the roster from the company records and tells the network.
+async fn refresh_roster(shared: &Arc<Shared>) {
+    let Ok(members) = membership::roster(&shared.store).await else { return };
+    let roster = membership::by_peer(&members);
+    let local = shared.net.local_peer_id();
+    let allowed: HashSet<PeerId> = roster.keys().copied().filter(|p| *p != local).collect();
+    *lock(&shared.roster) = roster;
+    let _ = shared.net.set_roster(allowed).await;
+}
+
+/// Pulls from one member whenever woken, for as long as the node runs.
+async fn puller(shared: Arc<Shared>, peer: PeerId) {
+    let wake = with_peer(&shared, peer, |s| s.wake.clone());
+    loop {
+        wake.notified().await;
+        if !with_peer(&shared, peer, |s| s.status.connected) {
+            continue;
+        }
+        with_peer(&shared, peer, |s| s.status.pulling = true);
+        let result = pull(&shared, peer).await;
+        with_peer(&shared, peer, |s| {
+            s.status.pulling = false;
+            match &result {
+                Ok(_) => s.status.last_error = None,
+                Err(e) => s.status.last_error = Some(e.clone()),
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!(%peer, "replication stalled: {e}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            wake.notify_one();
+        }
+    }
+}
+
+/// Walks a member's change log from its checkpoint until caught up.
+/// Returns how many documents were received.
+async fn pull(shared: &Shared, peer: PeerId) -> Result<u64, String> {
+    pull_from(&shared.net, &shared.store, peer, |latest, checkpoint, docs| {
+        with_peer(shared, peer, |s| {
+            s.status.their_latest_seq = latest;
+            s.status.checkpoint = checkpoint;
+            s.status.docs_received += docs;
+        })
+    })
+    .await
+}
+
+/// The pull loop, usable without a running mesh (by `elo join`).
+/// `progress(their_latest, checkpoint, docs_in_this_page)`.
+pub async fn pull_from(
+    net: &NetClient,
+    store: &StoreHandle,
+    peer: PeerId,
+    mut progress: impl FnMut(u64, u64, u64),
+) -> Result<u64, String> {
+    let peer_key = peer.to_string();
+    let mut received = 0;
+    loop {
+        let since = store.checkpoint(peer_key.clone()).await.map_err(|e| e.to_string())?;
+        let answer = net
+            .request(
+                peer,
+                RequestBody::ChangesSince {
+                    since,
+                    limit: MAX_CHANGES_PER_PAGE,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let ResponseBody::Changes { entries, latest_seq } = answer else {
+            return Err("the member answered a change-log request with something else".into());
+        };
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            progress(latest_seq, since, 0);
+            return Ok(received);
+        };
+        if entries.iter().any(|e| e.seq <= since) {
+            return Err("the member sent change-log entries older than asked".into());
+        }
+        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        let local = store.heads_of(ids).await.map_err(|e| e.to_string())?;
+        let mut need = Vec::new();
+        for (entry, mine) in entries.iter().zip(local) {
+            let Some(theirs) = parse_heads(&entry.heads) else {
+                return Err(format!("malformed heads for {}", entry.id));
+            };
+            let mine = mine.unwrap_or_default();
+            let same = mine.len() == theirs.len() && theirs.iter().all(|h| mine.contains(h));
+            if !same && DocId::parse(&entry.id).is_some() {
+                need.push(FetchDoc {
+                    id: entry.id.clone(),
+                    have: heads_bytes(&mine),
+                });
+            }
+        }
+        let origin = peer_key.clone();
+        let counts: Vec<u64> = futures::stream::iter(need.chunks(MAX_DOCS_PER_FETCH).map(<[FetchDoc]>::to_vec))
+            .map(|chunk| {
+                let origin = origin.clone();
+                async move {
+                    let asked: HashSet<String> = chunk.iter().map(|d| d.id.clone()).collect();
+                    let answer = net
+                        .request(peer, RequestBody::Fetch { docs: chunk })
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let ResponseBody::Docs { docs } = answer else {
+                        return Err("the member answered a fetch with something else".to_string());
+                    };
+                    let mut ops = Vec::with_capacity(docs.len());
+                    for d in docs {
+                        // Only what was asked for, with a well-formed id, reaches the store.
+                        match DocId::parse(&d.id) {
+                            Some(id) if asked.contains(&d.id) => ops.push(WriteOp::Merge {
+                                id,
+                                bytes: d.bytes.into_vec(),
+                                origin: origin.clone(),
+                            }),
+                            _ => tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for"),
+                        }
+                    }
+                    let n = ops.len() as u64;
+                    let results = store.write(ops).await.map_err(|e| e.to_string())?;
+                    for r in results {
+                        if let Err(e) = r {
+                            tracing::warn!(%peer, "a received document was refused: {e}");
+                        }
+                    }
+                    Ok(n)
+                }
+            })
+            .buffer_unordered(FETCHES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let got: u64 = counts.iter().sum();
+        received += got;
+        // Every fetched document is committed: now the checkpoint may move.
+        store
+            .write(vec![WriteOp::Checkpoint {
+                peer: peer_key.clone(),
+                seq: last,
+            }])
+            .await
+            .map_err(|e| e.to_string())?;
+        progress(latest_seq, last, got);
+        if last >= latest_seq {
+            return Ok(received);
+        }
+    }
+}
+
+/// Tells connected members about local commits, coalescing bursts.
+async fn announcer(shared: Arc<Shared>, mut stopping: watch::Receiver<bool>) {
+    let mut changes = shared.store.subscribe();
+    loop {
+        let first = tokio::select! {
+            c = changes.recv() => c,
+            _ = stopping.wait_for(|s| *s) => break,
+        };
+        let mut roster_changed = false;
+        match first {
+            Ok(e) => roster_changed |= e.id.starts_with("company/"),
+            Err(RecvError::Lagged(_)) => roster_changed = true,
+            Err(RecvError::Closed) => break,
+        }
+        while let Ok(e) = changes.try_recv() {
+            roster_changed |= e.id.starts_with("company/");
+        }
+        if roster_changed {
+            refresh_roster(&shared).await;
+        }
+        let Ok(latest_seq) = shared.store.last_seq().await else { continue };
+        let connected: Vec<PeerId> = lock(&shared.peers)
+            .iter()
+            .filter(|(_, s)| s.status.connected)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in connected {
+            let net = shared.net.clone();
+            tokio::spawn(async move {
+                let _ = net.request(peer, RequestBody::Announce { latest_seq }).await;
+            });
+        }
+    }
+}
+
+/// Dials members that are not connected, at every address known for them,
+/// with exponential backoff per address.
+async fn dialer(shared: Arc<Shared>, mut stopping: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopping.wait_for(|s| *s) => break,
+        }
+        let local = shared.net.local_peer_id();
+        let mut targets: Vec<(Option<PeerId>, Multiaddr)> = Vec::new();
+        {
+            let roster = lock(&shared.roster);
+            let peers = lock(&shared.peers);
+            for (p, m) in roster.iter() {
+                if *p == local || peers.get(p).is_some_and(|s| s.status.connected) {
+                    continue;
+                }
+                for a in &m.addresses {
+                    targets.push((Some(*p), a.clone()));
+                }
+            }
+            let connected_addrs: HashSet<String> = peers
+                .values()
+                .filter(|s| s.status.connected)
+                .filter_map(|s| s.status.address.clone())
+                .collect();
+            for a in &shared.extra_addrs {
+                let peer = peer_of(a);
+                let connected = match peer {
+                    Some(p) => p == local || peers.get(&p).is_some_and(|s| s.status.connected),
+                    None => connected_addrs.contains(&a.to_string()),
+                };
+                if !connected {
+                    targets.push((peer, a.clone()));
+                }
+            }
+        }
+        for (peer, addr) in targets {
+            let key = format!("{addr}|{}", peer.map(|p| p.to_string()).unwrap_or_default());
+            let due = {
+                let mut backoff = lock(&shared.backoff);
+                let now = Instant::now();
+                let entry = backoff.entry(key).or_insert((now, Duration::from_millis(500)));
+                if entry.0 <= now {
+                    entry.0 = now + entry.1;
+                    entry.1 = (entry.1 * 2).min(MAX_BACKOFF);
+                    true
+                } else {
+                    false
+                }
+            };
+            if due {
+                // Dialing an address of a peer already connected is a no-op for libp2p.
+                let _ = shared.net.dial(addr, peer).await;
+            }
+        }
+    }
+}
+
+/// The peer id at the end of a multiaddress (`…/p2p/12D3…`), if any.
+pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        elo_net::multiaddr::Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
