@@ -4,6 +4,7 @@
 //! for scripts. Exit code 0 only on success.
 
 mod access;
+mod demo;
 mod transfer;
 
 use std::io::{IsTerminal, Read, Write};
@@ -118,6 +119,10 @@ enum Command {
         /// Do not look for members on the LAN with mDNS
         #[arg(long)]
         no_mdns: bool,
+        /// Dial only the --peer addresses, not the roster's or remembered
+        /// ones (for explicit topologies)
+        #[arg(long)]
+        only_peers: bool,
         /// Run alone: the API only, no replication
         #[arg(long)]
         offline: bool,
@@ -141,6 +146,8 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Three companies on this machine syncing: see elo at work in a minute
+    Demo,
     /// Wait until this node has caught up with every reachable member
     Sync {
         /// Wait (the only mode for now; kept for scripts that say it)
@@ -201,6 +208,10 @@ fn data_dir(cli: &Cli) -> Result<DataDir> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if matches!(cli.command, Command::Demo) {
+        demo::run(cli.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let data = data_dir(&cli)?;
     let json_out = cli.json;
     match cli.command {
@@ -427,6 +438,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             peer,
             no_mdns,
+            only_peers,
             offline,
         } => {
             let parse = |v: &[String], what: &str| -> Result<Vec<elo_net::Multiaddr>> {
@@ -441,6 +453,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     listen: parse(&listen, "--listen")?,
                     peers: parse(&peer, "--peer")?,
                     mdns: !no_mdns,
+                    dial_roster: !only_peers,
                 })
             };
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -522,6 +535,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }
+        // Handled before the data directory is looked up.
+        Command::Demo => {}
         Command::Resync { peer } => {
             let access = Access::open(&data)?;
             let v = access.resync(peer)?;

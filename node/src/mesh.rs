@@ -40,6 +40,8 @@ pub struct MeshConfig {
     /// Addresses to dial besides the roster's and the remembered ones.
     pub peers: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Dial the addresses the roster and memory hold (off: only `peers`).
+    pub dial_roster: bool,
 }
 
 /// Why the mesh could not start.
@@ -87,6 +89,7 @@ struct Shared {
     peers: Mutex<HashMap<PeerId, PeerState>>,
     roster: Mutex<HashMap<PeerId, Member>>,
     extra_addrs: Vec<Multiaddr>,
+    dial_roster: bool,
     backoff: Mutex<HashMap<String, (Instant, Duration)>>,
 }
 
@@ -127,6 +130,7 @@ impl Mesh {
             peers: Mutex::new(HashMap::new()),
             roster: Mutex::new(roster),
             extra_addrs: config.peers.clone(),
+            dial_roster: config.dial_roster,
             backoff: Mutex::new(HashMap::new()),
         });
         tokio::spawn(event_loop(shared.clone(), events, stopping.clone()));
@@ -573,7 +577,7 @@ async fn dialer(shared: Arc<Shared>, mut stopping: watch::Receiver<bool>) {
         {
             let roster = lock(&shared.roster);
             let peers = lock(&shared.peers);
-            for (p, m) in roster.iter() {
+            for (p, m) in roster.iter().filter(|_| shared.dial_roster) {
                 if *p == local || peers.get(p).is_some_and(|s| s.status.connected) {
                     continue;
                 }
