@@ -181,11 +181,14 @@ impl Access {
     pub fn invite(&self, addrs: Vec<String>, ttl_hours: u64) -> Result<Value> {
         match self {
             Access::Local(l) => {
-                let group: elo_node::Group = serde_json::from_value(l.status["group_full"].clone())?;
-                let invite = l
-                    .rt
-                    .block_on(elo_node::membership::create_invite(&l.store, &group, addrs, ttl_hours))?;
-                Ok(json!({ "invite": invite.encode(), "expires_ms": invite.expires_ms, "addrs": invite.addrs }))
+                let group: elo_node::Group =
+                    serde_json::from_value(l.status["group_full"].clone())?;
+                let invite = l.rt.block_on(elo_node::membership::create_invite(
+                    &l.store, &group, addrs, ttl_hours,
+                ))?;
+                Ok(
+                    json!({ "invite": invite.encode(), "expires_ms": invite.expires_ms, "addrs": invite.addrs }),
+                )
             }
             Access::Api(c) => c.send(
                 "POST",
@@ -206,7 +209,11 @@ impl Access {
     pub fn resync(&self, peer: Option<String>) -> Result<Value> {
         match self {
             Access::Local(_) => bail!("the node is not running: start it with `elo node`"),
-            Access::Api(c) => c.send("POST", &format!("{}/v1/resync", c.base), Some(&json!({ "peer": peer }))),
+            Access::Api(c) => c.send(
+                "POST",
+                &format!("{}/v1/resync", c.base),
+                Some(&json!({ "peer": peer })),
+            ),
         }
     }
 
@@ -218,9 +225,15 @@ impl Access {
                     m.remove("group_full");
                 }
                 let members = l.rt.block_on(elo_node::membership::roster(&l.store))?;
-                s["members"] = json!(members.iter().filter(|m| m.cnpj != s["company"]["cnpj"]).map(|m| json!({
+                s["members"] = json!(
+                    members
+                        .iter()
+                        .filter(|m| m.cnpj != s["company"]["cnpj"])
+                        .map(|m| json!({
                     "company": m.cnpj, "name": m.name, "peer_id": m.peer_id.map(|p| p.to_string()),
-                    "connected": false, "address": m.addresses.first().map(|a| a.to_string()) })).collect::<Vec<_>>());
+                    "connected": false, "address": m.addresses.first().map(|a| a.to_string()) }))
+                        .collect::<Vec<_>>()
+                );
                 s["last_seq"] = json!(l.rt.block_on(l.store.last_seq())?);
                 s["records"] = json!(l.rt.block_on(l.store.doc_count())?);
                 s["node_running"] = json!(false);

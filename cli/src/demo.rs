@@ -32,7 +32,15 @@ impl DemoNode {
         let mut child = Command::new(exe)
             .arg("--data")
             .arg(self.data.root())
-            .args(["--json", "node", "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .args([
+                "--json",
+                "node",
+                "--api",
+                "127.0.0.1:0",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--no-mdns",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -40,7 +48,8 @@ impl DemoNode {
         let stdout = child.stdout.take().context("node output")?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
-        let v: Value = serde_json::from_str(&line).with_context(|| format!("{} printed {line:?}", self.name))?;
+        let v: Value = serde_json::from_str(&line)
+            .with_context(|| format!("{} printed {line:?}", self.name))?;
         let api = v["api"].as_str().context("node address")?;
         self.api = Some(Access::Api(ApiClient::new(api, self.data.api_token()?)));
         self.child = Some(child);
@@ -50,7 +59,10 @@ impl DemoNode {
     fn stop(&mut self) -> Result<()> {
         self.api = None;
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while child.try_wait()?.is_none() {
                 if Instant::now() > deadline {
@@ -78,7 +90,11 @@ impl Drop for DemoNode {
     }
 }
 
-fn wait_for(what: &str, started: Instant, mut ok: impl FnMut() -> Result<bool>) -> Result<Duration> {
+fn wait_for(
+    what: &str,
+    started: Instant,
+    mut ok: impl FnMut() -> Result<bool>,
+) -> Result<Duration> {
     loop {
         if ok()? {
             return Ok(started.elapsed());
@@ -138,9 +154,14 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
         child: None,
         api: None,
     };
-    matriz.data.init("11.222.333/0001-81", "Matriz Comércio Ltda")?;
+    matriz
+        .data
+        .init("11.222.333/0001-81", "Matriz Comércio Ltda")?;
     matriz.start()?;
-    say(format!("matriz   11.222.333/0001-81 running in {}", matriz.data.root().display()));
+    say(format!(
+        "matriz   11.222.333/0001-81 running in {}",
+        matriz.data.root().display()
+    ));
     let mut filiais = Vec::new();
     for (name, cnpj, label) in [
         ("filial 1", "11.444.777/0001-61", "Filial Recife"),
@@ -157,7 +178,10 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
             api: None,
         };
         node.start()?;
-        say(format!("{name} {cnpj} joined with a one-line invite in {}", ms(joined.took)));
+        say(format!(
+            "{name} {cnpj} joined with a one-line invite in {}",
+            ms(joined.took)
+        ));
         filiais.push(node);
     }
 
@@ -169,19 +193,41 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
         &json!({"cpf": CPF, "name": "Ana Souza", "city": "São Paulo", "state": "SP", "credit_limit": "5000.00"}),
     )?;
     for f in &filiais {
-        let took = wait_for(f.name, t, || Ok(f.api()?.get(Kind::Customer, CPF)?.is_some()))?;
-        say(format!("customer created at the matriz is at {} after {}", f.name, ms(took)));
+        let took = wait_for(f.name, t, || {
+            Ok(f.api()?.get(Kind::Customer, CPF)?.is_some())
+        })?;
+        say(format!(
+            "customer created at the matriz is at {} after {}",
+            f.name,
+            ms(took)
+        ));
     }
 
     // 2. Filial 2 stops; both sides edit the customer and add records.
     filiais[1].stop()?;
     say("filial 2 stops (offline)".to_string());
-    matriz.api()?.put(Kind::Customer, Some(CPF), &json!({"city": "Recife", "state": "PE"}))?;
-    matriz.api()?.put(Kind::Product, None, &json!({"sku": "PAR-10", "description": "Parafuso 10 mm", "sale_price": "0.35"}))?;
+    matriz.api()?.put(
+        Kind::Customer,
+        Some(CPF),
+        &json!({"city": "Recife", "state": "PE"}),
+    )?;
+    matriz.api()?.put(
+        Kind::Product,
+        None,
+        &json!({"sku": "PAR-10", "description": "Parafuso 10 mm", "sale_price": "0.35"}),
+    )?;
     {
         let offline = Access::open(&filiais[1].data)?;
-        offline.put(Kind::Customer, Some(CPF), &json!({"mobile_phone": "(84) 99876-5432", "email": "ana@exemplo.com.br"}))?;
-        offline.put(Kind::Customer, None, &json!({"cpf": "111.444.777-35", "name": "Bruno Lima"}))?;
+        offline.put(
+            Kind::Customer,
+            Some(CPF),
+            &json!({"mobile_phone": "(84) 99876-5432", "email": "ana@exemplo.com.br"}),
+        )?;
+        offline.put(
+            Kind::Customer,
+            None,
+            &json!({"cpf": "111.444.777-35", "name": "Bruno Lima"}),
+        )?;
     }
     say("while apart: the matriz moves Ana to Recife and adds a product; filial 2 records Ana's phone and e-mail and a new customer".to_string());
 
@@ -198,12 +244,18 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
             && product.is_some()
             && bruno.is_some())
     })?;
-    say(format!("filial 2 restarts and everyone has caught up after {} (restart included)", ms(took)));
+    say(format!(
+        "filial 2 restarts and everyone has caught up after {} (restart included)",
+        ms(took)
+    ));
 
     // 4. All three hold the same record.
     let mut records = Vec::new();
     for node in std::iter::once(&matriz).chain(filiais.iter()) {
-        let mut r = node.api()?.get(Kind::Customer, CPF)?.context("record missing")?;
+        let mut r = node
+            .api()?
+            .get(Kind::Customer, CPF)?
+            .context("record missing")?;
         if let Value::Object(m) = &mut r {
             m.remove("seq");
         }
@@ -216,9 +268,15 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
     if !same {
         bail!("the three companies disagree");
     }
-    say(format!("all three agree. demo finished in {:.1} s; cleaning up.", total.elapsed().as_secs_f64()));
+    say(format!(
+        "all three agree. demo finished in {:.1} s; cleaning up.",
+        total.elapsed().as_secs_f64()
+    ));
     if json_out {
-        println!("{}", json!({ "agree": same, "record": records[0].1, "seconds": total.elapsed().as_secs_f64() }));
+        println!(
+            "{}",
+            json!({ "agree": same, "record": records[0].1, "seconds": total.elapsed().as_secs_f64() })
+        );
     }
     matriz.stop()?;
     for f in &mut filiais {

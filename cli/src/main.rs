@@ -443,7 +443,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let parse = |v: &[String], what: &str| -> Result<Vec<elo_net::Multiaddr>> {
                 v.iter()
-                    .map(|a| a.parse().with_context(|| format!("{what} {a:?} is not a multiaddress")))
+                    .map(|a| {
+                        a.parse()
+                            .with_context(|| format!("{what} {a:?} is not a multiaddress"))
+                    })
                     .collect()
             };
             let mesh = if offline {
@@ -481,18 +484,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("  elo join '<invite>' --company CNPJ --name NAME");
             }
         }
-        Command::Join { invite, company, name } => {
+        Command::Join {
+            invite,
+            company,
+            name,
+        } => {
             let invite = elo_net::invite::Invite::decode(&invite)?;
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let bar = progress_bar(json_out, "receiving the group's data");
-            let joined = rt.block_on(elo_node::join::join(&data, &invite, &company, &name, |latest, at| {
-                bar.set_length(latest);
-                bar.set_position(at);
-            }))?;
+            let joined = rt.block_on(elo_node::join::join(
+                &data,
+                &invite,
+                &company,
+                &name,
+                |latest, at| {
+                    bar.set_length(latest);
+                    bar.set_position(at);
+                },
+            ))?;
             bar.finish_and_clear();
             if json_out {
-                print_json(&json!({ "company": joined.company, "group": joined.group, "admitted_by": joined.admitted_by,
-                    "docs": joined.docs, "seconds": joined.took.as_secs_f64(), "data": data.root() }));
+                print_json(
+                    &json!({ "company": joined.company, "group": joined.group, "admitted_by": joined.admitted_by,
+                    "docs": joined.docs, "seconds": joined.took.as_secs_f64(), "data": data.root() }),
+                );
             } else {
                 println!(
                     "Joined group {} (admitted by {}); received {} records in {:.1} s.",
@@ -501,7 +516,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     joined.docs,
                     joined.took.as_secs_f64()
                 );
-                println!("Start the node with: elo --data {} node", data.root().display());
+                println!(
+                    "Start the node with: elo --data {} node",
+                    data.root().display()
+                );
             }
         }
         Command::Sync { wait: _, timeout } => {
@@ -510,10 +528,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
             loop {
                 let s = access.sync_state()?;
-                let behind: u64 = s["peers"].as_array().into_iter().flatten().filter(|p| p["connected"] == true)
-                    .map(|p| p["behind"].as_u64().unwrap_or(0)).sum();
+                let behind: u64 = s["peers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["connected"] == true)
+                    .map(|p| p["behind"].as_u64().unwrap_or(0))
+                    .sum();
                 bar.set_length(behind.max(1));
-                bar.set_message(format!("{} members connected, {behind} changes behind", s["connected"]));
+                bar.set_message(format!(
+                    "{} members connected, {behind} changes behind",
+                    s["connected"]
+                ));
                 if s["caught_up"] == true {
                     bar.finish_and_clear();
                     if json_out {
@@ -543,7 +569,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if json_out {
                 print_json(&v);
             } else {
-                println!("replicating again from scratch with {} member(s)", v["members"]);
+                println!(
+                    "replicating again from scratch with {} member(s)",
+                    v["members"]
+                );
             }
         }
     }
@@ -595,7 +624,10 @@ fn print_members(s: &Value) {
             state,
             m["behind"].as_u64().unwrap_or(0),
             m["address"].as_str().unwrap_or(""),
-            m["last_error"].as_str().map(|e| format!("  error: {e}")).unwrap_or_default()
+            m["last_error"]
+                .as_str()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
         );
     }
 }

@@ -272,9 +272,24 @@ const PRODUCT_GROUP: &[FieldSpec] = &[
 const COMPANY: &[FieldSpec] = &[
     f("cnpj", "CNPJ", FieldType::Cnpj, Category::Group),
     f("name", "Nome", FieldType::Text(120), Category::Group),
-    f("peer_id", "Identidade do nó", FieldType::Text(100), Category::Group),
-    f("listen_addrs", "Endereços de rede", FieldType::Text(2000), Category::Group),
-    f("admitted_by", "Admitida por (CNPJ)", FieldType::Cnpj, Category::Group),
+    f(
+        "peer_id",
+        "Identidade do nó",
+        FieldType::Text(100),
+        Category::Group,
+    ),
+    f(
+        "listen_addrs",
+        "Endereços de rede",
+        FieldType::Text(2000),
+        Category::Group,
+    ),
+    f(
+        "admitted_by",
+        "Admitida por (CNPJ)",
+        FieldType::Cnpj,
+        Category::Group,
+    ),
 ];
 
 /// An extra address of a contact ("endereço de cobrança", "de entrega", …),

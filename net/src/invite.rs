@@ -75,7 +75,13 @@ mod tests {
         let s = i.encode();
         assert_eq!(Invite::decode(&s), Ok(i));
         assert_eq!(Invite::decode("hello"), Err(InviteError::Prefix));
-        assert!(matches!(Invite::decode(&s[..s.len() - 7]), Err(InviteError::Damaged(_))));
-        assert!(matches!(Invite::decode(&"x".repeat(20_000)), Err(InviteError::TooLong(_))));
+        assert!(matches!(
+            Invite::decode(&s[..s.len() - 7]),
+            Err(InviteError::Damaged(_))
+        ));
+        assert!(matches!(
+            Invite::decode(&"x".repeat(20_000)),
+            Err(InviteError::TooLong(_))
+        ));
     }
 }

@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use libp2p::core::transport::upgrade::Version;
 use libp2p::core::Transport;
+use libp2p::core::transport::upgrade::Version;
 use libp2p::futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
@@ -25,7 +25,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{
-    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL, Request, RequestBody, Response, ResponseBody, VERSION,
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL, Request, RequestBody, Response, ResponseBody,
+    VERSION,
 };
 
 /// How long a handshake may take; a peer with the wrong key otherwise hangs
@@ -74,14 +75,27 @@ pub enum NetEvent {
         body: RequestBody,
         reply: ReplyHandle,
     },
-    Connected { peer: PeerId, addr: Multiaddr },
-    Disconnected { peer: PeerId },
+    Connected {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
+    Disconnected {
+        peer: PeerId,
+    },
     /// A peer this node could reach on the LAN (mDNS).
-    Discovered { peer: PeerId, addr: Multiaddr },
+    Discovered {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
     /// A connection attempt failed.
-    DialFailed { peer: Option<PeerId>, reason: String },
+    DialFailed {
+        peer: Option<PeerId>,
+        reason: String,
+    },
     /// A listen address became active.
-    Listening { addr: Multiaddr },
+    Listening {
+        addr: Multiaddr,
+    },
 }
 
 /// Where the answer to an inbound request goes.
@@ -213,7 +227,10 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
                     .with_max_concurrent_streams(256),
             );
             let mdns = if mdns_on {
-                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())?)
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    key.public().to_peer_id(),
+                )?)
             } else {
                 None
             };
@@ -226,10 +243,12 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
     for addr in &config.listen {
-        swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })?;
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let (ev_tx, ev_rx) = mpsc::channel(4096);
@@ -243,7 +262,13 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         dialing: HashMap::new(),
     };
     tokio::spawn(event_loop.run());
-    Ok((NetClient { commands: cmd_tx, local }, ev_rx))
+    Ok((
+        NetClient {
+            commands: cmd_tx,
+            local,
+        },
+        ev_rx,
+    ))
 }
 
 struct EventLoop {
@@ -272,7 +297,11 @@ impl EventLoop {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Request { peer, body, reply } => {
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, Request::new(body));
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer, Request::new(body));
                 self.pending.insert(id, (peer, reply));
             }
             Command::Respond { reply, body } => {
@@ -291,7 +320,9 @@ impl EventLoop {
                     Some(p) => libp2p::swarm::dial_opts::DialOpts::peer_id(p)
                         .addresses(vec![addr.clone()])
                         .build(),
-                    None => libp2p::swarm::dial_opts::DialOpts::unknown_peer_id().address(addr.clone()).build(),
+                    None => libp2p::swarm::dial_opts::DialOpts::unknown_peer_id()
+                        .address(addr.clone())
+                        .build(),
                 };
                 let id = opts.connection_id();
                 match self.swarm.dial(opts) {
@@ -332,7 +363,9 @@ impl EventLoop {
 
     async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => emit(&self.events, NetEvent::Listening { addr: address }).await,
+            SwarmEvent::NewListenAddr { address, .. } => {
+                emit(&self.events, NetEvent::Listening { addr: address }).await
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 endpoint,
@@ -343,13 +376,22 @@ impl EventLoop {
                     let _ = reply.send(Ok(()));
                 }
                 let addr = endpoint.get_remote_address().clone();
-                emit(&self.events, NetEvent::Connected { peer: peer_id, addr }).await;
+                emit(
+                    &self.events,
+                    NetEvent::Connected {
+                        peer: peer_id,
+                        addr,
+                    },
+                )
+                .await;
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established,
                 ..
-            } if num_established == 0 => emit(&self.events, NetEvent::Disconnected { peer: peer_id }).await,
+            } if num_established == 0 => {
+                emit(&self.events, NetEvent::Disconnected { peer: peer_id }).await
+            }
             SwarmEvent::OutgoingConnectionError {
                 peer_id,
                 error,
@@ -362,10 +404,19 @@ impl EventLoop {
                         reason: reason.clone(),
                     }));
                 }
-                emit(&self.events, NetEvent::DialFailed { peer: peer_id, reason }).await;
+                emit(
+                    &self.events,
+                    NetEvent::DialFailed {
+                        peer: peer_id,
+                        reason,
+                    },
+                )
+                .await;
             }
             SwarmEvent::IncomingConnectionError {
-                send_back_addr, error, ..
+                send_back_addr,
+                error,
+                ..
             } => {
                 tracing::warn!(from = %send_back_addr, "refused an incoming connection: {error}");
             }
@@ -384,13 +435,23 @@ impl EventLoop {
         match event {
             Event::Message {
                 peer,
-                message: Message::Request { request, channel, .. },
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
                 ..
             } => {
                 if request.version != VERSION {
                     tracing::warn!(%peer, version = request.version, "refused a request of protocol version {} (this node speaks {VERSION})", request.version);
-                    let reason = format!("protocol version {} is not spoken here (this node speaks {VERSION})", request.version);
-                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, Response::refused(reason));
+                    let reason = format!(
+                        "protocol version {} is not spoken here (this node speaks {VERSION})",
+                        request.version
+                    );
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, Response::refused(reason));
                     return;
                 }
                 let is_join = matches!(request.body, RequestBody::Join(_));
@@ -404,19 +465,28 @@ impl EventLoop {
                     let _ = self.swarm.disconnect_peer_id(peer);
                     return;
                 }
-                emit(&self.events, NetEvent::Request {
-                    peer,
-                    body: request.body,
-                    reply: ReplyHandle(channel),
-                })
+                emit(
+                    &self.events,
+                    NetEvent::Request {
+                        peer,
+                        body: request.body,
+                        reply: ReplyHandle(channel),
+                    },
+                )
                 .await;
             }
             Event::Message {
                 peer,
-                message: Message::Response { request_id, response },
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
                 ..
             } => {
-                let Some((_, reply)) = self.pending.remove(&request_id) else { return };
+                let Some((_, reply)) = self.pending.remove(&request_id) else {
+                    return;
+                };
                 let result = if response.version != VERSION {
                     tracing::warn!(%peer, version = response.version, "a peer answered in another protocol version");
                     Err(NetError::Version {
@@ -432,7 +502,10 @@ impl EventLoop {
                 let _ = reply.send(result);
             }
             Event::OutboundFailure {
-                peer, request_id, error, ..
+                peer,
+                request_id,
+                error,
+                ..
             } => {
                 if let Some((_, reply)) = self.pending.remove(&request_id) {
                     let _ = reply.send(Err(NetError::Request {

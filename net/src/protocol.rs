@@ -64,10 +64,14 @@ pub enum ResponseBody {
         /// The answering node's latest sequence number.
         latest_seq: u64,
     },
-    Docs { docs: Vec<DocBytes> },
+    Docs {
+        docs: Vec<DocBytes>,
+    },
     Ack,
     Joined(Box<JoinAccepted>),
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
 }
 
 /// Who a node is, and how far its change log goes.
@@ -121,16 +125,24 @@ pub struct JoinAccepted {
 
 impl Request {
     pub fn new(body: RequestBody) -> Request {
-        Request { version: VERSION, body }
+        Request {
+            version: VERSION,
+            body,
+        }
     }
 }
 
 impl Response {
     pub fn new(body: ResponseBody) -> Response {
-        Response { version: VERSION, body }
+        Response {
+            version: VERSION,
+            body,
+        }
     }
 
     pub fn refused(reason: impl Into<String>) -> Response {
-        Response::new(ResponseBody::Refused { reason: reason.into() })
+        Response::new(ResponseBody::Refused {
+            reason: reason.into(),
+        })
     }
 }

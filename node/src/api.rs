@@ -462,14 +462,19 @@ async fn create_invite(State(state): State<ApiState>, body: Bytes) -> ApiResult<
     let req: InviteRequest = if body.is_empty() {
         InviteRequest::default()
     } else {
-        serde_json::from_value(parse_json(&body)?)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?
+        serde_json::from_value(parse_json(&body)?).map_err(|e| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+        })?
     };
-    let ttl = req.ttl_hours.unwrap_or(crate::membership::DEFAULT_INVITE_HOURS);
+    let ttl = req
+        .ttl_hours
+        .unwrap_or(crate::membership::DEFAULT_INVITE_HOURS);
     let invite = crate::membership::create_invite(&state.store, &state.group, req.addrs, ttl)
         .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "invite", e.to_string()))?;
-    Ok(Json(json!({ "invite": invite.encode(), "expires_ms": invite.expires_ms, "addrs": invite.addrs })))
+    Ok(Json(
+        json!({ "invite": invite.encode(), "expires_ms": invite.expires_ms, "addrs": invite.addrs }),
+    ))
 }
 
 /// Replication state: how far behind each member this node is.
@@ -493,13 +498,21 @@ async fn resync(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Va
     let req: ResyncRequest = if body.is_empty() {
         ResyncRequest::default()
     } else {
-        serde_json::from_value(parse_json(&body)?)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?
+        serde_json::from_value(parse_json(&body)?).map_err(|e| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+        })?
     };
     let Some(mesh) = &state.mesh else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "no_mesh", "this node runs without the mesh"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_mesh",
+            "this node runs without the mesh",
+        ));
     };
-    let n = mesh.resync(req.peer).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "mesh", e.to_string()))?;
+    let n = mesh
+        .resync(req.peer)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "mesh", e.to_string()))?;
     Ok(Json(json!({ "members": n })))
 }
 

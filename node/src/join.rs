@@ -112,7 +112,9 @@ async fn admit_and_load(
                 break;
             }
             Ok(_) => tried.push(format!("  {addr}: unexpected answer")),
-            Err(elo_net::NetError::Refused { reason, .. }) => return Err(JoinError::Refused(reason)),
+            Err(elo_net::NetError::Refused { reason, .. }) => {
+                return Err(JoinError::Refused(reason));
+            }
             Err(e) => tried.push(format!("  {addr}: {e}")),
         }
     }
@@ -123,9 +125,11 @@ async fn admit_and_load(
     group.term = accepted.term;
     DataDir::set_group(&mut store, &group)?;
     let handle = StoreHandle::spawn(store);
-    let docs = pull_from(&net, &handle, peer, |latest, checkpoint, _| progress(latest, checkpoint))
-        .await
-        .map_err(JoinError::Pull)?;
+    let docs = pull_from(&net, &handle, peer, |latest, checkpoint, _| {
+        progress(latest, checkpoint)
+    })
+    .await
+    .map_err(JoinError::Pull)?;
     Ok(Joined {
         company: company.cnpj,
         group: group.id,

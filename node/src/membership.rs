@@ -77,17 +77,28 @@ pub async fn create_invite(
     addrs: Vec<String>,
     ttl_hours: u64,
 ) -> Result<Invite, MembershipError> {
-    let addrs = if addrs.is_empty() { remembered_addrs(store).await? } else { addrs };
+    let addrs = if addrs.is_empty() {
+        remembered_addrs(store).await?
+    } else {
+        addrs
+    };
     if addrs.is_empty() {
         return Err(MembershipError::NoAddress);
     }
     let mut secret = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut secret);
     let secret = hex::encode(secret);
-    let expires_ms = now_ms().saturating_add(i64::try_from(ttl_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX));
-    let pending = PendingInvite { expires_ms, used: false };
+    let expires_ms = now_ms()
+        .saturating_add(i64::try_from(ttl_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX));
+    let pending = PendingInvite {
+        expires_ms,
+        used: false,
+    };
     store
-        .set_meta(&invite_key(&secret), serde_json::to_vec(&pending).unwrap_or_default())
+        .set_meta(
+            &invite_key(&secret),
+            serde_json::to_vec(&pending).unwrap_or_default(),
+        )
         .await?;
     Ok(Invite {
         group: group.id.clone(),
@@ -128,11 +139,23 @@ pub async fn accept_join(
     if pending.expires_ms < now_ms() {
         return Err(MembershipError::Expired);
     }
-    let cnpj = elo_crdt::ident::cnpj(&req.company).map_err(|e| MembershipError::Invalid(format!("CNPJ: {e}")))?;
-    if let Some(existing) = store.get(DocId::from_key(Kind::Company, &cnpj).map_err(|e| MembershipError::Invalid(e.to_string()))?).await? {
-        let same_peer = existing.values.get("peer_id").is_some_and(|v| *v == elo_crdt::FieldValue::Text(peer.to_string()));
+    let cnpj = elo_crdt::ident::cnpj(&req.company)
+        .map_err(|e| MembershipError::Invalid(format!("CNPJ: {e}")))?;
+    if let Some(existing) = store
+        .get(
+            DocId::from_key(Kind::Company, &cnpj)
+                .map_err(|e| MembershipError::Invalid(e.to_string()))?,
+        )
+        .await?
+    {
+        let same_peer = existing
+            .values
+            .get("peer_id")
+            .is_some_and(|v| *v == elo_crdt::FieldValue::Text(peer.to_string()));
         if !existing.deleted && !same_peer {
-            return Err(MembershipError::Invalid(format!("company {cnpj} is already a member with another node")));
+            return Err(MembershipError::Invalid(format!(
+                "company {cnpj} is already a member with another node"
+            )));
         }
     }
     let body = json!({
@@ -140,12 +163,15 @@ pub async fn accept_join(
         "listen_addrs": req.addrs.join(" "), "admitted_by": me.cnpj,
     });
     // Check the new member's record before spending the invite on it.
-    elo_crdt::RecordPatch::from_json(Kind::Company, &body).map_err(|e| MembershipError::Invalid(e.to_string()))?;
+    elo_crdt::RecordPatch::from_json(Kind::Company, &body)
+        .map_err(|e| MembershipError::Invalid(e.to_string()))?;
     let used = PendingInvite {
         expires_ms: pending.expires_ms,
         used: true,
     };
-    store.set_meta(&key, serde_json::to_vec(&used).unwrap_or_default()).await?;
+    store
+        .set_meta(&key, serde_json::to_vec(&used).unwrap_or_default())
+        .await?;
     records::put(store, Kind::Company, None, &body, false)
         .await
         .map_err(|e| MembershipError::Invalid(e.to_string()))?;
@@ -163,7 +189,9 @@ pub async fn roster(store: &StoreHandle) -> Result<Vec<Member>, StoreError> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
-        let page = store.list(Kind::Company, after.clone(), 1000, false).await?;
+        let page = store
+            .list(Kind::Company, after.clone(), 1000, false)
+            .await?;
         let done = page.len() < 1000;
         after = page.last().map(|r| r.id.clone());
         for r in page {

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use elo_crdt::{ChangeHash, DocId};
 use elo_net::protocol::{
-    ChangeSummary, DocBytes, FetchDoc, Hello, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH, RequestBody, ResponseBody,
+    ChangeSummary, DocBytes, FetchDoc, Hello, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH,
+    RequestBody, ResponseBody,
 };
 use elo_net::{Keypair, Multiaddr, NetClient, NetConfig, NetEvent, PeerId};
 use futures::{StreamExt, TryStreamExt};
@@ -114,7 +115,8 @@ impl Mesh {
         let members = membership::roster(&store).await?;
         let roster = membership::by_peer(&members);
         let allowed: HashSet<PeerId> = roster.keys().copied().filter(|p| *p != local).collect();
-        let secret = hex::decode(&group.secret).unwrap_or_else(|_| group.secret.as_bytes().to_vec());
+        let secret =
+            hex::decode(&group.secret).unwrap_or_else(|_| group.secret.as_bytes().to_vec());
         let (net, events) = elo_net::start(NetConfig {
             keypair,
             group_secret: secret,
@@ -161,7 +163,14 @@ impl Mesh {
     }
 
     pub async fn listen_addrs(&self) -> Vec<String> {
-        self.shared.net.listen_addrs().await.unwrap_or_default().iter().map(|a| a.to_string()).collect()
+        self.shared
+            .net
+            .listen_addrs()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
     }
 
     /// Forgets checkpoints (of one member, by peer id or CNPJ, or all) and
@@ -171,12 +180,18 @@ impl Mesh {
             let roster = lock(&self.shared.roster);
             roster
                 .iter()
-                .filter(|(p, m)| who.as_deref().is_none_or(|w| p.to_string() == w || m.cnpj == w))
+                .filter(|(p, m)| {
+                    who.as_deref()
+                        .is_none_or(|w| p.to_string() == w || m.cnpj == w)
+                })
                 .map(|(p, _)| *p)
                 .collect()
         };
         for p in &targets {
-            self.shared.store.reset_checkpoints(Some(p.to_string())).await?;
+            self.shared
+                .store
+                .reset_checkpoints(Some(p.to_string()))
+                .await?;
             wake(&self.shared, *p);
         }
         Ok(targets.len())
@@ -213,7 +228,11 @@ fn wake(shared: &Arc<Shared>, peer: PeerId) {
     }
 }
 
-async fn event_loop(shared: Arc<Shared>, mut events: mpsc::Receiver<NetEvent>, mut stopping: watch::Receiver<bool>) {
+async fn event_loop(
+    shared: Arc<Shared>,
+    mut events: mpsc::Receiver<NetEvent>,
+    mut stopping: watch::Receiver<bool>,
+) {
     loop {
         let event = tokio::select! {
             e = events.recv() => match e { Some(e) => e, None => break },
@@ -254,8 +273,13 @@ async fn event_loop(shared: Arc<Shared>, mut events: mpsc::Receiver<NetEvent>, m
                     let _ = shared.net.dial(addr, Some(peer)).await;
                 }
             }
-            NetEvent::DialFailed { peer: Some(peer), reason } => {
-                with_peer(&shared, peer, |s| s.status.last_error = Some(format!("dial: {reason}")));
+            NetEvent::DialFailed {
+                peer: Some(peer),
+                reason,
+            } => {
+                with_peer(&shared, peer, |s| {
+                    s.status.last_error = Some(format!("dial: {reason}"))
+                });
             }
             NetEvent::DialFailed { peer: None, reason } => tracing::debug!("dial failed: {reason}"),
             NetEvent::Listening { .. } => remember_listen_addrs(&shared).await,
@@ -282,7 +306,9 @@ async fn remember_listen_addrs(shared: &Arc<Shared>) {
         .await;
     let body = serde_json::json!({ "cnpj": shared.me.cnpj, "name": shared.me.name,
         "peer_id": local.to_string(), "listen_addrs": addrs.join(" ") });
-    if let Err(e) = crate::records::put(&shared.store, elo_crdt::Kind::Company, None, &body, false).await {
+    if let Err(e) =
+        crate::records::put(&shared.store, elo_crdt::Kind::Company, None, &body, false).await
+    {
         tracing::warn!("could not record this node's addresses: {e}");
     }
 }
@@ -315,7 +341,10 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
         }
         RequestBody::ChangesSince { since, limit } => {
             let limit = limit.clamp(1, MAX_CHANGES_PER_PAGE) as usize;
-            match (shared.store.changes_since(since, limit).await, shared.store.last_seq().await) {
+            match (
+                shared.store.changes_since(since, limit).await,
+                shared.store.last_seq().await,
+            ) {
                 (Ok(entries), Ok(latest_seq)) => ResponseBody::Changes {
                     entries: entries
                         .into_iter()
@@ -363,7 +392,9 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
             ResponseBody::Ack
         }
         RequestBody::Join(req) => {
-            match membership::accept_join(&shared.store, &shared.me, &shared.group, peer, &req).await {
+            match membership::accept_join(&shared.store, &shared.me, &shared.group, peer, &req)
+                .await
+            {
                 Ok(accepted) => {
                     refresh_roster(shared).await;
                     ResponseBody::Joined(Box::new(accepted))
@@ -379,7 +410,9 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
 
 /// Reloads the roster from the company records and tells the network.
 async fn refresh_roster(shared: &Arc<Shared>) {
-    let Ok(members) = membership::roster(&shared.store).await else { return };
+    let Ok(members) = membership::roster(&shared.store).await else {
+        return;
+    };
     let roster = membership::by_peer(&members);
     let local = shared.net.local_peer_id();
     let allowed: HashSet<PeerId> = roster.keys().copied().filter(|p| *p != local).collect();
@@ -415,13 +448,18 @@ async fn puller(shared: Arc<Shared>, peer: PeerId) {
 /// Walks a member's change log from its checkpoint until caught up.
 /// Returns how many documents were received.
 async fn pull(shared: &Shared, peer: PeerId) -> Result<u64, String> {
-    pull_from(&shared.net, &shared.store, peer, |latest, checkpoint, docs| {
-        with_peer(shared, peer, |s| {
-            s.status.their_latest_seq = latest;
-            s.status.checkpoint = checkpoint;
-            s.status.docs_received += docs;
-        })
-    })
+    pull_from(
+        &shared.net,
+        &shared.store,
+        peer,
+        |latest, checkpoint, docs| {
+            with_peer(shared, peer, |s| {
+                s.status.their_latest_seq = latest;
+                s.status.checkpoint = checkpoint;
+                s.status.docs_received += docs;
+            })
+        },
+    )
     .await
 }
 
@@ -436,7 +474,10 @@ pub async fn pull_from(
     let peer_key = peer.to_string();
     let mut received = 0;
     loop {
-        let since = store.checkpoint(peer_key.clone()).await.map_err(|e| e.to_string())?;
+        let since = store
+            .checkpoint(peer_key.clone())
+            .await
+            .map_err(|e| e.to_string())?;
         let answer = net
             .request(
                 peer,
@@ -447,7 +488,11 @@ pub async fn pull_from(
             )
             .await
             .map_err(|e| e.to_string())?;
-        let ResponseBody::Changes { entries, latest_seq } = answer else {
+        let ResponseBody::Changes {
+            entries,
+            latest_seq,
+        } = answer
+        else {
             return Err("the member answered a change-log request with something else".into());
         };
         let Some(last) = entries.last().map(|e| e.seq) else {
@@ -548,7 +593,9 @@ async fn announcer(shared: Arc<Shared>, mut stopping: watch::Receiver<bool>) {
         if roster_changed {
             refresh_roster(&shared).await;
         }
-        let Ok(latest_seq) = shared.store.last_seq().await else { continue };
+        let Ok(latest_seq) = shared.store.last_seq().await else {
+            continue;
+        };
         let connected: Vec<PeerId> = lock(&shared.peers)
             .iter()
             .filter(|(_, s)| s.status.connected)
@@ -557,7 +604,9 @@ async fn announcer(shared: Arc<Shared>, mut stopping: watch::Receiver<bool>) {
         for peer in connected {
             let net = shared.net.clone();
             tokio::spawn(async move {
-                let _ = net.request(peer, RequestBody::Announce { latest_seq }).await;
+                let _ = net
+                    .request(peer, RequestBody::Announce { latest_seq })
+                    .await;
             });
         }
     }
@@ -606,7 +655,9 @@ async fn dialer(shared: Arc<Shared>, mut stopping: watch::Receiver<bool>) {
             let due = {
                 let mut backoff = lock(&shared.backoff);
                 let now = Instant::now();
-                let entry = backoff.entry(key).or_insert((now, Duration::from_millis(500)));
+                let entry = backoff
+                    .entry(key)
+                    .or_insert((now, Duration::from_millis(500)));
                 if entry.0 <= now {
                     entry.0 = now + entry.1;
                     entry.1 = (entry.1 * 2).min(MAX_BACKOFF);

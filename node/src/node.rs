@@ -56,7 +56,15 @@ pub async fn run(
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let mesh = match config.mesh.clone() {
         Some(m) => Some(
-            Mesh::start(handle.clone(), company.clone(), group.clone(), keypair, m, stopping.clone()).await?,
+            Mesh::start(
+                handle.clone(),
+                company.clone(),
+                group.clone(),
+                keypair,
+                m,
+                stopping.clone(),
+            )
+            .await?,
         ),
         None => None,
     };

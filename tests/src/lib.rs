@@ -90,12 +90,26 @@ impl Company {
             .to_string()
     }
 
-    /// Starts `elo node` on a free loopback port and waits until it serves.
+    /// Starts `elo node` (API and mesh on free loopback ports, no mDNS) and
+    /// waits until it serves.
     pub fn start_node(&self) -> RunningNode {
+        self.start_node_with(&["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+    }
+
+    /// Starts `elo node` with these extra arguments. Its log goes to
+    /// `node.log` in the data directory.
+    pub fn start_node_with(&self, extra: &[&str]) -> RunningNode {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data().join("node.log"))
+            .expect("node log");
+        let mut args = vec!["--json", "node", "--api", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
         let mut child = self
-            .command(&["--json", "node", "--api", "127.0.0.1:0"])
+            .command(&args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("spawn elo node");
         let stdout = child.stdout.take().expect("node stdout");
@@ -112,6 +126,39 @@ impl Company {
             token: self.api_token(),
         }
     }
+}
+
+impl Company {
+    /// `elo join` a new company with an invite from a member.
+    pub fn join(invite: &str, cnpj: &str, name: &str) -> Company {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let c = Company {
+            dir,
+            cnpj: cnpj.to_string(),
+        };
+        let out = c.elo(&["join", invite, "--company", cnpj, "--name", name]);
+        assert!(
+            out.status.success(),
+            "elo join failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data().join("node.log")).unwrap_or_default()
+    }
+}
+
+/// Polls `f` every 10 ms until it holds; panics with `what` after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "{what}: not true after {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
 }
 
 /// An `elo node` child process; killed when dropped.
@@ -175,6 +222,41 @@ impl RunningNode {
             .unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Answer { status, body }
+    }
+
+    /// A one-time invite from this node.
+    pub fn invite(&self) -> String {
+        let a = self.request("POST", "/v1/invites", Some("{}"), None);
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        a.body["invite"].as_str().expect("invite").to_string()
+    }
+
+    /// This node's mesh address, `/ip4/127.0.0.1/tcp/PORT/p2p/ID`.
+    pub fn p2p_addr(&self) -> String {
+        let s = self.get("/v1/status").body;
+        let listen = s["listen"][0]
+            .as_str()
+            .expect("a listen address")
+            .to_string();
+        format!(
+            "{listen}/p2p/{}",
+            s["company"]["peer_id"].as_str().expect("peer id")
+        )
+    }
+
+    /// A record's JSON, or `None` when absent.
+    pub fn record(&self, kind: &str, key: &str) -> Option<Value> {
+        let a = self.get(&format!("/v1/records/{kind}/{key}"));
+        (a.status == 200).then_some(a.body)
+    }
+
+    /// What this node knows of the member with this CNPJ.
+    pub fn member(&self, cnpj: &str) -> Value {
+        let s = self.get("/v1/status").body;
+        s["members"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["company"] == cnpj).cloned())
+            .unwrap_or(Value::Null)
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -273,4 +355,33 @@ pub fn customer(n: u64) -> Value {
         "extra": { "segmento": "varejo", "origem": "importação" },
         "addresses": { "delivery": { "zip_code": "04538-132", "street": "Avenida Brigadeiro Faria Lima", "number": "3477", "city": "São Paulo", "state": "SP" } },
     })
+}
+
+/// A valid CNPJ made from a number (branch 0001), formatted with punctuation.
+pub fn cnpj(n: u64) -> String {
+    let base: Vec<u32> = format!("{:08}0001", n % 100_000_000)
+        .chars()
+        .map(|c| c.to_digit(10).unwrap_or(0))
+        .collect();
+    let check = |digits: &[u32], weights: &[u32]| {
+        let sum: u32 = digits.iter().zip(weights).map(|(d, w)| d * w).sum();
+        let r = sum % 11;
+        if r < 2 { 0 } else { 11 - r }
+    };
+    let mut d = base.clone();
+    d.push(check(&d, &[5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]));
+    let d2 = check(&d, &[6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]);
+    d.push(d2);
+    let s: String = d
+        .iter()
+        .map(|x| char::from_digit(*x, 10).unwrap_or('0'))
+        .collect();
+    format!(
+        "{}.{}.{}/{}-{}",
+        &s[0..2],
+        &s[2..5],
+        &s[5..8],
+        &s[8..12],
+        &s[12..14]
+    )
 }

@@ -97,7 +97,10 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    pub async fn heads_of(&self, ids: Vec<String>) -> Result<Vec<Option<Vec<elo_crdt::ChangeHash>>>, StoreError> {
+    pub async fn heads_of(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<Vec<Option<Vec<elo_crdt::ChangeHash>>>, StoreError> {
         self.blocking(move |db| read::heads_of(db, &ids)).await
     }
 
@@ -105,7 +108,8 @@ impl StoreHandle {
         &self,
         wanted: Vec<(String, Vec<elo_crdt::ChangeHash>)>,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.blocking(move |db| read::docs_for_peer(db, &wanted)).await
+        self.blocking(move |db| read::docs_for_peer(db, &wanted))
+            .await
     }
 
     pub async fn checkpoint(&self, peer: String) -> Result<u64, StoreError> {

@@ -546,7 +546,10 @@ pub mod read {
 
     /// The heads this node holds for each document (`None`: never had it),
     /// read from the change log without loading documents.
-    pub fn heads_of(db: &Database, ids: &[String]) -> Result<Vec<Option<Vec<elo_crdt::ChangeHash>>>, StoreError> {
+    pub fn heads_of(
+        db: &Database,
+        ids: &[String],
+    ) -> Result<Vec<Option<Vec<elo_crdt::ChangeHash>>>, StoreError> {
         let txn = db.begin_read()?;
         let doc_seq = txn.open_table(DOC_SEQ)?;
         let changes = txn.open_table(CHANGES)?;
@@ -574,12 +577,16 @@ pub mod read {
         let docs = txn.open_table(DOCS)?;
         let mut out = Vec::with_capacity(wanted.len());
         for (id, have) in wanted {
-            let Some(bytes) = docs.get(id.as_str())? else { continue };
+            let Some(bytes) = docs.get(id.as_str())? else {
+                continue;
+            };
             if have.is_empty() {
                 out.push((id.clone(), bytes.value().to_vec()));
                 continue;
             }
-            let Some(doc_id) = DocId::parse(id) else { continue };
+            let Some(doc_id) = DocId::parse(id) else {
+                continue;
+            };
             match RecordDoc::load(bytes.value(), READER, &doc_id) {
                 Ok(mut d) => out.push((id.clone(), d.changes_since(have))),
                 Err(e) => tracing::warn!(%id, "not sending a damaged document: {e}"),
@@ -592,7 +599,10 @@ pub mod read {
     /// everything is stored here.
     pub fn checkpoint(db: &Database, peer: &str) -> Result<u64, StoreError> {
         let txn = db.begin_read()?;
-        Ok(txn.open_table(CHECKPOINTS)?.get(peer)?.map_or(0, |g| g.value()))
+        Ok(txn
+            .open_table(CHECKPOINTS)?
+            .get(peer)?
+            .map_or(0, |g| g.value()))
     }
 
     pub fn last_seq(db: &Database) -> Result<u64, StoreError> {

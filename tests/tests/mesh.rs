@@ -1,0 +1,308 @@
+//! The mesh: real `elo node` processes replicating over libp2p on
+//! 127.0.0.1. Create at one company, read at the others; edits made apart
+//! converge; records relay along a line; a wrong key or an outsider gets
+//! nothing; an invite works once; a restart resumes from its checkpoint.
+
+use std::time::Duration;
+
+use elo_tests::{Company, cnpj, wait_until};
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+#[test]
+fn three_companies_replicate_and_converge_after_editing_apart() {
+    let a = Company::init(&cnpj(1), "Matriz");
+    let node_a = a.start_node();
+    let b = Company::join(&node_a.invite(), &cnpj(2), "Filial B");
+    let c = Company::join(&node_a.invite(), &cnpj(3), "Filial C");
+    let node_b = b.start_node();
+    let node_c = c.start_node();
+
+    // Created at A, read at B and C.
+    let put = node_a.put(
+        "/v1/records/customer/52998224725",
+        r#"{"name":"Ana","city":"Recife"}"#,
+    );
+    assert_eq!(put.status, 201);
+    for (who, n) in [("B", &node_b), ("C", &node_c)] {
+        let took = wait_until(&format!("customer at {who}"), LIMIT, || {
+            n.record("customer", "52998224725").is_some()
+        });
+        assert!(took < Duration::from_secs(5), "{who} took {took:?}");
+    }
+    assert_eq!(
+        node_c.record("customer", "52998224725").unwrap()["city"],
+        "Recife"
+    );
+
+    // B stops; A and B edit different fields of the same customer; both add records.
+    assert!(node_b.stop().success());
+    assert_eq!(
+        node_a
+            .put(
+                "/v1/records/customer/52998224725",
+                r#"{"city":"Natal","state":"RN"}"#
+            )
+            .status,
+        200
+    );
+    assert_eq!(
+        node_a
+            .put(
+                "/v1/records/product/A-1",
+                r#"{"description":"Feito na matriz"}"#
+            )
+            .status,
+        201
+    );
+    let offline = b.elo(&[
+        "put",
+        "customer",
+        r#"{"mobile_phone":"(84) 99999-1111"}"#,
+        "--key",
+        "52998224725",
+    ]);
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    assert!(
+        b.elo(&[
+            "put",
+            "product",
+            r#"{"sku":"B-1","description":"Feito na filial"}"#
+        ])
+        .status
+        .success()
+    );
+
+    // B restarts and everyone converges to the same fields.
+    let node_b = b.start_node();
+    let nodes = [&node_a, &node_b, &node_c];
+    wait_until("convergence", LIMIT, || {
+        nodes.iter().all(|n| {
+            n.record("customer", "52998224725")
+                .is_some_and(|r| r["city"] == "Natal" && r["mobile_phone"] == "(84) 99999-1111")
+                && n.record("product", "A-1").is_some()
+                && n.record("product", "B-1").is_some()
+        })
+    });
+    let strip = |mut v: Value| {
+        v.as_object_mut().map(|m| m.remove("seq"));
+        v
+    };
+    let ra = strip(node_a.record("customer", "52998224725").unwrap());
+    assert_eq!(ra, strip(node_b.record("customer", "52998224725").unwrap()));
+    assert_eq!(ra, strip(node_c.record("customer", "52998224725").unwrap()));
+    assert_eq!(ra["state"], "RN");
+
+    // Every member sees the others connected, nothing behind.
+    wait_until("status settles", LIMIT, || {
+        let m = node_a.member(&digits(&cnpj(2)));
+        m["connected"] == true && m["behind"] == 0
+    });
+}
+
+#[test]
+fn records_relay_along_a_line() {
+    let a = Company::init(&cnpj(11), "A");
+    let node_a = a.start_node();
+    let b = Company::join(&node_a.invite(), &cnpj(12), "B");
+    let node_b = b.start_node();
+    let c = Company::join(&node_b.invite(), &cnpj(13), "C");
+    // A and C dial nobody but B: the only path from A to C is through B.
+    drop(node_a);
+    let node_b_addr = node_b.p2p_addr();
+    let node_a = a.start_node_with(&[
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-mdns",
+        "--only-peers",
+        "--peer",
+        &node_b_addr,
+    ]);
+    let node_c = c.start_node_with(&[
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-mdns",
+        "--only-peers",
+        "--peer",
+        &node_b_addr,
+    ]);
+    assert_eq!(
+        node_a
+            .put("/v1/records/unit/CX", r#"{"description":"Caixa"}"#)
+            .status,
+        201
+    );
+    wait_until("A's record at C through B", LIMIT, || {
+        node_c.record("unit", "CX").is_some()
+    });
+    assert_eq!(
+        node_c
+            .put("/v1/records/unit/KG", r#"{"description":"Quilo"}"#)
+            .status,
+        201
+    );
+    wait_until("C's record at A through B", LIMIT, || {
+        node_a.record("unit", "KG").is_some()
+    });
+    // A and C never connected to each other.
+    assert_eq!(node_a.member(&digits(&cnpj(13)))["connected"], false);
+}
+
+#[test]
+fn an_invite_works_once() {
+    let a = Company::init(&cnpj(21), "A");
+    let node_a = a.start_node();
+    let invite = node_a.invite();
+    let _b = Company::join(&invite, &cnpj(22), "B");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(elo_tests::elo_bin())
+        .arg("--data")
+        .arg(dir.path().join("c"))
+        .args(["join", &invite, "--company", &cnpj(23), "--name", "C"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already used"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !dir.path().join("c").exists(),
+        "a refused join leaves no half-made directory"
+    );
+    // A damaged invite is refused before any network use.
+    let cut = &invite[..invite.len() / 2];
+    let out = std::process::Command::new(elo_tests::elo_bin())
+        .arg("--data")
+        .arg(dir.path().join("d"))
+        .args(["join", cut, "--company", &cnpj(24), "--name", "D"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("damaged"));
+}
+
+#[test]
+fn a_join_with_no_reachable_member_names_the_addresses_it_tried() {
+    let a = Company::init(&cnpj(31), "A");
+    let node_a = a.start_node();
+    let invite = node_a.invite();
+    let addr = node_a.p2p_addr();
+    drop(node_a);
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(elo_tests::elo_bin())
+        .arg("--data")
+        .arg(dir.path().join("b"))
+        .args(["join", &invite, "--company", &cnpj(32), "--name", "B"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("could not reach") && err.contains(&addr),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_node_with_another_groups_key_gets_nothing_and_is_logged() {
+    let a = Company::init(&cnpj(41), "A");
+    let node_a = a.start_node();
+    assert_eq!(
+        node_a
+            .put("/v1/records/unit/UN", r#"{"description":"Unidade"}"#)
+            .status,
+        201
+    );
+    let addr = node_a.p2p_addr();
+    // Another group: its own key.
+    let stranger = Company::init(&cnpj(42), "Stranger");
+    let node_s = stranger.start_node_with(&[
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-mdns",
+        "--peer",
+        &addr,
+    ]);
+    wait_until("A logs the refused handshake", LIMIT, || {
+        a.log().contains("refused an incoming connection")
+    });
+    assert!(node_s.record("unit", "UN").is_none());
+    assert_eq!(
+        node_s.get("/v1/records/unit").body["records"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_restart_resumes_from_its_checkpoint() {
+    let a = Company::init(&cnpj(51), "A");
+    let node_a = a.start_node();
+    for i in 0..50 {
+        assert_eq!(
+            node_a
+                .put(
+                    &format!("/v1/records/product/P-{i}"),
+                    r#"{"description":"x"}"#
+                )
+                .status,
+            201
+        );
+    }
+    let b = Company::join(&node_a.invite(), &cnpj(52), "B");
+    let node_b = b.start_node();
+    wait_until("B caught up", LIMIT, || {
+        node_b.record("product", "P-49").is_some()
+    });
+    assert!(node_b.stop().success());
+    for i in 50..55 {
+        assert_eq!(
+            node_a
+                .put(
+                    &format!("/v1/records/product/P-{i}"),
+                    r#"{"description":"y"}"#
+                )
+                .status,
+            201
+        );
+    }
+    let node_b = b.start_node();
+    wait_until("B has the new records", LIMIT, || {
+        node_b.record("product", "P-54").is_some()
+    });
+    let a_cnpj = digits(&cnpj(51));
+    wait_until("B settles", LIMIT, || node_b.member(&a_cnpj)["behind"] == 0);
+    // Only what changed while B was away crossed the wire, not the 50 it had.
+    let received = node_b.member(&a_cnpj)["docs_received"].as_u64().unwrap();
+    assert!(
+        (5..=7).contains(&received),
+        "B received {received} documents after its restart"
+    );
+
+    // `elo resync` forgets the checkpoint and walks A's log again, and
+    // `elo sync --wait` returns once caught up.
+    let out = b.elo(&["resync"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = b.elo(&["sync", "--wait", "--timeout", "20"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(node_b.member(&a_cnpj)["behind"], 0);
+}
