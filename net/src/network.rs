@@ -34,6 +34,8 @@ use crate::protocol::{
 const TRANSPORT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a peer outside the roster may stay connected to present a join.
+const JOIN_WINDOW: Duration = Duration::from_secs(10);
 
 /// Why the network failed.
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +262,7 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         roster: config.roster,
         pending: HashMap::new(),
         dialing: HashMap::new(),
+        outsiders: HashMap::new(),
     };
     tokio::spawn(event_loop.run());
     Ok((
@@ -278,10 +281,13 @@ struct EventLoop {
     roster: HashSet<PeerId>,
     pending: HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<ResponseBody, NetError>>)>,
     dialing: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<(), NetError>>>,
+    /// Peers outside the roster that connected, and when.
+    outsiders: HashMap<PeerId, std::time::Instant>,
 }
 
 impl EventLoop {
     async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -289,9 +295,28 @@ impl EventLoop {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                _ = tick.tick() => self.close_idle_outsiders(),
             }
         }
         tracing::debug!("network stopped");
+    }
+
+    /// Closes connections of peers outside the roster that did not become
+    /// members within the join window.
+    fn close_idle_outsiders(&mut self) {
+        let now = std::time::Instant::now();
+        let roster = &self.roster;
+        let expired: Vec<PeerId> = self
+            .outsiders
+            .iter()
+            .filter(|(p, since)| !roster.contains(p) && now.duration_since(**since) > JOIN_WINDOW)
+            .map(|(p, _)| *p)
+            .collect();
+        self.outsiders.retain(|p, _| !roster.contains(p) && !expired.contains(p));
+        for p in expired {
+            tracing::warn!(peer = %p, "closed the connection of a peer outside the group roster that did not join");
+            let _ = self.swarm.disconnect_peer_id(p);
+        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -376,6 +401,10 @@ impl EventLoop {
                     let _ = reply.send(Ok(()));
                 }
                 let addr = endpoint.get_remote_address().clone();
+                if !self.roster.contains(&peer_id) && endpoint.is_listener() {
+                    tracing::info!(peer = %peer_id, %addr, "a peer outside the roster connected; it may only join");
+                    self.outsiders.entry(peer_id).or_insert_with(std::time::Instant::now);
+                }
                 emit(
                     &self.events,
                     NetEvent::Connected {

@@ -129,6 +129,17 @@ impl Company {
 }
 
 impl Company {
+    /// A temporary place for a company's data directory, not yet created
+    /// (for `elo join`, which creates it).
+    pub fn init_empty() -> Company {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _ = std::fs::remove_dir(dir.path());
+        Company {
+            dir,
+            cnpj: String::new(),
+        }
+    }
+
     /// `elo join` a new company with an invite from a member.
     pub fn join(invite: &str, cnpj: &str, name: &str) -> Company {
         let dir = tempfile::tempdir().expect("temp dir");
