@@ -459,7 +459,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     dial_roster: !only_peers,
                 })
             };
-            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let rt = runtime()?;
             rt.block_on(elo_node::node::run(
                 elo_node::node::NodeConfig { data, api, mesh },
                 shutdown_signal(),
@@ -490,7 +490,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             name,
         } => {
             let invite = elo_net::invite::Invite::decode(&invite)?;
-            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let rt = runtime()?;
             let bar = progress_bar(json_out, "receiving the group's data");
             let joined = rt.block_on(elo_node::join::join(
                 &data,
@@ -643,6 +643,18 @@ fn progress_bar(hidden: bool, message: &str) -> indicatif::ProgressBar {
     );
     bar.set_message(message.to_string());
     bar
+}
+
+/// The runtime for long-running commands. Blocking threads (store reads,
+/// document checks) are capped: each may get its own malloc arena, and
+/// hundreds of them would inflate the node's memory for no speed on a
+/// machine with a few cores.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(8)
+        .build()
+        .context("starting the runtime")
 }
 
 fn print_json(v: &Value) {

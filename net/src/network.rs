@@ -312,7 +312,8 @@ impl EventLoop {
             .filter(|(p, since)| !roster.contains(p) && now.duration_since(**since) > JOIN_WINDOW)
             .map(|(p, _)| *p)
             .collect();
-        self.outsiders.retain(|p, _| !roster.contains(p) && !expired.contains(p));
+        self.outsiders
+            .retain(|p, _| !roster.contains(p) && !expired.contains(p));
         for p in expired {
             tracing::warn!(peer = %p, "closed the connection of a peer outside the group roster that did not join");
             let _ = self.swarm.disconnect_peer_id(p);
@@ -403,7 +404,9 @@ impl EventLoop {
                 let addr = endpoint.get_remote_address().clone();
                 if !self.roster.contains(&peer_id) && endpoint.is_listener() {
                     tracing::info!(peer = %peer_id, %addr, "a peer outside the roster connected; it may only join");
-                    self.outsiders.entry(peer_id).or_insert_with(std::time::Instant::now);
+                    self.outsiders
+                        .entry(peer_id)
+                        .or_insert_with(std::time::Instant::now);
                 }
                 emit(
                     &self.events,

@@ -469,7 +469,12 @@ async fn create_invite(State(state): State<ApiState>, body: Bytes) -> ApiResult<
     let ttl = req
         .ttl_hours
         .unwrap_or(crate::membership::DEFAULT_INVITE_HOURS);
-    let invite = crate::membership::create_invite(&state.store, &state.group, req.addrs, ttl)
+    // The running mesh knows its addresses now; what it remembered may be stale.
+    let addrs = match (&state.mesh, req.addrs.is_empty()) {
+        (Some(mesh), true) => mesh.p2p_addrs().await,
+        _ => req.addrs,
+    };
+    let invite = crate::membership::create_invite(&state.store, &state.group, addrs, ttl)
         .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "invite", e.to_string()))?;
     Ok(Json(

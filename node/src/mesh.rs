@@ -27,7 +27,7 @@ use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
 
 use crate::data_dir::{Company, Group};
 use crate::membership::{self, META_LISTEN, Member, now_ms};
-use crate::store::{StoreHandle, WriteOp};
+use crate::store::{ReceivedDoc, StoreHandle, WriteOp};
 
 /// Fetch requests in flight per peer.
 const FETCHES_IN_FLIGHT: usize = 4;
@@ -135,6 +135,20 @@ impl Mesh {
             dial_roster: config.dial_roster,
             backoff: Mutex::new(HashMap::new()),
         });
+        // Wait (briefly) for the listeners to be up, so the node's addresses
+        // are known before it tells anyone it is ready.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !config.listen.is_empty()
+            && shared
+                .net
+                .listen_addrs()
+                .await
+                .unwrap_or_default()
+                .is_empty()
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::spawn(event_loop(shared.clone(), events, stopping.clone()));
         tokio::spawn(announcer(shared.clone(), stopping.clone()));
         tokio::spawn(dialer(shared.clone(), stopping));
@@ -160,6 +174,16 @@ impl Mesh {
             .collect();
         out.sort_by(|a, b| a.company.cmp(&b.company));
         out
+    }
+
+    /// This node's addresses with its peer id, as an invite names them.
+    pub async fn p2p_addrs(&self) -> Vec<String> {
+        let local = self.shared.net.local_peer_id();
+        self.listen_addrs()
+            .await
+            .into_iter()
+            .map(|a| format!("{a}/p2p/{local}"))
+            .collect()
     }
 
     pub async fn listen_addrs(&self) -> Vec<String> {
@@ -523,7 +547,9 @@ pub async fn pull_from(
             .map(|chunk| {
                 let origin = origin.clone();
                 async move {
-                    let asked: HashSet<String> = chunk.iter().map(|d| d.id.clone()).collect();
+                    // Which documents were asked for, and whether this node had
+                    // nothing of them (then a whole document comes back).
+                    let asked: HashMap<String, bool> = chunk.iter().map(|d| (d.id.clone(), d.have.is_empty())).collect();
                     let answer = net
                         .request(peer, RequestBody::Fetch { docs: chunk })
                         .await
@@ -531,18 +557,44 @@ pub async fn pull_from(
                     let ResponseBody::Docs { docs } = answer else {
                         return Err("the member answered a fetch with something else".to_string());
                     };
-                    let mut ops = Vec::with_capacity(docs.len());
+                    // Only what was asked for, with a well-formed id, reaches the
+                    // store; each document is checked here, on the blocking pool,
+                    // so checks of several fetches run in parallel.
+                    let mut wanted = Vec::with_capacity(docs.len());
                     for d in docs {
-                        // Only what was asked for, with a well-formed id, reaches the store.
-                        match DocId::parse(&d.id) {
-                            Some(id) if asked.contains(&d.id) => ops.push(WriteOp::Merge {
-                                id,
-                                bytes: d.bytes.into_vec(),
-                                origin: origin.clone(),
-                            }),
+                        match (DocId::parse(&d.id), asked.get(&d.id)) {
+                            (Some(id), Some(whole)) => wanted.push((id, d.bytes.into_vec(), *whole)),
                             _ => tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for"),
                         }
                     }
+                    let origin = origin.clone();
+                    let ops = tokio::task::spawn_blocking(move || {
+                        let mut ops = Vec::with_capacity(wanted.len());
+                        for (id, bytes, whole) in wanted {
+                            // Changes to a document held here are checked as the
+                            // store merges them; whole documents are checked now.
+                            let checked = if whole {
+                                match ReceivedDoc::check(&id, &bytes) {
+                                    Ok(c) => Some(c),
+                                    Err(e) => {
+                                        tracing::warn!(%peer, "refused a received document: {e}");
+                                        continue;
+                                    }
+                                }
+                            } else {
+                                None
+                            };
+                            ops.push(WriteOp::Merge {
+                                id,
+                                bytes,
+                                origin: origin.clone(),
+                                checked,
+                            });
+                        }
+                        ops
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
                     let n = ops.len() as u64;
                     let results = store.write(ops).await.map_err(|e| e.to_string())?;
                     for r in results {

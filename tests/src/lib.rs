@@ -124,6 +124,7 @@ impl Company {
             child,
             base: format!("http://{api}"),
             token: self.api_token(),
+            log: self.data().join("node.log"),
         }
     }
 }
@@ -177,6 +178,8 @@ pub struct RunningNode {
     pub child: Child,
     pub base: String,
     pub token: String,
+    /// Where its log goes.
+    pub log: PathBuf,
 }
 
 /// A minimal HTTP answer.
@@ -238,7 +241,14 @@ impl RunningNode {
     /// A one-time invite from this node.
     pub fn invite(&self) -> String {
         let a = self.request("POST", "/v1/invites", Some("{}"), None);
-        assert_eq!(a.status, 200, "{:?}", a.body);
+        assert_eq!(
+            a.status,
+            200,
+            "{:?}\nstatus: {:?}\nlog: {}",
+            a.body,
+            self.get("/v1/status").body,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
         a.body["invite"].as_str().expect("invite").to_string()
     }
 

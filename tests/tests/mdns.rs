@@ -26,7 +26,11 @@ impl Drop for Netns {
 }
 
 fn ip(args: &[&str]) -> bool {
-    Command::new("ip").args(args).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("ip")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn elo_in(ns: &str, company: &Company, args: &[&str]) -> Output {
@@ -74,7 +78,16 @@ fn two_nodes_on_a_lan_find_each_other_with_mdns() {
     let octet = 1 + std::process::id() % 200;
     let (addr_a, addr_b) = (format!("10.231.{octet}.1"), format!("10.231.{octet}.2"));
     for step in [
-        vec!["link", "add", va.as_str(), "type", "veth", "peer", "name", vb.as_str()],
+        vec![
+            "link",
+            "add",
+            va.as_str(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            vb.as_str(),
+        ],
         vec!["link", "set", va.as_str(), "netns", na.as_str()],
         vec!["link", "set", vb.as_str(), "netns", nb.as_str()],
     ] {
@@ -89,29 +102,59 @@ fn two_nodes_on_a_lan_find_each_other_with_mdns() {
 
     let a = Company::init(&cnpj(71), "A");
     let b = Company::init_empty();
-    env.children.push(node_in(&na, &a, &format!("/ip4/{addr_a}/tcp/0")));
-    wait_until("A's node is up", Duration::from_secs(10), || a.data().join("node.json").exists());
+    env.children
+        .push(node_in(&na, &a, &format!("/ip4/{addr_a}/tcp/0")));
+    wait_until("A's node is up", Duration::from_secs(10), || {
+        a.data().join("node.json").exists()
+    });
     std::thread::sleep(Duration::from_millis(300));
     let invite = elo_in(&na, &a, &["invite"]);
-    assert!(invite.status.success(), "{}", String::from_utf8_lossy(&invite.stderr));
+    assert!(
+        invite.status.success(),
+        "{}",
+        String::from_utf8_lossy(&invite.stderr)
+    );
     let invite = String::from_utf8_lossy(&invite.stdout).trim().to_string();
-    let joined = elo_in(&nb, &b, &["join", &invite, "--company", &cnpj(72), "--name", "B"]);
-    assert!(joined.status.success(), "{}", String::from_utf8_lossy(&joined.stderr));
+    let joined = elo_in(
+        &nb,
+        &b,
+        &["join", &invite, "--company", &cnpj(72), "--name", "B"],
+    );
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
 
     // A moves to another port: the address B remembers is now stale, so
     // only mDNS can bring the two together.
     let mut old = env.children.remove(0);
-    let _ = Command::new("kill").arg("-TERM").arg(old.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(old.id().to_string())
+        .status();
     let _ = old.wait();
-    env.children.push(node_in(&na, &a, &format!("/ip4/{addr_a}/tcp/0")));
-    env.children.push(node_in(&nb, &b, &format!("/ip4/{addr_b}/tcp/0")));
+    env.children
+        .push(node_in(&na, &a, &format!("/ip4/{addr_a}/tcp/0")));
+    env.children
+        .push(node_in(&nb, &b, &format!("/ip4/{addr_b}/tcp/0")));
     wait_until("both nodes up", Duration::from_secs(10), || {
         a.data().join("node.json").exists() && b.data().join("node.json").exists()
     });
     std::thread::sleep(Duration::from_millis(300));
-    let put = elo_in(&na, &a, &["put", "unit", r#"{"code":"CX","description":"Caixa"}"#]);
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
-    wait_until("A's record at B, found by mDNS", Duration::from_secs(30), || {
-        elo_in(&nb, &b, &["get", "unit", "CX"]).status.success()
-    });
+    let put = elo_in(
+        &na,
+        &a,
+        &["put", "unit", r#"{"code":"CX","description":"Caixa"}"#],
+    );
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    wait_until(
+        "A's record at B, found by mDNS",
+        Duration::from_secs(30),
+        || elo_in(&nb, &b, &["get", "unit", "CX"]).status.success(),
+    );
 }

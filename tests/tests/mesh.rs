@@ -311,35 +311,67 @@ fn a_restart_resumes_from_its_checkpoint() {
 fn a_node_with_the_key_but_not_in_the_roster_is_refused() {
     let a = Company::init(&cnpj(61), "A");
     let node_a = a.start_node();
-    assert_eq!(node_a.put("/v1/records/unit/UN", r#"{"description":"Unidade"}"#).status, 201);
+    assert_eq!(
+        node_a
+            .put("/v1/records/unit/UN", r#"{"description":"Unidade"}"#)
+            .status,
+        201
+    );
     // An outsider holding the group secret (a copied invite) but never admitted.
     let invite = elo_net::invite::Invite::decode(&node_a.invite()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let outsider = elo_node::DataDir::new(dir.path().join("x"));
-    outsider.init_joining(&cnpj(62), "Outsider", &invite.group, &invite.secret).unwrap();
+    outsider
+        .init_joining(&cnpj(62), "Outsider", &invite.group, &invite.secret)
+        .unwrap();
     {
         // It believes A is a member (say it copied A's roster record) and tries to pull.
         let (mut store, _, _) = outsider.open().unwrap();
-        let a_peer = node_a.get("/v1/status").body["company"]["peer_id"].as_str().unwrap().to_string();
+        let a_peer = node_a.get("/v1/status").body["company"]["peer_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let body = serde_json::json!({"cnpj": cnpj(61), "name": "A", "peer_id": a_peer});
         let patch = elo_crdt::RecordPatch::from_json(elo_crdt::Kind::Company, &body).unwrap();
         let id = patch.doc_id(elo_crdt::Kind::Company).unwrap();
         store
-            .write_batch(vec![elo_node::WriteOp::Put { id, patch, return_record: false }], 0)
+            .write_batch(
+                vec![elo_node::WriteOp::Put {
+                    id,
+                    patch,
+                    return_record: false,
+                }],
+                0,
+            )
             .unwrap();
     }
     let out = std::process::Command::new(elo_tests::elo_bin())
         .arg("--data")
         .arg(outsider.root())
-        .args(["--json", "node", "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--peer"])
+        .args([
+            "--json",
+            "node",
+            "--api",
+            "127.0.0.1:0",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--peer",
+        ])
         .arg(node_a.p2p_addr())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn();
     let mut child = out.unwrap();
-    wait_until("A logs the refusal", LIMIT, || a.log().contains("not in the group roster"));
+    wait_until("A logs the refusal", LIMIT, || {
+        a.log().contains("not in the group roster")
+    });
     let _ = child.kill();
     let _ = child.wait();
     let store = outsider.open().unwrap().0.database();
-    assert_eq!(elo_node::store::read::doc_count(&store).unwrap(), 2, "only the two roster records it wrote itself");
+    assert_eq!(
+        elo_node::store::read::doc_count(&store).unwrap(),
+        2,
+        "only the two roster records it wrote itself"
+    );
 }

@@ -6,6 +6,14 @@
 //! target/release/elo-bench import [RECORDS]     # default 100000
 //! ```
 //!
+//! `mesh`: the replication figures on loopback (W1–W4): a new member joins
+//! a group holding RECORDS customers (W1, time until it holds them all);
+//! with everyone in sync it stops, 10% are edited and 1% added elsewhere,
+//! and it restarts (W2, time until caught up); three members live, 1,000
+//! single-record writes 10 ms apart at one (W3, p50/p99 until visible at
+//! both others, from their change streams); disk bytes and peak RSS of the
+//! nodes (W4).
+//!
 //! `import`: a JSON-lines file of ~1 KB customers imported by `elo import`:
 //! wall time, peak RSS of the importing process, bytes on disk per record;
 //! then `elo node` is started and 1,000 PUTs and 1,000 GETs go through its
@@ -14,7 +22,12 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use elo_tests::{Company, customer};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+
+use elo_tests::{Company, RunningNode, cnpj, customer, wait_until};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -23,8 +36,12 @@ fn main() {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
             import(n);
         }
+        Some("mesh") => {
+            let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+            mesh(n);
+        }
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; known: import [RECORDS]");
+            eprintln!("unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS]");
             std::process::exit(2);
         }
     }
@@ -116,4 +133,205 @@ fn children_peak_rss_kib() -> i64 {
             -1
         }
     }
+}
+
+fn write_customers(company: &Company, n: u64) -> String {
+    let file = company.data().join("customers.jsonl");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&file).expect("create file"));
+    for i in 0..n {
+        writeln!(w, "{}", customer(i)).expect("write");
+    }
+    w.flush().expect("flush");
+    file.to_string_lossy().to_string()
+}
+
+/// Peak RSS of a running process, in MiB (VmHWM).
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+        })
+        .map_or(-1.0, |kib| kib / 1024.0)
+}
+
+fn store_mb(c: &Company) -> f64 {
+    std::fs::metadata(c.data().join("store.redb")).map_or(0.0, |m| m.len() as f64 / 1e6)
+}
+
+fn records(node: &RunningNode) -> u64 {
+    node.get("/v1/status").body["records"].as_u64().unwrap_or(0)
+}
+
+/// Follows a node's change stream, noting when each document id arrives.
+fn follow(node: &RunningNode, seen: Arc<Mutex<HashMap<String, Instant>>>) {
+    let addr = node.base.trim_start_matches("http://").to_string();
+    let token = node.token.clone();
+    let since = node.get("/v1/status").body["last_seq"]
+        .as_u64()
+        .unwrap_or(0);
+    std::thread::spawn(move || {
+        let Ok(mut stream) = TcpStream::connect(&addr) else {
+            return;
+        };
+        let _ = write!(
+            stream,
+            "GET /v1/changes/stream?since={since} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        let reader = BufReader::new(stream);
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data: ") {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
+                    if let Some(id) = v["id"].as_str() {
+                        seen.lock()
+                            .unwrap()
+                            .entry(id.to_string())
+                            .or_insert_with(Instant::now);
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn mesh(n: u64) {
+    let a = Company::init(&cnpj(901), "Matriz");
+    let file = write_customers(&a, n);
+    let out = a.elo(&["import", "customer", &file]);
+    assert!(
+        out.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node_a = a.start_node();
+
+    // W1: a new member joins and receives everything.
+    let invite = node_a.invite();
+    let b = Company::init_empty();
+    let start = Instant::now();
+    let out = b.elo(&[
+        "join",
+        &invite,
+        "--company",
+        &cnpj(902),
+        "--name",
+        "Filial B",
+    ]);
+    let w1 = start.elapsed();
+    assert!(
+        out.status.success(),
+        "join: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let join_rss = children_peak_rss_kib() as f64 / 1024.0;
+    let node_b = b.start_node();
+    assert!(records(&node_b) >= n, "B holds {} of {n}", records(&node_b));
+    println!(
+        "W1 initial load: {n} customers in {:.2} s ({:.0} records/s); joining process peak RSS {join_rss:.1} MiB",
+        w1.as_secs_f64(),
+        n as f64 / w1.as_secs_f64()
+    );
+    println!(
+        "W4 footprint: A store {:.1} MB, B store {:.1} MB ({:.0} B/record)",
+        store_mb(&a),
+        store_mb(&b),
+        store_mb(&b) * 1e6 / n as f64
+    );
+
+    // W2: B stops; 10% edited and 1% added at A; B restarts and catches up.
+    wait_until("B settles", Duration::from_secs(60), || {
+        node_b.get("/v1/sync").body["caught_up"] == true
+    });
+    assert!(node_b.stop().success());
+    let edits = n / 10;
+    let adds = n / 100;
+    for chunk in (0..edits).collect::<Vec<_>>().chunks(1000) {
+        let rows: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|i| serde_json::json!({"cpf": customer(*i)["cpf"], "notes": format!("editado {i}")}))
+            .collect();
+        let r = node_a.request(
+            "POST",
+            "/v1/records/customer",
+            Some(&serde_json::Value::Array(rows).to_string()),
+            None,
+        );
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    for chunk in (n..n + adds).collect::<Vec<_>>().chunks(1000) {
+        let rows: Vec<serde_json::Value> = chunk.iter().map(|i| customer(*i)).collect();
+        let r = node_a.request(
+            "POST",
+            "/v1/records/customer",
+            Some(&serde_json::Value::Array(rows).to_string()),
+            None,
+        );
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    let last_key = customer(n + adds - 1)["cpf"].as_str().unwrap().to_string();
+    let last_edit = customer(edits - 1)["cpf"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    let node_b = b.start_node();
+    wait_until("B caught up", Duration::from_secs(120), || {
+        node_b.record("customer", &last_key).is_some()
+            && node_b
+                .record("customer", &last_edit)
+                .is_some_and(|r| r["notes"] == format!("editado {}", edits - 1))
+            && node_b.get("/v1/sync").body["caught_up"] == true
+    });
+    let w2 = start.elapsed();
+    println!(
+        "W2 catch-up: {edits} edited + {adds} added while away, caught up {:.2} s after restart (process start included)",
+        w2.as_secs_f64()
+    );
+
+    // W3: three members live; 1,000 writes 10 ms apart at A.
+    let c = Company::join(&node_a.invite(), &cnpj(903), "Filial C");
+    let node_c = c.start_node();
+    wait_until("C settles", Duration::from_secs(120), || {
+        node_c.get("/v1/sync").body["caught_up"] == true
+            && node_b.get("/v1/sync").body["caught_up"] == true
+    });
+    let seen_b = Arc::new(Mutex::new(HashMap::new()));
+    let seen_c = Arc::new(Mutex::new(HashMap::new()));
+    follow(&node_b, seen_b.clone());
+    follow(&node_c, seen_c.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    let mut sent = Vec::new();
+    for i in 0..1000u64 {
+        let key = format!("W3-{i:04}");
+        let t = Instant::now();
+        let r = node_a.put(
+            &format!("/v1/records/product/{key}"),
+            r#"{"description":"propagação"}"#,
+        );
+        assert_eq!(r.status, 201);
+        sent.push((format!("product/sku:{key}"), t));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_until(
+        "W3 writes visible at B and C",
+        Duration::from_secs(60),
+        || seen_b.lock().unwrap().len() >= 1000 && seen_c.lock().unwrap().len() >= 1000,
+    );
+    let mut lat = Vec::new();
+    for (id, t) in &sent {
+        for seen in [&seen_b, &seen_c] {
+            if let Some(at) = seen.lock().unwrap().get(id) {
+                lat.push(at.saturating_duration_since(*t));
+            }
+        }
+    }
+    println!("W3 propagation: {}", percentiles(&mut lat));
+    println!(
+        "W4 peak RSS: node A {:.1} MiB, node B {:.1} MiB, node C {:.1} MiB",
+        peak_rss_mib(node_a.child.id()),
+        peak_rss_mib(node_b.child.id()),
+        peak_rss_mib(node_c.child.id())
+    );
 }
