@@ -18,6 +18,8 @@ pub enum Access {
 
 pub struct Local {
     rt: tokio::runtime::Runtime,
+    /// The store file, compacted on close.
+    path: std::path::PathBuf,
     store: StoreHandle,
     status: Value,
 }
@@ -55,7 +57,25 @@ impl Access {
             let _guard = rt.enter();
             StoreHandle::spawn(store)
         };
-        Ok(Access::Local(Local { rt, store, status }))
+        Ok(Access::Local(Local {
+            rt,
+            store,
+            status,
+            path: data.store_path(),
+        }))
+    }
+
+    /// Closes the store when it was opened directly, compacting its file
+    /// (worth it after a bulk import).
+    pub fn close(self) -> Result<()> {
+        if let Access::Local(l) = self {
+            let Local {
+                rt, store, path, ..
+            } = l;
+            rt.block_on(store.close())?;
+            elo_node::Store::compact_file(&path)?;
+        }
+        Ok(())
     }
 
     pub fn via_node(&self) -> bool {

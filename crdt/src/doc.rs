@@ -230,6 +230,58 @@ impl RecordDoc {
         Ok((change.bytes().to_vec(), change.hash()))
     }
 
+    /// Checks received bytes: a valid automerge document of a created record
+    /// whose id is `expected`. Returns its heads and whether it is deleted.
+    ///
+    /// A record created in one change (what [`create_bytes`] writes, and most
+    /// records replicate as) is checked by decoding that change alone, which
+    /// verifies its hash and costs a fraction of loading a document; anything
+    /// else is loaded in full.
+    ///
+    /// [`create_bytes`]: RecordDoc::create_bytes
+    pub fn check_bytes(
+        bytes: &[u8],
+        expected: &DocId,
+    ) -> Result<(Vec<ChangeHash>, bool), DocError> {
+        if let Ok(change) = automerge::Change::try_from(bytes)
+            && change.deps().is_empty()
+            && change.seq() == 1
+        {
+            let mut id = None;
+            let mut deleted = false;
+            for op in change.decode().operations {
+                let automerge::legacy::Key::Map(key) = &op.key else {
+                    continue;
+                };
+                match (key.as_str(), &op.action) {
+                    (ID, automerge::legacy::OpType::Put(automerge::ScalarValue::Str(s))) => {
+                        id = Some(s.to_string())
+                    }
+                    (
+                        DELETED,
+                        automerge::legacy::OpType::Put(automerge::ScalarValue::Boolean(b)),
+                    ) => deleted = *b,
+                    _ => {}
+                }
+            }
+            return match id {
+                Some(found) if found == expected.as_str() => Ok((vec![change.hash()], deleted)),
+                found => Err(DocError::WrongId {
+                    expected: expected.to_string(),
+                    found: found.unwrap_or_default(),
+                }),
+            };
+        }
+        let mut doc = RecordDoc::load(bytes, b"check", expected)?;
+        if !doc.exists() {
+            return Err(DocError::WrongId {
+                expected: expected.to_string(),
+                found: String::new(),
+            });
+        }
+        Ok((doc.heads(), doc.is_deleted()))
+    }
+
     /// Marks the record deleted. Returns `None` when it already was.
     pub fn delete(&mut self, author: Author<'_>) -> Option<ChangeHash> {
         if !self.exists() || self.is_deleted() {

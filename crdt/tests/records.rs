@@ -306,6 +306,21 @@ fn fast_creation_makes_the_same_document_as_apply() {
     let j = fast.record().unwrap().to_json();
     assert_eq!(j["city"], "Mossoró");
     assert_eq!(j["email"], "a@b.com.br");
+    // Received bytes are checked: the fast path (one change) and the full
+    // load (a saved document) agree, and a wrong id or garbage is refused.
+    let checked = RecordDoc::check_bytes(&bytes, &id).unwrap();
+    assert_eq!(checked, (vec![hash], false));
+    let mut saved = RecordDoc::load(&bytes, b"x", &id).unwrap();
+    let whole = saved.save();
+    assert_eq!(
+        RecordDoc::check_bytes(&whole, &id).unwrap(),
+        (saved.heads(), false)
+    );
+    let other = DocId::from_key(Kind::Supplier, "11444777000161").unwrap();
+    assert!(RecordDoc::check_bytes(&bytes, &other).is_err());
+    assert!(RecordDoc::check_bytes(&whole, &other).is_err());
+    assert!(RecordDoc::check_bytes(b"garbage", &id).is_err());
+    assert!(RecordDoc::check_bytes(&bytes[..bytes.len() - 3], &id).is_err());
     // Required fields are still required.
     let bare = RecordPatch::from_json(Kind::Product, &json!({"sku": "Z"})).unwrap();
     let zid = bare.doc_id(Kind::Product).unwrap();

@@ -130,6 +130,13 @@ async fn admit_and_load(
     })
     .await
     .map_err(JoinError::Pull)?;
+    // The initial load leaves freed pages behind: close and compact.
+    let closed = handle.close().await.map(|_| ());
+    if let Err(e) =
+        closed.and_then(|()| crate::store::Store::compact_file(&data.store_path()).map(|_| ()))
+    {
+        tracing::warn!("could not compact the store after the initial load: {e}");
+    }
     Ok(Joined {
         company: company.cnpj,
         group: group.id,

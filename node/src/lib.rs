@@ -9,6 +9,7 @@
 //! - [`join`]: a new company entering a group with an invite.
 //! - [`membership`]: the roster, invites, admitting a new company.
 //! - [`mesh`]: replication with other members over elo-net.
+//! - [`pull`]: the pipelined pull loop of replication.
 //! - [`node`]: running a node in the foreground until told to stop.
 
 pub mod api;
@@ -18,6 +19,7 @@ pub mod join;
 pub mod membership;
 pub mod mesh;
 pub mod node;
+pub mod pull;
 pub mod records;
 pub mod store;
 

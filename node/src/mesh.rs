@@ -14,23 +14,21 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use elo_crdt::{ChangeHash, DocId};
 use elo_net::protocol::{
-    ChangeSummary, DocBytes, FetchDoc, Hello, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH,
-    RequestBody, ResponseBody,
+    ChangeSummary, DocBytes, Hello, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH, RequestBody,
+    ResponseBody,
 };
 use elo_net::{Keypair, Multiaddr, NetClient, NetConfig, NetEvent, PeerId};
-use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
 
 use crate::data_dir::{Company, Group};
 use crate::membership::{self, META_LISTEN, Member, now_ms};
-use crate::store::{ReceivedDoc, StoreHandle, WriteOp};
+pub use crate::pull::pull_from;
+use crate::pull::{heads_bytes, parse_heads};
+use crate::store::StoreHandle;
 
-/// Fetch requests in flight per peer.
-const FETCHES_IN_FLIGHT: usize = 4;
 /// Longest wait between dial attempts to an unreachable member.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -337,17 +335,6 @@ async fn remember_listen_addrs(shared: &Arc<Shared>) {
     }
 }
 
-fn heads_bytes(heads: &[ChangeHash]) -> Vec<ByteBuf> {
-    heads.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect()
-}
-
-fn parse_heads(heads: &[ByteBuf]) -> Option<Vec<ChangeHash>> {
-    heads
-        .iter()
-        .map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().map(ChangeHash))
-        .collect()
-}
-
 /// Answers a member's request.
 async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> ResponseBody {
     let refused = |reason: String| ResponseBody::Refused { reason };
@@ -485,144 +472,6 @@ async fn pull(shared: &Shared, peer: PeerId) -> Result<u64, String> {
         },
     )
     .await
-}
-
-/// The pull loop, usable without a running mesh (by `elo join`).
-/// `progress(their_latest, checkpoint, docs_in_this_page)`.
-pub async fn pull_from(
-    net: &NetClient,
-    store: &StoreHandle,
-    peer: PeerId,
-    mut progress: impl FnMut(u64, u64, u64),
-) -> Result<u64, String> {
-    let peer_key = peer.to_string();
-    let mut received = 0;
-    loop {
-        let since = store
-            .checkpoint(peer_key.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        let answer = net
-            .request(
-                peer,
-                RequestBody::ChangesSince {
-                    since,
-                    limit: MAX_CHANGES_PER_PAGE,
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let ResponseBody::Changes {
-            entries,
-            latest_seq,
-        } = answer
-        else {
-            return Err("the member answered a change-log request with something else".into());
-        };
-        let Some(last) = entries.last().map(|e| e.seq) else {
-            progress(latest_seq, since, 0);
-            return Ok(received);
-        };
-        if entries.iter().any(|e| e.seq <= since) {
-            return Err("the member sent change-log entries older than asked".into());
-        }
-        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        let local = store.heads_of(ids).await.map_err(|e| e.to_string())?;
-        let mut need = Vec::new();
-        for (entry, mine) in entries.iter().zip(local) {
-            let Some(theirs) = parse_heads(&entry.heads) else {
-                return Err(format!("malformed heads for {}", entry.id));
-            };
-            let mine = mine.unwrap_or_default();
-            let same = mine.len() == theirs.len() && theirs.iter().all(|h| mine.contains(h));
-            if !same && DocId::parse(&entry.id).is_some() {
-                need.push(FetchDoc {
-                    id: entry.id.clone(),
-                    have: heads_bytes(&mine),
-                });
-            }
-        }
-        let origin = peer_key.clone();
-        let counts: Vec<u64> = futures::stream::iter(need.chunks(MAX_DOCS_PER_FETCH).map(<[FetchDoc]>::to_vec))
-            .map(|chunk| {
-                let origin = origin.clone();
-                async move {
-                    // Which documents were asked for, and whether this node had
-                    // nothing of them (then a whole document comes back).
-                    let asked: HashMap<String, bool> = chunk.iter().map(|d| (d.id.clone(), d.have.is_empty())).collect();
-                    let answer = net
-                        .request(peer, RequestBody::Fetch { docs: chunk })
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let ResponseBody::Docs { docs } = answer else {
-                        return Err("the member answered a fetch with something else".to_string());
-                    };
-                    // Only what was asked for, with a well-formed id, reaches the
-                    // store; each document is checked here, on the blocking pool,
-                    // so checks of several fetches run in parallel.
-                    let mut wanted = Vec::with_capacity(docs.len());
-                    for d in docs {
-                        match (DocId::parse(&d.id), asked.get(&d.id)) {
-                            (Some(id), Some(whole)) => wanted.push((id, d.bytes.into_vec(), *whole)),
-                            _ => tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for"),
-                        }
-                    }
-                    let origin = origin.clone();
-                    let ops = tokio::task::spawn_blocking(move || {
-                        let mut ops = Vec::with_capacity(wanted.len());
-                        for (id, bytes, whole) in wanted {
-                            // Changes to a document held here are checked as the
-                            // store merges them; whole documents are checked now.
-                            let checked = if whole {
-                                match ReceivedDoc::check(&id, &bytes) {
-                                    Ok(c) => Some(c),
-                                    Err(e) => {
-                                        tracing::warn!(%peer, "refused a received document: {e}");
-                                        continue;
-                                    }
-                                }
-                            } else {
-                                None
-                            };
-                            ops.push(WriteOp::Merge {
-                                id,
-                                bytes,
-                                origin: origin.clone(),
-                                checked,
-                            });
-                        }
-                        ops
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                    let n = ops.len() as u64;
-                    let results = store.write(ops).await.map_err(|e| e.to_string())?;
-                    for r in results {
-                        if let Err(e) = r {
-                            tracing::warn!(%peer, "a received document was refused: {e}");
-                        }
-                    }
-                    Ok(n)
-                }
-            })
-            .buffer_unordered(FETCHES_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        let got: u64 = counts.iter().sum();
-        received += got;
-        // Every fetched document is committed: now the checkpoint may move.
-        store
-            .write(vec![WriteOp::Checkpoint {
-                peer: peer_key.clone(),
-                seq: last,
-            }])
-            .await
-            .map_err(|e| e.to_string())?;
-        progress(latest_seq, last, got);
-        if last >= latest_seq {
-            return Ok(received);
-        }
-    }
 }
 
 /// Tells connected members about local commits, coalescing bursts.

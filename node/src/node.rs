@@ -49,6 +49,13 @@ pub async fn run(
     if !config.api.ip().is_loopback() {
         return Err(NodeError::NotLoopback(config.api));
     }
+    // Start from a compact file: bulk loads leave freed pages behind.
+    let started = std::time::Instant::now();
+    match crate::store::Store::compact_file(&config.data.store_path()) {
+        Ok(true) => tracing::info!("store compacted in {:?}", started.elapsed()),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("could not compact the store: {e}"),
+    }
     let (store, company, group) = config.data.open()?;
     let token = config.data.api_token()?;
     let keypair = config.data.identity()?;
@@ -84,6 +91,7 @@ pub async fn run(
     })?;
     tracing::info!(company = %company.cnpj, api = %addr, "node running");
     on_ready(addr);
+    let closing = handle.clone();
     let app = api::router(ApiState {
         store: handle,
         token,
@@ -100,6 +108,10 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await;
     config.data.remove_node_info();
+    // Let the writer finish what is queued and close the file cleanly.
+    if let Err(e) = closing.close().await {
+        tracing::warn!("closing the store: {e}");
+    }
     tracing::info!("node stopped");
     served.map_err(NodeError::Serve)
 }

@@ -34,6 +34,11 @@ enum Request {
         peer: Option<String>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Stop after the writes queued before it, compacting the file when no
+    /// reader still holds it; the reply comes once the store is closed.
+    Close {
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
 }
 
 /// A cloneable handle to the store.
@@ -87,6 +92,21 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Closes the store after every write sent before, compacting its file
+    /// if this was the last handle. Returns whether it compacted.
+    pub async fn close(self) -> Result<bool, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let writes = self.writes.clone();
+        // Our own reference to the database must go before the writer tries
+        // to compact it.
+        drop(self);
+        writes
+            .send(Request::Close { reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Forgets replication checkpoints (of one peer, or all).
     pub async fn reset_checkpoints(&self, peer: Option<String>) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
@@ -110,6 +130,16 @@ impl StoreHandle {
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.blocking(move |db| read::docs_for_peer(db, &wanted))
             .await
+    }
+
+    /// See [`read::prepare_merge`]; runs on the caller's (blocking) thread.
+    pub fn prepare_merge(
+        &self,
+        id: &DocId,
+        bytes: &[u8],
+        origin: &str,
+    ) -> Result<Option<WriteOp>, WriteError> {
+        read::prepare_merge(&self.db, id, bytes, origin)
     }
 
     pub async fn checkpoint(&self, peer: String) -> Result<u64, StoreError> {
@@ -215,6 +245,12 @@ fn writer(
             Request::ResetCheckpoints { peer, reply } => {
                 let _ = reply.send(store.reset_checkpoints(peer.as_deref()));
                 continue;
+            }
+            Request::Close { reply } => {
+                let compacted = store.compact();
+                drop(store);
+                let _ = reply.send(compacted);
+                return;
             }
             Request::Write { ops, reply } => {
                 let n = ops.len();

@@ -69,6 +69,7 @@ macro_rules! storage_from {
 }
 storage_from!(
     redb::Error,
+    redb::CompactionError,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
@@ -110,6 +111,17 @@ pub enum WriteOp {
         origin: String,
         checked: Option<ReceivedDoc>,
     },
+    /// A received document already merged with the stored one off the
+    /// writer thread (see [`read::prepare_merge`]): `bytes` is the whole
+    /// merged document, `base` the heads it was merged onto. Stored as is if
+    /// the document still has those heads, else merged again.
+    Merged {
+        id: DocId,
+        bytes: Vec<u8>,
+        origin: String,
+        result: ReceivedDoc,
+        base: Vec<elo_crdt::ChangeHash>,
+    },
     /// Record that everything of `peer`'s log up to `seq` is stored here.
     /// Put it after the merges it covers: it commits with them.
     Checkpoint { peer: String, seq: u64 },
@@ -126,17 +138,12 @@ impl ReceivedDoc {
     /// Loads received bytes to check them: a valid automerge document of a
     /// created record with the expected id.
     pub fn check(id: &DocId, bytes: &[u8]) -> Result<ReceivedDoc, WriteError> {
-        match RecordDoc::load(bytes, READER, id) {
-            Ok(mut doc) if doc.exists() => Ok(ReceivedDoc {
-                heads: doc.heads(),
-                deleted: doc.is_deleted(),
-            }),
-            Ok(_) => Err(WriteError::NotFound(id.to_string())),
-            Err(source) => Err(WriteError::Damaged {
+        RecordDoc::check_bytes(bytes, id)
+            .map(|(heads, deleted)| ReceivedDoc { heads, deleted })
+            .map_err(|source| WriteError::Damaged {
                 id: id.to_string(),
                 source,
-            }),
-        }
+            })
     }
 }
 
@@ -181,6 +188,37 @@ impl Store {
             actor,
             company,
         })
+    }
+
+    /// Rewrites the file without the pages earlier transactions left free
+    /// (each commit copies the pages it changes, so bulk loads leave the
+    /// file about twice its content). Needs the only reference to the
+    /// database: call it before handing out a [`StoreHandle`]. Returns
+    /// whether anything was done.
+    pub fn compact(&mut self) -> Result<bool, StoreError> {
+        match std::sync::Arc::get_mut(&mut self.db) {
+            Some(db) => Ok(db.compact()?),
+            None => Ok(false),
+        }
+    }
+
+    /// Compacts a store file that no process has open, and closes it again.
+    /// (redb gives the space back when the compacted database is closed; a
+    /// database compacted and then kept open and written to was measured
+    /// growing instead.) Returns whether anything was done.
+    pub fn compact_file(path: &Path) -> Result<bool, StoreError> {
+        let mut db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .open(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                    path: path.display().to_string(),
+                },
+                other => StoreError::Storage(Box::new(other.into())),
+            })?;
+        let done = db.compact()?;
+        drop(db);
+        Ok(done)
     }
 
     /// Sets the company that authors this store's changes.
@@ -238,6 +276,7 @@ impl Store {
                     } => (id.clone(), *return_record),
                     WriteOp::Delete { id } => (id.clone(), false),
                     WriteOp::Merge { id, .. } => (id.clone(), false),
+                    WriteOp::Merged { id, .. } => (id.clone(), false),
                     WriteOp::Checkpoint { peer, seq } => {
                         checkpoints.insert(peer.as_str(), *seq)?;
                         results.push(Ok(WriteResult {
@@ -249,6 +288,51 @@ impl Store {
                         continue;
                     }
                 };
+                // Merged already and nothing changed since: store as is.
+                if let WriteOp::Merged {
+                    bytes,
+                    origin,
+                    result,
+                    base,
+                    ..
+                } = &op
+                {
+                    let current = match self.cache.peek_mut(id.as_str()) {
+                        Some(doc) => Some(doc.heads()),
+                        None => match doc_seq.get(id.as_str())?.map(|g| g.value()) {
+                            Some(seq) => changes
+                                .get(seq)?
+                                .and_then(|v| ChangeEntry::decode(seq, v.value()))
+                                .map(|e| e.heads),
+                            None => None,
+                        },
+                    };
+                    if current.as_ref() == Some(base) {
+                        self.cache.pop(id.as_str());
+                        last_seq += 1;
+                        let entry = ChangeEntry {
+                            seq: last_seq,
+                            id: id.to_string(),
+                            heads: result.heads.clone(),
+                            deleted: result.deleted,
+                            company: origin.clone(),
+                        };
+                        docs.insert(id.as_str(), bytes.as_slice())?;
+                        let old = doc_seq.insert(id.as_str(), last_seq)?.map(|g| g.value());
+                        if let Some(old) = old {
+                            changes.remove(old)?;
+                        }
+                        changes.insert(last_seq, entry.encode().as_slice())?;
+                        entries.push(entry);
+                        results.push(Ok(WriteResult {
+                            id,
+                            seq: Some(last_seq),
+                            created: false,
+                            record: None,
+                        }));
+                        continue;
+                    }
+                }
                 // A document received whole that this node has never had is
                 // stored as received once checked: by the caller (`checked`,
                 // done off this thread so checks run in parallel), else here.
@@ -336,7 +420,9 @@ impl Store {
                     }
                 };
                 let origin = match &op {
-                    WriteOp::Merge { origin, .. } => Some(origin.clone()),
+                    WriteOp::Merge { origin, .. } | WriteOp::Merged { origin, .. } => {
+                        Some(origin.clone())
+                    }
                     _ => None,
                 };
                 let outcome = match op {
@@ -350,14 +436,16 @@ impl Store {
                         Err(WriteError::NotFound(id.to_string()))
                     }
                     WriteOp::Delete { .. } => Ok((doc.delete(author), false)),
-                    WriteOp::Merge { bytes, .. } => match doc.merge_bytes(&bytes) {
-                        Ok(true) => Ok((doc.heads().first().copied(), false)),
-                        Ok(false) => Ok((None, false)),
-                        Err(source) => Err(WriteError::Damaged {
-                            id: id.to_string(),
-                            source,
-                        }),
-                    },
+                    WriteOp::Merge { bytes, .. } | WriteOp::Merged { bytes, .. } => {
+                        match doc.merge_bytes(&bytes) {
+                            Ok(true) => Ok((doc.heads().first().copied(), false)),
+                            Ok(false) => Ok((None, false)),
+                            Err(source) => Err(WriteError::Damaged {
+                                id: id.to_string(),
+                                source,
+                            }),
+                        }
+                    }
                     WriteOp::Checkpoint { .. } => Ok((None, false)),
                 };
                 let (hash, created) = match outcome {
@@ -630,6 +718,58 @@ pub mod read {
             }
         }
         Ok(out)
+    }
+
+    /// Merges received changes into the stored document, on the caller's
+    /// thread, and returns the write that stores the result (`None`: nothing
+    /// new). A document not stored here is checked as a whole one.
+    pub fn prepare_merge(
+        db: &Database,
+        id: &DocId,
+        bytes: &[u8],
+        origin: &str,
+    ) -> Result<Option<WriteOp>, WriteError> {
+        let stored = (|| -> Result<Option<Vec<u8>>, StoreError> {
+            let txn = db.begin_read()?;
+            let docs = txn.open_table(DOCS)?;
+            Ok(docs.get(id.as_str())?.map(|g| g.value().to_vec()))
+        })()
+        .map_err(|e| WriteError::Damaged {
+            id: id.to_string(),
+            source: elo_crdt::DocError::WrongId {
+                expected: id.to_string(),
+                found: e.to_string(),
+            },
+        })?;
+        let Some(stored) = stored else {
+            return ReceivedDoc::check(id, bytes).map(|c| {
+                Some(WriteOp::Merge {
+                    id: id.clone(),
+                    bytes: bytes.to_vec(),
+                    origin: origin.to_string(),
+                    checked: Some(c),
+                })
+            });
+        };
+        let damaged = |source| WriteError::Damaged {
+            id: id.to_string(),
+            source,
+        };
+        let mut doc = RecordDoc::load(&stored, READER, id).map_err(damaged)?;
+        let base = doc.heads();
+        if !doc.merge_bytes(bytes).map_err(damaged)? {
+            return Ok(None);
+        }
+        Ok(Some(WriteOp::Merged {
+            id: id.clone(),
+            result: ReceivedDoc {
+                heads: doc.heads(),
+                deleted: doc.is_deleted(),
+            },
+            bytes: doc.save(),
+            origin: origin.to_string(),
+            base,
+        }))
     }
 
     /// The checkpoint kept for a peer: its sequence number up to which

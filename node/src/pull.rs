@@ -1,0 +1,238 @@
+//! The pull loop: walk a member's change log from the checkpoint kept for
+//! it and bring over what differs. Used by the running mesh and by
+//! `elo join` alike.
+//!
+//! Pipelined, because a round trip per page would dominate: the member's log
+//! is read page by page, each page's differing documents are split into
+//! fetches, and up to [`FETCHES_IN_FLIGHT`] fetches (across pages) are in
+//! flight at once. Each fetch checks and prepares its documents on the
+//! blocking pool (so two cores share the work) and hands them to the store.
+//! Results are consumed in order, so when a page's last fetch is consumed
+//! every document of that page and the pages before it is committed; only
+//! then does the checkpoint move to the page's end.
+
+use std::collections::HashMap;
+
+use elo_crdt::{ChangeHash, DocId};
+use elo_net::protocol::{
+    FetchDoc, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH, RequestBody, ResponseBody,
+};
+use elo_net::{NetClient, PeerId};
+use futures::TryStreamExt;
+use serde_bytes::ByteBuf;
+
+use crate::store::{ReceivedDoc, StoreHandle, WriteOp};
+
+/// Fetch requests in flight per member.
+pub const FETCHES_IN_FLIGHT: usize = 6;
+
+pub(crate) fn heads_bytes(heads: &[ChangeHash]) -> Vec<ByteBuf> {
+    heads.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect()
+}
+
+pub(crate) fn parse_heads(heads: &[ByteBuf]) -> Option<Vec<ChangeHash>> {
+    heads
+        .iter()
+        .map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().map(ChangeHash))
+        .collect()
+}
+
+/// One unit of work: a fetch of some documents of a page, and, on the
+/// page's last unit, the checkpoint the page ends at.
+struct Job {
+    docs: Vec<FetchDoc>,
+    checkpoint: Option<u64>,
+    latest: u64,
+}
+
+/// Walks `peer`'s change log from its checkpoint until caught up. Returns
+/// how many documents were received. `progress(their_latest, checkpoint,
+/// docs)` hears about each finished page.
+pub async fn pull_from(
+    net: &NetClient,
+    store: &StoreHandle,
+    peer: PeerId,
+    mut progress: impl FnMut(u64, u64, u64),
+) -> Result<u64, String> {
+    let peer_key = peer.to_string();
+    let since = store
+        .checkpoint(peer_key.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    // The member's log, page by page, as a stream of jobs. The closures own
+    // clones of the handles: borrowed ones trip the compiler's lifetime
+    // inference when the whole loop is spawned.
+    let (page_net, page_store) = (net.clone(), store.clone());
+    let pages = futures::stream::try_unfold(Some(since), move |cursor| {
+        let (net, store) = (page_net.clone(), page_store.clone());
+        async move {
+            let Some(since) = cursor else { return Ok(None) };
+            let answer = net
+                .request(
+                    peer,
+                    RequestBody::ChangesSince {
+                        since,
+                        limit: MAX_CHANGES_PER_PAGE,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let ResponseBody::Changes {
+                entries,
+                latest_seq,
+            } = answer
+            else {
+                return Err(
+                    "the member answered a change-log request with something else".to_string(),
+                );
+            };
+            let Some(last) = entries.last().map(|e| e.seq) else {
+                return Ok(Some((
+                    vec![Job {
+                        docs: Vec::new(),
+                        checkpoint: None,
+                        latest: latest_seq,
+                    }],
+                    None,
+                )));
+            };
+            if entries.iter().any(|e| e.seq <= since) {
+                return Err("the member sent change-log entries older than asked".to_string());
+            }
+            let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+            let local = store.heads_of(ids).await.map_err(|e| e.to_string())?;
+            let mut need = Vec::new();
+            for (entry, mine) in entries.iter().zip(local) {
+                let theirs = parse_heads(&entry.heads)
+                    .ok_or_else(|| format!("malformed heads for {}", entry.id))?;
+                let mine = mine.unwrap_or_default();
+                let same = mine.len() == theirs.len() && theirs.iter().all(|h| mine.contains(h));
+                if !same && DocId::parse(&entry.id).is_some() {
+                    need.push(FetchDoc {
+                        id: entry.id.clone(),
+                        have: heads_bytes(&mine),
+                    });
+                }
+            }
+            let mut jobs: Vec<Job> = need
+                .chunks(MAX_DOCS_PER_FETCH)
+                .map(|c| Job {
+                    docs: c.to_vec(),
+                    checkpoint: None,
+                    latest: latest_seq,
+                })
+                .collect();
+            if jobs.is_empty() {
+                jobs.push(Job {
+                    docs: Vec::new(),
+                    checkpoint: None,
+                    latest: latest_seq,
+                });
+            }
+            if let Some(j) = jobs.last_mut() {
+                j.checkpoint = Some(last);
+            }
+            let next = (last < latest_seq).then_some(last);
+            Ok(Some((jobs, next)))
+        }
+    });
+    let results = pages
+        .map_ok(|jobs| futures::stream::iter(jobs.into_iter().map(Ok::<Job, String>)))
+        .try_flatten()
+        .map_ok(|job| fetch_and_store(net.clone(), store.clone(), peer, job))
+        .try_buffered(FETCHES_IN_FLIGHT);
+    futures::pin_mut!(results);
+    let mut received = 0;
+    let mut page_docs = 0;
+    while let Some((got, checkpoint, latest)) = results.try_next().await? {
+        received += got;
+        page_docs += got;
+        if let Some(seq) = checkpoint {
+            // Every document up to this page's end is committed (results come
+            // in order): the checkpoint may move.
+            store
+                .write(vec![WriteOp::Checkpoint {
+                    peer: peer_key.clone(),
+                    seq,
+                }])
+                .await
+                .map_err(|e| e.to_string())?;
+            progress(latest, seq, page_docs);
+            page_docs = 0;
+        } else if got == 0 {
+            progress(latest, since, 0);
+        }
+    }
+    Ok(received)
+}
+
+/// Fetches one job's documents, checks and prepares them off the async
+/// threads, and stores them. Returns (documents stored, checkpoint, latest).
+async fn fetch_and_store(
+    net: NetClient,
+    store: StoreHandle,
+    peer: PeerId,
+    job: Job,
+) -> Result<(u64, Option<u64>, u64), String> {
+    if job.docs.is_empty() {
+        return Ok((0, job.checkpoint, job.latest));
+    }
+    // What was asked for, and whether this node had nothing of it (then a
+    // whole document comes back).
+    let asked: HashMap<String, bool> = job
+        .docs
+        .iter()
+        .map(|d| (d.id.clone(), d.have.is_empty()))
+        .collect();
+    let answer = net
+        .request(peer, RequestBody::Fetch { docs: job.docs })
+        .await
+        .map_err(|e| e.to_string())?;
+    let ResponseBody::Docs { docs } = answer else {
+        return Err("the member answered a fetch with something else".to_string());
+    };
+    let mut wanted = Vec::with_capacity(docs.len());
+    for d in docs {
+        // Only what was asked for, with a well-formed id, reaches the store.
+        match (DocId::parse(&d.id), asked.get(&d.id)) {
+            (Some(id), Some(whole)) => wanted.push((id, d.bytes.into_vec(), *whole)),
+            _ => tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for"),
+        }
+    }
+    let origin = peer.to_string();
+    let prepare_store = store.clone();
+    let ops = tokio::task::spawn_blocking(move || {
+        let mut ops = Vec::with_capacity(wanted.len());
+        for (id, bytes, whole) in wanted {
+            let op = if whole {
+                ReceivedDoc::check(&id, &bytes).map(|c| {
+                    Some(WriteOp::Merge {
+                        id: id.clone(),
+                        bytes,
+                        origin: origin.clone(),
+                        checked: Some(c),
+                    })
+                })
+            } else {
+                // Merge with the stored document here, in parallel; the
+                // store keeps the result only if nothing changed meanwhile.
+                prepare_store.prepare_merge(&id, &bytes, &origin)
+            };
+            match op {
+                Ok(Some(op)) => ops.push(op),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%peer, "refused a received document: {e}"),
+            }
+        }
+        ops
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let n = ops.len() as u64;
+    for r in store.write(ops).await.map_err(|e| e.to_string())? {
+        if let Err(e) = r {
+            tracing::warn!(%peer, "a received document was refused: {e}");
+        }
+    }
+    Ok((n, job.checkpoint, job.latest))
+}
