@@ -421,9 +421,7 @@ impl EventLoop {
                 peer_id,
                 num_established: 0,
                 ..
-            } => {
-                emit(&self.events, NetEvent::Disconnected { peer: peer_id }).await
-            }
+            } => emit(&self.events, NetEvent::Disconnected { peer: peer_id }).await,
             SwarmEvent::OutgoingConnectionError {
                 peer_id,
                 error,
