@@ -368,7 +368,7 @@ pub fn customer(n: u64) -> Value {
         "mobile_phone": "(11) 98765-4321",
         "business_phone": "(11) 3333-4444",
         "credit_limit": format!("{}.{:02}", 1000 + n % 9000, n % 100),
-        "customer_type": if n % 2 == 0 { "retail" } else { "wholesale" },
+        "customer_type": if n.is_multiple_of(2) { "retail" } else { "wholesale" },
         "birth_date": "1985-06-15",
         "profession": "Comerciante",
         "salesperson": "Vendedor 7",

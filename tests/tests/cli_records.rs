@@ -81,13 +81,11 @@ fn an_invalid_record_is_refused_whole_with_field_and_reason() {
 #[test]
 fn csv_import_reports_bad_rows_by_line_and_exports_round_trip() {
     let c = Company::init("11.222.333/0001-81", "Matriz");
-    let csv = format!(
-        "sku,description,gtin,ncm,sale_price,extra.cor\n\
+    let csv = "sku,description,gtin,ncm,sale_price,extra.cor\n\
          P-1,Parafuso,7891000315507,7318.15.00,\"1,50\",azul\n\
          P-2,Porca,7891000315508,73181600,0.30,\n\
          P-3,Arruela,,73182200,-1,\n\
-         P-4,\"Bucha, 8 mm\",,,2.00,branca\n"
-    );
+         P-4,\"Bucha, 8 mm\",,,2.00,branca\n";
     let file = c.data().join("produtos.csv");
     std::fs::write(&file, csv).unwrap();
     let out = c.elo(&["import", "product", file.to_str().unwrap()]);

@@ -188,15 +188,17 @@ fn follow(node: &RunningNode, seen: Arc<Mutex<HashMap<String, Instant>>>) {
         let reader = BufReader::new(stream);
         for line in reader.lines() {
             let Ok(line) = line else { return };
-            if let Some(data) = line.strip_prefix("data: ") {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
-                    if let Some(id) = v["id"].as_str() {
-                        seen.lock()
-                            .unwrap()
-                            .entry(id.to_string())
-                            .or_insert_with(Instant::now);
-                    }
-                }
+            let Some(data) = line.strip_prefix("data: ") else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+                continue;
+            };
+            if let Some(id) = v["id"].as_str() {
+                seen.lock()
+                    .unwrap()
+                    .entry(id.to_string())
+                    .or_insert_with(Instant::now);
             }
         }
     });
