@@ -34,6 +34,8 @@ use crate::protocol::{
 const TRANSPORT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a refused peer keeps its connection, so the refusal reaches it.
+const REFUSAL_GRACE: Duration = Duration::from_millis(500);
 /// How long a peer outside the roster may stay connected to present a join.
 const JOIN_WINDOW: Duration = Duration::from_secs(10);
 
@@ -107,6 +109,7 @@ pub struct ReplyHandle(ResponseChannel<Response>);
 enum Command {
     Request {
         peer: PeerId,
+        version: u32,
         body: RequestBody,
         reply: oneshot::Sender<Result<ResponseBody, NetError>>,
     },
@@ -145,7 +148,33 @@ impl NetClient {
     /// version mismatch comes back as an error.
     pub async fn request(&self, peer: PeerId, body: RequestBody) -> Result<ResponseBody, NetError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Request { peer, body, reply }).await?;
+        self.send(Command::Request {
+            peer,
+            version: VERSION,
+            body,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| NetError::Shutdown)?
+    }
+
+    /// Sends a request claiming another protocol version: only for tests
+    /// that check how a node treats a peer from another elo release.
+    #[doc(hidden)]
+    pub async fn request_as_version(
+        &self,
+        peer: PeerId,
+        version: u32,
+        body: RequestBody,
+    ) -> Result<ResponseBody, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Request {
+            peer,
+            version,
+            body,
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| NetError::Shutdown)?
     }
 
@@ -263,6 +292,7 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         pending: HashMap::new(),
         dialing: HashMap::new(),
         outsiders: HashMap::new(),
+        closing: HashMap::new(),
     };
     tokio::spawn(event_loop.run());
     Ok((
@@ -283,6 +313,8 @@ struct EventLoop {
     dialing: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<(), NetError>>>,
     /// Peers outside the roster that connected, and when.
     outsiders: HashMap<PeerId, std::time::Instant>,
+    /// Refused peers, and when: disconnected once their refusal had time to arrive.
+    closing: HashMap<PeerId, std::time::Instant>,
 }
 
 impl EventLoop {
@@ -318,16 +350,31 @@ impl EventLoop {
             tracing::warn!(peer = %p, "closed the connection of a peer outside the group roster that did not join");
             let _ = self.swarm.disconnect_peer_id(p);
         }
+        let refused: Vec<PeerId> = self
+            .closing
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) > REFUSAL_GRACE)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in refused {
+            self.closing.remove(&p);
+            let _ = self.swarm.disconnect_peer_id(p);
+        }
     }
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Request { peer, body, reply } => {
+            Command::Request {
+                peer,
+                version,
+                body,
+                reply,
+            } => {
                 let id = self
                     .swarm
                     .behaviour_mut()
                     .sync
-                    .send_request(&peer, Request::new(body));
+                    .send_request(&peer, Request { version, body });
                 self.pending.insert(id, (peer, reply));
             }
             Command::Respond { reply, body } => {
@@ -492,7 +539,8 @@ impl EventLoop {
                         .behaviour_mut()
                         .sync
                         .send_response(channel, Response::refused("not a member of this group"));
-                    let _ = self.swarm.disconnect_peer_id(peer);
+                    // Closed a moment later, so the refusal reaches the peer first.
+                    self.closing.insert(peer, std::time::Instant::now());
                     return;
                 }
                 emit(

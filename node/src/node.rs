@@ -49,13 +49,10 @@ pub async fn run(
     if !config.api.ip().is_loopback() {
         return Err(NodeError::NotLoopback(config.api));
     }
-    // Start from a compact file: bulk loads leave freed pages behind.
-    let started = std::time::Instant::now();
-    match crate::store::Store::compact_file(&config.data.store_path()) {
-        Ok(true) => tracing::info!("store compacted in {:?}", started.elapsed()),
-        Ok(false) => {}
-        Err(e) => tracing::warn!("could not compact the store: {e}"),
-    }
+    // No compaction here: it costs about 0.5 s per 100,000 records at every
+    // start (a restart is when a branch needs to catch up fast), and the bulk
+    // loads that leave free pages (`elo join`, `elo import`) compact at
+    // their end.
     let (store, company, group) = config.data.open()?;
     let token = config.data.api_token()?;
     let keypair = config.data.identity()?;

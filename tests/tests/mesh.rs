@@ -9,6 +9,7 @@ use elo_tests::{Company, cnpj, wait_until};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
+const UNIT: &str = r#"{"description":"Unidade"}"#;
 
 fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_alphanumeric).collect()
@@ -217,12 +218,7 @@ fn a_join_with_no_reachable_member_names_the_addresses_it_tried() {
 fn a_node_with_another_groups_key_gets_nothing_and_is_logged() {
     let a = Company::init(&cnpj(41), "A");
     let node_a = a.start_node();
-    assert_eq!(
-        node_a
-            .put("/v1/records/unit/UN", r#"{"description":"Unidade"}"#)
-            .status,
-        201
-    );
+    assert_eq!(node_a.put("/v1/records/unit/UN", UNIT).status, 201);
     let addr = node_a.p2p_addr();
     // Another group: its own key.
     let stranger = Company::init(&cnpj(42), "Stranger");
@@ -311,12 +307,7 @@ fn a_restart_resumes_from_its_checkpoint() {
 fn a_node_with_the_key_but_not_in_the_roster_is_refused() {
     let a = Company::init(&cnpj(61), "A");
     let node_a = a.start_node();
-    assert_eq!(
-        node_a
-            .put("/v1/records/unit/UN", r#"{"description":"Unidade"}"#)
-            .status,
-        201
-    );
+    assert_eq!(node_a.put("/v1/records/unit/UN", UNIT).status, 201);
     // An outsider holding the group secret (a copied invite) but never admitted.
     let invite = elo_net::invite::Invite::decode(&node_a.invite()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -373,5 +364,32 @@ fn a_node_with_the_key_but_not_in_the_roster_is_refused() {
         elo_node::store::read::doc_count(&store).unwrap(),
         2,
         "only the two roster records it wrote itself"
+    );
+}
+
+#[test]
+fn an_expired_invite_is_refused() {
+    let a = Company::init(&cnpj(81), "A");
+    let _node_a = a.start_node();
+    let out = a.elo(&["invite", "--ttl-hours", "0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let invite = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    std::thread::sleep(Duration::from_millis(5));
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(elo_tests::elo_bin())
+        .arg("--data")
+        .arg(dir.path().join("b"))
+        .args(["join", &invite, "--company", &cnpj(82), "--name", "B"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expired"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -256,27 +256,13 @@ fn mesh(n: u64) {
     assert!(node_b.stop().success());
     let edits = n / 10;
     let adds = n / 100;
-    for chunk in (0..edits).collect::<Vec<_>>().chunks(1000) {
-        let rows: Vec<serde_json::Value> = chunk
-            .iter()
-            .map(|i| serde_json::json!({"cpf": customer(*i)["cpf"], "notes": format!("editado {i}")}))
-            .collect();
-        let r = node_a.request(
-            "POST",
-            "/v1/records/customer",
-            Some(&serde_json::Value::Array(rows).to_string()),
-            None,
-        );
-        assert_eq!(r.status, 200, "{:?}", r.body);
-    }
-    for chunk in (n..n + adds).collect::<Vec<_>>().chunks(1000) {
-        let rows: Vec<serde_json::Value> = chunk.iter().map(|i| customer(*i)).collect();
-        let r = node_a.request(
-            "POST",
-            "/v1/records/customer",
-            Some(&serde_json::Value::Array(rows).to_string()),
-            None,
-        );
+    let edited: Vec<serde_json::Value> = (0..edits)
+        .map(|i| serde_json::json!({"cpf": customer(i)["cpf"], "notes": format!("editado {i}")}))
+        .collect();
+    let added: Vec<serde_json::Value> = (n..n + adds).map(customer).collect();
+    for chunk in edited.chunks(1000).chain(added.chunks(1000)) {
+        let body = serde_json::Value::Array(chunk.to_vec()).to_string();
+        let r = node_a.request("POST", "/v1/records/customer", Some(&body), None);
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
     let last_key = customer(n + adds - 1)["cpf"].as_str().unwrap().to_string();
