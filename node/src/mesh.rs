@@ -29,6 +29,9 @@ pub use crate::pull::pull_from;
 use crate::pull::{heads_bytes, parse_heads};
 use crate::store::StoreHandle;
 
+/// Most document bytes in one `Docs` answer (the response limit is
+/// `elo_net::protocol::MAX_RESPONSE_BYTES`).
+const MAX_DOCS_BYTES: usize = 8 * 1024 * 1024;
 /// Longest wait between dial attempts to an unreachable member.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -382,15 +385,24 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
                 wanted.push((d.id, have));
             }
             match shared.store.docs_for_peer(wanted).await {
-                Ok(docs) => ResponseBody::Docs {
-                    docs: docs
+                Ok(docs) => {
+                    // Keep the answer well under the response limit; the
+                    // asker asks again for what did not fit.
+                    let mut size = 0usize;
+                    let docs = docs
                         .into_iter()
+                        .take_while(|(_, bytes)| {
+                            let first = size == 0;
+                            size += bytes.len() + 64;
+                            first || size <= MAX_DOCS_BYTES
+                        })
                         .map(|(id, bytes)| DocBytes {
                             id,
                             bytes: ByteBuf::from(bytes),
                         })
-                        .collect(),
-                },
+                        .collect();
+                    ResponseBody::Docs { docs }
+                }
                 Err(e) => refused(e.to_string()),
             }
         }

@@ -184,20 +184,41 @@ async fn fetch_and_store(
         .iter()
         .map(|d| (d.id.clone(), d.have.is_empty()))
         .collect();
-    let answer = net
-        .request(peer, RequestBody::Fetch { docs: job.docs })
-        .await
-        .map_err(|e| e.to_string())?;
-    let ResponseBody::Docs { docs } = answer else {
-        return Err("the member answered a fetch with something else".to_string());
-    };
-    let mut wanted = Vec::with_capacity(docs.len());
-    for d in docs {
-        // Only what was asked for, with a well-formed id, reaches the store.
-        match (DocId::parse(&d.id), asked.get(&d.id)) {
-            (Some(id), Some(whole)) => wanted.push((id, d.bytes.into_vec(), *whole)),
-            _ => tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for"),
+    // A member answers with as many documents as fit in one message; ask
+    // again for the rest, so no document of the page is skipped.
+    let mut pending: Vec<FetchDoc> = job.docs;
+    let mut wanted = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let answer = net
+            .request(
+                peer,
+                RequestBody::Fetch {
+                    docs: pending.clone(),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let ResponseBody::Docs { docs } = answer else {
+            return Err("the member answered a fetch with something else".to_string());
+        };
+        if docs.is_empty() {
+            let missing: Vec<&str> = pending.iter().map(|d| d.id.as_str()).take(3).collect();
+            return Err(format!(
+                "the member did not send documents it listed, such as {missing:?}"
+            ));
         }
+        let mut answered = std::collections::HashSet::new();
+        for d in docs {
+            // Only what was asked for, with a well-formed id, reaches the store.
+            match (DocId::parse(&d.id), asked.get(&d.id)) {
+                (Some(id), Some(whole)) => {
+                    answered.insert(d.id.clone());
+                    wanted.push((id, d.bytes.into_vec(), *whole));
+                }
+                _ => tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for"),
+            }
+        }
+        pending.retain(|d| !answered.contains(&d.id));
     }
     let origin = peer.to_string();
     let prepare_store = store.clone();
