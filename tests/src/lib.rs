@@ -9,21 +9,39 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-/// The `elo` binary built next to the running test or bench executable.
+/// The `elo` binary next to the running test or bench executable, built
+/// (or brought up to date) once per process with the same profile: `cargo
+/// test` builds only test harnesses, not the workspace's binaries.
 pub fn elo_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let mut dir = exe.parent().expect("executable directory").to_path_buf();
-    // Test executables live in target/PROFILE/deps; binaries in target/PROFILE.
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let bin = dir.join(format!("elo{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not found: build it first (cargo build -p elo-cli, or cargo test --workspace)",
-        bin.display()
-    );
-    bin
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        let mut dir = exe.parent().expect("executable directory").to_path_buf();
+        // Test executables live in target/PROFILE/deps; binaries in target/PROFILE.
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "elo-cli"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        match build.status() {
+            Ok(s) if s.success() => {}
+            other => eprintln!("building elo failed ({other:?}); using what is there"),
+        }
+        let bin = dir.join(format!("elo{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            bin.exists(),
+            "{} not found: build it with cargo build -p elo-cli",
+            bin.display()
+        );
+        bin
+    })
+    .clone()
 }
 
 /// A company's data directory in a temporary folder, driven through `elo`.
