@@ -67,19 +67,14 @@ fn import(n: u64) {
 
     let file_arg = file.to_string_lossy().to_string();
     let start = Instant::now();
-    let out = company.elo(&["import", "customer", &file_arg]);
+    let (ok, peak_rss) = run_measured(company.command(&["import", "customer", &file_arg]));
     let took = start.elapsed();
-    assert!(
-        out.status.success(),
-        "import failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let peak_rss_kib = children_peak_rss_kib();
+    assert!(ok, "import failed");
     println!(
         "import: {n} records in {:.2} s ({:.0} records/s), peak RSS {:.1} MiB",
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64(),
-        peak_rss_kib as f64 / 1024.0
+        peak_rss
     );
     let store = std::fs::metadata(company.data().join("store.redb"))
         .map(|m| m.len())
@@ -122,17 +117,28 @@ fn percentiles(v: &mut [Duration]) -> String {
     )
 }
 
-/// The largest peak RSS among this process's finished children, in KiB.
-fn children_peak_rss_kib() -> i64 {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    unsafe {
+/// Runs a command to its end; returns whether it succeeded and its own
+/// peak RSS in MiB (from `wait4`, so other children do not count).
+fn run_measured(mut cmd: std::process::Command) -> (bool, f64) {
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 writes into the zeroed rusage and the status we own; the
+    // child is ours and is reaped here (its `Child` is then only dropped).
+    let (ok, rss_kib) = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) == 0 {
-            usage.ru_maxrss
-        } else {
-            -1
-        }
-    }
+        let r = libc::wait4(pid, &mut status, 0, &mut usage);
+        (
+            r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            usage.ru_maxrss,
+        )
+    };
+    drop(child);
+    (ok, rss_kib as f64 / 1024.0)
 }
 
 fn write_customers(company: &Company, n: u64) -> String {
@@ -219,21 +225,16 @@ fn mesh(n: u64) {
     let invite = node_a.invite();
     let b = Company::init_empty();
     let start = Instant::now();
-    let out = b.elo(&[
+    let (ok, join_rss) = run_measured(b.command(&[
         "join",
         &invite,
         "--company",
         &cnpj(902),
         "--name",
         "Filial B",
-    ]);
+    ]));
     let w1 = start.elapsed();
-    assert!(
-        out.status.success(),
-        "join: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let join_rss = children_peak_rss_kib() as f64 / 1024.0;
+    assert!(ok, "join failed");
     let at_rest = store_mb(&b);
     let node_b = b.start_node();
     assert!(records(&node_b) >= n, "B holds {} of {n}", records(&node_b));
