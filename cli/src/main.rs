@@ -179,7 +179,19 @@ enum Command {
     },
 }
 
+/// mimalloc's `mi_option_purge_delay` (15), which the sys crate does not
+/// name: in mimalloc's option list it comes right before
+/// `mi_option_use_numa_nodes` (16), which it does.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
+    libmimalloc_sys::mi_option_use_numa_nodes - 1;
+
 fn main() -> ExitCode {
+    // Give freed memory back to the system at once rather than after 10 ms:
+    // a node's bursts (a catch-up, a bulk import) then leave no plateau of
+    // retained pages (measured: 157 MiB peak RSS with the default, 120 MiB
+    // without the delay, same speed).
+    // SAFETY: mi_option_set only stores an option value.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = Cli::parse();
     init_logs(cli.verbose);
     match run(cli) {
