@@ -376,29 +376,89 @@ impl RecordDoc {
         Ok(self.doc.get_heads() != before)
     }
 
-    /// The changes this document has beyond `have` (hashes it does not know
-    /// are ignored), as concatenated change bytes; the whole saved document
-    /// when none of `have` is known here.
-    pub fn changes_since(&mut self, have: &[ChangeHash]) -> Vec<u8> {
+    /// What another replica that has `have` lacks of this document: the
+    /// changes beyond it (hashes unknown here are ignored), or the whole
+    /// saved document when none of `have` is known here.
+    pub fn missing_for(&mut self, have: &[ChangeHash]) -> DocPayload {
         let known: Vec<ChangeHash> = have
             .iter()
             .filter(|h| self.doc.get_change_meta_by_hash(h).is_some())
             .copied()
             .collect();
         if known.is_empty() {
-            return self.doc.save();
+            return DocPayload::Whole(self.doc.save());
         }
-        let mut out = Vec::new();
-        for c in self.doc.get_changes(&known) {
-            out.extend_from_slice(c.raw_bytes());
+        DocPayload::Changes(
+            self.doc
+                .get_changes(&known)
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect(),
+        )
+    }
+
+    /// Stored bytes extended by received changes without loading anything,
+    /// when the changes simply continue this replica's history: a chain
+    /// whose first change depends on exactly `base` (the stored heads) and
+    /// each next on the one before, none touching `_id` or `_kind`. Returns
+    /// the new bytes (a saved document followed by change chunks, which
+    /// [`RecordDoc::load`] reads as one), heads and deleted flag; `None`
+    /// when the shortcut does not apply and a full merge is needed.
+    ///
+    /// Why: loading, merging and saving a document costs ~85 µs; a branch
+    /// catching up on 10,000 edited records pays that 10,000 times.
+    pub fn append_changes(
+        stored: &[u8],
+        base: &[ChangeHash],
+        deleted: bool,
+        changes: &[Vec<u8>],
+    ) -> Option<(Vec<u8>, Vec<ChangeHash>, bool)> {
+        let mut heads: Vec<ChangeHash> = base.to_vec();
+        let mut deleted = deleted;
+        let mut out =
+            Vec::with_capacity(stored.len() + changes.iter().map(Vec::len).sum::<usize>());
+        out.extend_from_slice(stored);
+        for bytes in changes {
+            let change = automerge::Change::try_from(bytes.as_slice()).ok()?;
+            let mut deps = change.deps().to_vec();
+            deps.sort();
+            heads.sort();
+            if deps != heads {
+                return None;
+            }
+            for op in change.decode().operations {
+                let automerge::legacy::Key::Map(key) = &op.key else {
+                    return None;
+                };
+                match (key.as_str(), &op.action) {
+                    (ID | KIND, _) => return None,
+                    (
+                        DELETED,
+                        automerge::legacy::OpType::Put(automerge::ScalarValue::Boolean(b)),
+                    ) => deleted = *b,
+                    (DELETED, _) => return None,
+                    _ => {}
+                }
+            }
+            heads = vec![change.hash()];
+            out.extend_from_slice(bytes);
         }
-        out
+        Some((out, heads, deleted))
     }
 
     /// The automerge document, for replication.
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc
     }
+}
+
+/// What one replica sends another of a document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DocPayload {
+    /// The whole saved document.
+    Whole(Vec<u8>),
+    /// Changes, in causal order.
+    Changes(Vec<Vec<u8>>),
 }
 
 /// A record's current values, keyed as stored.

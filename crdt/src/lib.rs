@@ -22,7 +22,7 @@ pub mod schema;
 pub mod value;
 
 pub use automerge::ChangeHash;
-pub use doc::{Author, HistoryEntry, Record, RecordDoc};
+pub use doc::{Author, DocPayload, HistoryEntry, Record, RecordDoc};
 pub use error::{DocError, FieldError, UnknownKind, ValidationError};
 pub use key::DocId;
 pub use kind::{Category, Kind};

@@ -326,3 +326,51 @@ fn fast_creation_makes_the_same_document_as_apply() {
     let zid = bare.doc_id(Kind::Product).unwrap();
     assert!(RecordDoc::create_bytes(&zid, &bare, author("A", 1), b"a").is_err());
 }
+
+#[test]
+fn received_changes_that_continue_the_history_are_appended_without_a_load() {
+    let mut a = RecordDoc::new(b"matriz");
+    let id = put(
+        &mut a,
+        Kind::Customer,
+        json!({"cpf": "52998224725", "name": "Ana"}),
+        "A",
+    );
+    let stored = a.save();
+    let base = a.heads();
+    let mut b = reload(&mut a, b"filial", &id);
+    put(
+        &mut a,
+        Kind::Customer,
+        json!({"cpf": "52998224725", "city": "Natal"}),
+        "A",
+    );
+    a.delete(author("A", 3));
+    let elo_crdt::DocPayload::Changes(changes) = a.missing_for(&base) else {
+        panic!("expected changes")
+    };
+    assert_eq!(changes.len(), 2);
+    let (bytes, heads, deleted) =
+        RecordDoc::append_changes(&stored, &base, false, &changes).expect("a fast-forward");
+    assert!(deleted);
+    assert_eq!(heads, a.heads());
+    let mut appended = RecordDoc::load(&bytes, b"x", &id).unwrap();
+    assert_eq!(appended.heads(), a.heads());
+    assert_eq!(appended.record(), a.record());
+    assert_eq!(
+        RecordDoc::check_bytes(&bytes, &id).unwrap(),
+        (a.heads(), true)
+    );
+    // Changes made concurrently are not a fast-forward: a full merge is needed.
+    put(
+        &mut b,
+        Kind::Customer,
+        json!({"cpf": "52998224725", "email": "a@b.com.br"}),
+        "B",
+    );
+    assert!(RecordDoc::append_changes(&b.save(), &b.heads(), false, &changes).is_none());
+    // A change that rewrites the id is never appended.
+    assert!(RecordDoc::append_changes(&stored, &base, false, &[b"garbage".to_vec()]).is_none());
+    // A replica that knows nothing gets the whole document.
+    assert!(matches!(a.missing_for(&[]), elo_crdt::DocPayload::Whole(_)));
+}

@@ -97,11 +97,15 @@ pub struct FetchDoc {
     pub have: Vec<ByteBuf>,
 }
 
-/// A document's bytes: automerge changes or a whole saved document.
+/// A document's bytes: a whole saved document in `bytes`, or the automerge
+/// changes the asker lacks, one per entry of `changes` (then `bytes` is
+/// empty), in causal order.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DocBytes {
     pub id: String,
     pub bytes: ByteBuf,
+    #[serde(default)]
+    pub changes: Vec<ByteBuf>,
 }
 
 /// A new company asking to join with a one-time secret from an invite.

@@ -28,6 +28,7 @@ use crate::membership::{self, META_LISTEN, Member, now_ms};
 pub use crate::pull::pull_from;
 use crate::pull::{heads_bytes, parse_heads};
 use crate::store::StoreHandle;
+use elo_crdt::DocPayload;
 
 /// Most document bytes in one `Docs` answer (the response limit is
 /// `elo_net::protocol::MAX_RESPONSE_BYTES`).
@@ -391,14 +392,26 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
                     let mut size = 0usize;
                     let docs = docs
                         .into_iter()
-                        .take_while(|(_, bytes)| {
+                        .take_while(|(_, payload)| {
                             let first = size == 0;
-                            size += bytes.len() + 64;
+                            size += 64
+                                + match payload {
+                                    DocPayload::Whole(b) => b.len(),
+                                    DocPayload::Changes(c) => c.iter().map(|b| b.len() + 8).sum(),
+                                };
                             first || size <= MAX_DOCS_BYTES
                         })
-                        .map(|(id, bytes)| DocBytes {
-                            id,
-                            bytes: ByteBuf::from(bytes),
+                        .map(|(id, payload)| match payload {
+                            DocPayload::Whole(bytes) => DocBytes {
+                                id,
+                                bytes: ByteBuf::from(bytes),
+                                changes: Vec::new(),
+                            },
+                            DocPayload::Changes(changes) => DocBytes {
+                                id,
+                                bytes: ByteBuf::new(),
+                                changes: changes.into_iter().map(ByteBuf::from).collect(),
+                            },
                         })
                         .collect();
                     ResponseBody::Docs { docs }

@@ -22,6 +22,7 @@ use futures::TryStreamExt;
 use serde_bytes::ByteBuf;
 
 use crate::store::{ReceivedDoc, StoreHandle, WriteOp};
+use elo_crdt::DocPayload;
 
 /// Fetch requests in flight per member.
 pub const FETCHES_IN_FLIGHT: usize = 6;
@@ -213,7 +214,12 @@ async fn fetch_and_store(
             match (DocId::parse(&d.id), asked.get(&d.id)) {
                 (Some(id), Some(whole)) => {
                     answered.insert(d.id.clone());
-                    wanted.push((id, d.bytes.into_vec(), *whole));
+                    let payload = if d.changes.is_empty() {
+                        DocPayload::Whole(d.bytes.into_vec())
+                    } else {
+                        DocPayload::Changes(d.changes.into_iter().map(ByteBuf::into_vec).collect())
+                    };
+                    wanted.push((id, payload, *whole));
                 }
                 _ => tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for"),
             }
@@ -224,20 +230,19 @@ async fn fetch_and_store(
     let prepare_store = store.clone();
     let ops = tokio::task::spawn_blocking(move || {
         let mut ops = Vec::with_capacity(wanted.len());
-        for (id, bytes, whole) in wanted {
-            let op = if whole {
-                ReceivedDoc::check(&id, &bytes).map(|c| {
+        for (id, payload, whole) in wanted {
+            let op = match (whole, payload) {
+                (true, DocPayload::Whole(bytes)) => ReceivedDoc::check(&id, &bytes).map(|c| {
                     Some(WriteOp::Merge {
                         id: id.clone(),
                         bytes,
                         origin: origin.clone(),
                         checked: Some(c),
                     })
-                })
-            } else {
-                // Merge with the stored document here, in parallel; the
+                }),
+                // Merged with the stored document here, in parallel; the
                 // store keeps the result only if nothing changed meanwhile.
-                prepare_store.prepare_merge(&id, &bytes, &origin)
+                (_, payload) => prepare_store.prepare_merge(&id, payload, &origin),
             };
             match op {
                 Ok(Some(op)) => ops.push(op),

@@ -127,7 +127,7 @@ impl StoreHandle {
     pub async fn docs_for_peer(
         &self,
         wanted: Vec<(String, Vec<elo_crdt::ChangeHash>)>,
-    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<(String, elo_crdt::DocPayload)>, StoreError> {
         self.blocking(move |db| read::docs_for_peer(db, &wanted))
             .await
     }
@@ -136,10 +136,10 @@ impl StoreHandle {
     pub fn prepare_merge(
         &self,
         id: &DocId,
-        bytes: &[u8],
+        payload: elo_crdt::DocPayload,
         origin: &str,
     ) -> Result<Option<WriteOp>, WriteError> {
-        read::prepare_merge(&self.db, id, bytes, origin)
+        read::prepare_merge(&self.db, id, payload, origin)
     }
 
     pub async fn checkpoint(&self, peer: String) -> Result<u64, StoreError> {

@@ -21,7 +21,8 @@ use std::num::NonZeroUsize;
 use std::path::Path;
 
 use elo_crdt::{
-    Author, DocError, DocId, HistoryEntry, Kind, Record, RecordDoc, RecordPatch, ValidationError,
+    Author, DocError, DocId, DocPayload, HistoryEntry, Kind, Record, RecordDoc, RecordPatch,
+    ValidationError,
 };
 use lru::LruCache;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
@@ -697,7 +698,7 @@ pub mod read {
     pub fn docs_for_peer(
         db: &Database,
         wanted: &[(String, Vec<elo_crdt::ChangeHash>)],
-    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<(String, DocPayload)>, StoreError> {
         let txn = db.begin_read()?;
         let docs = txn.open_table(DOCS)?;
         let mut out = Vec::with_capacity(wanted.len());
@@ -706,58 +707,79 @@ pub mod read {
                 continue;
             };
             if have.is_empty() {
-                out.push((id.clone(), bytes.value().to_vec()));
+                out.push((id.clone(), DocPayload::Whole(bytes.value().to_vec())));
                 continue;
             }
             let Some(doc_id) = DocId::parse(id) else {
                 continue;
             };
             match RecordDoc::load(bytes.value(), READER, &doc_id) {
-                Ok(mut d) => out.push((id.clone(), d.changes_since(have))),
+                Ok(mut d) => out.push((id.clone(), d.missing_for(have))),
                 Err(e) => tracing::warn!(%id, "not sending a damaged document: {e}"),
             }
         }
         Ok(out)
     }
 
-    /// Merges received changes into the stored document, on the caller's
+    /// Merges what a member sent into the stored document, on the caller's
     /// thread, and returns the write that stores the result (`None`: nothing
-    /// new). A document not stored here is checked as a whole one.
+    /// new). Changes that continue the stored history are appended without
+    /// loading the document; anything else is merged in full. A document
+    /// not stored here must come whole, and is checked as such.
     pub fn prepare_merge(
         db: &Database,
         id: &DocId,
-        bytes: &[u8],
+        payload: DocPayload,
         origin: &str,
     ) -> Result<Option<WriteOp>, WriteError> {
-        let stored = (|| -> Result<Option<Vec<u8>>, StoreError> {
-            let txn = db.begin_read()?;
-            let docs = txn.open_table(DOCS)?;
-            Ok(docs.get(id.as_str())?.map(|g| g.value().to_vec()))
-        })()
-        .map_err(|e| WriteError::Damaged {
+        let damaged = |source| WriteError::Damaged {
             id: id.to_string(),
-            source: elo_crdt::DocError::WrongId {
+            source,
+        };
+        let stored = stored_with_entry(db, id).map_err(|e| {
+            damaged(elo_crdt::DocError::WrongId {
                 expected: id.to_string(),
                 found: e.to_string(),
-            },
+            })
         })?;
-        let Some(stored) = stored else {
-            return ReceivedDoc::check(id, bytes).map(|c| {
+        let Some((stored, entry)) = stored else {
+            let DocPayload::Whole(bytes) = payload else {
+                return Err(WriteError::NotFound(id.to_string()));
+            };
+            return ReceivedDoc::check(id, &bytes).map(|c| {
                 Some(WriteOp::Merge {
                     id: id.clone(),
-                    bytes: bytes.to_vec(),
+                    bytes,
                     origin: origin.to_string(),
                     checked: Some(c),
                 })
             });
         };
-        let damaged = |source| WriteError::Damaged {
-            id: id.to_string(),
-            source,
-        };
+        let base = entry.as_ref().map(|e| e.heads.clone());
+        if let (DocPayload::Changes(changes), Some(e)) = (&payload, &entry)
+            && let Some((bytes, heads, deleted)) =
+                RecordDoc::append_changes(&stored, &e.heads, e.deleted, changes)
+        {
+            return Ok(Some(WriteOp::Merged {
+                id: id.clone(),
+                bytes,
+                origin: origin.to_string(),
+                result: ReceivedDoc { heads, deleted },
+                base: e.heads.clone(),
+            }));
+        }
         let mut doc = RecordDoc::load(&stored, READER, id).map_err(damaged)?;
-        let base = doc.heads();
-        if !doc.merge_bytes(bytes).map_err(damaged)? {
+        let base = base.unwrap_or_else(|| doc.heads());
+        let mut changed = false;
+        match payload {
+            DocPayload::Whole(bytes) => changed |= doc.merge_bytes(&bytes).map_err(damaged)?,
+            DocPayload::Changes(changes) => {
+                for c in changes {
+                    changed |= doc.merge_bytes(&c).map_err(damaged)?;
+                }
+            }
+        }
+        if !changed {
             return Ok(None);
         }
         Ok(Some(WriteOp::Merged {
@@ -770,6 +792,27 @@ pub mod read {
             origin: origin.to_string(),
             base,
         }))
+    }
+
+    /// A document's stored bytes and its change-log entry.
+    fn stored_with_entry(
+        db: &Database,
+        id: &DocId,
+    ) -> Result<Option<(Vec<u8>, Option<ChangeEntry>)>, StoreError> {
+        let txn = db.begin_read()?;
+        let docs = txn.open_table(DOCS)?;
+        let Some(bytes) = docs.get(id.as_str())?.map(|g| g.value().to_vec()) else {
+            return Ok(None);
+        };
+        let doc_seq = txn.open_table(DOC_SEQ)?;
+        let changes = txn.open_table(CHANGES)?;
+        let entry = match doc_seq.get(id.as_str())?.map(|g| g.value()) {
+            Some(seq) => changes
+                .get(seq)?
+                .and_then(|v| ChangeEntry::decode(seq, v.value())),
+            None => None,
+        };
+        Ok(Some((bytes, entry)))
     }
 
     /// The checkpoint kept for a peer: its sequence number up to which
