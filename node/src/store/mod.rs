@@ -795,10 +795,10 @@ pub mod read {
     }
 
     /// A document's stored bytes and its change-log entry.
-    fn stored_with_entry(
-        db: &Database,
-        id: &DocId,
-    ) -> Result<Option<(Vec<u8>, Option<ChangeEntry>)>, StoreError> {
+    type StoredDoc = (Vec<u8>, Option<ChangeEntry>);
+
+    /// Reads a document's stored bytes and its change-log entry.
+    fn stored_with_entry(db: &Database, id: &DocId) -> Result<Option<StoredDoc>, StoreError> {
         let txn = db.begin_read()?;
         let docs = txn.open_table(DOCS)?;
         let Some(bytes) = docs.get(id.as_str())?.map(|g| g.value().to_vec()) else {
