@@ -67,7 +67,7 @@ fn import(n: u64) {
 
     let file_arg = file.to_string_lossy().to_string();
     let start = Instant::now();
-    let (ok, peak_rss) = run_measured(company.command(&["import", "customer", &file_arg]));
+    let (ok, peak_rss, _) = run_measured(company.command(&["import", "customer", &file_arg]));
     let took = start.elapsed();
     assert!(ok, "import failed");
     println!(
@@ -117,11 +117,12 @@ fn percentiles(v: &mut [Duration]) -> String {
     )
 }
 
-/// Runs a command to its end; returns whether it succeeded and its own
-/// peak RSS in MiB (from `wait4`, so other children do not count).
-fn run_measured(mut cmd: std::process::Command) -> (bool, f64) {
-    let child = cmd
-        .stdout(std::process::Stdio::null())
+/// Runs a command to its end; returns whether it succeeded, its own peak
+/// RSS in MiB (from `wait4`, so other children do not count) and its
+/// standard output (small: read after it ends).
+fn run_measured(mut cmd: std::process::Command) -> (bool, f64, String) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .expect("spawn");
@@ -137,8 +138,12 @@ fn run_measured(mut cmd: std::process::Command) -> (bool, f64) {
             usage.ru_maxrss,
         )
     };
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+    }
     drop(child);
-    (ok, rss_kib as f64 / 1024.0)
+    (ok, rss_kib as f64 / 1024.0, out)
 }
 
 fn write_customers(company: &Company, n: u64) -> String {
@@ -225,7 +230,8 @@ fn mesh(n: u64) {
     let invite = node_a.invite();
     let b = Company::init_empty();
     let start = Instant::now();
-    let (ok, join_rss) = run_measured(b.command(&[
+    let (ok, join_rss, out) = run_measured(b.command(&[
+        "--json",
         "join",
         &invite,
         "--company",
@@ -233,15 +239,18 @@ fn mesh(n: u64) {
         "--name",
         "Filial B",
     ]));
-    let w1 = start.elapsed();
+    let process = start.elapsed();
     assert!(ok, "join failed");
+    let joined: serde_json::Value = serde_json::from_str(out.trim()).expect("join's JSON");
+    let w1 = Duration::from_secs_f64(joined["seconds"].as_f64().unwrap_or(f64::NAN));
     let at_rest = store_mb(&b);
     let node_b = b.start_node();
     assert!(records(&node_b) >= n, "B holds {} of {n}", records(&node_b));
     println!(
-        "W1 initial load: {n} customers in {:.2} s ({:.0} records/s); joining process peak RSS {join_rss:.1} MiB",
+        "W1 initial load: {n} customers stored in {:.2} s ({:.0} records/s); `elo join` ran {:.2} s with compaction; its peak RSS {join_rss:.1} MiB",
         w1.as_secs_f64(),
-        n as f64 / w1.as_secs_f64()
+        n as f64 / w1.as_secs_f64(),
+        process.as_secs_f64()
     );
     println!(
         "W4 footprint: B store {at_rest:.1} MB on disk after joining ({:.0} B/record), {:.1} MB with its node running; A {:.1} MB",
