@@ -125,9 +125,13 @@ async fn admit_and_load(
     group.term = accepted.term;
     DataDir::set_group(&mut store, &group)?;
     let handle = StoreHandle::spawn(store);
-    let docs = pull_from(&net, &handle, peer, |latest, checkpoint, _| {
-        progress(latest, checkpoint)
-    })
+    let docs = pull_from(
+        &net,
+        &handle,
+        peer,
+        &accepted.admitted_by,
+        |latest, checkpoint, _| progress(latest, checkpoint),
+    )
     .await
     .map_err(JoinError::Pull)?;
     // Everything is stored: that is the time the join took. Then the

@@ -484,10 +484,14 @@ async fn puller(shared: Arc<Shared>, peer: PeerId) {
 /// Walks a member's change log from its checkpoint until caught up.
 /// Returns how many documents were received.
 async fn pull(shared: &Shared, peer: PeerId) -> Result<u64, String> {
+    let member = lock(&shared.roster)
+        .get(&peer)
+        .map_or_else(|| peer.to_string(), |m| m.cnpj.clone());
     pull_from(
         &shared.net,
         &shared.store,
         peer,
+        &member,
         |latest, checkpoint, docs| {
             with_peer(shared, peer, |s| {
                 s.status.their_latest_seq = latest;

@@ -46,13 +46,15 @@ struct Job {
     latest: u64,
 }
 
-/// Walks `peer`'s change log from its checkpoint until caught up. Returns
+/// Walks `peer`'s change log from its checkpoint until caught up; `member`
+/// (its company's CNPJ) is recorded as where the changes came from. Returns
 /// how many documents were received. `progress(their_latest, checkpoint,
 /// docs)` hears about each finished page.
 pub async fn pull_from(
     net: &NetClient,
     store: &StoreHandle,
     peer: PeerId,
+    member: &str,
     mut progress: impl FnMut(u64, u64, u64),
 ) -> Result<u64, String> {
     let peer_key = peer.to_string();
@@ -140,7 +142,7 @@ pub async fn pull_from(
     let results = pages
         .map_ok(|jobs| futures::stream::iter(jobs.into_iter().map(Ok::<Job, String>)))
         .try_flatten()
-        .map_ok(|job| fetch_and_store(net.clone(), store.clone(), peer, job))
+        .map_ok(|job| fetch_and_store(net.clone(), store.clone(), peer, member.to_string(), job))
         .try_buffered(FETCHES_IN_FLIGHT);
     futures::pin_mut!(results);
     let mut received = 0;
@@ -173,6 +175,7 @@ async fn fetch_and_store(
     net: NetClient,
     store: StoreHandle,
     peer: PeerId,
+    origin: String,
     job: Job,
 ) -> Result<(u64, Option<u64>, u64), String> {
     if job.docs.is_empty() {
@@ -226,7 +229,6 @@ async fn fetch_and_store(
         }
         pending.retain(|d| !answered.contains(&d.id));
     }
-    let origin = peer.to_string();
     let prepare_store = store.clone();
     let ops = tokio::task::spawn_blocking(move || {
         let mut ops = Vec::with_capacity(wanted.len());

@@ -41,6 +41,17 @@ fn three_companies_replicate_and_converge_after_editing_apart() {
         "Recife"
     );
 
+    // B's change feed tells its ERP which company the change came from.
+    let feed = node_b.get("/v1/changes?since=0&limit=1000").body;
+    let entry = feed["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "customer/cpf:52998224725")
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["company"], digits(&cnpj(1)));
+
     // B stops; A and B edit different fields of the same customer; both add records.
     assert!(node_b.stop().success());
     assert_eq!(
