@@ -79,9 +79,11 @@ pub enum NetEvent {
         body: RequestBody,
         reply: ReplyHandle,
     },
+    /// A connection is up; `outbound` when this node dialed `addr`.
     Connected {
         peer: PeerId,
         addr: Multiaddr,
+        outbound: bool,
     },
     Disconnected {
         peer: PeerId,
@@ -460,6 +462,7 @@ impl EventLoop {
                     NetEvent::Connected {
                         peer: peer_id,
                         addr,
+                        outbound: endpoint.is_dialer(),
                     },
                 )
                 .await;

@@ -33,6 +33,8 @@ use elo_crdt::DocPayload;
 /// Most document bytes in one `Docs` answer (the response limit is
 /// `elo_net::protocol::MAX_RESPONSE_BYTES`).
 const MAX_DOCS_BYTES: usize = 8 * 1024 * 1024;
+/// Metadata key prefix of the address a member was last reached at.
+const META_REMEMBERED: &str = "remembered_addr/";
 /// Longest wait between dial attempts to an unreachable member.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -92,6 +94,8 @@ struct Shared {
     peers: Mutex<HashMap<PeerId, PeerState>>,
     roster: Mutex<HashMap<PeerId, Member>>,
     extra_addrs: Vec<Multiaddr>,
+    /// The address each member was last reached at, kept in metadata.
+    remembered: Mutex<HashMap<PeerId, Multiaddr>>,
     dial_roster: bool,
     backoff: Mutex<HashMap<String, (Instant, Duration)>>,
 }
@@ -134,9 +138,21 @@ impl Mesh {
             peers: Mutex::new(HashMap::new()),
             roster: Mutex::new(roster),
             extra_addrs: config.peers.clone(),
+            remembered: Mutex::new(HashMap::new()),
             dial_roster: config.dial_roster,
             backoff: Mutex::new(HashMap::new()),
         });
+        let members: Vec<PeerId> = lock(&shared.roster).keys().copied().collect();
+        for peer in members {
+            let key = format!("{META_REMEMBERED}{peer}");
+            if let Ok(Some(bytes)) = shared.store.meta_owned(key).await
+                && let Some(addr) = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|a| a.parse().ok())
+            {
+                lock(&shared.remembered).insert(peer, addr);
+            }
+        }
         // Wait (briefly) for the listeners to be up, so the node's addresses
         // are known before it tells anyone it is ready.
         let deadline = Instant::now() + Duration::from_secs(3);
@@ -272,11 +288,18 @@ async fn event_loop(
                     let _ = shared.net.respond(reply, answer).await;
                 });
             }
-            NetEvent::Connected { peer, addr } => {
+            NetEvent::Connected {
+                peer,
+                addr,
+                outbound,
+            } => {
                 if !is_member(&shared, &peer) {
                     continue;
                 }
-                tracing::info!(%peer, %addr, "member connected");
+                if outbound {
+                    remember_addr(&shared, peer, &addr).await;
+                }
+                tracing::info!(%peer, %addr, outbound, "member connected");
                 with_peer(&shared, peer, |s| {
                     s.status.connected = true;
                     s.status.address = Some(addr.to_string());
@@ -312,6 +335,19 @@ async fn event_loop(
         }
     }
     tracing::debug!("mesh event loop stopped");
+}
+
+/// Remembers (persistently) the address this node last reached a member
+/// at: across a VPN that carries no multicast, it is the one that works.
+async fn remember_addr(shared: &Arc<Shared>, peer: PeerId, addr: &Multiaddr) {
+    let known = lock(&shared.remembered).insert(peer, addr.clone());
+    if known.as_ref() != Some(addr) {
+        let key = format!("{META_REMEMBERED}{peer}");
+        let _ = shared
+            .store
+            .set_meta(&key, addr.to_string().into_bytes())
+            .await;
+    }
 }
 
 /// Keeps this node's own addresses in its roster record (so members can
@@ -556,11 +592,12 @@ async fn dialer(shared: Arc<Shared>, mut stopping: watch::Receiver<bool>) {
         {
             let roster = lock(&shared.roster);
             let peers = lock(&shared.peers);
+            let remembered = lock(&shared.remembered);
             for (p, m) in roster.iter().filter(|_| shared.dial_roster) {
                 if *p == local || peers.get(p).is_some_and(|s| s.status.connected) {
                     continue;
                 }
-                for a in &m.addresses {
+                for a in m.addresses.iter().chain(remembered.get(p)) {
                     targets.push((Some(*p), a.clone()));
                 }
             }

@@ -272,7 +272,28 @@ fn a_restart_resumes_from_its_checkpoint() {
     wait_until("B caught up", LIMIT, || {
         node_b.record("product", "P-49").is_some()
     });
+    // (The join already brought the 50; wait for B's node to reach A too.)
+    let a_cnpj = digits(&cnpj(51));
+    wait_until("B connected to A", LIMIT, || {
+        node_b.member(&a_cnpj)["connected"] == true
+    });
     assert!(node_b.stop().success());
+    // B remembers the address it reached A at, for the next start.
+    {
+        let (store, _, _) = elo_node::DataDir::new(b.data()).open().unwrap();
+        let db = store.database();
+        let a_peer = node_a.get("/v1/status").body["company"]["peer_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let remembered =
+            elo_node::store::read::meta(&db, &format!("remembered_addr/{a_peer}")).unwrap();
+        let remembered = String::from_utf8(
+            remembered.unwrap_or_else(|| panic!("no remembered address; log:\n{}", b.log())),
+        )
+        .unwrap();
+        assert!(node_a.p2p_addr().starts_with(&remembered), "{remembered}");
+    }
     for i in 50..55 {
         assert_eq!(
             node_a
@@ -288,7 +309,6 @@ fn a_restart_resumes_from_its_checkpoint() {
     wait_until("B has the new records", LIMIT, || {
         node_b.record("product", "P-54").is_some()
     });
-    let a_cnpj = digits(&cnpj(51));
     wait_until("B settles", LIMIT, || node_b.member(&a_cnpj)["behind"] == 0);
     // Only what changed while B was away crossed the wire, not the 50 it had.
     let received = node_b.member(&a_cnpj)["docs_received"].as_u64().unwrap();
