@@ -6,12 +6,19 @@ use std::time::Instant;
 use elo_crdt::{Author, Kind, RecordDoc, RecordPatch};
 
 fn main() {
-    let n = 5000;
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string("/tmp/c20k.jsonl")
-        .unwrap_or_default()
-        .lines()
-        .take(n)
-        .filter_map(|l| serde_json::from_str(l).ok())
+    let n = 5000u64;
+    // Customers shaped like an ERP's, ~1 KB each (the CPFs need not be
+    // distinct for this measure, only valid).
+    let rows: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "cpf": "52998224725", "name": format!("Cliente {i} da Silva"), "zip_code": "01310-100",
+                "street": "Avenida Paulista", "number": "1000", "district": "Bela Vista", "city": "São Paulo",
+                "state": "SP", "email": format!("c{i}@exemplo.com.br"), "mobile_phone": "(11) 98765-4321",
+                "credit_limit": "1500.00", "birth_date": "1985-06-15", "notes": "x".repeat(300),
+                "extra": {"segmento": "varejo"}, "addresses": {"delivery": {"zip_code": "04538-132", "state": "SP"}}
+            })
+        })
         .collect();
     let n = rows.len();
     let t = Instant::now();
