@@ -5,6 +5,7 @@
 
 mod access;
 mod demo;
+mod show;
 mod transfer;
 
 use std::io::{IsTerminal, Read, Write};
@@ -14,11 +15,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use elo_crdt::{Kind, schema};
+use elo_crdt::Kind;
 use elo_node::DataDir;
 use serde_json::{Value, json};
 
 use access::Access;
+use show::{
+    format_time, print_fields, print_json, print_members, progress_bar, show_record, title,
+};
 
 /// mimalloc rather than the system allocator: automerge allocates and frees
 /// many small objects per document, and glibc's per-thread arenas kept a
@@ -621,50 +625,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// One line per member: connected or last seen, how far behind, its
-/// address and the last error talking to it.
-fn print_members(s: &Value) {
-    let members = s["members"].as_array().cloned().unwrap_or_default();
-    if !members.is_empty() {
-        println!("members:");
-    }
-    for m in members {
-        let state = if m["connected"] == true {
-            "connected".to_string()
-        } else {
-            match m["last_seen_ms"].as_i64() {
-                Some(t) => format!("last seen {}", format_time(t)),
-                None => "not connected".into(),
-            }
-        };
-        println!(
-            "  {} {:<24} {:<32} behind {:<6} {}{}",
-            m["company"].as_str().unwrap_or("?"),
-            m["name"].as_str().unwrap_or(""),
-            state,
-            m["behind"].as_u64().unwrap_or(0),
-            m["address"].as_str().unwrap_or(""),
-            m["last_error"]
-                .as_str()
-                .map(|e| format!("  error: {e}"))
-                .unwrap_or_default()
-        );
-    }
-}
-
-fn progress_bar(hidden: bool, message: &str) -> indicatif::ProgressBar {
-    if hidden || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_message(message.to_string());
-    bar
-}
-
 /// The runtime for long-running commands. Blocking threads (store reads,
 /// document checks) are capped: each may get its own malloc arena, and
 /// hundreds of them would inflate the node's memory for no speed on a
@@ -675,96 +635,4 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .max_blocking_threads(8)
         .build()
         .context("starting the runtime")
-}
-
-fn print_json(v: &Value) {
-    println!("{v}");
-}
-
-fn show_record(r: &Value, json_out: bool) {
-    if json_out {
-        print_json(r);
-    } else {
-        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
-    }
-}
-
-fn title(r: &Value) -> &str {
-    r["name"]
-        .as_str()
-        .or_else(|| r["description"].as_str())
-        .unwrap_or("")
-}
-
-fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a calendar date (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn print_fields(kind: Option<Kind>, markdown: bool, json_out: bool) {
-    let kinds: Vec<Kind> = kind.map_or_else(|| Kind::ALL.to_vec(), |k| vec![k]);
-    if json_out {
-        let v: Vec<Value> = kinds
-            .iter()
-            .map(|k| {
-                json!({ "kind": k.as_str(), "fields": schema::fields(*k).iter().map(|f| json!({
-                    "name": f.name, "label_pt": f.label_pt, "type": format!("{:?}", f.ty), "category": f.category.as_str() })).collect::<Vec<_>>() })
-            })
-            .collect();
-        print_json(&Value::Array(v));
-        return;
-    }
-    for k in kinds {
-        if markdown {
-            println!("\n#### `{}` ({})\n", k.as_str(), k.label_pt());
-            println!("| field | rótulo | type | category |\n|---|---|---|---|");
-            for f in schema::fields(k) {
-                println!(
-                    "| `{}` | {} | {} | {} |",
-                    f.name,
-                    f.label_pt,
-                    type_name(f.ty),
-                    f.category.as_str()
-                );
-            }
-        } else {
-            println!("{} ({})", k.as_str(), k.label_pt());
-            for f in schema::fields(k) {
-                println!("  {:<28} {:<32} {}", f.name, f.label_pt, type_name(f.ty));
-            }
-        }
-    }
-}
-
-fn type_name(t: schema::FieldType) -> String {
-    use schema::FieldType as T;
-    match t {
-        T::Text(n) => format!("text ≤{n}"),
-        T::Decimal(2) => "money (2 places)".into(),
-        T::Decimal(p) => format!("decimal ({p} places)"),
-        T::Choice(c) => c.join(" \\| "),
-        other => format!("{other:?}").to_lowercase(),
-    }
 }
