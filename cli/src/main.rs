@@ -569,7 +569,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     if json_out {
                         print_json(&s);
                     } else {
-                        println!("caught up with {} connected members", s["connected"]);
+                        match s["connected"].as_u64().unwrap_or(0) {
+                            0 => println!(
+                                "no member is reachable now: nothing to catch up with (see `elo status`)"
+                            ),
+                            n => println!("caught up with {n} connected member(s)"),
+                        }
                     }
                     break;
                 }
