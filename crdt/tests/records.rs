@@ -374,3 +374,60 @@ fn received_changes_that_continue_the_history_are_appended_without_a_load() {
     // A replica that knows nothing gets the whole document.
     assert!(matches!(a.missing_for(&[]), elo_crdt::DocPayload::Whole(_)));
 }
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        "\\PC{0,40}".prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(3, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("cpf".to_string()),
+                    Just("name".to_string()),
+                    Just("credit_limit".to_string()),
+                    Just("extra".to_string()),
+                    Just("addresses".to_string()),
+                    Just("birth_date".to_string()),
+                    Just("state".to_string()),
+                    "\\PC{0,12}"
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// Any JSON an ERP might send parses to a patch or an error naming
+    /// fields; it never panics, and a parsed patch always applies or is refused.
+    #[test]
+    fn arbitrary_json_never_panics_the_record_parser(v in json_value()) {
+        for kind in Kind::ALL {
+            if let Ok(patch) = RecordPatch::from_json(kind, &v)
+                && let Ok(id) = patch.doc_id(kind)
+            {
+                let mut d = RecordDoc::new(b"p");
+                let _ = d.apply(&id, &patch, author("A", 1));
+                let _ = RecordDoc::create_bytes(&id, &patch, author("A", 1), b"p");
+            }
+        }
+    }
+
+    /// Received bytes of any shape are refused cleanly.
+    #[test]
+    fn arbitrary_bytes_never_panic_the_document_check(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let id = DocId::from_key(Kind::Unit, "UN").unwrap();
+        let _ = RecordDoc::check_bytes(&bytes, &id);
+        let _ = RecordDoc::load(&bytes, b"x", &id);
+    }
+}

@@ -63,6 +63,15 @@ impl Invite {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Whatever a person pastes, decoding answers with an error, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}", tail in "[A-Za-z0-9_-]{0,300}") {
+            let _ = Invite::decode(&text);
+            let _ = Invite::decode(&format!("{PREFIX}{tail}"));
+        }
+    }
+
     #[test]
     fn round_trip_and_damage() {
         let i = Invite {

@@ -102,3 +102,23 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod decode_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A stored entry that is damaged in any way decodes to `None`, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = ChangeEntry::decode(1, &bytes);
+        }
+
+        #[test]
+        fn round_trip(id in "[a-z_]{1,12}/[a-z]{1,6}:[A-Za-z0-9-]{1,20}", company in "[0-9A-Z]{0,14}", n in 0usize..4, deleted: bool) {
+            let e = ChangeEntry { seq: 9, id, heads: (0..n).map(|i| ChangeHash([i as u8; 32])).collect(), deleted, company };
+            prop_assert_eq!(ChangeEntry::decode(9, &e.encode()), Some(e));
+        }
+    }
+}
