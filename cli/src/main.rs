@@ -118,9 +118,13 @@ enum Command {
     /// Run the node in the foreground: the local API and replication with
     /// the other members (Ctrl-C stops it)
     Node {
-        /// Address of the local API (loopback only)
-        #[arg(long, default_value = "127.0.0.1:4711")]
+        /// Address of the local API (loopback unless --api-insecure-public)
+        #[arg(long, visible_alias = "api-listen", default_value = "127.0.0.1:4711")]
         api: SocketAddr,
+        /// Allow the API on a non-loopback address (the bearer token then
+        /// crosses the network in clear)
+        #[arg(long)]
+        api_insecure_public: bool,
         /// Where to listen for members (repeat for several)
         #[arg(long, default_value = "/ip4/0.0.0.0/tcp/4712")]
         listen: Vec<String>,
@@ -464,6 +468,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_mdns,
             only_peers,
             offline,
+            api_insecure_public,
         } => {
             let parse = |v: &[String], what: &str| -> Result<Vec<elo_net::Multiaddr>> {
                 v.iter()
@@ -485,7 +490,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let rt = runtime()?;
             rt.block_on(elo_node::node::run(
-                elo_node::node::NodeConfig { data, api, mesh },
+                elo_node::node::NodeConfig {
+                    data,
+                    api,
+                    mesh,
+                    api_insecure_public,
+                },
                 shutdown_signal(),
                 |addr| {
                     if json_out {

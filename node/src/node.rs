@@ -22,7 +22,9 @@ pub enum NodeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the API listens on loopback only; {0} is not a loopback address")]
+    #[error(
+        "the API listens on loopback only; {0} is not a loopback address (add --api-insecure-public to allow it)"
+    )]
     NotLoopback(SocketAddr),
     #[error(transparent)]
     Mesh(#[from] MeshError),
@@ -37,6 +39,10 @@ pub struct NodeConfig {
     pub api: SocketAddr,
     /// The mesh; `None` runs the node alone (API only).
     pub mesh: Option<MeshConfig>,
+    /// Allow the API on an address other than loopback. The token is then
+    /// the only thing between the network and the company's data, and it
+    /// travels in clear: off unless asked for by name.
+    pub api_insecure_public: bool,
 }
 
 /// Runs the node until `shutdown` resolves. `on_ready` hears the bound API
@@ -46,7 +52,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), NodeError> {
-    if !config.api.ip().is_loopback() {
+    if !config.api.ip().is_loopback() && !config.api_insecure_public {
         return Err(NodeError::NotLoopback(config.api));
     }
     // No compaction here: it costs about 0.5 s per 100,000 records at every

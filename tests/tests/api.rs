@@ -255,3 +255,12 @@ fn the_change_stream_delivers_new_changes_as_they_happen() {
     // A node with an open stream still stops promptly.
     assert!(node.stop().success());
 }
+
+#[test]
+fn the_api_stays_on_loopback_unless_told_otherwise() {
+    let c = Company::init("11.222.333/0001-81", "Matriz");
+    let out = c.elo(&["node", "--api", "0.0.0.0:0", "--offline"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loopback") && err.contains("--api-insecure-public"), "{err}");
+}
