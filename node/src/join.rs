@@ -137,7 +137,7 @@ async fn admit_and_load(
     // Everything is stored: that is the time the join took. Then the
     // housekeeping: the initial load leaves freed pages behind.
     let took = started.elapsed();
-    let closed = handle.close().await.map(|_| ());
+    let closed = handle.close().await;
     if let Err(e) =
         closed.and_then(|()| crate::store::Store::compact_file(&data.store_path()).map(|_| ()))
     {

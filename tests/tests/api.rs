@@ -262,5 +262,8 @@ fn the_api_stays_on_loopback_unless_told_otherwise() {
     let out = c.elo(&["node", "--api", "0.0.0.0:0", "--offline"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("loopback") && err.contains("--api-insecure-public"), "{err}");
+    assert!(
+        err.contains("loopback") && err.contains("--api-insecure-public"),
+        "{err}"
+    );
 }

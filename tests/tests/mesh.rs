@@ -11,6 +11,19 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(20);
 const UNIT: &str = r#"{"description":"Unidade"}"#;
 
+/// Runs `elo join` for a new company in a fresh directory, expecting it to
+/// be refused; returns its output and the directory's parent.
+fn join_attempt(invite: &str, cnpj: &str) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(elo_tests::elo_bin())
+        .arg("--data")
+        .arg(dir.path().join("new"))
+        .args(["join", invite, "--company", cnpj, "--name", "New"])
+        .output()
+        .unwrap();
+    (out, dir)
+}
+
 fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_alphanumeric).collect()
 }
@@ -175,13 +188,7 @@ fn an_invite_works_once() {
     let node_a = a.start_node();
     let invite = node_a.invite();
     let _b = Company::join(&invite, &cnpj(22), "B");
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(elo_tests::elo_bin())
-        .arg("--data")
-        .arg(dir.path().join("c"))
-        .args(["join", &invite, "--company", &cnpj(23), "--name", "C"])
-        .output()
-        .unwrap();
+    let (out, dir) = join_attempt(&invite, &cnpj(23));
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("already used"),
@@ -189,17 +196,11 @@ fn an_invite_works_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        !dir.path().join("c").exists(),
+        !dir.path().join("new").exists(),
         "a refused join leaves no half-made directory"
     );
     // A damaged invite is refused before any network use.
-    let cut = &invite[..invite.len() / 2];
-    let out = std::process::Command::new(elo_tests::elo_bin())
-        .arg("--data")
-        .arg(dir.path().join("d"))
-        .args(["join", cut, "--company", &cnpj(24), "--name", "D"])
-        .output()
-        .unwrap();
+    let (out, _dir) = join_attempt(&invite[..invite.len() / 2], &cnpj(24));
     assert!(String::from_utf8_lossy(&out.stderr).contains("damaged"));
 }
 
@@ -210,13 +211,7 @@ fn a_join_with_no_reachable_member_names_the_addresses_it_tried() {
     let invite = node_a.invite();
     let addr = node_a.p2p_addr();
     drop(node_a);
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(elo_tests::elo_bin())
-        .arg("--data")
-        .arg(dir.path().join("b"))
-        .args(["join", &invite, "--company", &cnpj(32), "--name", "B"])
-        .output()
-        .unwrap();
+    let (out, _dir) = join_attempt(&invite, &cnpj(32));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -410,13 +405,7 @@ fn an_expired_invite_is_refused() {
     );
     let invite = String::from_utf8_lossy(&out.stdout).trim().to_string();
     std::thread::sleep(Duration::from_millis(5));
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(elo_tests::elo_bin())
-        .arg("--data")
-        .arg(dir.path().join("b"))
-        .args(["join", &invite, "--company", &cnpj(82), "--name", "B"])
-        .output()
-        .unwrap();
+    let (out, _dir) = join_attempt(&invite, &cnpj(82));
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("expired"),

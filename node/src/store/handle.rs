@@ -34,10 +34,10 @@ enum Request {
         peer: Option<String>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// Stop after the writes queued before it, compacting the file when no
-    /// reader still holds it; the reply comes once the store is closed.
+    /// Stop after the writes queued before it; the reply comes once the
+    /// writer has let go of the store.
     Close {
-        reply: oneshot::Sender<Result<bool, StoreError>>,
+        reply: oneshot::Sender<()>,
     },
 }
 
@@ -92,19 +92,17 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Closes the store after every write sent before, compacting its file
-    /// if this was the last handle. Returns whether it compacted.
-    pub async fn close(self) -> Result<bool, StoreError> {
+    /// Closes the store after every write sent before. The file is closed
+    /// once the last handle (and any read in progress) is gone too.
+    pub async fn close(self) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         let writes = self.writes.clone();
-        // Our own reference to the database must go before the writer tries
-        // to compact it.
         drop(self);
         writes
             .send(Request::Close { reply })
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        rx.await.map_err(|_| StoreError::Closed)
     }
 
     /// Forgets replication checkpoints (of one peer, or all).
@@ -247,9 +245,8 @@ fn writer(
                 continue;
             }
             Request::Close { reply } => {
-                let compacted = store.compact();
                 drop(store);
-                let _ = reply.send(compacted);
+                let _ = reply.send(());
                 return;
             }
             Request::Write { ops, reply } => {

@@ -177,12 +177,7 @@ impl Store {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                    path: path.display().to_string(),
-                },
-                other => StoreError::Storage(Box::new(other.into())),
-            })?;
+            .map_err(|e| open_error(path, e))?;
         migrate(&db)?;
         Ok(Store {
             db: std::sync::Arc::new(db),
@@ -192,19 +187,9 @@ impl Store {
         })
     }
 
-    /// Rewrites the file without the pages earlier transactions left free
-    /// (each commit copies the pages it changes, so bulk loads leave the
-    /// file about twice its content). Needs the only reference to the
-    /// database: call it before handing out a [`StoreHandle`]. Returns
-    /// whether anything was done.
-    pub fn compact(&mut self) -> Result<bool, StoreError> {
-        match std::sync::Arc::get_mut(&mut self.db) {
-            Some(db) => Ok(db.compact()?),
-            None => Ok(false),
-        }
-    }
-
-    /// Compacts a store file that no process has open, and closes it again.
+    /// Compacts a store file that no process has open, and closes it again:
+    /// each commit copies the pages it changes, so a bulk load leaves the
+    /// file about twice its content.
     /// (redb gives the space back when the compacted database is closed; a
     /// database compacted and then kept open and written to was measured
     /// growing instead.) Returns whether anything was done.
@@ -212,12 +197,7 @@ impl Store {
         let mut db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .open(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                    path: path.display().to_string(),
-                },
-                other => StoreError::Storage(Box::new(other.into())),
-            })?;
+            .map_err(|e| open_error(path, e))?;
         let done = db.compact()?;
         drop(db);
         Ok(done)
@@ -544,6 +524,15 @@ impl Store {
             .cache
             .get_mut(id.as_str())
             .ok_or_else(|| WriteError::NotFound(id.to_string())))
+    }
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+            path: path.display().to_string(),
+        },
+        other => StoreError::Storage(Box::new(other.into())),
     }
 }
 
