@@ -172,6 +172,15 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// Show or set which categories of record this company sends to the
+    /// group and receives from it (all, none, or a list of customers,
+    /// suppliers, products, units)
+    Share {
+        #[arg(long)]
+        send: Option<String>,
+        #[arg(long)]
+        receive: Option<String>,
+    },
     /// Forget replication checkpoints and replicate again from scratch
     Resync {
         /// Only this member (peer id or CNPJ)
@@ -602,6 +611,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         // Handled before the data directory is looked up.
         Command::Demo => {}
+        Command::Share { send, receive } => {
+            let access = Access::open(&data)?;
+            let me = access.status()?["company"]["cnpj"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let mut body = serde_json::Map::new();
+            for (field, value) in [("sends", send), ("receives", receive)] {
+                if let Some(v) = value {
+                    let parsed = elo_crdt::Sharing::parse(&v)
+                        .map_err(|e| anyhow::anyhow!("--{}: {e}", &field[..field.len() - 1]))?;
+                    body.insert(field.into(), Value::String(parsed.to_string()));
+                }
+            }
+            let record = if body.is_empty() {
+                access.get(Kind::Company, &me)?.unwrap_or(Value::Null)
+            } else {
+                access.put(Kind::Company, Some(&me), &Value::Object(body))?
+            };
+            let show = |f: &str| record[f].as_str().unwrap_or("all").to_string();
+            if json_out {
+                print_json(&json!({ "sends": show("sends"), "receives": show("receives") }));
+            } else {
+                println!("sends:    {}", show("sends"));
+                println!("receives: {}", show("receives"));
+                println!(
+                    "(credit limit, prices and other field-level categories travel with their records for now)"
+                );
+            }
+        }
         Command::Resync { peer } => {
             let access = Access::open(&data)?;
             let v = access.resync(peer)?;

@@ -107,6 +107,72 @@ pub enum Category {
     Group,
 }
 
+/// The categories a company shares, as whole kinds of record: what
+/// `elo share --send/--receive` takes. Field-level categories (credit limit,
+/// sale price, fiscal parameters, tax rates, additional fields) are not
+/// enforced yet: a record's fields travel together.
+pub const RECORD_CATEGORIES: [Category; 4] = [
+    Category::Customers,
+    Category::Suppliers,
+    Category::Products,
+    Category::Units,
+];
+
+/// A set of record categories, written `all`, `none` or `customers,products`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sharing(Vec<Category>);
+
+impl Sharing {
+    pub fn all() -> Sharing {
+        Sharing(RECORD_CATEGORIES.to_vec())
+    }
+
+    pub fn none() -> Sharing {
+        Sharing(Vec::new())
+    }
+
+    /// Parses a list; an empty text means all (the default).
+    pub fn parse(text: &str) -> Result<Sharing, String> {
+        let t = text.trim().to_ascii_lowercase();
+        match t.as_str() {
+            "" | "all" => return Ok(Sharing::all()),
+            "none" => return Ok(Sharing::none()),
+            _ => {}
+        }
+        let mut out = Vec::new();
+        for word in t.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            let c = RECORD_CATEGORIES
+                .into_iter()
+                .find(|c| c.as_str() == word)
+                .ok_or_else(|| format!("unknown category {word:?}: expected all, none or some of customers, suppliers, products, units"))?;
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        Ok(Sharing(out))
+    }
+
+    /// Whether records of this kind are in the set. The group's own
+    /// records (its roster) always are.
+    pub fn covers(&self, kind: Kind) -> bool {
+        let c = crate::schema::kind_category(kind);
+        c == Category::Group || self.0.contains(&c)
+    }
+}
+
+impl fmt::Display for Sharing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.len() == RECORD_CATEGORIES.len() {
+            return f.write_str("all");
+        }
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        let names: Vec<&str> = self.0.iter().map(|c| c.as_str()).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
 impl Category {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -121,5 +187,28 @@ impl Category {
             Category::Units => "units",
             Category::Group => "group",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharing_lists() {
+        assert_eq!(Sharing::parse("").unwrap(), Sharing::all());
+        assert_eq!(Sharing::parse("ALL").unwrap().to_string(), "all");
+        let s = Sharing::parse("products, units").unwrap();
+        assert!(
+            s.covers(Kind::Product) && s.covers(Kind::ProductGroup) && !s.covers(Kind::Customer)
+        );
+        assert!(s.covers(Kind::Company), "the roster always travels");
+        assert_eq!(s.to_string(), "products,units");
+        assert!(!Sharing::parse("none").unwrap().covers(Kind::Carrier));
+        assert!(
+            Sharing::parse("customers,prices")
+                .unwrap_err()
+                .contains("prices")
+        );
     }
 }

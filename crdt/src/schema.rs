@@ -290,6 +290,18 @@ const COMPANY: &[FieldSpec] = &[
         FieldType::Cnpj,
         Category::Group,
     ),
+    f(
+        "sends",
+        "Envia (categorias)",
+        FieldType::Text(200),
+        Category::Group,
+    ),
+    f(
+        "receives",
+        "Recebe (categorias)",
+        FieldType::Text(200),
+        Category::Group,
+    ),
 ];
 
 /// An extra address of a contact ("endereço de cobrança", "de entrega", …),

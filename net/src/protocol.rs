@@ -63,6 +63,11 @@ pub enum ResponseBody {
         entries: Vec<ChangeSummary>,
         /// The answering node's latest sequence number.
         latest_seq: u64,
+        /// The last sequence number this page covers. Entries the asker may
+        /// not have (categories it does not receive) are left out, so this
+        /// can be past the last entry; 0 from a node that does not say.
+        #[serde(default)]
+        through: u64,
     },
     Docs {
         docs: Vec<DocBytes>,

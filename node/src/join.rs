@@ -130,6 +130,7 @@ async fn admit_and_load(
         &handle,
         peer,
         &accepted.admitted_by,
+        &elo_crdt::Sharing::all(),
         |latest, checkpoint, _| progress(latest, checkpoint),
     )
     .await

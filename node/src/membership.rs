@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use elo_crdt::{DocId, Kind};
+use elo_crdt::{DocId, Kind, Sharing};
 use elo_net::invite::Invite;
 use elo_net::protocol::{JoinAccepted, JoinRequest};
 use elo_net::{Multiaddr, PeerId};
@@ -58,6 +58,10 @@ pub struct Member {
     pub name: String,
     pub peer_id: Option<PeerId>,
     pub addresses: Vec<Multiaddr>,
+    /// The record categories it sends and receives (`elo share`). A value
+    /// that does not parse counts as none: nothing is sent on a guess.
+    pub sends: Sharing,
+    pub receives: Sharing,
 }
 
 pub fn now_ms() -> i64 {
@@ -203,6 +207,8 @@ pub async fn roster(store: &StoreHandle) -> Result<Vec<Member>, StoreError> {
                 cnpj: r.id.key_value().to_string(),
                 name: text("name").unwrap_or_default(),
                 peer_id: text("peer_id").and_then(|p| p.parse().ok()),
+                sends: sharing(text("sends")),
+                receives: sharing(text("receives")),
                 addresses: text("listen_addrs")
                     .unwrap_or_default()
                     .split_whitespace()
@@ -222,4 +228,8 @@ pub fn by_peer(members: &[Member]) -> HashMap<PeerId, Member> {
         .iter()
         .filter_map(|m| m.peer_id.map(|p| (p, m.clone())))
         .collect()
+}
+
+fn sharing(text: Option<String>) -> Sharing {
+    Sharing::parse(text.as_deref().unwrap_or("")).unwrap_or_else(|_| Sharing::none())
 }

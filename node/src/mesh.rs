@@ -28,7 +28,7 @@ use crate::membership::{self, META_LISTEN, Member, now_ms};
 pub use crate::pull::pull_from;
 use crate::pull::{heads_bytes, parse_heads};
 use crate::store::StoreHandle;
-use elo_crdt::DocPayload;
+use elo_crdt::{DocId, DocPayload, Kind, Sharing};
 
 /// Most document bytes in one `Docs` answer (the response limit is
 /// `elo_net::protocol::MAX_RESPONSE_BYTES`).
@@ -392,13 +392,18 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
         }
         RequestBody::ChangesSince { since, limit } => {
             let limit = limit.clamp(1, MAX_CHANGES_PER_PAGE) as usize;
+            let may_send = sendable(shared, peer);
             match (
                 shared.store.changes_since(since, limit).await,
                 shared.store.last_seq().await,
             ) {
                 (Ok(entries), Ok(latest_seq)) => ResponseBody::Changes {
+                    through: entries.last().map_or(since, |e| e.seq),
+                    // What this company does not send, or that member does
+                    // not receive, is not even listed.
                     entries: entries
                         .into_iter()
+                        .filter(|e| DocId::parse(&e.id).is_some_and(|id| may_send(id.kind())))
                         .map(|e| ChangeSummary {
                             heads: heads_bytes(&e.heads),
                             id: e.id,
@@ -414,8 +419,13 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
             if docs.len() > MAX_DOCS_PER_FETCH {
                 return refused(format!("at most {MAX_DOCS_PER_FETCH} documents per fetch"));
             }
+            let may_send = sendable(shared, peer);
             let mut wanted = Vec::with_capacity(docs.len());
             for d in docs {
+                if !DocId::parse(&d.id).is_some_and(|id| may_send(id.kind())) {
+                    tracing::warn!(%peer, id = %d.id, "refused to send a record outside what this company sends or that member receives");
+                    continue;
+                }
                 let Some(have) = parse_heads(&d.have) else {
                     return refused(format!("malformed heads for {}", d.id));
                 };
@@ -480,6 +490,28 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
     }
 }
 
+/// Which kinds of record may go to `peer`: what this company sends and that
+/// member receives (`elo share`). Unknown peers get only the roster.
+fn sendable(shared: &Shared, peer: PeerId) -> impl Fn(Kind) -> bool + use<> {
+    let roster = lock(&shared.roster);
+    let local = shared.net.local_peer_id();
+    let sends = roster
+        .get(&local)
+        .map_or_else(Sharing::all, |m| m.sends.clone());
+    let receives = roster
+        .get(&peer)
+        .map_or_else(Sharing::none, |m| m.receives.clone());
+    move |kind| sends.covers(kind) && receives.covers(kind)
+}
+
+/// What this company receives.
+fn receivable(shared: &Shared) -> Sharing {
+    let local = shared.net.local_peer_id();
+    lock(&shared.roster)
+        .get(&local)
+        .map_or_else(Sharing::all, |m| m.receives.clone())
+}
+
 /// Reloads the roster from the company records and tells the network.
 async fn refresh_roster(shared: &Arc<Shared>) {
     let Ok(members) = membership::roster(&shared.store).await else {
@@ -528,6 +560,7 @@ async fn pull(shared: &Shared, peer: PeerId) -> Result<u64, String> {
         &shared.store,
         peer,
         &member,
+        &receivable(shared),
         |latest, checkpoint, docs| {
             with_peer(shared, peer, |s| {
                 s.status.their_latest_seq = latest;

@@ -22,7 +22,7 @@ use futures::TryStreamExt;
 use serde_bytes::ByteBuf;
 
 use crate::store::{ReceivedDoc, StoreHandle, WriteOp};
-use elo_crdt::DocPayload;
+use elo_crdt::{DocPayload, Sharing};
 
 /// Fetch requests in flight per member.
 pub const FETCHES_IN_FLIGHT: usize = 6;
@@ -55,6 +55,7 @@ pub async fn pull_from(
     store: &StoreHandle,
     peer: PeerId,
     member: &str,
+    receives: &Sharing,
     mut progress: impl FnMut(u64, u64, u64),
 ) -> Result<u64, String> {
     let peer_key = peer.to_string();
@@ -65,9 +66,9 @@ pub async fn pull_from(
     // The member's log, page by page, as a stream of jobs. The closures own
     // clones of the handles: borrowed ones trip the compiler's lifetime
     // inference when the whole loop is spawned.
-    let (page_net, page_store) = (net.clone(), store.clone());
+    let (page_net, page_store, page_receives) = (net.clone(), store.clone(), receives.clone());
     let pages = futures::stream::try_unfold(Some(since), move |cursor| {
-        let (net, store) = (page_net.clone(), page_store.clone());
+        let (net, store, receives) = (page_net.clone(), page_store.clone(), page_receives.clone());
         async move {
             let Some(since) = cursor else { return Ok(None) };
             let answer = net
@@ -83,13 +84,20 @@ pub async fn pull_from(
             let ResponseBody::Changes {
                 entries,
                 latest_seq,
+                through,
             } = answer
             else {
                 return Err(
                     "the member answered a change-log request with something else".to_string(),
                 );
             };
-            let Some(last) = entries.last().map(|e| e.seq) else {
+            // How far this page goes: past its last entry when the member
+            // left out records this company may not have.
+            let Some(last) = entries
+                .last()
+                .map(|e| e.seq.max(through))
+                .or((through > since).then_some(through))
+            else {
                 return Ok(Some((
                     vec![Job {
                         docs: Vec::new(),
@@ -110,7 +118,14 @@ pub async fn pull_from(
                     .ok_or_else(|| format!("malformed heads for {}", entry.id))?;
                 let mine = mine.unwrap_or_default();
                 let same = mine.len() == theirs.len() && theirs.iter().all(|h| mine.contains(h));
-                if !same && DocId::parse(&entry.id).is_some() {
+                let Some(id) = DocId::parse(&entry.id) else {
+                    continue;
+                };
+                if !receives.covers(id.kind()) {
+                    tracing::debug!(id = %entry.id, "not fetching a record of a category this company does not receive");
+                    continue;
+                }
+                if !same {
                     need.push(FetchDoc {
                         id: entry.id.clone(),
                         have: heads_bytes(&mine),

@@ -413,3 +413,89 @@ fn an_expired_invite_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_company_sends_and_receives_only_the_categories_it_shares() {
+    let a = Company::init(&cnpj(91), "A");
+    let node_a = a.start_node();
+    let out = a.elo(&["share", "--send", "products,units"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        node_a
+            .put("/v1/records/customer/52998224725", r#"{"name":"Ana"}"#)
+            .status,
+        201
+    );
+    assert_eq!(
+        node_a
+            .put("/v1/records/product/P-1", r#"{"description":"Um"}"#)
+            .status,
+        201
+    );
+
+    // The initial load brings the product, not the customer A does not send.
+    let b = Company::join(&node_a.invite(), &cnpj(92), "B");
+    let node_b = b.start_node();
+    assert!(node_b.record("product", "P-1").is_some());
+    assert!(node_b.record("customer", "52998224725").is_none());
+
+    // Live: the same. And B still counts as caught up, since what A left
+    // out of its log is skipped, not waited for.
+    assert_eq!(
+        node_a
+            .put("/v1/records/customer/11144477735", r#"{"name":"Bruno"}"#)
+            .status,
+        201
+    );
+    assert_eq!(
+        node_a
+            .put("/v1/records/product/P-2", r#"{"description":"Dois"}"#)
+            .status,
+        201
+    );
+    wait_until("P-2 at B", LIMIT, || {
+        node_b.record("product", "P-2").is_some()
+    });
+    let a_cnpj = digits(&cnpj(91));
+    wait_until("B settles", LIMIT, || {
+        let m = node_b.member(&a_cnpj);
+        m["connected"] == true && m["behind"] == 0 && m["pulling"] == false
+    });
+    assert!(node_b.record("customer", "11144477735").is_none());
+
+    // B now receives customers only: A's next product does not come.
+    let out = b.elo(&["share", "--receive", "customers"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("A knows what B receives", LIMIT, || {
+        node_a
+            .record("company", &digits(&cnpj(92)))
+            .is_some_and(|r| r["receives"] == "customers")
+    });
+    assert_eq!(
+        node_a
+            .put("/v1/records/product/P-3", r#"{"description":"Três"}"#)
+            .status,
+        201
+    );
+    assert_eq!(
+        node_a
+            .put("/v1/records/unit/CX", r#"{"description":"Caixa"}"#)
+            .status,
+        201
+    );
+    let a_latest = node_a.get("/v1/status").body["last_seq"].as_u64().unwrap();
+    wait_until("B walks past them", LIMIT, || {
+        node_b.member(&a_cnpj)["checkpoint"].as_u64() >= Some(a_latest)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(node_b.record("product", "P-3").is_none());
+    assert!(node_b.record("unit", "CX").is_none());
+}
