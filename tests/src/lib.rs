@@ -86,6 +86,17 @@ impl Company {
         self.command(args).output().expect("run elo")
     }
 
+    /// Runs `elo` and expects success, showing its error output otherwise.
+    pub fn elo_ok(&self, args: &[&str]) -> Output {
+        let out = self.elo(args);
+        assert!(
+            out.status.success(),
+            "elo {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Runs `elo --json ARGS`, expects success and parses its last stdout line.
     pub fn elo_json(&self, args: &[&str]) -> Value {
         let mut full = vec!["--json"];

@@ -314,18 +314,8 @@ fn a_restart_resumes_from_its_checkpoint() {
 
     // `elo resync` forgets the checkpoint and walks A's log again, and
     // `elo sync --wait` returns once caught up.
-    let out = b.elo(&["resync"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = b.elo(&["sync", "--wait", "--timeout", "20"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    b.elo_ok(&["resync"]);
+    b.elo_ok(&["sync", "--wait", "--timeout", "20"]);
     assert_eq!(node_b.member(&a_cnpj)["behind"], 0);
 }
 
@@ -397,12 +387,7 @@ fn a_node_with_the_key_but_not_in_the_roster_is_refused() {
 fn an_expired_invite_is_refused() {
     let a = Company::init(&cnpj(81), "A");
     let _node_a = a.start_node();
-    let out = a.elo(&["invite", "--ttl-hours", "0"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = a.elo_ok(&["invite", "--ttl-hours", "0"]);
     let invite = String::from_utf8_lossy(&out.stdout).trim().to_string();
     std::thread::sleep(Duration::from_millis(5));
     let (out, _dir) = join_attempt(&invite, &cnpj(82));
@@ -418,12 +403,7 @@ fn an_expired_invite_is_refused() {
 fn a_company_sends_and_receives_only_the_categories_it_shares() {
     let a = Company::init(&cnpj(91), "A");
     let node_a = a.start_node();
-    let out = a.elo(&["share", "--send", "products,units"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    a.elo_ok(&["share", "--send", "products,units"]);
     assert_eq!(
         node_a
             .put("/v1/records/customer/52998224725", r#"{"name":"Ana"}"#)
@@ -468,12 +448,7 @@ fn a_company_sends_and_receives_only_the_categories_it_shares() {
     assert!(node_b.record("customer", "11144477735").is_none());
 
     // B now receives customers only: A's next product does not come.
-    let out = b.elo(&["share", "--receive", "customers"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    b.elo_ok(&["share", "--receive", "customers"]);
     wait_until("A knows what B receives", LIMIT, || {
         node_a
             .record("company", &digits(&cnpj(92)))
