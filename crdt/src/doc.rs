@@ -445,11 +445,6 @@ impl RecordDoc {
         }
         Some((out, heads, deleted))
     }
-
-    /// The automerge document, for replication.
-    pub fn automerge(&mut self) -> &mut AutoCommit {
-        &mut self.doc
-    }
 }
 
 /// What one replica sends another of a document.
@@ -528,13 +523,5 @@ impl Record {
             out.insert("deleted".into(), Json::Bool(true));
         }
         out.into()
-    }
-
-    /// The record as flat text columns, as CSV export writes them.
-    pub fn to_columns(&self) -> BTreeMap<String, String> {
-        self.values
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_text(self.type_of(k))))
-            .collect()
     }
 }

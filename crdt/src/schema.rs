@@ -67,8 +67,8 @@ const fn f(
 }
 
 use Category::{
-    AdditionalFields as ADD, CreditLimit as CREDIT, Customers as CUST, ProductParameters as PARAM,
-    Products as PROD, SalePrice as PRICE, Suppliers as SUPP, TaxRates as TAX, Units as UNITS,
+    CreditLimit as CREDIT, Customers as CUST, ProductParameters as PARAM, Products as PROD,
+    SalePrice as PRICE, Suppliers as SUPP, TaxRates as TAX, Units as UNITS,
 };
 
 const CUSTOMER: &[FieldSpec] = &[
@@ -324,10 +324,6 @@ pub const REFERENCE: &[FieldSpec] = &[
     f("notes", "Observações", FieldType::Text(500), CUST),
 ];
 
-/// The labels an address may have; free labels are allowed too, these are
-/// the ones the seed names.
-pub const ADDRESS_LABELS: &[&str] = &["billing", "delivery", "other"];
-
 /// The fields of a kind, in display order.
 pub fn fields(kind: Kind) -> &'static [FieldSpec] {
     match kind {
@@ -373,6 +369,3 @@ pub fn kind_category(kind: Kind) -> Category {
         Kind::Company => Category::Group,
     }
 }
-
-/// Free "campos adicionais" belong to their own category.
-pub const EXTRA_CATEGORY: Category = ADD;

@@ -49,14 +49,6 @@ impl FieldValue {
             (FieldValue::Bool(b), _) => Json::Bool(*b),
         }
     }
-
-    /// The value as plain text, for CSV export.
-    pub fn to_text(&self, ty: FieldType) -> String {
-        match self.to_json(ty) {
-            Json::String(s) => s,
-            other => other.to_string(),
-        }
-    }
 }
 
 /// Checks a JSON value against a field type and normalises it (punctuation

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -521,8 +521,7 @@ async fn resync(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Va
     Ok(Json(json!({ "members": n })))
 }
 
-async fn openapi(headers: HeaderMap) -> impl IntoResponse {
-    let _ = headers;
+async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         crate::api_doc::OPENAPI,

@@ -62,7 +62,6 @@ pub struct Group {
     pub secret: String,
     pub primary: String,
     pub term: u64,
-    pub members: Vec<Company>,
 }
 
 /// What the running `elo node` advertises to other commands.
@@ -165,14 +164,12 @@ impl DataDir {
                 secret: random_hex(32),
                 primary: cnpj.clone(),
                 term: 1,
-                members: vec![company.clone()],
             },
             Some((id, secret)) => Group {
                 id: id.to_string(),
                 secret: secret.to_string(),
                 primary: String::new(),
                 term: 0,
-                members: vec![company.clone()],
             },
         };
         let mut store = Store::open(

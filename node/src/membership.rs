@@ -133,7 +133,7 @@ pub async fn accept_join(
 ) -> Result<JoinAccepted, MembershipError> {
     let key = invite_key(&req.secret);
     let pending: PendingInvite = store
-        .meta_owned(key.clone())
+        .meta(&key)
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(MembershipError::UnknownInvite)?;

@@ -145,7 +145,7 @@ impl Mesh {
         let members: Vec<PeerId> = lock(&shared.roster).keys().copied().collect();
         for peer in members {
             let key = format!("{META_REMEMBERED}{peer}");
-            if let Ok(Some(bytes)) = shared.store.meta_owned(key).await
+            if let Ok(Some(bytes)) = shared.store.meta(&key).await
                 && let Some(addr) = std::str::from_utf8(&bytes)
                     .ok()
                     .and_then(|a| a.parse().ok())

@@ -4,7 +4,7 @@
 //! [head count u16 LE][32-byte heads…]`. Decoding checks every length
 //! against the bytes present: a truncated entry is an error, not a panic.
 
-use elo_crdt::{ChangeHash, DocId};
+use elo_crdt::ChangeHash;
 
 /// A change stored at `seq`: which document, its heads after the change,
 /// whether it is now deleted, and which company made the latest change.
@@ -23,10 +23,6 @@ fn hex_heads<S: serde::Serializer>(heads: &[ChangeHash], s: S) -> Result<S::Ok, 
 }
 
 impl ChangeEntry {
-    pub fn doc_id(&self) -> Option<DocId> {
-        DocId::parse(&self.id)
-    }
-
     pub(crate) fn encode(&self) -> Vec<u8> {
         let company = &self.company.as_bytes()[..self.company.len().min(255)];
         let id = self.id.as_bytes();

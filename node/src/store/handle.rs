@@ -206,12 +206,9 @@ impl StoreHandle {
         self.blocking(read::doc_count).await
     }
 
-    pub async fn meta_owned(&self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
+    pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_string();
         self.blocking(move |db| read::meta(db, &key)).await
-    }
-
-    pub async fn meta(&self, key: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.blocking(move |db| read::meta(db, key)).await
     }
 }
 
