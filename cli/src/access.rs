@@ -30,6 +30,25 @@ pub struct ApiClient {
     agent: ureq::Agent,
 }
 
+/// What a sharing-policy command asks.
+pub enum PolicyChange {
+    Show,
+    Share {
+        sends: Option<String>,
+        receives: Option<String>,
+    },
+    Authorize {
+        from: String,
+        categories: String,
+    },
+    Revoke {
+        from: String,
+    },
+    Restrict {
+        fields: Vec<String>,
+    },
+}
+
 /// A page of records and where the next starts.
 pub struct Page {
     pub records: Vec<Value>,
@@ -237,6 +256,62 @@ impl Access {
         }
     }
 
+    /// A sharing-policy command (`elo share`, `authorize`,
+    /// `revoke-authorization`, `restrict`): through the API, or straight on
+    /// the store with the same code the API runs.
+    pub fn policy(&self, change: PolicyChange) -> Result<Value> {
+        match self {
+            Access::Local(l) => {
+                let me = l.status["company"]["cnpj"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let store = &l.store;
+                use elo_node::policy;
+                let p = l.rt.block_on(async {
+                    match &change {
+                        PolicyChange::Show => policy::show(store, &me).await,
+                        PolicyChange::Share { sends, receives } => {
+                            policy::share(store, &me, sends.as_deref(), receives.as_deref()).await
+                        }
+                        PolicyChange::Authorize { from, categories } => {
+                            policy::authorize(store, &me, from, categories).await
+                        }
+                        PolicyChange::Revoke { from } => policy::revoke(store, &me, from).await,
+                        PolicyChange::Restrict { fields } => {
+                            policy::restrict(store, &me, fields).await
+                        }
+                    }
+                })?;
+                Ok(json!(p))
+            }
+            Access::Api(c) => {
+                let (method, path, body) = match &change {
+                    PolicyChange::Show => ("GET", "/v1/share".to_string(), None),
+                    PolicyChange::Share { sends, receives } => (
+                        "PUT",
+                        "/v1/share".into(),
+                        Some(json!({ "sends": sends, "receives": receives })),
+                    ),
+                    PolicyChange::Authorize { from, categories } => (
+                        "POST",
+                        "/v1/authorizations".into(),
+                        Some(json!({ "from": from, "categories": categories })),
+                    ),
+                    PolicyChange::Revoke { from } => {
+                        ("DELETE", format!("/v1/authorizations/{from}"), None)
+                    }
+                    PolicyChange::Restrict { fields } => (
+                        "PUT",
+                        "/v1/restricted".into(),
+                        Some(json!({ "fields": fields })),
+                    ),
+                };
+                c.send(method, &format!("{}{path}", c.base), body.as_ref())
+            }
+        }
+    }
+
     pub fn status(&self) -> Result<Value> {
         match self {
             Access::Local(l) => {
@@ -254,8 +329,13 @@ impl Access {
                     "connected": false, "address": m.addresses.first().map(|a| a.to_string()) }))
                         .collect::<Vec<_>>()
                 );
+                s["pending_authorizations"] = json!(elo_node::membership::pending_authorizations(
+                    &members,
+                    s["company"]["cnpj"].as_str().unwrap_or_default()
+                ));
                 s["last_seq"] = json!(l.rt.block_on(l.store.last_seq())?);
-                s["records"] = json!(l.rt.block_on(l.store.doc_count())?);
+                s["records"] = json!(l.rt.block_on(l.store.record_count())?);
+                s["documents"] = json!(l.rt.block_on(l.store.doc_count())?);
                 s["node_running"] = json!(false);
                 Ok(s)
             }

@@ -19,7 +19,7 @@ use elo_crdt::Kind;
 use elo_node::DataDir;
 use serde_json::{Value, json};
 
-use access::Access;
+use access::{Access, PolicyChange};
 use show::{
     format_time, print_fields, print_json, print_members, progress_bar, show_record, title,
 };
@@ -172,14 +172,38 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
-    /// Show or set which categories of record this company sends to the
-    /// group and receives from it (all, none, or a list of customers,
-    /// suppliers, products, units)
+    /// Show or set which categories this company sends to the group and
+    /// receives from it: all, none, or a list of customers, suppliers,
+    /// products, credit_limit, product_parameters, sale_price,
+    /// additional_fields, tax_rates, units
     Share {
         #[arg(long)]
         send: Option<String>,
         #[arg(long)]
         receive: Option<String>,
+    },
+    /// Accept what another company sends (seed 002's pair authorisation):
+    /// nothing it made reaches this company before this
+    Authorize {
+        /// The sending company's CNPJ
+        #[arg(long)]
+        from: String,
+        /// Which categories (default all)
+        #[arg(long, default_value = "all")]
+        categories: String,
+    },
+    /// Stop receiving what another company makes
+    RevokeAuthorization {
+        #[arg(long)]
+        from: String,
+    },
+    /// Keep product fields to this company: its values never leave its node
+    /// and others' values never replace them (min_quantity, max_quantity,
+    /// supplier, location, cost_price, average_cost, sale_price,
+    /// promotional_price). `--fields none` shares them all again.
+    Restrict {
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
     },
     /// Forget replication checkpoints and replicate again from scratch
     Resync {
@@ -468,6 +492,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("node:     not running (start it with `elo node`)");
                 }
                 print_members(&s);
+                print_pending(&s["pending_authorizations"]);
             }
         }
         Command::Node {
@@ -612,34 +637,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         // Handled before the data directory is looked up.
         Command::Demo => {}
         Command::Share { send, receive } => {
-            let access = Access::open(&data)?;
-            let me = access.status()?["company"]["cnpj"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let mut body = serde_json::Map::new();
-            for (field, value) in [("sends", send), ("receives", receive)] {
-                if let Some(v) = value {
-                    let parsed = elo_crdt::Sharing::parse(&v)
-                        .map_err(|e| anyhow::anyhow!("--{}: {e}", &field[..field.len() - 1]))?;
-                    body.insert(field.into(), Value::String(parsed.to_string()));
+            let change = if send.is_none() && receive.is_none() {
+                PolicyChange::Show
+            } else {
+                PolicyChange::Share {
+                    sends: send,
+                    receives: receive,
                 }
-            }
-            let record = if body.is_empty() {
-                access.get(Kind::Company, &me)?.unwrap_or(Value::Null)
-            } else {
-                access.put(Kind::Company, Some(&me), &Value::Object(body))?
             };
-            let show = |f: &str| record[f].as_str().unwrap_or("all").to_string();
-            if json_out {
-                print_json(&json!({ "sends": show("sends"), "receives": show("receives") }));
-            } else {
-                println!("sends:    {}", show("sends"));
-                println!("receives: {}", show("receives"));
-                println!(
-                    "(credit limit, prices and other field-level categories travel with their records for now)"
-                );
-            }
+            show_policy(&Access::open(&data)?.policy(change)?, json_out);
+        }
+        Command::Authorize { from, categories } => {
+            let p = Access::open(&data)?.policy(PolicyChange::Authorize { from, categories })?;
+            show_policy(&p, json_out);
+        }
+        Command::RevokeAuthorization { from } => {
+            let p = Access::open(&data)?.policy(PolicyChange::Revoke { from })?;
+            show_policy(&p, json_out);
+        }
+        Command::Restrict { fields } => {
+            let fields = fields.into_iter().filter(|f| f != "none").collect();
+            let p = Access::open(&data)?.policy(PolicyChange::Restrict { fields })?;
+            show_policy(&p, json_out);
         }
         Command::Resync { peer } => {
             let access = Access::open(&data)?;
@@ -655,6 +674,54 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a company's sharing policy.
+fn show_policy(p: &Value, json_out: bool) {
+    if json_out {
+        print_json(p);
+        return;
+    }
+    let text = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    println!("sends:      {}", text(&p["sends"]));
+    println!("receives:   {}", text(&p["receives"]));
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let restricted: Vec<String> = list(&p["restricted"]).iter().map(text).collect();
+    println!(
+        "restricted: {}",
+        if restricted.is_empty() {
+            "none".to_string()
+        } else {
+            restricted.join(",")
+        }
+    );
+    println!("receives from:");
+    for a in list(&p["authorized"]) {
+        println!(
+            "  {} {} ({})",
+            text(&a["company"]),
+            text(&a["name"]),
+            text(&a["categories"])
+        );
+    }
+    print_pending(&p["pending"]);
+}
+
+/// Members waiting for this company's authorisation.
+fn print_pending(pending: &Value) {
+    let Some(list) = pending.as_array().filter(|l| !l.is_empty()) else {
+        return;
+    };
+    println!("pending (they send, this company has not authorised them):");
+    for p in list {
+        println!(
+            "  {} {} offers {}: elo authorize --from {}",
+            p["company"].as_str().unwrap_or("?"),
+            p["name"].as_str().unwrap_or("?"),
+            p["categories"].as_str().unwrap_or("?"),
+            p["company"].as_str().unwrap_or("?"),
+        );
+    }
 }
 
 async fn shutdown_signal() {

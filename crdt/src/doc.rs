@@ -111,7 +111,9 @@ impl RecordDoc {
     ) -> Result<Option<ChangeHash>, ValidationError> {
         let kind = id.kind();
         let creating = !self.exists();
-        if creating || self.is_deleted() {
+        // A part document holds some fields of a record: the record's
+        // required fields live in its main document.
+        if (creating || self.is_deleted()) && id.part_category().is_none() {
             let missing: Vec<_> = schema::required(kind)
                 .iter()
                 .filter(|f| patch.get(f).is_none() && (creating || self.scalar(f).is_none()))
@@ -188,7 +190,7 @@ impl RecordDoc {
         use automerge::legacy::{Key, ObjectId, Op, OpType, SortedVec};
         let missing: Vec<_> = schema::required(id.kind())
             .iter()
-            .filter(|f| patch.get(f).is_none())
+            .filter(|f| id.part_category().is_none() && patch.get(f).is_none())
             .map(|f| crate::error::FieldError::new(*f, "is required"))
             .collect();
         if !missing.is_empty() {
@@ -395,6 +397,85 @@ impl RecordDoc {
                 .map(|c| c.raw_bytes().to_vec())
                 .collect(),
         )
+    }
+
+    /// Like [`missing_for`](Self::missing_for), but only the changes made
+    /// by companies `allowed` accepts, and those built on them: a change
+    /// of a company the receiver has not authorised is withheld, and so is
+    /// every later change that depends on it (a replica cannot hold a change
+    /// without its dependencies). Returns the payload and how many changes
+    /// were withheld. A whole document is still sent whole when nothing in
+    /// it is withheld.
+    pub fn missing_for_authors(
+        &mut self,
+        have: &[ChangeHash],
+        allowed: &dyn Fn(&str) -> bool,
+    ) -> (DocPayload, usize) {
+        let known: Vec<ChangeHash> = have
+            .iter()
+            .filter(|h| self.doc.get_change_meta_by_hash(h).is_some())
+            .copied()
+            .collect();
+        let mut withheld = std::collections::HashSet::new();
+        let mut sent = Vec::new();
+        // `get_changes` lists changes in causal order: dependencies first.
+        for c in self.doc.get_changes(&known) {
+            let author_ok = c.message().is_some_and(|m| allowed(m));
+            if !author_ok || c.deps().iter().any(|d| withheld.contains(d)) {
+                withheld.insert(c.hash());
+            } else {
+                sent.push(c.raw_bytes().to_vec());
+            }
+        }
+        if withheld.is_empty() {
+            return (self.missing_for(have), 0);
+        }
+        (DocPayload::Changes(sent), withheld.len())
+    }
+
+    /// The companies that made the changes of a payload, as their change
+    /// messages name them (`None` for a change without one).
+    pub fn authors_of(payload: &DocPayload) -> Result<Vec<Option<String>>, DocError> {
+        let mut out = Vec::new();
+        match payload {
+            DocPayload::Whole(bytes) => {
+                let mut doc = AutoCommit::load(bytes)?;
+                for c in doc.get_changes(&[]) {
+                    out.push(c.message().map(str::to_string));
+                }
+            }
+            DocPayload::Changes(changes) => {
+                for bytes in changes {
+                    let c = automerge::Change::try_from(bytes.as_slice())
+                        .map_err(|e| DocError::BadChange(e.to_string()))?;
+                    out.push(c.message().map(str::to_string));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A document this replica has never had, built from changes (what a
+    /// sender that withheld some changes sends). Checks it is a created
+    /// record with the expected id; returns its saved bytes.
+    pub fn from_changes(
+        changes: &[Vec<u8>],
+        actor: &[u8],
+        expected: &DocId,
+    ) -> Result<RecordDoc, DocError> {
+        let mut doc = RecordDoc::new(actor);
+        for c in changes {
+            doc.merge_bytes(c)?;
+        }
+        let bytes = doc.save();
+        let doc = RecordDoc::load(&bytes, actor, expected)?;
+        if !doc.exists() {
+            return Err(DocError::WrongId {
+                expected: expected.to_string(),
+                found: "a document without a record".into(),
+            });
+        }
+        Ok(doc)
     }
 
     /// Stored bytes extended by received changes without loading anything,

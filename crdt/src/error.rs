@@ -72,6 +72,8 @@ pub enum DocError {
     Corrupt(Box<automerge::AutomergeError>),
     #[error("document {found:?} is not the expected {expected:?}")]
     WrongId { expected: String, found: String },
+    #[error("a received change does not decode: {0}")]
+    BadChange(String),
 }
 
 impl From<automerge::AutomergeError> for DocError {

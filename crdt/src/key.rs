@@ -9,7 +9,7 @@ use std::fmt;
 
 use crate::error::FieldError;
 use crate::ident::{self, TaxId};
-use crate::kind::Kind;
+use crate::kind::{Category, Kind};
 
 /// The longest natural key value accepted (SKUs and codes).
 const MAX_CODE_LEN: usize = 60;
@@ -49,19 +49,59 @@ impl DocId {
         Ok(DocId(format!("{kind}/{field}:{value}")))
     }
 
-    /// Parses a stored document id, checking its shape.
+    /// Parses a stored document id, checking its shape: a record's main
+    /// document `KIND/FIELD:VALUE`, or one of its parts
+    /// `KIND/FIELD:VALUE/CATEGORY`.
     pub fn parse(id: &str) -> Option<DocId> {
         let (kind, rest) = id.split_once('/')?;
         let kind: Kind = kind.parse().ok()?;
-        let (_, value) = rest.split_once(':')?;
+        let (key, part) = match rest.split_once('/') {
+            Some((key, part)) => (key, Some(part)),
+            None => (rest, None),
+        };
+        let (_, value) = key.split_once(':')?;
         if value.is_empty() || kind.as_str() != id.split('/').next()? {
             return None;
+        }
+        if let Some(part) = part {
+            let c = Category::parse(part).ok()?;
+            if !c.is_field_level() || c.as_str() != part {
+                return None;
+            }
         }
         Some(DocId(id.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The part document of this record that holds one field-level
+    /// category (`customer/cpf:…/credit_limit`). Codes cannot contain '/',
+    /// so a part id never names another record.
+    pub fn part(&self, category: Category) -> DocId {
+        DocId(format!("{}/{}", self.record().0, category.as_str()))
+    }
+
+    /// The category of a part document; `None` for a record's main document.
+    pub fn part_category(&self) -> Option<Category> {
+        let (_, rest) = self.0.split_once('/')?;
+        let (_, part) = rest.split_once('/')?;
+        Category::parse(part).ok()
+    }
+
+    /// The record's main document id (itself for a main document).
+    pub fn record(&self) -> DocId {
+        match self.0.match_indices('/').nth(1) {
+            Some((at, _)) => DocId(self.0[..at].to_string()),
+            None => self.clone(),
+        }
+    }
+
+    /// The sharing category of what this document holds.
+    pub fn category(&self) -> Category {
+        self.part_category()
+            .unwrap_or_else(|| crate::schema::kind_category(self.kind()))
     }
 
     pub fn kind(&self) -> Kind {
@@ -74,7 +114,8 @@ impl DocId {
 
     /// `cpf:52998224725`, `sku:ABC-1`.
     pub fn key(&self) -> &str {
-        self.0.split_once('/').map_or("", |(_, k)| k)
+        let rest = self.0.split_once('/').map_or("", |(_, k)| k);
+        rest.split_once('/').map_or(rest, |(k, _)| k)
     }
 
     /// The key's field name (`cpf`, `cnpj`, `sku`, `code`).
@@ -167,5 +208,21 @@ mod tests {
         assert!(DocId::from_key(Kind::Product, "").is_err());
         assert_eq!(DocId::parse("product/sku:ABC-1"), Some(p));
         assert_eq!(DocId::parse("nothing/sku:x"), None);
+    }
+
+    #[test]
+    fn part_documents() {
+        let p = DocId::from_key(Kind::Product, "ABC-1").unwrap();
+        let price = p.part(Category::SalePrice);
+        assert_eq!(price.as_str(), "product/sku:ABC-1/sale_price");
+        assert_eq!(DocId::parse(price.as_str()), Some(price.clone()));
+        assert_eq!(price.record(), p);
+        assert_eq!(price.key_value(), "ABC-1");
+        assert_eq!(price.part_category(), Some(Category::SalePrice));
+        assert_eq!(price.category(), Category::SalePrice);
+        assert_eq!(p.category(), Category::Products);
+        assert_eq!(p.part_category(), None);
+        assert_eq!(DocId::parse("product/sku:ABC-1/products"), None);
+        assert_eq!(DocId::parse("product/sku:ABC-1/nothing"), None);
     }
 }

@@ -107,24 +107,28 @@ pub enum Category {
     Group,
 }
 
-/// The categories a company shares, as whole kinds of record: what
-/// `elo share --send/--receive` takes. Field-level categories (credit limit,
-/// sale price, fiscal parameters, tax rates, additional fields) are not
-/// enforced yet: a record's fields travel together.
-pub const RECORD_CATEGORIES: [Category; 4] = [
+/// Every category a company can send or receive, in the seed's order.
+/// (The group's roster is not among them: it always travels.)
+pub const SHARED_CATEGORIES: [Category; 9] = [
     Category::Customers,
     Category::Suppliers,
     Category::Products,
+    Category::CreditLimit,
+    Category::ProductParameters,
+    Category::SalePrice,
+    Category::AdditionalFields,
+    Category::TaxRates,
     Category::Units,
 ];
 
-/// A set of record categories, written `all`, `none` or `customers,products`.
+/// A set of sharing categories, written `all`, `none` or
+/// `customers,products,credit_limit`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sharing(Vec<Category>);
 
 impl Sharing {
     pub fn all() -> Sharing {
-        Sharing(RECORD_CATEGORIES.to_vec())
+        Sharing(SHARED_CATEGORIES.to_vec())
     }
 
     pub fn none() -> Sharing {
@@ -141,28 +145,59 @@ impl Sharing {
         }
         let mut out = Vec::new();
         for word in t.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            let c = RECORD_CATEGORIES
-                .into_iter()
-                .find(|c| c.as_str() == word)
-                .ok_or_else(|| format!("unknown category {word:?}: expected all, none or some of customers, suppliers, products, units"))?;
+            let c = Category::parse(word)?;
             if !out.contains(&c) {
                 out.push(c);
             }
         }
+        out.sort();
         Ok(Sharing(out))
     }
 
-    /// Whether records of this kind are in the set. The group's own
-    /// records (its roster) always are.
-    pub fn covers(&self, kind: Kind) -> bool {
-        let c = crate::schema::kind_category(kind);
+    /// Whether this category is in the set. The group's own records (its
+    /// roster) always are.
+    pub fn covers_category(&self, c: Category) -> bool {
         c == Category::Group || self.0.contains(&c)
+    }
+
+    /// Whether records of this kind (their main document) are in the set.
+    pub fn covers(&self, kind: Kind) -> bool {
+        self.covers_category(crate::schema::kind_category(kind))
+    }
+
+    /// Whether the document is in the set: a record's main document by its
+    /// kind, a part document by the part's category.
+    pub fn covers_doc(&self, id: &crate::DocId) -> bool {
+        self.covers_category(id.category())
+    }
+
+    /// The categories in both sets.
+    pub fn intersect(&self, other: &Sharing) -> Sharing {
+        Sharing(
+            self.0
+                .iter()
+                .copied()
+                .filter(|c| other.0.contains(c))
+                .collect(),
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.0.len() == SHARED_CATEGORIES.len()
+    }
+
+    pub fn categories(&self) -> &[Category] {
+        &self.0
     }
 }
 
 impl fmt::Display for Sharing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.len() == RECORD_CATEGORIES.len() {
+        if self.is_all() {
             return f.write_str("all");
         }
         if self.0.is_empty() {
@@ -188,6 +223,35 @@ impl Category {
             Category::Group => "group",
         }
     }
+
+    /// Reads a category name as `elo share` and the API take it.
+    pub fn parse(word: &str) -> Result<Category, String> {
+        let w = word.trim().to_ascii_lowercase().replace('-', "_");
+        SHARED_CATEGORIES
+            .into_iter()
+            .find(|c| c.as_str() == w)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SHARED_CATEGORIES.iter().map(|c| c.as_str()).collect();
+                format!(
+                    "unknown category {word:?}: expected all, none or some of {}",
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// Categories made of some fields of a record rather than whole
+    /// records: their values live in a part document of the record, so that
+    /// a company that does not receive them is never sent them.
+    pub fn is_field_level(self) -> bool {
+        matches!(
+            self,
+            Category::CreditLimit
+                | Category::ProductParameters
+                | Category::SalePrice
+                | Category::AdditionalFields
+                | Category::TaxRates
+        )
+    }
 }
 
 #[cfg(test)]
@@ -210,5 +274,10 @@ mod tests {
                 .unwrap_err()
                 .contains("prices")
         );
+        let fields = Sharing::parse("products,sale_price").unwrap();
+        assert!(fields.covers_category(Category::SalePrice));
+        assert!(!fields.covers_category(Category::CreditLimit));
+        assert_eq!(fields.to_string(), "products,sale_price");
+        assert_eq!(Sharing::all().intersect(&fields), fields);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{FieldError, ValidationError};
 use crate::key::{DocId, key_field, normalise_code};
-use crate::kind::Kind;
+use crate::kind::{Category, Kind};
 use crate::schema::{self, FieldSpec};
 use crate::value::{FieldValue, parse_value};
 
@@ -58,6 +58,39 @@ impl RecordPatch {
             .iter()
             .find(|(k, _)| k == key)
             .and_then(|(_, v)| v.as_ref())
+    }
+
+    /// Splits the patch by the document each edit lives in: the record's
+    /// main document (first, always present: its key fields, address and
+    /// reference removals and the fields of the kind's own category), then
+    /// one part per field-level category the patch touches.
+    pub fn split(self, kind: Kind) -> Vec<(Option<Category>, RecordPatch)> {
+        let main_category = schema::kind_category(kind);
+        let mut main = RecordPatch {
+            edits: Vec::new(),
+            removed_groups: self.removed_groups,
+        };
+        let mut parts: Vec<(Option<Category>, RecordPatch)> = Vec::new();
+        for (key, value) in self.edits {
+            let c = schema::key_category(kind, &key);
+            if c == main_category || !c.is_field_level() {
+                main.edits.push((key, value));
+                continue;
+            }
+            match parts.iter_mut().find(|(pc, _)| *pc == Some(c)) {
+                Some((_, p)) => p.edits.push((key, value)),
+                None => parts.push((
+                    Some(c),
+                    RecordPatch {
+                        edits: vec![(key, value)],
+                        removed_groups: Vec::new(),
+                    },
+                )),
+            }
+        }
+        parts.sort_by_key(|(c, _)| *c);
+        parts.insert(0, (None, main));
+        parts
     }
 
     /// The document id named by the key fields of this patch (a customer's

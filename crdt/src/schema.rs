@@ -195,10 +195,20 @@ const PRODUCT: &[FieldSpec] = &[
     f("group", "Grupo", FieldType::Text(30), PROD),
     f("active", "Status (ativo)", FieldType::Bool, PROD),
     f("weight", "Peso (kg)", QUANTITY, PROD),
-    f("min_quantity", "Quantidade mínima", QUANTITY, PROD),
+    f(
+        "min_quantity",
+        "Quantidade mínima (estoque mínimo)",
+        QUANTITY,
+        PROD,
+    ),
+    f("max_quantity", "Estoque máximo", QUANTITY, PROD),
+    f("location", "Localização", SHORT, PROD),
+    f("supplier", "Fornecedor", SHORT, PROD),
     f("sale_price", "Preço", MONEY, PRICE),
+    f("promotional_price", "Preço promocional", MONEY, PRICE),
     f("wholesale_price", "Preço atacado", MONEY, PRICE),
     f("cost_price", "Preço de custo", MONEY, PRICE),
+    f("average_cost", "Custo médio", MONEY, PRICE),
     f("gross_margin", "Lucro bruto (%)", RATE, PARAM),
     f("commission", "Comissão (%)", RATE, PARAM),
     f("ncm", "NCM", FieldType::Ncm, PARAM),
@@ -302,6 +312,12 @@ const COMPANY: &[FieldSpec] = &[
         FieldType::Text(200),
         Category::Group,
     ),
+    f(
+        "authorizes",
+        "Autoriza receber de (CNPJ:categorias;…)",
+        FieldType::Text(8000),
+        Category::Group,
+    ),
 ];
 
 /// An extra address of a contact ("endereço de cobrança", "de entrega", …),
@@ -368,4 +384,40 @@ pub fn kind_category(kind: Kind) -> Category {
         Kind::Unit | Kind::ProductGroup => Category::Units,
         Kind::Company => Category::Group,
     }
+}
+
+/// The category a stored key (`name`, `extra.color`,
+/// `address.billing.zip_code`) belongs to.
+pub fn key_category(kind: Kind, key: &str) -> Category {
+    if key.starts_with("extra.") {
+        return Category::AdditionalFields;
+    }
+    field(kind, key).map_or_else(|| kind_category(kind), |s| s.category)
+}
+
+/// The product fields a company may keep to itself (seed 002's
+/// "campos restritos"): they stay in its node and are never shared.
+pub const RESTRICTABLE: &[&str] = &[
+    "min_quantity",
+    "max_quantity",
+    "supplier",
+    "location",
+    "cost_price",
+    "average_cost",
+    "sale_price",
+    "promotional_price",
+];
+
+/// The field-level categories whose part documents a record of this kind
+/// may have.
+pub fn part_categories(kind: Kind) -> Vec<Category> {
+    let mut out: Vec<Category> = fields(kind)
+        .iter()
+        .map(|f| f.category)
+        .filter(|c| c.is_field_level())
+        .collect();
+    out.push(Category::AdditionalFields);
+    out.sort();
+    out.dedup();
+    out
 }

@@ -11,7 +11,7 @@ use crate::ident;
 use crate::schema::FieldType;
 
 /// A checked value, as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FieldValue {
     Text(String),
     /// A decimal scaled by 10^places, or a count.

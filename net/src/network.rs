@@ -722,7 +722,16 @@ mod tests {
         a.dial(b_addr, Some(pb)).await.unwrap();
         let ask = tokio::spawn({
             let a = a.clone();
-            async move { a.request(pb, RequestBody::Announce { latest_seq: 1 }).await }
+            async move {
+                a.request(
+                    pb,
+                    RequestBody::Announce {
+                        latest_seq: 1,
+                        rescan: false,
+                    },
+                )
+                .await
+            }
         });
         let reply = loop {
             match tokio::time::timeout(Duration::from_secs(10), b_events.recv()).await {

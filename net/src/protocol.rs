@@ -49,9 +49,21 @@ pub struct Response {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum RequestBody {
     Hello(Hello),
-    ChangesSince { since: u64, limit: u32 },
-    Fetch { docs: Vec<FetchDoc> },
-    Announce { latest_seq: u64 },
+    ChangesSince {
+        since: u64,
+        limit: u32,
+    },
+    Fetch {
+        docs: Vec<FetchDoc>,
+    },
+    Announce {
+        latest_seq: u64,
+        /// "Walk my log again from the start": what you may have from me
+        /// widened (you authorised more, or receive more), so records
+        /// skipped before are now yours.
+        #[serde(default)]
+        rescan: bool,
+    },
     Join(JoinRequest),
 }
 

@@ -16,7 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use elo_crdt::{DocId, FieldError, Kind, ValidationError};
 use futures::Stream;
@@ -71,6 +71,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/invites", post(create_invite))
         .route("/v1/sync", get(sync_state))
         .route("/v1/resync", post(resync))
+        .route("/v1/share", get(share_show).put(share_set))
+        .route("/v1/authorizations", get(share_show).post(authorize))
+        .route("/v1/authorizations/{company}", delete(revoke))
+        .route("/v1/restricted", get(share_show).put(restrict))
         .layer(DefaultBodyLimit::max(MAX_RECORD_BODY));
     Router::new()
         .merge(records)
@@ -176,6 +180,37 @@ fn parse_kind(kind: &str) -> ApiResult<Kind> {
     })
 }
 
+/// A kind of record this company holds: one of the categories it sends or
+/// receives (`elo share`). Others are refused, whatever the request.
+async fn held_kind(state: &ApiState, kind: &str) -> ApiResult<Kind> {
+    let kind = parse_kind(kind)?;
+    if kind == Kind::Company {
+        return Ok(kind);
+    }
+    let me = DocId::from_key(Kind::Company, &state.company.cnpj)
+        .map_err(|e| ApiError::invalid(e.into()))?;
+    let Some(own) = state.store.get(me).await? else {
+        return Ok(kind);
+    };
+    let text = |f: &str| match own.values.get(f) {
+        Some(elo_crdt::FieldValue::Text(t)) => t.clone(),
+        _ => String::new(),
+    };
+    let sharing =
+        |f: &str| elo_crdt::Sharing::parse(&text(f)).unwrap_or_else(|_| elo_crdt::Sharing::none());
+    if sharing("sends").covers(kind) || sharing("receives").covers(kind) {
+        return Ok(kind);
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "category_not_held",
+        format!(
+            "this company neither sends nor receives {} (see `elo share`)",
+            elo_crdt::schema::kind_category(kind).as_str()
+        ),
+    ))
+}
+
 fn parse_id(kind: Kind, key: &str) -> ApiResult<DocId> {
     DocId::from_key(kind, key).map_err(|e| ApiError::invalid(e.into()))
 }
@@ -208,7 +243,7 @@ async fn list_records(
     Path(kind): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let kind = parse_kind(&kind)?;
+    let kind = held_kind(&state, &kind).await?;
     let after = match q.after.as_deref() {
         Some(a) if !a.is_empty() => Some(parse_id(kind, a)?),
         _ => None,
@@ -228,7 +263,7 @@ async fn get_record(
     State(state): State<ApiState>,
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(parse_kind(&kind)?, &key)?;
+    let id = parse_id(held_kind(&state, &kind).await?, &key)?;
     match state.store.get(id.clone()).await? {
         Some(r) if !r.deleted => Ok(Json(r.to_json())),
         _ => Err(ApiError::new(
@@ -246,7 +281,7 @@ async fn write_record(
     body: &[u8],
     must_exist: bool,
 ) -> ApiResult<Response> {
-    let kind = parse_kind(kind)?;
+    let kind = held_kind(state, kind).await?;
     let value = parse_json(body)?;
     let result = records::put(&state.store, kind, Some(key), &value, must_exist).await?;
     Ok(written(result).into_response())
@@ -285,7 +320,7 @@ async fn delete_record(
     State(state): State<ApiState>,
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let result = records::delete(&state.store, parse_kind(&kind)?, &key).await?;
+    let result = records::delete(&state.store, held_kind(&state, &kind).await?, &key).await?;
     Ok(Json(
         json!({ "id": result.id.to_string(), "deleted": true, "seq": result.seq }),
     ))
@@ -295,7 +330,7 @@ async fn record_history(
     State(state): State<ApiState>,
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(parse_kind(&kind)?, &key)?;
+    let id = parse_id(held_kind(&state, &kind).await?, &key)?;
     match state.store.history(id.clone()).await? {
         Some(h) => Ok(Json(json!({ "id": id.to_string(), "history": h }))),
         None => Err(ApiError::new(
@@ -314,7 +349,7 @@ async fn bulk_write(
     Path(kind): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let kind = parse_kind(&kind)?;
+    let kind = held_kind(&state, &kind).await?;
     let Value::Array(items) = parse_json(&body)? else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -434,18 +469,23 @@ fn change_event(e: &ChangeEntry) -> Event {
 
 async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let last_seq = state.store.last_seq().await?;
-    let records = state.store.doc_count().await?;
+    let records = state.store.record_count().await?;
+    let documents = state.store.doc_count().await?;
     let (members, listen) = match &state.mesh {
         Some(m) => (json!(m.status()), json!(m.listen_addrs().await)),
         None => (json!([]), json!([])),
     };
+    let roster = crate::membership::roster(&state.store).await?;
+    let pending = crate::membership::pending_authorizations(&roster, &state.company.cnpj);
     Ok(Json(json!({
         "company": state.company,
+        "pending_authorizations": pending,
         "group": { "id": state.group.id, "primary": state.group.primary, "term": state.group.term },
         "members": members,
         "listen": listen,
         "last_seq": last_seq,
         "records": records,
+        "documents": documents,
         "version": env!("CARGO_PKG_VERSION"),
     })))
 }
@@ -526,4 +566,89 @@ async fn openapi() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         crate::api_doc::OPENAPI,
     )
+}
+
+impl From<crate::policy::PolicyError> for ApiError {
+    fn from(e: crate::policy::PolicyError) -> Self {
+        use crate::policy::PolicyError as P;
+        match e {
+            P::Record(r) => r.into(),
+            P::Store(s) => s.into(),
+            P::NotMember(_) => ApiError::new(StatusCode::NOT_FOUND, "not_member", e.to_string()),
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+/// Reads a JSON object body into `T`.
+fn body_as<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_value(parse_json(body)?)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))
+}
+
+/// This company's sharing policy: what it sends and receives, whom it
+/// receives from, who is waiting for its authorisation, what it restricts.
+async fn share_show(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let policy = crate::policy::show(&state.store, &state.company.cnpj).await?;
+    Ok(Json(json!(policy)))
+}
+
+#[derive(Deserialize)]
+struct ShareRequest {
+    sends: Option<String>,
+    receives: Option<String>,
+}
+
+async fn share_set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: ShareRequest = body_as(&body)?;
+    let policy = crate::policy::share(
+        &state.store,
+        &state.company.cnpj,
+        req.sends.as_deref(),
+        req.receives.as_deref(),
+    )
+    .await?;
+    Ok(Json(json!(policy)))
+}
+
+#[derive(Deserialize)]
+struct AuthorizeRequest {
+    from: String,
+    #[serde(default)]
+    categories: Option<String>,
+}
+
+async fn authorize(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: AuthorizeRequest = body_as(&body)?;
+    let policy = crate::policy::authorize(
+        &state.store,
+        &state.company.cnpj,
+        &req.from,
+        req.categories.as_deref().unwrap_or("all"),
+    )
+    .await?;
+    Ok(Json(json!(policy)))
+}
+
+async fn revoke(
+    State(state): State<ApiState>,
+    Path(company): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let policy = crate::policy::revoke(&state.store, &state.company.cnpj, &company).await?;
+    Ok(Json(json!(policy)))
+}
+
+#[derive(Deserialize)]
+struct RestrictRequest {
+    fields: Vec<String>,
+}
+
+async fn restrict(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: RestrictRequest = body_as(&body)?;
+    let policy = crate::policy::restrict(&state.store, &state.company.cnpj, &req.fields).await?;
+    Ok(Json(json!(policy)))
 }

@@ -130,7 +130,7 @@ async fn admit_and_load(
         &handle,
         peer,
         &accepted.admitted_by,
-        &elo_crdt::Sharing::all(),
+        &crate::pull::ReceivePolicy::everything(),
         |latest, checkpoint, _| progress(latest, checkpoint),
     )
     .await

@@ -10,6 +10,7 @@
 //! - [`membership`]: the roster, invites, admitting a new company.
 //! - [`mesh`]: replication with other members over elo-net.
 //! - [`pull`]: the pipelined pull loop of replication.
+//! - [`policy`]: what a company shares, authorises and restricts.
 //! - [`node`]: running a node in the foreground until told to stop.
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod join;
 pub mod membership;
 pub mod mesh;
 pub mod node;
+pub mod policy;
 pub mod pull;
 pub mod records;
 pub mod store;

@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use elo_crdt::{DocId, Kind, Sharing};
+use std::collections::BTreeMap;
+
+use elo_crdt::{Category, DocId, Kind, Sharing};
 use elo_net::invite::Invite;
 use elo_net::protocol::{JoinAccepted, JoinRequest};
 use elo_net::{Multiaddr, PeerId};
@@ -62,6 +64,86 @@ pub struct Member {
     /// that does not parse counts as none: nothing is sent on a guess.
     pub sends: Sharing,
     pub receives: Sharing,
+    /// The companies it has authorised to send to it, and which categories
+    /// (seed 002's pair authorisation). Nothing from anyone else reaches it.
+    pub authorizes: Authorizations,
+}
+
+/// Whom a company receives from: company CNPJ → categories. Written on the
+/// company's own roster record as `CNPJ:cat,cat;CNPJ:all`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Authorizations(pub BTreeMap<String, Sharing>);
+
+impl Authorizations {
+    /// Reads the roster field; an entry that does not parse authorises
+    /// nothing (nothing is received on a guess).
+    pub fn parse(text: &str) -> Authorizations {
+        let mut out = BTreeMap::new();
+        for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+            let (cnpj, cats) = entry.split_once(':').unwrap_or((entry, "all"));
+            if let (Ok(cnpj), Ok(cats)) = (elo_crdt::ident::cnpj(cnpj), Sharing::parse(cats)) {
+                out.insert(cnpj, cats);
+            }
+        }
+        Authorizations(out)
+    }
+
+    /// Whether changes made by `author` in category `c` may reach this
+    /// company. The roster itself always may.
+    pub fn allows(&self, author: &str, c: Category) -> bool {
+        c == Category::Group || self.0.get(author).is_some_and(|s| s.covers_category(c))
+    }
+
+    /// Whether every one of `companies` is authorised for every category:
+    /// then nothing needs checking change by change.
+    pub fn allows_all<'a>(&self, mut companies: impl Iterator<Item = &'a str>) -> bool {
+        companies.all(|c| self.0.get(c).is_some_and(Sharing::is_all))
+    }
+
+    pub fn grant(&mut self, cnpj: String, categories: Sharing) {
+        self.0.insert(cnpj, categories);
+    }
+
+    pub fn revoke(&mut self, cnpj: &str) -> bool {
+        self.0.remove(cnpj).is_some()
+    }
+}
+
+impl std::fmt::Display for Authorizations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries: Vec<String> = self.0.iter().map(|(c, s)| format!("{c}:{s}")).collect();
+        f.write_str(&entries.join(";"))
+    }
+}
+
+/// A member that sends what this company receives but is not authorised
+/// to send to it yet: `elo authorize --from CNPJ` accepts it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingAuthorization {
+    pub company: String,
+    pub name: String,
+    /// What it would send that this company receives.
+    pub categories: String,
+}
+
+/// The pending requests of `me`: members whose sends meet its receives and
+/// that it has not authorised.
+pub fn pending_authorizations(members: &[Member], me: &str) -> Vec<PendingAuthorization> {
+    let Some(mine) = members.iter().find(|m| m.cnpj == me) else {
+        return Vec::new();
+    };
+    members
+        .iter()
+        .filter(|m| m.cnpj != me && !mine.authorizes.0.contains_key(&m.cnpj))
+        .filter_map(|m| {
+            let offered = m.sends.intersect(&mine.receives);
+            (!offered.is_empty()).then(|| PendingAuthorization {
+                company: m.cnpj.clone(),
+                name: m.name.clone(),
+                categories: offered.to_string(),
+            })
+        })
+        .collect()
 }
 
 pub fn now_ms() -> i64 {
@@ -162,9 +244,25 @@ pub async fn accept_join(
             )));
         }
     }
+    // The newcomer came with an invite to receive the group's data: it
+    // authorises every current member. The admitting company, by inviting
+    // it, authorises it in return. Every other member decides for itself
+    // (`elo authorize`), and sees it pending in `elo status` until then.
+    let members = roster(store).await?;
+    let mut theirs = Authorizations::default();
+    for m in &members {
+        theirs.grant(m.cnpj.clone(), Sharing::all());
+    }
+    let mut mine = members
+        .iter()
+        .find(|m| m.cnpj == me.cnpj)
+        .map(|m| m.authorizes.clone())
+        .unwrap_or_default();
+    mine.grant(cnpj.clone(), Sharing::all());
     let body = json!({
         "cnpj": cnpj, "name": req.name, "peer_id": peer.to_string(),
         "listen_addrs": req.addrs.join(" "), "admitted_by": me.cnpj,
+        "authorizes": theirs.to_string(),
     });
     // Check the new member's record before spending the invite on it.
     elo_crdt::RecordPatch::from_json(Kind::Company, &body)
@@ -177,6 +275,10 @@ pub async fn accept_join(
         .set_meta(&key, serde_json::to_vec(&used).unwrap_or_default())
         .await?;
     records::put(store, Kind::Company, None, &body, false)
+        .await
+        .map_err(|e| MembershipError::Invalid(e.to_string()))?;
+    let own = json!({ "cnpj": me.cnpj, "authorizes": mine.to_string() });
+    records::put(store, Kind::Company, None, &own, false)
         .await
         .map_err(|e| MembershipError::Invalid(e.to_string()))?;
     tracing::info!(company = %cnpj, %peer, "admitted a new member");
@@ -209,6 +311,7 @@ pub async fn roster(store: &StoreHandle) -> Result<Vec<Member>, StoreError> {
                 peer_id: text("peer_id").and_then(|p| p.parse().ok()),
                 sends: sharing(text("sends")),
                 receives: sharing(text("receives")),
+                authorizes: Authorizations::parse(&text("authorizes").unwrap_or_default()),
                 addresses: text("listen_addrs")
                     .unwrap_or_default()
                     .split_whitespace()

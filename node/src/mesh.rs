@@ -26,9 +26,10 @@ use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
 use crate::data_dir::{Company, Group};
 use crate::membership::{self, META_LISTEN, Member, now_ms};
 pub use crate::pull::pull_from;
-use crate::pull::{heads_bytes, parse_heads};
+use crate::pull::{ReceivePolicy, heads_bytes, parse_heads};
 use crate::store::StoreHandle;
-use elo_crdt::{DocId, DocPayload, Kind, Sharing};
+use crate::store::read::AuthorFilter;
+use elo_crdt::{DocId, DocPayload, Sharing};
 
 /// Most document bytes in one `Docs` answer (the response limit is
 /// `elo_net::protocol::MAX_RESPONSE_BYTES`).
@@ -84,6 +85,10 @@ struct PeerState {
     status: PeerStatus,
     wake: Arc<Notify>,
     puller: bool,
+    /// The member asked for its log to be walked again from the start; the
+    /// puller does it before its next pull (not during one, whose
+    /// checkpoint would then overwrite the reset).
+    rescan: bool,
 }
 
 struct Shared {
@@ -98,6 +103,9 @@ struct Shared {
     remembered: Mutex<HashMap<PeerId, Multiaddr>>,
     dial_roster: bool,
     backoff: Mutex<HashMap<String, (Instant, Duration)>>,
+    /// Members owed a rescan: what they may have from this node widened
+    /// since they last walked its log. Told on the next announce.
+    rescan: Mutex<HashSet<PeerId>>,
 }
 
 /// A handle to the running mesh.
@@ -141,6 +149,7 @@ impl Mesh {
             remembered: Mutex::new(HashMap::new()),
             dial_roster: config.dial_roster,
             backoff: Mutex::new(HashMap::new()),
+            rescan: Mutex::new(HashSet::new()),
         });
         let members: Vec<PeerId> = lock(&shared.roster).keys().copied().collect();
         for peer in members {
@@ -251,6 +260,7 @@ fn with_peer<R>(shared: &Shared, peer: PeerId, f: impl FnOnce(&mut PeerState) ->
         status: PeerStatus::default(),
         wake: Arc::new(Notify::new()),
         puller: false,
+        rescan: false,
     });
     f(state)
 }
@@ -308,6 +318,7 @@ async fn event_loop(
                 });
                 lock(&shared.backoff).retain(|a, _| !a.contains(&peer.to_string()));
                 wake(&shared, peer);
+                tell_rescans(&shared).await;
             }
             NetEvent::Disconnected { peer } => {
                 with_peer(&shared, peer, |s| {
@@ -403,7 +414,7 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
                     // not receive, is not even listed.
                     entries: entries
                         .into_iter()
-                        .filter(|e| DocId::parse(&e.id).is_some_and(|id| may_send(id.kind())))
+                        .filter(|e| DocId::parse(&e.id).is_some_and(|id| may_send(&id)))
                         .map(|e| ChangeSummary {
                             heads: heads_bytes(&e.heads),
                             id: e.id,
@@ -422,7 +433,7 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
             let may_send = sendable(shared, peer);
             let mut wanted = Vec::with_capacity(docs.len());
             for d in docs {
-                if !DocId::parse(&d.id).is_some_and(|id| may_send(id.kind())) {
+                if !DocId::parse(&d.id).is_some_and(|id| may_send(&id)) {
                     tracing::warn!(%peer, id = %d.id, "refused to send a record outside what this company sends or that member receives");
                     continue;
                 }
@@ -431,7 +442,11 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
                 };
                 wanted.push((d.id, have));
             }
-            match shared.store.docs_for_peer(wanted).await {
+            match shared
+                .store
+                .docs_for_peer(wanted, author_filter(shared, peer))
+                .await
+            {
                 Ok(docs) => {
                     // Keep the answer well under the response limit; the
                     // asker asks again for what did not fit.
@@ -465,7 +480,11 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
                 Err(e) => refused(e.to_string()),
             }
         }
-        RequestBody::Announce { latest_seq } => {
+        RequestBody::Announce { latest_seq, rescan } => {
+            if rescan {
+                tracing::info!(%peer, "the member widened what it sends here: walking its log again");
+                with_peer(shared, peer, |s| s.rescan = true);
+            }
             with_peer(shared, peer, |s| {
                 s.status.their_latest_seq = s.status.their_latest_seq.max(latest_seq);
                 s.status.last_seen_ms = Some(now_ms());
@@ -490,9 +509,9 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
     }
 }
 
-/// Which kinds of record may go to `peer`: what this company sends and that
-/// member receives (`elo share`). Unknown peers get only the roster.
-fn sendable(shared: &Shared, peer: PeerId) -> impl Fn(Kind) -> bool + use<> {
+/// Which documents may go to `peer`: what this company sends and that
+/// member receives (`elo share`), by category. Unknown peers get only the roster.
+fn sendable(shared: &Shared, peer: PeerId) -> impl Fn(&DocId) -> bool + use<> {
     let roster = lock(&shared.roster);
     let local = shared.net.local_peer_id();
     let sends = roster
@@ -501,15 +520,53 @@ fn sendable(shared: &Shared, peer: PeerId) -> impl Fn(Kind) -> bool + use<> {
     let receives = roster
         .get(&peer)
         .map_or_else(Sharing::none, |m| m.receives.clone());
-    move |kind| sends.covers(kind) && receives.covers(kind)
+    move |id| sends.covers_doc(id) && receives.covers_doc(id)
 }
 
-/// What this company receives.
-fn receivable(shared: &Shared) -> Sharing {
+/// Whose changes may go to `peer`: the companies it has authorised, per
+/// category (`elo authorize`), judged by the company that made each change,
+/// not by the member that relayed it. `None` when it authorises every
+/// member for everything: then nothing is checked change by change.
+fn author_filter(shared: &Shared, peer: PeerId) -> Option<Arc<AuthorFilter>> {
+    let roster = lock(&shared.roster);
+    let member = roster.get(&peer)?;
+    if member.authorizes.allows_all(
+        roster
+            .values()
+            .filter(|m| m.cnpj != member.cnpj)
+            .map(|m| m.cnpj.as_str()),
+    ) {
+        return None;
+    }
+    let authorizes = member.authorizes.clone();
+    let own = member.cnpj.clone();
+    Some(Arc::new(move |author: &str, category| {
+        author == own || authorizes.allows(author, category)
+    }))
+}
+
+/// What this company accepts from members (checked again on receipt).
+fn receivable(shared: &Shared) -> ReceivePolicy {
     let local = shared.net.local_peer_id();
-    lock(&shared.roster)
-        .get(&local)
-        .map_or_else(Sharing::all, |m| m.receives.clone())
+    let roster = lock(&shared.roster);
+    let Some(me) = roster.get(&local) else {
+        return ReceivePolicy::everything();
+    };
+    let everyone = me.authorizes.allows_all(
+        roster
+            .values()
+            .filter(|m| m.cnpj != me.cnpj)
+            .map(|m| m.cnpj.as_str()),
+    );
+    ReceivePolicy {
+        receives: me.receives.clone(),
+        authorizes: (!everyone).then(|| {
+            let mut a = me.authorizes.clone();
+            // Its own changes, coming back through a member, are its own.
+            a.grant(me.cnpj.clone(), Sharing::all());
+            a
+        }),
+    }
 }
 
 /// Reloads the roster from the company records and tells the network.
@@ -520,8 +577,75 @@ async fn refresh_roster(shared: &Arc<Shared>) {
     let roster = membership::by_peer(&members);
     let local = shared.net.local_peer_id();
     let allowed: HashSet<PeerId> = roster.keys().copied().filter(|p| *p != local).collect();
+    let owed = widened(&lock(&shared.roster), &roster, local);
     *lock(&shared.roster) = roster;
     let _ = shared.net.set_roster(allowed).await;
+    if !owed.is_empty() {
+        lock(&shared.rescan).extend(owed);
+        tell_rescans(shared).await;
+    }
+}
+
+/// Members that may now have more from this node than when they last
+/// pulled: their receive set or authorisations changed, or this company's
+/// send set did (then all). A narrowing needs nothing; telling on any
+/// change keeps the rule simple and costs one walk of the log.
+fn widened(
+    old: &HashMap<PeerId, Member>,
+    new: &HashMap<PeerId, Member>,
+    local: PeerId,
+) -> Vec<PeerId> {
+    let mine_changed = match (old.get(&local), new.get(&local)) {
+        (Some(a), Some(b)) => a.sends != b.sends,
+        _ => false,
+    };
+    new.iter()
+        .filter(|(p, _)| **p != local)
+        .filter(|(p, m)| {
+            mine_changed
+                || old
+                    .get(p)
+                    .is_some_and(|o| o.receives != m.receives || o.authorizes != m.authorizes)
+        })
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+/// Sends the owed rescans to the members connected now; the others hear
+/// it when they connect.
+async fn tell_rescans(shared: &Arc<Shared>) {
+    let connected: Vec<PeerId> = {
+        let peers = lock(&shared.peers);
+        let mut owed = lock(&shared.rescan);
+        let now: Vec<PeerId> = owed
+            .iter()
+            .filter(|p| peers.get(p).is_some_and(|s| s.status.connected))
+            .copied()
+            .collect();
+        owed.retain(|p| !now.contains(p));
+        now
+    };
+    let Ok(latest_seq) = shared.store.last_seq().await else {
+        return;
+    };
+    for peer in connected {
+        let net = shared.net.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let asked = net
+                .request(
+                    peer,
+                    RequestBody::Announce {
+                        latest_seq,
+                        rescan: true,
+                    },
+                )
+                .await;
+            if asked.is_err() {
+                lock(&shared.rescan).insert(peer);
+            }
+        });
+    }
 }
 
 /// Pulls from one member whenever woken, for as long as the node runs.
@@ -532,7 +656,13 @@ async fn puller(shared: Arc<Shared>, peer: PeerId) {
         if !with_peer(&shared, peer, |s| s.status.connected) {
             continue;
         }
-        with_peer(&shared, peer, |s| s.status.pulling = true);
+        let rescan = with_peer(&shared, peer, |s| {
+            s.status.pulling = true;
+            std::mem::take(&mut s.rescan)
+        });
+        if rescan && let Err(e) = shared.store.reset_checkpoints(Some(peer.to_string())).await {
+            tracing::warn!(%peer, "could not restart the walk of the member's log: {e}");
+        }
         let result = pull(&shared, peer).await;
         with_peer(&shared, peer, |s| {
             s.status.pulling = false;
@@ -604,7 +734,13 @@ async fn announcer(shared: Arc<Shared>, mut stopping: watch::Receiver<bool>) {
             let net = shared.net.clone();
             tokio::spawn(async move {
                 let _ = net
-                    .request(peer, RequestBody::Announce { latest_seq })
+                    .request(
+                        peer,
+                        RequestBody::Announce {
+                            latest_seq,
+                            rescan: false,
+                        },
+                    )
                     .await;
             });
         }

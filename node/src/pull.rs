@@ -22,7 +22,9 @@ use futures::TryStreamExt;
 use serde_bytes::ByteBuf;
 
 use crate::store::{ReceivedDoc, StoreHandle, WriteOp};
-use elo_crdt::{DocPayload, Sharing};
+use elo_crdt::{DocPayload, RecordDoc, Sharing};
+
+use crate::membership::Authorizations;
 
 /// Fetch requests in flight per member.
 pub const FETCHES_IN_FLIGHT: usize = 6;
@@ -36,6 +38,46 @@ pub(crate) fn parse_heads(heads: &[ByteBuf]) -> Option<Vec<ChangeHash>> {
         .iter()
         .map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().map(ChangeHash))
         .collect()
+}
+
+/// What this company accepts from members: the categories it receives
+/// and, unless it authorises every member for everything, whose changes
+/// (`elo authorize`). Checked again on receipt, whatever the sender did.
+#[derive(Clone, Debug)]
+pub struct ReceivePolicy {
+    pub receives: Sharing,
+    /// `None`: every author is accepted (the roster is all authorised, or
+    /// this is a join's first load).
+    pub authorizes: Option<Authorizations>,
+}
+
+impl ReceivePolicy {
+    /// Accepts everything: a new member's first load from its admitter.
+    pub fn everything() -> ReceivePolicy {
+        ReceivePolicy {
+            receives: Sharing::all(),
+            authorizes: None,
+        }
+    }
+
+    /// Why a received document must not be stored, if it must not.
+    fn refuses(&self, id: &DocId, payload: &DocPayload) -> Option<String> {
+        let authorizes = self.authorizes.as_ref()?;
+        let category = id.category();
+        match RecordDoc::authors_of(payload) {
+            Err(e) => Some(e.to_string()),
+            Ok(authors) => authors
+                .into_iter()
+                .find(|a| !a.as_deref().is_some_and(|a| authorizes.allows(a, category)))
+                .map(|a| {
+                    format!(
+                        "it holds a change by {} in {}, which this company has not authorised",
+                        a.as_deref().unwrap_or("an unnamed company"),
+                        category.as_str()
+                    )
+                }),
+        }
+    }
 }
 
 /// One unit of work: a fetch of some documents of a page, and, on the
@@ -55,9 +97,10 @@ pub async fn pull_from(
     store: &StoreHandle,
     peer: PeerId,
     member: &str,
-    receives: &Sharing,
+    policy: &ReceivePolicy,
     mut progress: impl FnMut(u64, u64, u64),
 ) -> Result<u64, String> {
+    let receives = &policy.receives;
     let peer_key = peer.to_string();
     let since = store
         .checkpoint(peer_key.clone())
@@ -121,7 +164,7 @@ pub async fn pull_from(
                 let Some(id) = DocId::parse(&entry.id) else {
                     continue;
                 };
-                if !receives.covers(id.kind()) {
+                if !receives.covers_doc(&id) {
                     tracing::debug!(id = %entry.id, "not fetching a record of a category this company does not receive");
                     continue;
                 }
@@ -157,7 +200,16 @@ pub async fn pull_from(
     let results = pages
         .map_ok(|jobs| futures::stream::iter(jobs.into_iter().map(Ok::<Job, String>)))
         .try_flatten()
-        .map_ok(|job| fetch_and_store(net.clone(), store.clone(), peer, member.to_string(), job))
+        .map_ok(|job| {
+            fetch_and_store(
+                net.clone(),
+                store.clone(),
+                peer,
+                member.to_string(),
+                policy.clone(),
+                job,
+            )
+        })
         .try_buffered(FETCHES_IN_FLIGHT);
     futures::pin_mut!(results);
     let mut received = 0;
@@ -191,6 +243,7 @@ async fn fetch_and_store(
     store: StoreHandle,
     peer: PeerId,
     origin: String,
+    policy: ReceivePolicy,
     job: Job,
 ) -> Result<(u64, Option<u64>, u64), String> {
     if job.docs.is_empty() {
@@ -230,6 +283,15 @@ async fn fetch_and_store(
         for d in docs {
             // Only what was asked for, with a well-formed id, reaches the store.
             match (DocId::parse(&d.id), asked.get(&d.id)) {
+                (Some(id), Some(_)) if d.bytes.is_empty() && d.changes.is_empty() => {
+                    // The member holds nothing of it this company may have.
+                    answered.insert(d.id.clone());
+                    tracing::debug!(%peer, %id, "the member withheld a document");
+                }
+                (Some(id), Some(_)) if !policy.receives.covers_doc(&id) => {
+                    answered.insert(d.id.clone());
+                    tracing::warn!(%peer, %id, "dropped a document of a category this company does not receive");
+                }
                 (Some(id), Some(whole)) => {
                     answered.insert(d.id.clone());
                     let payload = if d.changes.is_empty() {
@@ -248,6 +310,10 @@ async fn fetch_and_store(
     let ops = tokio::task::spawn_blocking(move || {
         let mut ops = Vec::with_capacity(wanted.len());
         for (id, payload, whole) in wanted {
+            if let Some(reason) = policy.refuses(&id, &payload) {
+                tracing::warn!(%peer, %id, "dropped a received document: {reason}");
+                continue;
+            }
             let op = match (whole, payload) {
                 (true, DocPayload::Whole(bytes)) => ReceivedDoc::check(&id, &bytes).map(|c| {
                     Some(WriteOp::Merge {

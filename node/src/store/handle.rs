@@ -125,8 +125,9 @@ impl StoreHandle {
     pub async fn docs_for_peer(
         &self,
         wanted: Vec<(String, Vec<elo_crdt::ChangeHash>)>,
+        allowed: Option<std::sync::Arc<read::AuthorFilter>>,
     ) -> Result<Vec<(String, elo_crdt::DocPayload)>, StoreError> {
-        self.blocking(move |db| read::docs_for_peer(db, &wanted))
+        self.blocking(move |db| read::docs_for_peer(db, &wanted, allowed.as_deref()))
             .await
     }
 
@@ -202,8 +203,17 @@ impl StoreHandle {
         self.blocking(read::last_seq).await
     }
 
+    pub async fn record_count(&self) -> Result<u64, StoreError> {
+        self.blocking(read::record_count).await
+    }
+
     pub async fn doc_count(&self) -> Result<u64, StoreError> {
         self.blocking(read::doc_count).await
+    }
+
+    /// The product fields this company keeps to itself.
+    pub async fn restricted(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking(read::restricted_fields).await
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

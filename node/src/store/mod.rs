@@ -30,7 +30,10 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableM
 
 pub use entry::ChangeEntry;
 pub use handle::StoreHandle;
-use tables::{CHANGES, CHECKPOINTS, DOC_SEQ, DOCS, META, META_LAST_SEQ, META_SCHEMA};
+use tables::{
+    CHANGES, CHECKPOINTS, DOC_SEQ, DOCS, META, META_LAST_SEQ, META_RESTRICTED, META_SCHEMA,
+    RESTRICTED,
+};
 
 /// Documents the writer keeps loaded. Small on purpose: a loaded and edited
 /// 30-field document was measured holding ~0.5 MiB of allocator memory
@@ -127,6 +130,16 @@ pub enum WriteOp {
     /// Record that everything of `peer`'s log up to `seq` is stored here.
     /// Put it after the merges it covers: it commits with them.
     Checkpoint { peer: String, seq: u64 },
+    /// Keep these product fields to this company from now on (replaces the
+    /// list). The values it already shares are copied to its local table,
+    /// so what its ERP reads does not change.
+    Restrict { fields: Vec<String> },
+    /// This company's values of restricted fields, kept in its local table.
+    /// Written by the store itself when it splits a put.
+    Local {
+        id: DocId,
+        edits: Vec<elo_crdt::patch::Edit>,
+    },
 }
 
 /// A received document that loaded as the record it claims to be.
@@ -169,6 +182,8 @@ pub struct Store {
     cache: LruCache<String, RecordDoc>,
     actor: Vec<u8>,
     company: String,
+    /// The product fields this company keeps to itself.
+    restricted: Vec<String>,
 }
 
 impl Store {
@@ -179,11 +194,13 @@ impl Store {
             .create(path)
             .map_err(|e| open_error(path, e))?;
         migrate(&db)?;
+        let restricted = read::restricted_fields(&db)?;
         Ok(Store {
             db: std::sync::Arc::new(db),
             cache: LruCache::new(NonZeroUsize::new(CACHE_DOCS).unwrap_or(NonZeroUsize::MIN)),
             actor,
             company,
+            restricted,
         })
     }
 
@@ -235,6 +252,119 @@ impl Store {
         ops: Vec<WriteOp>,
         now_ms: i64,
     ) -> Result<BatchOutcome, StoreError> {
+        let count = ops.len();
+        let want_record: Vec<bool> = ops
+            .iter()
+            .map(|op| {
+                matches!(
+                    op,
+                    WriteOp::Put {
+                        return_record: true,
+                        ..
+                    }
+                )
+            })
+            .collect();
+        let expanded = self.expand(ops);
+        let (results, entries) = self.write_expanded(&expanded, now_ms)?;
+        // One result per write asked for: a put's parts fold into its main
+        // document's result.
+        let mut out: Vec<Option<Result<WriteResult, WriteError>>> =
+            (0..count).map(|_| None).collect();
+        for ((group, _), result) in expanded.iter().zip(results) {
+            let Some(slot) = out.get_mut(*group) else {
+                continue;
+            };
+            match (slot.as_mut(), result) {
+                (None, r) => *slot = Some(r),
+                (Some(Ok(acc)), Ok(r)) => {
+                    acc.seq = acc.seq.max(r.seq);
+                    if let (Some(main), Some(part)) = (acc.record.as_mut(), r.record) {
+                        main.values.extend(part.values);
+                    }
+                }
+                (Some(Ok(_)), Err(e)) => *slot = Some(Err(e)),
+                (Some(Err(_)), _) => {}
+            }
+        }
+        let mut results = Vec::with_capacity(count);
+        for (group, r) in out.into_iter().enumerate() {
+            let mut r = r.unwrap_or_else(|| Err(WriteError::NotFound("a write".into())));
+            if let Ok(w) = &mut r
+                && want_record.get(group).copied().unwrap_or(false)
+                && let Some(record) = w.record.as_mut()
+            {
+                let txn = self.db.begin_read()?;
+                let local = txn.open_table(RESTRICTED)?;
+                read::overlay(&local, &self.restricted, record)?;
+            }
+            results.push(r);
+        }
+        Ok((results, entries))
+    }
+
+    /// Splits each put into the writes of the record's documents: its main
+    /// document, one part per field-level category, and the restricted
+    /// fields for the local table. Each write keeps the index of the put it
+    /// came from; parts follow their main document, so a refused main
+    /// document (say, a new record without its name) stops its parts too.
+    fn expand(&self, ops: Vec<WriteOp>) -> Vec<(usize, WriteOp)> {
+        let mut out = Vec::with_capacity(ops.len());
+        for (group, op) in ops.into_iter().enumerate() {
+            let WriteOp::Put {
+                id,
+                mut patch,
+                return_record,
+            } = op
+            else {
+                out.push((group, op));
+                continue;
+            };
+            if id.part_category().is_some() {
+                out.push((
+                    group,
+                    WriteOp::Put {
+                        id,
+                        patch,
+                        return_record,
+                    },
+                ));
+                continue;
+            }
+            let mut local = Vec::new();
+            if id.kind() == Kind::Product && !self.restricted.is_empty() {
+                let (kept, shared) = std::mem::take(&mut patch.edits)
+                    .into_iter()
+                    .partition(|(k, _)| self.restricted.iter().any(|r| r == k));
+                local = kept;
+                patch.edits = shared;
+            }
+            for (n, (category, part)) in patch.split(id.kind()).into_iter().enumerate() {
+                if n > 0 && part.edits.is_empty() {
+                    continue;
+                }
+                let part_id = category.map_or_else(|| id.clone(), |c| id.part(c));
+                out.push((
+                    group,
+                    WriteOp::Put {
+                        id: part_id,
+                        patch: part,
+                        return_record,
+                    },
+                ));
+            }
+            if !local.is_empty() {
+                out.push((group, WriteOp::Local { id, edits: local }));
+            }
+        }
+        out
+    }
+
+    fn write_expanded(
+        &mut self,
+        ops: &[(usize, WriteOp)],
+        now_ms: i64,
+    ) -> Result<BatchOutcome, StoreError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         let mut results = Vec::with_capacity(ops.len());
@@ -245,14 +375,28 @@ impl Store {
             let mut doc_seq = txn.open_table(DOC_SEQ)?;
             let mut meta = txn.open_table(META)?;
             let mut checkpoints = txn.open_table(CHECKPOINTS)?;
+            let mut local = txn.open_table(RESTRICTED)?;
             let mut last_seq = read_u64(&meta, META_LAST_SEQ)?;
+            let mut refused: Option<usize> = None;
+            let mut previous: Option<usize> = None;
             let company = self.company.clone();
             let author = Author {
                 company: &company,
                 time_ms: now_ms,
             };
-            for op in ops {
-                let (id, want_record) = match &op {
+            for (group, op) in ops {
+                // A put whose main document was refused writes no part.
+                if let Some(g) = previous.take()
+                    && matches!(results.last(), Some(Err(_)))
+                {
+                    refused = Some(g);
+                }
+                previous = Some(*group);
+                if refused == Some(*group) {
+                    results.push(Err(WriteError::NotFound("a refused record".into())));
+                    continue;
+                }
+                let (id, want_record) = match op {
                     WriteOp::Put {
                         id, return_record, ..
                     } => (id.clone(), *return_record),
@@ -263,6 +407,28 @@ impl Store {
                         checkpoints.insert(peer.as_str(), *seq)?;
                         results.push(Ok(WriteResult {
                             id: DocId::kind_root(Kind::Company),
+                            seq: None,
+                            created: false,
+                            record: None,
+                        }));
+                        continue;
+                    }
+                    WriteOp::Local { id, edits } => {
+                        write_local(&mut local, id, edits)?;
+                        results.push(Ok(WriteResult {
+                            id: id.clone(),
+                            seq: None,
+                            created: false,
+                            record: None,
+                        }));
+                        continue;
+                    }
+                    WriteOp::Restrict { fields } => {
+                        keep_local(&docs, &mut local, &self.restricted, fields)?;
+                        meta.insert(META_RESTRICTED, fields.join(",").as_bytes())?;
+                        self.restricted = fields.clone();
+                        results.push(Ok(WriteResult {
+                            id: DocId::kind_root(Kind::Product),
                             seq: None,
                             created: false,
                             record: None,
@@ -428,7 +594,9 @@ impl Store {
                             }),
                         }
                     }
-                    WriteOp::Checkpoint { .. } => Ok((None, false)),
+                    WriteOp::Checkpoint { .. }
+                    | WriteOp::Local { .. }
+                    | WriteOp::Restrict { .. } => Ok((None, false)),
                 };
                 let (hash, created) = match outcome {
                     Ok(x) => x,
@@ -527,6 +695,78 @@ impl Store {
     }
 }
 
+/// Applies edits to a record's restricted values in the local table.
+fn write_local(
+    local: &mut redb::Table<&str, &[u8]>,
+    id: &DocId,
+    edits: &[elo_crdt::patch::Edit],
+) -> Result<(), StoreError> {
+    let mut values = read::local_values(local, id)?;
+    for (key, value) in edits {
+        match value {
+            Some(v) => values.insert(key.clone(), v.clone()),
+            None => values.remove(key),
+        };
+    }
+    if values.is_empty() {
+        local.remove(id.as_str())?;
+    } else {
+        let bytes = serde_json::to_vec(&values).map_err(|e| StoreError::Failed(e.to_string()))?;
+        local.insert(id.as_str(), bytes.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Before fields become restricted, copies the values the shared product
+/// documents hold for them into the local table, so the ERP reads the
+/// same values after `elo restrict` as before it. Values already local stay.
+fn keep_local(
+    docs: &redb::Table<&str, &[u8]>,
+    local: &mut redb::Table<&str, &[u8]>,
+    already: &[String],
+    fields: &[String],
+) -> Result<(), StoreError> {
+    let newly: Vec<&String> = fields.iter().filter(|f| !already.contains(f)).collect();
+    if newly.is_empty() {
+        return Ok(());
+    }
+    let prefix = DocId::kind_prefix(Kind::Product);
+    let mut copies = Vec::new();
+    for item in docs.range(prefix.as_str()..)? {
+        let (k, v) = item?;
+        let Some(id) = DocId::parse(k.value()).filter(|_| k.value().starts_with(&prefix)) else {
+            break;
+        };
+        let Ok(doc) = RecordDoc::load(v.value(), READER, &id) else {
+            continue;
+        };
+        let Some(record) = doc.record() else {
+            continue;
+        };
+        let edits: Vec<elo_crdt::patch::Edit> = newly
+            .iter()
+            .filter_map(|f| {
+                record
+                    .values
+                    .get(*f)
+                    .map(|v| ((*f).clone(), Some(v.clone())))
+            })
+            .collect();
+        if !edits.is_empty() {
+            copies.push((id.record(), edits));
+        }
+    }
+    for (id, edits) in copies {
+        let current = read::local_values(local, &id)?;
+        let edits: Vec<_> = edits
+            .into_iter()
+            .filter(|(k, _)| !current.contains_key(k))
+            .collect();
+        write_local(local, &id, &edits)?;
+    }
+    Ok(())
+}
+
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
@@ -559,6 +799,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         txn.open_table(CHANGES)?;
         txn.open_table(DOC_SEQ)?;
         txn.open_table(CHECKPOINTS)?;
+        txn.open_table(RESTRICTED)?;
         let mut meta = txn.open_table(META)?;
         if read_u64(&meta, META_SCHEMA)? < SCHEMA_VERSION {
             meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;

@@ -3,17 +3,69 @@
 
 use super::*;
 
+use std::collections::BTreeMap;
+
+use elo_crdt::FieldValue;
+
+type LocalValues = BTreeMap<String, FieldValue>;
+
+/// A record as this company sees it: its main document, the part
+/// documents this node holds, and its own restricted values on top.
 pub fn record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
-    Ok(load(db, id)?.and_then(|d| d.record()))
-}
-
-pub fn history(db: &Database, id: &DocId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
-    Ok(load(db, id)?.map(|mut d| d.history()))
-}
-
-fn load(db: &Database, id: &DocId) -> Result<Option<RecordDoc>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
+    let local = txn.open_table(RESTRICTED)?;
+    let restricted = restricted_in(&txn.open_table(META)?)?;
+    let id = id.record();
+    let main = load_from(&docs, &id)?.and_then(|d| d.record());
+    assemble(&docs, &local, &restricted, &id, main)
+}
+
+/// Who changed which fields of a record, in its main document and its
+/// parts, oldest first.
+pub fn history(db: &Database, id: &DocId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+    let txn = db.begin_read()?;
+    let docs = txn.open_table(DOCS)?;
+    let id = id.record();
+    let mut out: Option<Vec<HistoryEntry>> = None;
+    let parts = part_ids(&id);
+    for doc_id in std::iter::once(id.clone()).chain(parts) {
+        if let Some(mut doc) = load_from(&docs, &doc_id)? {
+            out.get_or_insert_with(Vec::new).extend(doc.history());
+        }
+    }
+    Ok(out.map(|mut h| {
+        h.sort_by_key(|e| e.time_ms);
+        // One write touching several documents of the record (its main
+        // document and a part) is one entry, as the user made it.
+        let mut merged: Vec<HistoryEntry> = Vec::with_capacity(h.len());
+        for e in h {
+            match merged.last_mut() {
+                Some(last) if last.company == e.company && last.time_ms == e.time_ms => {
+                    for f in e.fields {
+                        if !last.fields.contains(&f) {
+                            last.fields.push(f);
+                        }
+                    }
+                }
+                _ => merged.push(e),
+            }
+        }
+        merged
+    }))
+}
+
+/// The ids of the part documents a record of this kind may have.
+fn part_ids(id: &DocId) -> impl Iterator<Item = DocId> + '_ {
+    elo_crdt::schema::part_categories(id.kind())
+        .into_iter()
+        .map(|c| id.part(c))
+}
+
+fn load_from(
+    docs: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &DocId,
+) -> Result<Option<RecordDoc>, StoreError> {
     let Some(bytes) = docs.get(id.as_str())? else {
         return Ok(None);
     };
@@ -23,6 +75,88 @@ fn load(db: &Database, id: &DocId) -> Result<Option<RecordDoc>, StoreError> {
             id: id.to_string(),
             source,
         })
+}
+
+/// Adds the parts and the restricted values to a record's main document
+/// (`main`; `None` when this node holds only some of its parts).
+fn assemble(
+    docs: &impl ReadableTable<&'static str, &'static [u8]>,
+    local: &impl ReadableTable<&'static str, &'static [u8]>,
+    restricted: &[String],
+    id: &DocId,
+    main: Option<Record>,
+) -> Result<Option<Record>, StoreError> {
+    let mut record = main;
+    for part in part_ids(id) {
+        if let Some(r) = load_from(docs, &part)?.and_then(|d| d.record()) {
+            record
+                .get_or_insert_with(|| Record {
+                    id: id.clone(),
+                    deleted: false,
+                    values: BTreeMap::new(),
+                })
+                .values
+                .extend(r.values);
+        }
+    }
+    if let Some(r) = record.as_mut() {
+        overlay(local, restricted, r)?;
+    }
+    Ok(record)
+}
+
+/// Puts this company's restricted values over a record: for a field it
+/// restricts, only its own value counts, whatever the shared document says.
+pub fn overlay(
+    local: &impl ReadableTable<&'static str, &'static [u8]>,
+    restricted: &[String],
+    record: &mut Record,
+) -> Result<(), StoreError> {
+    if restricted.is_empty() || record.kind() != Kind::Product {
+        return Ok(());
+    }
+    let mut own = local_values(local, &record.id.record())?;
+    for field in restricted {
+        record.values.remove(field);
+        if let Some(v) = own.remove(field) {
+            record.values.insert(field.clone(), v);
+        }
+    }
+    Ok(())
+}
+
+/// A record's restricted values from the local table.
+pub fn local_values(
+    local: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &DocId,
+) -> Result<LocalValues, StoreError> {
+    Ok(match local.get(id.as_str())? {
+        // Written only by this node; a damaged entry reads as empty rather
+        // than hiding the whole record.
+        Some(v) => serde_json::from_slice(v.value()).unwrap_or_default(),
+        None => LocalValues::new(),
+    })
+}
+
+/// The fields this company restricts.
+pub fn restricted_fields(db: &Database) -> Result<Vec<String>, StoreError> {
+    let txn = db.begin_read()?;
+    restricted_in(&txn.open_table(META)?)
+}
+
+fn restricted_in(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Vec<String>, StoreError> {
+    Ok(meta
+        .get(META_RESTRICTED)?
+        .map(|g| {
+            String::from_utf8_lossy(g.value())
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Records of a kind in key order, starting after `after` (a document
@@ -36,6 +170,8 @@ pub fn list(
 ) -> Result<Vec<Record>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
+    let local = txn.open_table(RESTRICTED)?;
+    let restricted = restricted_in(&txn.open_table(META)?)?;
     let prefix = DocId::kind_prefix(kind);
     let start = after.map_or(prefix.clone(), |a| a.to_string());
     let mut out = Vec::new();
@@ -48,7 +184,8 @@ pub fn list(
         if after.is_some_and(|a| a.as_str() == key) {
             continue;
         }
-        let Some(id) = DocId::parse(key) else {
+        // Parts are read with their record.
+        let Some(id) = DocId::parse(key).filter(|id| id.part_category().is_none()) else {
             continue;
         };
         let doc =
@@ -56,7 +193,7 @@ pub fn list(
                 id: key.to_string(),
                 source,
             })?;
-        if let Some(r) = doc.record() {
+        if let Some(r) = assemble(&docs, &local, &restricted, &id, doc.record())? {
             if r.deleted && !include_deleted {
                 continue;
             }
@@ -113,11 +250,20 @@ pub fn heads_of(
     Ok(out)
 }
 
+/// Whether changes made by a company (first argument) in a category may go
+/// to the member being answered.
+pub type AuthorFilter = dyn Fn(&str, elo_crdt::Category) -> bool + Send + Sync;
+
 /// What a peer asked for: for each document, the changes it lacks
 /// beyond the heads it has, or the saved bytes when it has nothing.
+///
+/// With `allowed` (author, category → may the peer have it), changes by
+/// companies the peer has not authorised are withheld, with everything
+/// built on them; a document with nothing left comes back as no changes.
 pub fn docs_for_peer(
     db: &Database,
     wanted: &[(String, Vec<elo_crdt::ChangeHash>)],
+    allowed: Option<&AuthorFilter>,
 ) -> Result<Vec<(String, DocPayload)>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
@@ -126,6 +272,24 @@ pub fn docs_for_peer(
         let Some(bytes) = docs.get(id.as_str())? else {
             continue;
         };
+        if let Some(allowed) = allowed {
+            let Some(doc_id) = DocId::parse(id) else {
+                continue;
+            };
+            let category = doc_id.category();
+            match RecordDoc::load(bytes.value(), READER, &doc_id) {
+                Ok(mut d) => {
+                    let (payload, withheld) =
+                        d.missing_for_authors(have, &|author| allowed(author, category));
+                    if withheld > 0 {
+                        tracing::debug!(%id, withheld, "withheld changes of companies the member has not authorised");
+                    }
+                    out.push((id.clone(), payload));
+                }
+                Err(e) => tracing::warn!(%id, "not sending a damaged document: {e}"),
+            }
+            continue;
+        }
         if have.is_empty() {
             out.push((id.clone(), DocPayload::Whole(bytes.value().to_vec())));
             continue;
@@ -163,8 +327,13 @@ pub fn prepare_merge(
         })
     })?;
     let Some((stored, entry)) = stored else {
-        let DocPayload::Whole(bytes) = payload else {
-            return Err(WriteError::NotFound(id.to_string()));
+        let bytes = match payload {
+            DocPayload::Whole(bytes) => bytes,
+            // Changes of a document never held here: the sender withheld
+            // some of it (changes this company has not authorised).
+            DocPayload::Changes(changes) => RecordDoc::from_changes(&changes, READER, id)
+                .map_err(damaged)?
+                .save(),
         };
         return ReceivedDoc::check(id, &bytes).map(|c| {
             Some(WriteOp::Merge {
@@ -254,6 +423,20 @@ pub fn meta(db: &Database, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
     let txn = db.begin_read()?;
     let meta = txn.open_table(META)?;
     Ok(meta.get(key)?.map(|g| g.value().to_vec()))
+}
+
+/// How many records the store holds (deleted ones included): documents
+/// that are not parts of a record. Reads ids only.
+pub fn record_count(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_read()?;
+    let doc_seq = txn.open_table(DOC_SEQ)?;
+    let mut n = 0;
+    for item in doc_seq.iter()? {
+        let (k, _) = item?;
+        // A part's id has a second '/': `kind/key/category`.
+        n += u64::from(k.value().matches('/').count() == 1);
+    }
+    Ok(n)
 }
 
 /// How many documents the store holds (deleted ones included).

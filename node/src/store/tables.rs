@@ -23,6 +23,12 @@ pub const DOC_SEQ: TableDefinition<&str, u64> = TableDefinition::new("doc-seq-1"
 /// sequence number up to which everything is stored here.
 pub const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints-1");
 
+/// Restricted fields (seed 002's "campos restritos"): this company's own
+/// values of the fields it keeps to itself, overlaid on read and never put in
+/// a shared document. Key: record id. Value: JSON object, field to
+/// `FieldValue`.
+pub const RESTRICTED: TableDefinition<&str, &[u8]> = TableDefinition::new("restricted-1");
+
 /// Node metadata. Keys: see `META_*` below. Values: UTF-8 or JSON.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-1");
 
@@ -30,3 +36,5 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-1");
 pub const META_LAST_SEQ: &str = "last_seq";
 /// The schema version the file was migrated to.
 pub const META_SCHEMA: &str = "schema_version";
+/// The fields this company restricts, comma-separated.
+pub const META_RESTRICTED: &str = "restricted_fields";
