@@ -184,6 +184,16 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
         ));
         filiais.push(node);
     }
+    // Each company receives only from companies it authorised: a filial
+    // authorises the members present when it joins, and the matriz
+    // authorises whom it invites. Filial 1 accepts filial 2 here.
+    filiais[0]
+        .api()?
+        .policy(crate::access::PolicyChange::Authorize {
+            from: "45.723.174/0001-10".into(),
+            categories: "all".into(),
+        })?;
+    say("filial 1 authorises receiving from filial 2 (each pair is authorised once)".to_string());
 
     // 1. A customer created at the matriz appears at both filiais.
     let t = Instant::now();
@@ -228,6 +238,8 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
             None,
             &json!({"cpf": "111.444.777-35", "name": "Bruno Lima"}),
         )?;
+        // Closed before the node starts again: one process holds the store.
+        offline.close()?;
     }
     say("while apart: the matriz moves Ana to Recife and adds a product; filial 2 records Ana's phone and e-mail and a new customer".to_string());
 
