@@ -420,7 +420,7 @@ impl RecordDoc {
         let mut sent = Vec::new();
         // `get_changes` lists changes in causal order: dependencies first.
         for c in self.doc.get_changes(&known) {
-            let author_ok = c.message().is_some_and(|m| allowed(m));
+            let author_ok = c.message().is_some_and(allowed);
             if !author_ok || c.deps().iter().any(|d| withheld.contains(d)) {
                 withheld.insert(c.hash());
             } else {

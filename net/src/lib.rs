@@ -6,8 +6,10 @@
 //! # Layout
 //! - [`protocol`]: the wire messages of `/elo/sync/1` and their limits.
 //! - [`network`]: the swarm, its event loop task, the client handle.
+//! - [`capture`]: the protocol's codec and its audit copy of what a node sends.
 //! - [`invite`]: the one-line invitation a new company joins with.
 
+pub mod capture;
 pub mod invite;
 pub mod network;
 pub mod protocol;

@@ -19,7 +19,7 @@ use libp2p::core::transport::upgrade::Version;
 use libp2p::futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel, cbor};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, mdns, noise, tcp, yamux};
@@ -217,7 +217,7 @@ impl NetClient {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
-    sync: cbor::Behaviour<Request, Response>,
+    sync: request_response::Behaviour<crate::capture::SyncCodec>,
     mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
@@ -261,10 +261,8 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         .with_other_transport(|key| private_transport(key, psk))
         .map_err(|e| build(&e))?
         .with_behaviour(|key| {
-            let codec = cbor::codec::Codec::<Request, Response>::default()
-                .set_request_size_maximum(MAX_REQUEST_BYTES)
-                .set_response_size_maximum(MAX_RESPONSE_BYTES);
-            let sync = cbor::Behaviour::with_codec(
+            let codec = crate::capture::SyncCodec::new(MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES);
+            let sync = request_response::Behaviour::with_codec(
                 codec,
                 [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
                 request_response::Config::default()
@@ -671,7 +669,7 @@ mod tests {
             .with_other_transport(|key| private_transport(key, psk))
             .unwrap()
             .with_behaviour(|_| {
-                cbor::Behaviour::<ByteBuf, Response>::new(
+                request_response::cbor::Behaviour::<ByteBuf, Response>::new(
                     [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(10)),

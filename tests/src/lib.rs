@@ -128,6 +128,11 @@ impl Company {
     /// Starts `elo node` with these extra arguments. Its log goes to
     /// `node.log` in the data directory.
     pub fn start_node_with(&self, extra: &[&str]) -> RunningNode {
+        self.start_node_with_env(extra, &[])
+    }
+
+    /// Starts `elo node` with extra arguments and environment variables.
+    pub fn start_node_with_env(&self, extra: &[&str], env: &[(&str, &Path)]) -> RunningNode {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -137,6 +142,7 @@ impl Company {
         args.extend_from_slice(extra);
         let mut child = self
             .command(&args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -576,7 +576,7 @@ impl Store {
                 let outcome = match op {
                     WriteOp::Put { patch, .. } => {
                         let created = !doc.exists();
-                        doc.apply(&id, &patch, author)
+                        doc.apply(&id, patch, author)
                             .map(|h| (h, created))
                             .map_err(WriteError::from)
                     }
@@ -585,7 +585,7 @@ impl Store {
                     }
                     WriteOp::Delete { .. } => Ok((doc.delete(author), false)),
                     WriteOp::Merge { bytes, .. } | WriteOp::Merged { bytes, .. } => {
-                        match doc.merge_bytes(&bytes) {
+                        match doc.merge_bytes(bytes) {
                             Ok(true) => Ok((doc.heads().first().copied(), false)),
                             Ok(false) => Ok((None, false)),
                             Err(source) => Err(WriteError::Damaged {

@@ -1,0 +1,194 @@
+//! What a company shares, with whom, and what never leaves it, checked on
+//! real `elo` processes and on the bytes that cross the stream: the sending
+//! node writes every answer it sends to an audit file (`ELO_WIRE_CAPTURE`),
+//! and the test reads it back.
+
+use std::time::Duration;
+
+use elo_net::protocol::ResponseBody;
+use elo_tests::{Company, cnpj, wait_until};
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Every map key the automerge changes in `bytes` write: a whole saved
+/// document or one change.
+fn keys_written(bytes: &[u8], out: &mut Vec<String>) {
+    if bytes.is_empty() {
+        return;
+    }
+    let mut doc = automerge::AutoCommit::load(bytes).expect("a document that loads");
+    for change in doc.get_changes(&[]) {
+        for op in change.decode().operations {
+            if let automerge::legacy::Key::Map(k) = op.key {
+                out.push(k.to_string());
+            }
+        }
+    }
+}
+
+#[test]
+fn restricted_fields_and_unreceived_categories_never_cross_the_wire() {
+    let audit = tempfile::NamedTempFile::new().unwrap();
+    let a = Company::init(&cnpj(21), "Matriz");
+    let node_a = a.start_node_with_env(
+        &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"],
+        &[("ELO_WIRE_CAPTURE", audit.path())],
+    );
+    // A keeps its location and cost price to itself.
+    let r = node_a.request(
+        "PUT",
+        "/v1/restricted",
+        Some(r#"{"fields":["location","cost_price"]}"#),
+        None,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.body["restricted"],
+        serde_json::json!(["location", "cost_price"])
+    );
+
+    let b = Company::join(&node_a.invite(), &cnpj(22), "Filial");
+    // B does not receive credit limits, sale prices or additional fields.
+    let b_node = b.start_node();
+    let r = b_node.request(
+        "PUT",
+        "/v1/share",
+        Some(r#"{"receives":"customers,suppliers,products,product_parameters,tax_rates,units"}"#),
+        None,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // A must know B's choice before it writes, or it would rightly send.
+    let b_digits = cnpj(22)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>();
+    wait_until("B's receive set known at A", LIMIT, || {
+        node_a.record("company", &b_digits).is_some_and(|c| {
+            c["receives"]
+                .as_str()
+                .is_some_and(|r| !r.contains("sale_price"))
+        })
+    });
+
+    let product = r#"{"description":"Parafuso DESC-MARKER-55","ncm":"7318.15.00",
+        "location":"SHELF-SECRET-42","cost_price":"12.34","sale_price":"99.99",
+        "extra":{"note":"EXTRA-MARKER-77"}}"#;
+    assert_eq!(node_a.put("/v1/records/product/P1", product).status, 201);
+    let customer = r#"{"name":"Ana","credit_limit":"777.00"}"#;
+    assert_eq!(
+        node_a
+            .put("/v1/records/customer/52998224725", customer)
+            .status,
+        201
+    );
+
+    // A reads its own values, restricted ones included.
+    let at_a = node_a.record("product", "P1").unwrap();
+    assert_eq!(at_a["location"], "SHELF-SECRET-42");
+    assert_eq!(at_a["cost_price"], "12.34");
+    assert_eq!(at_a["sale_price"], "99.99");
+
+    // B gets what it receives, and nothing else.
+    wait_until("the product and customer at B", LIMIT, || {
+        b_node.record("product", "P1").is_some()
+            && b_node.record("customer", "52998224725").is_some()
+    });
+    let at_b = b_node.record("product", "P1").unwrap();
+    assert_eq!(at_b["description"], "Parafuso DESC-MARKER-55");
+    assert_eq!(at_b["ncm"], "73181500");
+    for absent in ["location", "cost_price", "sale_price", "extra"] {
+        assert_eq!(at_b[absent], Value::Null, "{absent} reached B: {at_b}");
+    }
+    let customer_at_b = b_node.record("customer", "52998224725").unwrap();
+    assert_eq!(customer_at_b["name"], "Ana");
+    assert_eq!(customer_at_b["credit_limit"], Value::Null);
+
+    // B writes its own cost price; A's restricted value still stands at A.
+    assert_eq!(
+        b_node
+            .request(
+                "PATCH",
+                "/v1/records/product/P1",
+                Some(r#"{"cost_price":"50.00"}"#),
+                None
+            )
+            .status,
+        200
+    );
+    wait_until("B's change in A's history", LIMIT, || {
+        node_a.get("/v1/records/product/P1/history").body["history"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|e| e["company"] == b_digits.as_str()))
+    });
+    assert_eq!(
+        node_a.record("product", "P1").unwrap()["cost_price"],
+        "12.34"
+    );
+
+    // What crossed the stream from A: no restricted value, no part of a
+    // category B does not receive, not even listed.
+    drop(node_a);
+    let bytes = std::fs::read(audit.path()).unwrap();
+    let (answers, damaged) = elo_net::capture::read_capture(&bytes);
+    assert_eq!(damaged, None);
+    let mut docs_sent = 0;
+    let mut keys = Vec::new();
+    for answer in &answers {
+        match &answer.body {
+            ResponseBody::Changes { entries, .. } => {
+                for e in entries {
+                    for part in ["/credit_limit", "/sale_price", "/additional_fields"] {
+                        assert!(!e.id.ends_with(part), "listed {} to B", e.id);
+                    }
+                }
+            }
+            ResponseBody::Docs { docs } => {
+                for d in docs {
+                    docs_sent += 1;
+                    keys_written(&d.bytes, &mut keys);
+                    for c in &d.changes {
+                        keys_written(c, &mut keys);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(docs_sent >= 2, "the audit saw {docs_sent} documents sent");
+    assert!(
+        keys.iter().any(|k| k == "description"),
+        "the audit reads values: {keys:?}"
+    );
+    for secret in ["location", "cost_price", "sale_price", "credit_limit"] {
+        assert!(
+            !keys.iter().any(|k| k == secret),
+            "{secret} crossed the wire"
+        );
+    }
+    assert!(
+        !keys.iter().any(|k| k.starts_with("extra.")),
+        "an extra field crossed the wire"
+    );
+    let raw = String::from_utf8_lossy(&bytes);
+    assert!(
+        raw.contains("DESC-MARKER-55"),
+        "shared text is visible in the audit"
+    );
+    assert!(!raw.contains("SHELF-SECRET-42"));
+    assert!(!raw.contains("EXTRA-MARKER-77"));
+
+    // B does not hold units any more once it neither sends nor receives
+    // them: its API refuses them.
+    let r = b_node.request(
+        "PUT",
+        "/v1/share",
+        Some(r#"{"sends":"customers,products","receives":"customers,products"}"#),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let refused = b_node.get("/v1/records/unit");
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert_eq!(refused.body["error"], "category_not_held");
+    assert_eq!(b_node.get("/v1/records/product").status, 200);
+}
