@@ -11,6 +11,7 @@
 //! - [`mesh`]: replication with other members over elo-net.
 //! - [`pull`]: the pipelined pull loop of replication.
 //! - [`policy`]: what a company shares, authorises and restricts.
+//! - [`primary`]: the primary's election and ID ranges (state machine).
 //! - [`node`]: running a node in the foreground until told to stop.
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod membership;
 pub mod mesh;
 pub mod node;
 pub mod policy;
+pub mod primary;
 pub mod pull;
 pub mod records;
 pub mod store;
