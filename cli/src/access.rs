@@ -299,6 +299,8 @@ impl Access {
                         Some(json!({ "from": from, "categories": categories })),
                     ),
                     PolicyChange::Revoke { from } => {
+                        let from =
+                            elo_crdt::ident::cnpj(from).map_err(|e| anyhow!("--from: {e}"))?;
                         ("DELETE", format!("/v1/authorizations/{from}"), None)
                     }
                     PolicyChange::Restrict { fields } => (
@@ -308,6 +310,21 @@ impl Access {
                     ),
                 };
                 c.send(method, &format!("{}{path}", c.base), body.as_ref())
+            }
+        }
+    }
+
+    /// Takes a company out of the group (needs the running node: the new
+    /// network key must reach the members).
+    pub fn remove_company(&self, cnpj: &str) -> Result<Value> {
+        match self {
+            Access::Local(_) => bail!(
+                "the node is not running: start it with `elo node`, so the removal and the new network key reach the members"
+            ),
+            Access::Api(c) => {
+                // A formatted CNPJ has a '/', which would split the path.
+                let cnpj = elo_crdt::ident::cnpj(cnpj).map_err(|e| anyhow!("CNPJ: {e}"))?;
+                c.send("DELETE", &format!("{}/v1/members/{cnpj}", c.base), None)
             }
         }
     }

@@ -197,6 +197,12 @@ enum Command {
         #[arg(long)]
         from: String,
     },
+    /// Take a company out of the group: every member closes its connections
+    /// and refuses it, and the group moves to a new network key
+    RemoveCompany {
+        /// The company's CNPJ
+        cnpj: String,
+    },
     /// Keep product fields to this company: its values never leave its node
     /// and others' values never replace them (min_quantity, max_quantity,
     /// supplier, location, cost_price, average_cost, sale_price,
@@ -654,6 +660,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::RevokeAuthorization { from } => {
             let p = Access::open(&data)?.policy(PolicyChange::Revoke { from })?;
             show_policy(&p, json_out);
+        }
+        Command::RemoveCompany { cnpj } => {
+            let r = Access::open(&data)?.remove_company(&cnpj)?;
+            if json_out {
+                print_json(&r);
+            } else {
+                println!(
+                    "removed {} from the group",
+                    r["removed"].as_str().unwrap_or("?")
+                );
+                let names = |v: &Value| {
+                    v.as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default()
+                };
+                println!("new network key given to: {}", names(&r["reached"]));
+                if r["not_reached"].as_array().is_some_and(|a| !a.is_empty()) {
+                    println!(
+                        "NOT reached (they keep the old key and cannot connect until given the new one): {}",
+                        names(&r["not_reached"])
+                    );
+                }
+            }
         }
         Command::Restrict { fields } => {
             let fields = fields.into_iter().filter(|f| f != "none").collect();

@@ -130,6 +130,10 @@ enum Command {
     Disconnect(PeerId),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Connected(oneshot::Sender<Vec<PeerId>>),
+    Rekey {
+        group_secret: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
 }
 
 /// A cloneable handle to the network task.
@@ -208,6 +212,20 @@ impl NetClient {
         rx.await.map_err(|_| NetError::Shutdown)
     }
 
+    /// Moves to a new private-network key (derived from a new group
+    /// secret): every connection closes, the node listens again on the same
+    /// addresses, and from now on only nodes holding the new key get past
+    /// the handshake. Members reconnect by the usual dialing.
+    pub async fn rekey(&self, group_secret: Vec<u8>) -> Result<(), NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Rekey {
+            group_secret,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| NetError::Shutdown)?
+    }
+
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Connected(reply)).await?;
@@ -250,13 +268,14 @@ fn private_transport(
     )
 }
 
-/// Builds the swarm, listens, and spawns the event loop. Returns the client
-/// and the event stream.
-pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
-    let psk = PreSharedKey::new(network_key(&config.group_secret));
+/// Builds the swarm for a private-network key.
+fn build_swarm(
+    keypair: &Keypair,
+    psk: PreSharedKey,
+    mdns_on: bool,
+) -> Result<Swarm<Behaviour>, NetError> {
     let build = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
-    let mdns_on = config.mdns;
-    let mut swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
+    Ok(SwarmBuilder::with_existing_identity(keypair.clone())
         .with_tokio()
         .with_other_transport(|key| private_transport(key, psk))
         .map_err(|e| build(&e))?
@@ -284,7 +303,14 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         })
         .map_err(|e| build(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-        .build();
+        .build())
+}
+
+/// Builds the swarm, listens, and spawns the event loop. Returns the client
+/// and the event stream.
+pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
+    let psk = PreSharedKey::new(network_key(&config.group_secret));
+    let mut swarm = build_swarm(&config.keypair, psk, config.mdns)?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -298,6 +324,8 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
     let local = *swarm.local_peer_id();
     let event_loop = EventLoop {
         swarm,
+        keypair: config.keypair,
+        mdns: config.mdns,
         commands: cmd_rx,
         events: ev_tx,
         roster: config.roster,
@@ -318,6 +346,9 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
+    /// Kept to build the swarm again with a new key.
+    keypair: Keypair,
+    mdns: bool,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     roster: HashSet<PeerId>,
@@ -330,6 +361,37 @@ struct EventLoop {
 }
 
 impl EventLoop {
+    /// Replaces the swarm with one under the new key, on the same
+    /// addresses. Connections of the old one close with it; the node hears
+    /// of each as a disconnection.
+    fn rekey(&mut self, group_secret: &[u8]) -> Result<(), NetError> {
+        let psk = PreSharedKey::new(network_key(group_secret));
+        let fresh = build_swarm(&self.keypair, psk, self.mdns)?;
+        let addrs: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        // The old swarm goes first, so its ports are free to listen on again.
+        drop(std::mem::replace(&mut self.swarm, fresh));
+        for (_, (peer, reply)) in self.pending.drain() {
+            let _ = reply.send(Err(NetError::Request {
+                peer,
+                reason: "the network key changed".into(),
+            }));
+        }
+        self.dialing.clear();
+        self.outsiders.clear();
+        self.closing.clear();
+        for addr in addrs {
+            if let Err(e) = self.swarm.listen_on(addr.clone()) {
+                tracing::warn!(%addr, "could not listen again after the key change: {e}");
+            }
+        }
+        for peer in connected {
+            let _ = self.events.try_send(NetEvent::Disconnected { peer });
+        }
+        tracing::info!("the private-network key changed");
+        Ok(())
+    }
+
     async fn run(mut self) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -421,6 +483,12 @@ impl EventLoop {
                         }));
                     }
                 }
+            }
+            Command::Rekey {
+                group_secret,
+                reply,
+            } => {
+                let _ = reply.send(self.rekey(&group_secret));
             }
             Command::SetRoster(roster) => {
                 let outsiders: Vec<PeerId> = self

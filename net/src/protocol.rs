@@ -65,6 +65,13 @@ pub enum RequestBody {
         rescan: bool,
     },
     Join(JoinRequest),
+    /// A member removed `removed` from the group and moved it to a new
+    /// group secret: store it, and change the private-network key. Sent
+    /// only over the members' encrypted streams.
+    Rekey {
+        secret: String,
+        removed: String,
+    },
 }
 
 /// What it answers.

@@ -75,6 +75,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/authorizations", get(share_show).post(authorize))
         .route("/v1/authorizations/{company}", delete(revoke))
         .route("/v1/restricted", get(share_show).put(restrict))
+        .route("/v1/members/{company}", delete(remove_company))
         .layer(DefaultBodyLimit::max(MAX_RECORD_BODY));
     Router::new()
         .merge(records)
@@ -514,7 +515,13 @@ async fn create_invite(State(state): State<ApiState>, body: Bytes) -> ApiResult<
         (Some(mesh), true) => mesh.p2p_addrs().await,
         _ => req.addrs,
     };
-    let invite = crate::membership::create_invite(&state.store, &state.group, addrs, ttl)
+    // The group secret may have changed since the node started (a member
+    // was removed): invites carry the current one.
+    let group = match state.store.meta(crate::data_dir::META_GROUP).await? {
+        Some(b) => serde_json::from_slice(&b).unwrap_or_else(|_| state.group.clone()),
+        None => state.group.clone(),
+    };
+    let invite = crate::membership::create_invite(&state.store, &group, addrs, ttl)
         .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "invite", e.to_string()))?;
     Ok(Json(
@@ -651,4 +658,31 @@ async fn restrict(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<
     let req: RestrictRequest = body_as(&body)?;
     let policy = crate::policy::restrict(&state.store, &state.company.cnpj, &req.fields).await?;
     Ok(Json(json!(policy)))
+}
+
+/// Takes a company out of the group and changes the network key.
+async fn remove_company(
+    State(state): State<ApiState>,
+    Path(company): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let Some(mesh) = &state.mesh else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_mesh",
+            "removing a company must reach the members: run the node with the mesh",
+        ));
+    };
+    match mesh.remove_company(&company).await {
+        Ok(r) => Ok(Json(json!(r))),
+        Err(crate::mesh::MeshError::Refused(m)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refused",
+            m,
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "mesh",
+            e.to_string(),
+        )),
+    }
 }

@@ -58,6 +58,8 @@ pub enum MeshError {
     Net(#[from] elo_net::NetError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What this node knows of one member, as `elo status` shows it.
@@ -226,6 +228,70 @@ impl Mesh {
 
     /// Forgets checkpoints (of one member, by peer id or CNPJ, or all) and
     /// replicates again from the beginning.
+    /// Takes a company out of the group: its roster record is deleted (every
+    /// member then closes its connections and refuses it), and the group
+    /// moves to a new secret, handed to the members connected now over their
+    /// encrypted streams, so its copy of the key, and any old invite, stop
+    /// working. Members not reached keep the old key and must be given the
+    /// new one; today that means removing and inviting them again.
+    pub async fn remove_company(&self, cnpj: &str) -> Result<Removal, MeshError> {
+        let shared = &self.shared;
+        let cnpj = elo_crdt::ident::cnpj(cnpj).map_err(|e| MeshError::Refused(e.to_string()))?;
+        if cnpj == shared.me.cnpj {
+            return Err(MeshError::Refused(
+                "a company cannot remove itself; another member must".into(),
+            ));
+        }
+        let removed_peer = {
+            let roster = lock(&shared.roster);
+            roster
+                .iter()
+                .find(|(_, m)| m.cnpj == cnpj)
+                .map(|(p, _)| *p)
+                .ok_or_else(|| MeshError::Refused(format!("{cnpj} is not a member")))?
+        };
+        forget_member(shared, &cnpj)
+            .await
+            .map_err(MeshError::Refused)?;
+        refresh_roster(shared).await;
+        let _ = shared.net.disconnect(removed_peer).await;
+        let mut fresh = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut fresh);
+        let secret = hex::encode(fresh);
+        let members: Vec<(PeerId, String)> = lock(&shared.roster)
+            .iter()
+            .filter(|(p, _)| **p != shared.net.local_peer_id())
+            .map(|(p, m)| (*p, m.cnpj.clone()))
+            .collect();
+        let mut removal = Removal {
+            removed: cnpj.clone(),
+            reached: Vec::new(),
+            not_reached: Vec::new(),
+        };
+        for (peer, member) in members {
+            let asked = shared
+                .net
+                .request(
+                    peer,
+                    RequestBody::Rekey {
+                        secret: secret.clone(),
+                        removed: cnpj.clone(),
+                    },
+                )
+                .await;
+            match asked {
+                Ok(ResponseBody::Ack) => removal.reached.push(member),
+                _ => removal.not_reached.push(member),
+            }
+        }
+        store_secret(&shared.store, &secret)
+            .await
+            .map_err(MeshError::Refused)?;
+        shared.net.rekey(secret_bytes(&secret)).await?;
+        tracing::warn!(removed = %cnpj, "removed a company from the group and changed the network key");
+        Ok(removal)
+    }
+
     pub async fn resync(&self, who: Option<String>) -> Result<usize, MeshError> {
         let targets: Vec<PeerId> = {
             let roster = lock(&self.shared.roster);
@@ -247,6 +313,52 @@ impl Mesh {
         }
         Ok(targets.len())
     }
+}
+
+/// What `elo remove-company` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Removal {
+    pub removed: String,
+    /// Members that got the new key.
+    pub reached: Vec<String>,
+    /// Members that did not: they keep the old key until given the new one.
+    pub not_reached: Vec<String>,
+}
+
+/// Deletes a company's roster record here, if it is still there.
+async fn forget_member(shared: &Shared, cnpj: &str) -> Result<(), String> {
+    let id = DocId::from_key(elo_crdt::Kind::Company, cnpj).map_err(|e| e.to_string())?;
+    match shared.store.get(id).await {
+        Ok(Some(r)) if !r.deleted => {
+            crate::records::delete(&shared.store, elo_crdt::Kind::Company, cnpj)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Keeps a new group secret in the group's metadata, for the next start
+/// and for invites.
+async fn store_secret(store: &StoreHandle, secret: &str) -> Result<(), String> {
+    let current = store
+        .meta(crate::data_dir::META_GROUP)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no group metadata")?;
+    let mut group: Group = serde_json::from_slice(&current).map_err(|e| e.to_string())?;
+    group.secret = secret.to_string();
+    let bytes = serde_json::to_vec(&group).map_err(|e| e.to_string())?;
+    store
+        .set_meta(crate::data_dir::META_GROUP, bytes)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn secret_bytes(secret: &str) -> Vec<u8> {
+    hex::decode(secret).unwrap_or_else(|_| secret.as_bytes().to_vec())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -490,6 +602,27 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
                 s.status.last_seen_ms = Some(now_ms());
             });
             wake(shared, peer);
+            ResponseBody::Ack
+        }
+        RequestBody::Rekey { secret, removed } => {
+            if removed == shared.me.cnpj {
+                return refused("this company cannot take part in its own removal".into());
+            }
+            if let Err(e) = forget_member(shared, &removed).await {
+                return refused(e);
+            }
+            if let Err(e) = store_secret(&shared.store, &secret).await {
+                return refused(e);
+            }
+            tracing::warn!(%peer, %removed, "a member removed a company from the group; changing the network key");
+            // After the answer has left: the key change closes this stream.
+            let net = shared.net.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if let Err(e) = net.rekey(secret_bytes(&secret)).await {
+                    tracing::error!("could not change the network key: {e}");
+                }
+            });
             ResponseBody::Ack
         }
         RequestBody::Join(req) => {

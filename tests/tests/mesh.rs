@@ -498,3 +498,46 @@ fn a_company_sends_and_receives_only_the_categories_it_shares() {
     assert!(node_b.record("product", "P-3").is_none());
     assert!(node_b.record("unit", "CX").is_none());
 }
+
+#[test]
+fn a_removed_company_is_cut_off_and_the_network_key_changes() {
+    let a = Company::init(&cnpj(51), "A");
+    let node_a = a.start_node();
+    let b = Company::join(&node_a.invite(), &cnpj(52), "B");
+    let node_b = b.start_node();
+    let c = Company::join(&node_a.invite(), &cnpj(53), "C");
+    let node_c = c.start_node();
+    // An invite made before the removal, never used.
+    let old_invite = node_a.invite();
+    let (b_id, c_id) = (digits(&cnpj(52)), digits(&cnpj(53)));
+    wait_until("A connected to B and C", LIMIT, || {
+        node_a.member(&b_id)["connected"] == true && node_a.member(&c_id)["connected"] == true
+    });
+
+    let removed = node_a.request("DELETE", &format!("/v1/members/{c_id}"), None, None);
+    assert_eq!(removed.status, 200, "{:?}", removed.body);
+    assert_eq!(removed.body["reached"], serde_json::json!([b_id]));
+
+    // A and B reconnect under the new key and go on replicating.
+    assert_eq!(
+        node_a
+            .put("/v1/records/unit/NEW", r#"{"description":"After removal"}"#)
+            .status,
+        201
+    );
+    wait_until("A's record at B under the new key", LIMIT, || {
+        node_b.record("unit", "NEW").is_some()
+    });
+    // C gets nothing written after its removal, and is no member at B.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(node_c.record("unit", "NEW").is_none());
+    assert!(node_b.record("company", &c_id).is_none());
+    assert_eq!(node_a.member(&c_id), Value::Null);
+    // The old key no longer opens the network: an invite from before fails.
+    let (out, _dir) = join_attempt(&old_invite, &cnpj(54));
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
