@@ -378,15 +378,19 @@ impl RecordDoc {
         Ok(self.doc.get_heads() != before)
     }
 
+    /// The hashes of `have` this replica knows (others are ignored).
+    fn known_of(&mut self, have: &[ChangeHash]) -> Vec<ChangeHash> {
+        have.iter()
+            .filter(|h| self.doc.get_change_meta_by_hash(h).is_some())
+            .copied()
+            .collect()
+    }
+
     /// What another replica that has `have` lacks of this document: the
     /// changes beyond it (hashes unknown here are ignored), or the whole
     /// saved document when none of `have` is known here.
     pub fn missing_for(&mut self, have: &[ChangeHash]) -> DocPayload {
-        let known: Vec<ChangeHash> = have
-            .iter()
-            .filter(|h| self.doc.get_change_meta_by_hash(h).is_some())
-            .copied()
-            .collect();
+        let known = self.known_of(have);
         if known.is_empty() {
             return DocPayload::Whole(self.doc.save());
         }
@@ -411,11 +415,7 @@ impl RecordDoc {
         have: &[ChangeHash],
         allowed: &dyn Fn(&str) -> bool,
     ) -> (DocPayload, usize) {
-        let known: Vec<ChangeHash> = have
-            .iter()
-            .filter(|h| self.doc.get_change_meta_by_hash(h).is_some())
-            .copied()
-            .collect();
+        let known = self.known_of(have);
         let mut withheld = std::collections::HashSet::new();
         let mut sent = Vec::new();
         // `get_changes` lists changes in causal order: dependencies first.
