@@ -316,6 +316,21 @@ impl Access {
 
     /// Takes a company out of the group (needs the running node: the new
     /// network key must reach the members).
+    /// Sends a request that only the running node can answer (it holds
+    /// the network and the primary task); `why` says what needs it.
+    pub fn node_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        why: &str,
+    ) -> Result<Value> {
+        match self {
+            Access::Local(_) => bail!("the node is not running: start it with `elo node`, {why}"),
+            Access::Api(c) => c.send(method, &format!("{}{path}", c.base), body),
+        }
+    }
+
     pub fn remove_company(&self, cnpj: &str) -> Result<Value> {
         match self {
             Access::Local(_) => bail!(
@@ -416,6 +431,11 @@ impl ApiClient {
                 .post(url)
                 .header("Authorization", &auth)
                 .send_json(b),
+            ("POST", None) => self
+                .agent
+                .post(url)
+                .header("Authorization", &auth)
+                .send_empty(),
             _ => bail!("internal: unsupported request {method}"),
         };
         let mut resp = resp.with_context(|| format!("talking to the node at {}", self.base))?;

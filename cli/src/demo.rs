@@ -213,6 +213,25 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
         ));
     }
 
+    // The matriz founded the group, so it is the primary: it hands each
+    // company its own block of codes, and codes drawn anywhere never clash.
+    let primary = matriz
+        .api()?
+        .node_request("GET", "/v1/primary", None, "for the primary")?;
+    let mut drawn = Vec::new();
+    for node in std::iter::once(&matriz).chain(filiais.iter()) {
+        let v =
+            node.api()?
+                .node_request("POST", "/v1/ids/order/next?count=3", None, "for codes")?;
+        drawn.push(format!("{} {}", node.name, v["codes"]));
+    }
+    say(format!(
+        "primary: {} (term {}); order codes drawn at each company from its own block: {}",
+        primary["primary"]["company"].as_str().unwrap_or("?"),
+        primary["primary"]["term"],
+        drawn.join(", ")
+    ));
+
     // 2. Filial 2 stops; both sides edit the customer and add records.
     filiais[1].stop()?;
     say("filial 2 stops (offline)".to_string());

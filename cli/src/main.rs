@@ -5,6 +5,7 @@
 
 mod access;
 mod demo;
+mod ids;
 mod show;
 mod transfer;
 
@@ -141,6 +142,9 @@ enum Command {
         /// Run alone: the API only, no replication
         #[arg(long)]
         offline: bool,
+        /// Codes per block of every table, when this company is primary
+        #[arg(long, env = "ELO_ID_BLOCK_SIZE", default_value_t = 100_000)]
+        id_block_size: i64,
     },
     /// Make a one-time invite (one line) for a new company
     Invite {
@@ -216,6 +220,23 @@ enum Command {
         /// Only this member (peer id or CNPJ)
         #[arg(long)]
         peer: Option<String>,
+    },
+    /// The primary (the company that hands out ID ranges) and its term;
+    /// `elo primary elect` runs an election
+    Primary {
+        #[command(subcommand)]
+        command: Option<ids::PrimaryCommand>,
+    },
+    /// The ID ranges of the group (company, table, from, to, used);
+    /// `elo ranges set` gives one by hand at the primary
+    Ranges {
+        #[command(subcommand)]
+        command: Option<ids::RangesCommand>,
+    },
+    /// Codes from this company's ID ranges (`elo id next TABLE`)
+    Id {
+        #[command(subcommand)]
+        command: ids::IdCommand,
     },
     /// The fields of each kind, with their Portuguese labels
     Fields {
@@ -509,6 +530,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             only_peers,
             offline,
             api_insecure_public,
+            id_block_size,
         } => {
             let parse = |v: &[String], what: &str| -> Result<Vec<elo_net::Multiaddr>> {
                 v.iter()
@@ -535,6 +557,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     api,
                     mesh,
                     api_insecure_public,
+                    primary: elo_node::primary::PrimarySettings {
+                        block_size: id_block_size,
+                    },
                 },
                 shutdown_signal(),
                 |addr| {
@@ -689,6 +714,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Primary { command } => ids::primary(&Access::open(&data)?, command, json_out)?,
+        Command::Ranges { command } => ids::ranges(&Access::open(&data)?, command, json_out)?,
+        Command::Id { command } => ids::id(&Access::open(&data)?, command, json_out)?,
         Command::Restrict { fields } => {
             let fields = fields.into_iter().filter(|f| f != "none").collect();
             let p = Access::open(&data)?.policy(PolicyChange::Restrict { fields })?;

@@ -72,6 +72,7 @@ use Category::{
 };
 
 const CUSTOMER: &[FieldSpec] = &[
+    f("code", "Código", FieldType::Count, CUST),
     f("cpf", "CPF", FieldType::Cpf, CUST),
     f("cnpj", "CNPJ", FieldType::Cnpj, CUST),
     f("rg", "RG", FieldType::Text(20), CUST),
@@ -138,6 +139,7 @@ const CUSTOMER: &[FieldSpec] = &[
 
 /// Suppliers and carriers share one field list, as in the seed.
 const SUPPLIER: &[FieldSpec] = &[
+    f("code", "Código", FieldType::Count, SUPP),
     f("cnpj", "CNPJ", FieldType::Cnpj, SUPP),
     f("cpf", "CPF", FieldType::Cpf, SUPP),
     f("name", "Razão social", FieldType::Text(120), SUPP),
@@ -181,6 +183,7 @@ const SUPPLIER: &[FieldSpec] = &[
 ];
 
 const PRODUCT: &[FieldSpec] = &[
+    f("code", "Código", FieldType::Count, PROD),
     f("sku", "Código (SKU)", FieldType::Text(60), PROD),
     f("description", "Descrição", FieldType::Text(120), PROD),
     f(

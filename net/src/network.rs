@@ -491,14 +491,17 @@ impl EventLoop {
                 let _ = reply.send(self.rekey(&group_secret));
             }
             Command::SetRoster(roster) => {
-                let outsiders: Vec<PeerId> = self
+                // Only members that left the roster are cut off. A peer
+                // that was never in it may be in the middle of joining; the
+                // outsider timer closes it if it does not.
+                let removed: Vec<PeerId> = self
                     .swarm
                     .connected_peers()
-                    .filter(|p| !roster.contains(p))
+                    .filter(|p| self.roster.contains(p) && !roster.contains(p))
                     .copied()
                     .collect();
                 self.roster = roster;
-                for p in outsiders {
+                for p in removed {
                     let _ = self.swarm.disconnect_peer_id(p);
                 }
             }

@@ -72,6 +72,13 @@ pub enum RequestBody {
         secret: String,
         removed: String,
     },
+    /// A message of the primary election and ID-range protocol. The
+    /// network carries it opaque (JSON bytes the node decodes, within the
+    /// request size limit); the answer is `Ack`, and the protocol itself
+    /// retransmits what is lost.
+    Primary {
+        message: ByteBuf,
+    },
 }
 
 /// What it answers.

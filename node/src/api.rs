@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::api_primary;
 use crate::data_dir::{Company, Group};
 use crate::records::{self, RecordError};
 use crate::store::{ChangeEntry, StoreError, StoreHandle, WriteResult};
@@ -49,6 +50,8 @@ pub struct ApiState {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The mesh, when the node replicates with others.
     pub mesh: Option<crate::mesh::Mesh>,
+    /// The election and ID-range task.
+    pub primary: crate::primary::PrimaryHandle,
 }
 
 /// The API's routes.
@@ -76,6 +79,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/authorizations/{company}", delete(revoke))
         .route("/v1/restricted", get(share_show).put(restrict))
         .route("/v1/members/{company}", delete(remove_company))
+        .route("/v1/primary", get(api_primary::show))
+        .route("/v1/primary/elect", post(api_primary::elect))
+        .route("/v1/ranges", get(api_primary::list).post(api_primary::set))
+        .route("/v1/ids/{table}/next", post(api_primary::next))
         .layer(DefaultBodyLimit::max(MAX_RECORD_BODY));
     Router::new()
         .merge(records)
@@ -88,7 +95,7 @@ pub fn router(state: ApiState) -> Router {
 
 /// An error answer.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -96,7 +103,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -148,7 +155,7 @@ impl From<RecordError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {
     let given = req
@@ -284,7 +291,15 @@ async fn write_record(
 ) -> ApiResult<Response> {
     let kind = held_kind(state, kind).await?;
     let value = parse_json(body)?;
-    let result = records::put(&state.store, kind, Some(key), &value, must_exist).await?;
+    let result = records::put_with_codes(
+        &state.store,
+        kind,
+        Some(key),
+        &value,
+        must_exist,
+        Some(&state.primary),
+    )
+    .await?;
     Ok(written(result).into_response())
 }
 
@@ -368,7 +383,8 @@ async fn bulk_write(
             ),
         ));
     }
-    let report = records::put_many(&state.store, kind, &items).await?;
+    let report =
+        records::put_many_with_codes(&state.store, kind, &items, Some(&state.primary)).await?;
     let status = if report.rejected.is_empty() {
         StatusCode::OK
     } else {
@@ -478,10 +494,13 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     };
     let roster = crate::membership::roster(&state.store).await?;
     let pending = crate::membership::pending_authorizations(&roster, &state.company.cnpj);
+    let (primary, _) = state.primary.view().await?;
     Ok(Json(json!({
         "company": state.company,
         "pending_authorizations": pending,
-        "group": { "id": state.group.id, "primary": state.group.primary, "term": state.group.term },
+        "group": { "id": state.group.id,
+            "primary": primary.primary.as_ref().map(|p| p.company.clone()),
+            "term": primary.primary.as_ref().map_or(0, |p| p.term) },
         "members": members,
         "listen": listen,
         "last_seq": last_seq,
@@ -592,7 +611,7 @@ impl From<crate::policy::PolicyError> for ApiError {
 }
 
 /// Reads a JSON object body into `T`.
-fn body_as<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+pub(crate) fn body_as<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_value(parse_json(body)?)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))
 }

@@ -16,6 +16,7 @@
 
 pub mod api;
 mod api_doc;
+mod api_primary;
 pub mod data_dir;
 pub mod join;
 pub mod membership;

@@ -25,6 +25,8 @@ use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
 
 use crate::data_dir::{Company, Group};
 use crate::membership::{self, META_LISTEN, Member, now_ms};
+use crate::primary::PrimaryHandle;
+use crate::primary::machine::{Outgoing, PrimaryMessage};
 pub use crate::pull::pull_from;
 use crate::pull::{ReceivePolicy, heads_bytes, parse_heads};
 use crate::store::StoreHandle;
@@ -108,6 +110,13 @@ struct Shared {
     /// Members owed a rescan: what they may have from this node widened
     /// since they last walked its log. Told on the next announce.
     rescan: Mutex<HashSet<PeerId>>,
+    /// The election and ID-range task: members' messages go in, its
+    /// messages come out through `primary_outbox`.
+    primary: PrimaryHandle,
+    /// One roster refresh at a time: two interleaved ones could leave the
+    /// network with the older roster, and it disconnects a company missing
+    /// from the roster (a member just admitted, in the middle of its join).
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// A handle to the running mesh.
@@ -125,8 +134,10 @@ impl Mesh {
         group: Group,
         keypair: Keypair,
         config: MeshConfig,
+        primary: (PrimaryHandle, mpsc::UnboundedReceiver<Outgoing>),
         stopping: watch::Receiver<bool>,
     ) -> Result<Mesh, MeshError> {
+        let (primary, primary_outgoing) = primary;
         let local = keypair.public().to_peer_id();
         let members = membership::roster(&store).await?;
         let roster = membership::by_peer(&members);
@@ -152,6 +163,8 @@ impl Mesh {
             dial_roster: config.dial_roster,
             backoff: Mutex::new(HashMap::new()),
             rescan: Mutex::new(HashSet::new()),
+            primary,
+            refreshing: tokio::sync::Mutex::new(()),
         });
         let members: Vec<PeerId> = lock(&shared.roster).keys().copied().collect();
         for peer in members {
@@ -180,6 +193,11 @@ impl Mesh {
         }
         tokio::spawn(event_loop(shared.clone(), events, stopping.clone()));
         tokio::spawn(announcer(shared.clone(), stopping.clone()));
+        tokio::spawn(primary_outbox(
+            shared.clone(),
+            primary_outgoing,
+            stopping.clone(),
+        ));
         tokio::spawn(dialer(shared.clone(), stopping));
         Ok(Mesh { shared })
     }
@@ -381,6 +399,47 @@ fn is_member(shared: &Shared, peer: &PeerId) -> bool {
     lock(&shared.roster).contains_key(peer)
 }
 
+/// The CNPJ of the member behind a connection.
+fn company_of(shared: &Shared, peer: &PeerId) -> Option<String> {
+    lock(&shared.roster).get(peer).map(|m| m.cnpj.clone())
+}
+
+/// Sends the primary task's messages to the members they are for. Only
+/// connected members: the protocol retransmits, and a dial per message
+/// to an unreachable member would only queue up.
+async fn primary_outbox(
+    shared: Arc<Shared>,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    loop {
+        let message = tokio::select! {
+            m = outgoing.recv() => match m { Some(m) => m, None => break },
+            _ = stopping.wait_for(|s| *s) => break,
+        };
+        let peer = lock(&shared.roster)
+            .iter()
+            .find(|(_, m)| m.cnpj == message.to)
+            .map(|(p, _)| *p);
+        let Some(peer) = peer else { continue };
+        if !with_peer(&shared, peer, |s| s.status.connected) {
+            continue;
+        }
+        let Ok(bytes) = serde_json::to_vec(&message.message) else {
+            continue;
+        };
+        let net = shared.net.clone();
+        tokio::spawn(async move {
+            let body = RequestBody::Primary {
+                message: ByteBuf::from(bytes),
+            };
+            if let Ok(ResponseBody::Refused { reason }) = net.request(peer, body).await {
+                tracing::debug!(%peer, "a member refused a primary message: {reason}");
+            }
+        });
+    }
+}
+
 /// Asks the puller of `peer` to run (coalesced: many wakes, one pull).
 fn wake(shared: &Arc<Shared>, peer: PeerId) {
     let start = with_peer(shared, peer, |s| {
@@ -431,6 +490,9 @@ async fn event_loop(
                 lock(&shared.backoff).retain(|a, _| !a.contains(&peer.to_string()));
                 wake(&shared, peer);
                 tell_rescans(&shared).await;
+                if let Some(company) = company_of(&shared, &peer) {
+                    shared.primary.connected(company);
+                }
             }
             NetEvent::Disconnected { peer } => {
                 with_peer(&shared, peer, |s| {
@@ -625,6 +687,21 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
             });
             ResponseBody::Ack
         }
+        RequestBody::Primary { message } => {
+            let Some(company) = company_of(shared, &peer) else {
+                return refused("only members take part in the primary election".into());
+            };
+            match serde_json::from_slice::<PrimaryMessage>(&message) {
+                Ok(message) => {
+                    shared.primary.deliver(company, message);
+                    ResponseBody::Ack
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, "undecodable primary message: {e}");
+                    refused(format!("undecodable primary message: {e}"))
+                }
+            }
+        }
         RequestBody::Join(req) => {
             match membership::accept_join(&shared.store, &shared.me, &shared.group, peer, &req)
                 .await
@@ -704,6 +781,7 @@ fn receivable(shared: &Shared) -> ReceivePolicy {
 
 /// Reloads the roster from the company records and tells the network.
 async fn refresh_roster(shared: &Arc<Shared>) {
+    let _one_at_a_time = shared.refreshing.lock().await;
     let Ok(members) = membership::roster(&shared.store).await else {
         return;
     };
@@ -712,6 +790,10 @@ async fn refresh_roster(shared: &Arc<Shared>) {
     let allowed: HashSet<PeerId> = roster.keys().copied().filter(|p| *p != local).collect();
     let owed = widened(&lock(&shared.roster), &roster, local);
     *lock(&shared.roster) = roster;
+    shared
+        .primary
+        .set_roster(members.iter().map(|m| m.cnpj.clone()).collect())
+        .await;
     let _ = shared.net.set_roster(allowed).await;
     if !owed.is_empty() {
         lock(&shared.rescan).extend(owed);

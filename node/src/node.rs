@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use crate::api::{self, ApiState};
 use crate::data_dir::{DataDir, DataDirError, NodeInfo};
 use crate::mesh::{Mesh, MeshConfig, MeshError};
+use crate::primary::{PrimaryError, PrimaryHandle, PrimarySettings};
 use crate::store::StoreHandle;
 
 /// Why a node could not start or stopped with an error.
@@ -28,6 +29,10 @@ pub enum NodeError {
     NotLoopback(SocketAddr),
     #[error(transparent)]
     Mesh(#[from] MeshError),
+    #[error(transparent)]
+    Primary(#[from] PrimaryError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("the API server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -43,6 +48,8 @@ pub struct NodeConfig {
     /// the only thing between the network and the company's data, and it
     /// travels in clear: off unless asked for by name.
     pub api_insecure_public: bool,
+    /// Settings of the primary and ID ranges.
+    pub primary: PrimarySettings,
 }
 
 /// Runs the node until `shutdown` resolves. `on_ready` hears the bound API
@@ -64,6 +71,16 @@ pub async fn run(
     let keypair = config.data.identity()?;
     let handle = StoreHandle::spawn(store);
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
+    let members = crate::membership::roster(&handle).await?;
+    let (primary, primary_outgoing) = PrimaryHandle::start(
+        handle.clone(),
+        company.cnpj.clone(),
+        &group.primary,
+        members.iter().map(|m| m.cnpj.clone()).collect(),
+        config.primary.clone(),
+        stopping.clone(),
+    )
+    .await?;
     let mesh = match config.mesh.clone() {
         Some(m) => Some(
             Mesh::start(
@@ -72,6 +89,7 @@ pub async fn run(
                 group.clone(),
                 keypair,
                 m,
+                (primary.clone(), primary_outgoing),
                 stopping.clone(),
             )
             .await?,
@@ -102,6 +120,7 @@ pub async fn run(
         group,
         stopping,
         mesh,
+        primary,
     });
     let shutdown = async move {
         shutdown.await;

@@ -2,10 +2,11 @@
 //! node is running: parse and check a write, then store it. One place, so
 //! the two paths cannot disagree on what is valid.
 
-use elo_crdt::{DocId, FieldError, Kind, RecordPatch, ValidationError};
+use elo_crdt::{DocId, FieldError, FieldValue, Kind, RecordPatch, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::primary::PrimaryHandle;
 use crate::store::{StoreError, StoreHandle, WriteError, WriteOp, WriteResult};
 
 /// Why a record operation was refused.
@@ -48,6 +49,19 @@ pub async fn put(
     body: &Value,
     must_exist: bool,
 ) -> Result<WriteResult, RecordError> {
+    put_with_codes(store, kind, key, body, must_exist, None).await
+}
+
+/// [`put`], and a new record of a numbered kind sent without `code` gets
+/// the next code of its table from this company's ID ranges.
+pub async fn put_with_codes(
+    store: &StoreHandle,
+    kind: Kind,
+    key: Option<&str>,
+    body: &Value,
+    must_exist: bool,
+    codes: Option<&PrimaryHandle>,
+) -> Result<WriteResult, RecordError> {
     let mut patch = RecordPatch::from_json(kind, body)?;
     let id = match key {
         Some(k) => {
@@ -59,6 +73,9 @@ pub async fn put(
     };
     if must_exist && store.get(id.clone()).await?.is_none_or(|r| r.deleted) {
         return Err(RecordError::NotFound(id.to_string()));
+    }
+    if let Some(codes) = codes {
+        assign_codes(store, kind, &mut [(&id, &mut patch)], codes).await?;
     }
     Ok(store
         .write_one(WriteOp::Put {
@@ -104,6 +121,16 @@ pub async fn put_many(
     kind: Kind,
     rows: &[Value],
 ) -> Result<BulkReport, StoreError> {
+    put_many_with_codes(store, kind, rows, None).await
+}
+
+/// [`put_many`], numbering new records as [`put_with_codes`] does.
+pub async fn put_many_with_codes(
+    store: &StoreHandle,
+    kind: Kind,
+    rows: &[Value],
+    codes: Option<&PrimaryHandle>,
+) -> Result<BulkReport, StoreError> {
     let mut report = BulkReport::default();
     let mut ops = Vec::with_capacity(rows.len());
     let mut index_of_op = Vec::with_capacity(rows.len());
@@ -119,6 +146,16 @@ pub async fn put_many(
             }
             Err(e) => report.rejected.push(rejected(index, e)),
         }
+    }
+    if let Some(codes) = codes {
+        let mut numbered: Vec<(&DocId, &mut RecordPatch)> = ops
+            .iter_mut()
+            .filter_map(|op| match op {
+                WriteOp::Put { id, patch, .. } => Some((&*id, patch)),
+                _ => None,
+            })
+            .collect();
+        assign_codes(store, kind, &mut numbered, codes).await?;
     }
     let results = if ops.is_empty() {
         Vec::new()
@@ -141,6 +178,73 @@ pub async fn put_many(
     }
     report.rejected.sort_by_key(|r| r.index);
     Ok(report)
+}
+
+/// The table of group codes a kind's records are numbered from, if its
+/// records carry one (`code`, the ERP's "Código"). Units and product groups
+/// are keyed by their code, which the ERP always sends.
+pub fn code_table(kind: Kind) -> Option<&'static str> {
+    matches!(
+        kind,
+        Kind::Customer | Kind::Supplier | Kind::Carrier | Kind::Product
+    )
+    .then(|| kind.as_str())
+}
+
+/// Gives each new record without a code the next code of its table. A
+/// record that exists keeps whatever code it has (an update never burns a
+/// code). When no code can be had (the blocks are used up and no primary
+/// answers), the records are stored without one and the reason is logged:
+/// refusing the ERP's write would lose more than a missing code does.
+async fn assign_codes(
+    store: &StoreHandle,
+    kind: Kind,
+    patches: &mut [(&DocId, &mut RecordPatch)],
+    codes: &PrimaryHandle,
+) -> Result<(), StoreError> {
+    let Some(table) = code_table(kind) else {
+        return Ok(());
+    };
+    let lacking: Vec<usize> = patches
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, p))| !p.edits.iter().any(|(k, _)| k == "code"))
+        .map(|(i, _)| i)
+        .collect();
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let ids = lacking.iter().map(|&i| patches[i].0.to_string()).collect();
+    let heads = store.heads_of(ids).await?;
+    let new: Vec<usize> = lacking
+        .into_iter()
+        .zip(heads)
+        .filter(|(_, h)| h.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    match codes.codes(table, new.len(), true).await {
+        Ok(drawn) => {
+            if drawn.len() < new.len() {
+                tracing::warn!(
+                    table,
+                    "only {} of {} new records got a code: this company's blocks ran out",
+                    drawn.len(),
+                    new.len()
+                );
+            }
+            for (i, code) in new.into_iter().zip(drawn) {
+                patches[i]
+                    .1
+                    .edits
+                    .push(("code".to_owned(), Some(FieldValue::Int(code))));
+            }
+        }
+        Err(e) => tracing::warn!(table, "new records stored without a code: {e}"),
+    }
+    Ok(())
 }
 
 fn rejected(index: usize, e: ValidationError) -> Rejected {

@@ -294,7 +294,10 @@ pub enum ElectError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RangeError {
-    #[error("this company is not acting as primary (known primary: {primary:?})")]
+    #[error(
+        "this company is not acting as primary (known primary: {})",
+        describe_primary(primary.as_ref())
+    )]
     NotPrimary { primary: Option<KnownPrimary> },
     #[error("company {0} is not in the roster")]
     NotInRoster(CompanyId),
@@ -314,12 +317,23 @@ pub enum RangeError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllocError {
-    #[error("no codes left for table {table} ({remaining} remaining); primary: {primary:?}")]
+    #[error(
+        "no codes left for table {table} ({remaining} remaining) and no new block arrived; primary: {}",
+        describe_primary(primary.as_ref())
+    )]
     Exhausted {
         table: TableName,
         remaining: i64,
         primary: Option<KnownPrimary>,
     },
+}
+
+/// "CNPJ (term N)", or that none is known, for messages.
+pub fn describe_primary(primary: Option<&KnownPrimary>) -> String {
+    primary.map_or_else(
+        || "none known".to_owned(),
+        |p| format!("{} (term {})", p.company, p.term),
+    )
 }
 
 /// An election this member is running for itself.
@@ -417,6 +431,11 @@ impl Machine {
 
     pub fn me(&self) -> &str {
         &self.me
+    }
+
+    /// How many members the majorities are counted over.
+    pub fn roster_size(&self) -> usize {
+        self.roster.len()
     }
 
     pub fn current_term(&self) -> Term {
@@ -821,6 +840,11 @@ impl Machine {
             self.state
                 .proposed
                 .retain(|p| !(p.overlaps(&range) && p.term < range.term));
+            if range.company == self.me {
+                // The block asked for has come: the next request (at 80% of
+                // this one) must not wait out the retry delay of this one.
+                self.block_requests.remove(&range.table);
+            }
             self.state.committed.insert(range.clone());
             self.mark_dirty();
             self.out.events.push(Event::RangeCommitted(range));

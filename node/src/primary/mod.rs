@@ -7,10 +7,12 @@
 //! sends what it returns. `sim` (tests only) runs it over a simulated
 //! network with drops, delays, partitions and crashes.
 //!
-//! Not wired into the running node yet: no command or API reaches it.
+//! [`driver`] runs it inside the node: one task, persisting before it
+//! sends, with the mesh carrying its messages and the API its commands.
 
-#![allow(dead_code)]
-
+pub mod driver;
 pub mod machine;
+
+pub use driver::{PrimaryError, PrimaryHandle, PrimarySettings, PrimaryView, RangeRow};
 #[cfg(test)]
 mod sim;

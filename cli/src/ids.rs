@@ -1,0 +1,157 @@
+//! `elo primary`, `elo ranges` and `elo id`: the primary and the ID ranges,
+//! through the running node (it holds the election state and the network).
+
+use anyhow::{Result, anyhow};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::access::Access;
+use crate::show::print_json;
+
+#[derive(Subcommand, Debug)]
+pub enum PrimaryCommand {
+    /// Run an election with a new term; a candidate needs a majority of the
+    /// roster. Without --candidate, this company stands.
+    Elect {
+        /// The company to elect (CNPJ)
+        #[arg(long)]
+        candidate: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RangesCommand {
+    /// Give a range of codes of a table to a company, by hand (at the
+    /// primary; a range overlapping any other is refused)
+    Set {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        from: i64,
+        #[arg(long)]
+        to: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdCommand {
+    /// The next code of TABLE from this company's blocks
+    Next {
+        table: String,
+        /// How many codes
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
+}
+
+const WHY: &str = "which holds the election state and reaches the members";
+
+pub fn primary(access: &Access, command: Option<PrimaryCommand>, json_out: bool) -> Result<()> {
+    let view = match command {
+        None => access.node_request("GET", "/v1/primary", None, WHY)?,
+        Some(PrimaryCommand::Elect { candidate }) => {
+            let candidate = candidate
+                .map(|c| elo_crdt::ident::cnpj(&c).map_err(|e| anyhow!("--candidate: {e}")))
+                .transpose()?;
+            let body = json!({ "candidate": candidate });
+            access.node_request("POST", "/v1/primary/elect", Some(&body), WHY)?
+        }
+    };
+    if json_out {
+        print_json(&view);
+        return Ok(());
+    }
+    match view["primary"]["company"].as_str() {
+        Some(company) => println!(
+            "primary: {company} (term {}){}",
+            view["primary"]["term"],
+            if view["acting"] == true {
+                ", this company"
+            } else {
+                ""
+            }
+        ),
+        None => println!("no primary known yet: run `elo primary elect`"),
+    }
+    println!(
+        "highest term seen here: {}; members: {}",
+        view["current_term"], view["members"]
+    );
+    Ok(())
+}
+
+pub fn ranges(access: &Access, command: Option<RangesCommand>, json_out: bool) -> Result<()> {
+    match command {
+        None => {
+            let v = access.node_request("GET", "/v1/ranges", None, WHY)?;
+            if json_out {
+                print_json(&v);
+                return Ok(());
+            }
+            let rows = v["ranges"].as_array().cloned().unwrap_or_default();
+            if rows.is_empty() {
+                println!("no ranges yet");
+                return Ok(());
+            }
+            println!(
+                "{:<16} {:<14} {:>12} {:>12} {:>10} {:>5}  state",
+                "company", "table", "from", "to", "used", "term"
+            );
+            for r in rows {
+                println!(
+                    "{:<16} {:<14} {:>12} {:>12} {:>10} {:>5}  {}",
+                    r["company"].as_str().unwrap_or("?"),
+                    r["table"].as_str().unwrap_or("?"),
+                    r["from"],
+                    r["to"],
+                    r["used"].as_i64().map_or("-".to_owned(), |u| u.to_string()),
+                    r["term"],
+                    if r["committed"] == true {
+                        "committed"
+                    } else {
+                        "proposed"
+                    }
+                );
+            }
+        }
+        Some(RangesCommand::Set {
+            company,
+            table,
+            from,
+            to,
+        }) => {
+            let company = elo_crdt::ident::cnpj(&company).map_err(|e| anyhow!("--company: {e}"))?;
+            let body = json!({ "company": company, "table": table, "from": from, "to": to });
+            let v = access.node_request("POST", "/v1/ranges", Some(&body), WHY)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "range {}..={} of {} given to {} (term {}), stored by a majority",
+                    v["from"],
+                    v["to"],
+                    v["table"].as_str().unwrap_or("?"),
+                    v["company"].as_str().unwrap_or("?"),
+                    v["term"]
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn id(access: &Access, command: IdCommand, json_out: bool) -> Result<()> {
+    let IdCommand::Next { table, count } = command;
+    let path = format!("/v1/ids/{table}/next?count={count}");
+    let v: Value = access.node_request("POST", &path, None, WHY)?;
+    if json_out {
+        print_json(&v);
+    } else {
+        for code in v["codes"].as_array().into_iter().flatten() {
+            println!("{code}");
+        }
+    }
+    Ok(())
+}

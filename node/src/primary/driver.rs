@@ -1,0 +1,556 @@
+//! The running node's side of the primary: one task owns the [`Machine`],
+//! feeds it the members' messages, a tick and the commands of the API, and
+//! after every step stores its persistent state (in the store's metadata,
+//! durably) *before* any message leaves or any code is handed out.
+//!
+//! The task knows nothing of the network: what the machine sends goes to an
+//! outbox the mesh drains, and the mesh hands in what members sent. Without
+//! a mesh the outbox is simply dropped, and this company can still draw
+//! codes from the blocks it holds.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::machine::{
+    AllocError, CompanyId, Config, ElectError, Event, KnownPrimary, Machine, Outgoing,
+    PersistentState, PrimaryMessage, Range, RangeError, TableSettings, Term, describe_primary,
+};
+use crate::store::{StoreError, StoreHandle};
+
+/// Metadata key of the persisted election and range state.
+pub const META_PRIMARY: &str = "primary_state";
+/// How often the machine ticks (election timeouts, retransmissions and
+/// gossip are counted in ticks).
+const TICK: Duration = Duration::from_millis(500);
+/// How long a command waits for an election to finish.
+const ELECT_WAIT: Duration = Duration::from_secs(8);
+/// How long a code request waits for a new block when this company's are
+/// used up and a primary is known.
+const BLOCK_WAIT: Duration = Duration::from_secs(4);
+/// How long `ranges set` waits for a majority to store the range.
+const COMMIT_WAIT: Duration = Duration::from_secs(5);
+/// Most codes one request may draw.
+pub const MAX_CODES_PER_REQUEST: usize = 100_000;
+
+/// Why a primary or range command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrimaryError {
+    #[error(transparent)]
+    Elect(#[from] ElectError),
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error(transparent)]
+    Exhausted(#[from] AllocError),
+    #[error(
+        "no majority answered: the election of term {term} needs {needed} of the {members} members; the primary is unchanged ({primary})"
+    )]
+    NoMajority {
+        term: Term,
+        needed: usize,
+        members: usize,
+        primary: String,
+    },
+    #[error(
+        "{candidate} did not win an election within {secs} s (it may be unreachable, or no majority answered it); the primary is {primary}"
+    )]
+    NotElected {
+        candidate: CompanyId,
+        secs: u64,
+        primary: String,
+    },
+    #[error(
+        "the range was proposed but a majority of the members has not stored it within {secs} s; it is not committed"
+    )]
+    NotCommitted { secs: u64 },
+    #[error("the stored primary state is damaged ({0}); it was left as it is")]
+    Damaged(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the primary task has stopped")]
+    Stopped,
+}
+
+/// What `elo primary` shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrimaryView {
+    pub company: CompanyId,
+    pub primary: Option<KnownPrimary>,
+    /// The highest term this member has seen.
+    pub current_term: Term,
+    /// Whether this company is acting as primary now (it won its term and
+    /// can allocate).
+    pub acting: bool,
+    pub members: usize,
+}
+
+/// One range, as `elo ranges` lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RangeRow {
+    pub company: CompanyId,
+    pub table: String,
+    pub from: i64,
+    pub to: i64,
+    pub term: Term,
+    /// Stored by a majority; proposed ones may still be dropped.
+    pub committed: bool,
+    /// Codes issued from it: known for this company's own ranges only.
+    pub used: Option<i64>,
+}
+
+enum Input {
+    Message {
+        from: CompanyId,
+        message: PrimaryMessage,
+    },
+    Connected(CompanyId),
+    Roster(Vec<CompanyId>),
+    Elect {
+        candidate: Option<CompanyId>,
+        reply: oneshot::Sender<Result<PrimaryView, PrimaryError>>,
+    },
+    SetRange {
+        company: CompanyId,
+        table: String,
+        from: i64,
+        to: i64,
+        reply: oneshot::Sender<Result<RangeRow, PrimaryError>>,
+    },
+    Codes {
+        table: String,
+        count: usize,
+        wait: bool,
+        reply: oneshot::Sender<Result<Vec<i64>, PrimaryError>>,
+    },
+    View(oneshot::Sender<(PrimaryView, Vec<RangeRow>)>),
+}
+
+/// A handle to the primary task; cheap to clone.
+#[derive(Clone)]
+pub struct PrimaryHandle {
+    inputs: mpsc::Sender<Input>,
+}
+
+/// The settings the node starts the task with.
+#[derive(Clone, Debug)]
+pub struct PrimarySettings {
+    /// Block size of every table (the primary's setting is the one used).
+    pub block_size: i64,
+}
+
+impl Default for PrimarySettings {
+    fn default() -> Self {
+        PrimarySettings {
+            block_size: TableSettings::default().block_size,
+        }
+    }
+}
+
+impl PrimaryHandle {
+    /// Loads the persisted state and starts the task. `designated` is the
+    /// company the group was founded with as primary: with nothing persisted
+    /// yet, that company runs the first election itself.
+    pub async fn start(
+        store: StoreHandle,
+        me: CompanyId,
+        designated: &str,
+        roster: Vec<CompanyId>,
+        settings: PrimarySettings,
+        stopping: watch::Receiver<bool>,
+    ) -> Result<(PrimaryHandle, mpsc::UnboundedReceiver<Outgoing>), PrimaryError> {
+        let state = match store.meta(META_PRIMARY).await? {
+            Some(bytes) => serde_json::from_slice::<PersistentState>(&bytes)
+                .map_err(|e| PrimaryError::Damaged(e.to_string()))?,
+            None => PersistentState::default(),
+        };
+        let fresh = state == PersistentState::default();
+        let mut config = Config::default();
+        config.default_table.block_size = settings.block_size.max(1);
+        let mut machine = Machine::restore(me.clone(), roster, state).with_config(config);
+        if fresh && designated == me {
+            let _ = machine.elect(None);
+        }
+        let (inputs, rx) = mpsc::channel(1024);
+        let (outbox, outgoing) = mpsc::unbounded_channel();
+        let task = Driver {
+            machine,
+            store,
+            outbox,
+            elections: Vec::new(),
+            commits: Vec::new(),
+            codes: Vec::new(),
+            failed_terms: BTreeSet::new(),
+        };
+        tokio::spawn(task.run(rx, stopping));
+        Ok((PrimaryHandle { inputs }, outgoing))
+    }
+
+    /// A member's message (the transport authenticated `from`). Dropped
+    /// when the task is busy: the protocol retransmits.
+    pub fn deliver(&self, from: CompanyId, message: PrimaryMessage) {
+        let _ = self.inputs.try_send(Input::Message { from, message });
+    }
+
+    /// A member connected: exchange views with it.
+    pub fn connected(&self, company: CompanyId) {
+        let _ = self.inputs.try_send(Input::Connected(company));
+    }
+
+    /// The roster changed.
+    pub async fn set_roster(&self, roster: Vec<CompanyId>) {
+        let _ = self.inputs.send(Input::Roster(roster)).await;
+    }
+
+    /// Runs an election (for `candidate`, or this company) and waits for
+    /// its outcome.
+    pub async fn elect(&self, candidate: Option<CompanyId>) -> Result<PrimaryView, PrimaryError> {
+        self.ask(|reply| Input::Elect { candidate, reply }).await?
+    }
+
+    /// Gives `from..=to` of `table` to `company` (primary only) and waits
+    /// for a majority to store it.
+    pub async fn set_range(
+        &self,
+        company: CompanyId,
+        table: String,
+        from: i64,
+        to: i64,
+    ) -> Result<RangeRow, PrimaryError> {
+        self.ask(|reply| Input::SetRange {
+            company,
+            table,
+            from,
+            to,
+            reply,
+        })
+        .await?
+    }
+
+    /// Draws `count` codes of `table` from this company's blocks. With
+    /// `wait`, a request that runs out waits briefly for the next block
+    /// when a primary is known; it may then return fewer than asked (never
+    /// none: that is an error saying what is left and who is primary).
+    pub async fn codes(
+        &self,
+        table: &str,
+        count: usize,
+        wait: bool,
+    ) -> Result<Vec<i64>, PrimaryError> {
+        let table = table.to_owned();
+        let count = count.clamp(1, MAX_CODES_PER_REQUEST);
+        self.ask(|reply| Input::Codes {
+            table,
+            count,
+            wait,
+            reply,
+        })
+        .await?
+    }
+
+    /// The current primary and every known range.
+    pub async fn view(&self) -> Result<(PrimaryView, Vec<RangeRow>), PrimaryError> {
+        self.ask(Input::View).await
+    }
+
+    async fn ask<T>(
+        &self,
+        input: impl FnOnce(oneshot::Sender<T>) -> Input,
+    ) -> Result<T, PrimaryError> {
+        let (reply, rx) = oneshot::channel();
+        self.inputs
+            .send(input(reply))
+            .await
+            .map_err(|_| PrimaryError::Stopped)?;
+        rx.await.map_err(|_| PrimaryError::Stopped)
+    }
+}
+
+struct ElectionWait {
+    candidate: CompanyId,
+    /// The term known when the command came: the winner's must be newer.
+    since: Term,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<PrimaryView, PrimaryError>>,
+}
+
+struct CommitWait {
+    range: Range,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<RangeRow, PrimaryError>>,
+}
+
+struct CodeWait {
+    table: String,
+    wanted: usize,
+    drawn: Vec<i64>,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Vec<i64>, PrimaryError>>,
+}
+
+struct Driver {
+    machine: Machine,
+    store: StoreHandle,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    elections: Vec<ElectionWait>,
+    commits: Vec<CommitWait>,
+    codes: Vec<CodeWait>,
+    /// Terms of this company's elections that ended without a majority.
+    failed_terms: BTreeSet<Term>,
+}
+
+impl Driver {
+    async fn run(mut self, mut inputs: mpsc::Receiver<Input>, mut stopping: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => self.on_input(input),
+                    None => break,
+                },
+                _ = ticker.tick() => self.machine.tick(),
+                _ = stopping.wait_for(|s| *s) => break,
+            }
+            if let Err(e) = self.step().await {
+                // Nothing was sent and no code handed out: the waiting
+                // commands hear the error, and the machine's state is
+                // stored again at the next step that changes it.
+                tracing::error!("could not store the primary state: {e}");
+                self.fail_waiting(&e);
+            }
+        }
+        tracing::debug!("primary task stopped");
+    }
+
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Message { from, message } => self.machine.handle(&from, message),
+            Input::Connected(company) => self.machine.sync_with(&company),
+            Input::Roster(roster) => self.machine.set_roster(roster),
+            Input::Elect { candidate, reply } => {
+                let since = self.machine.current_term();
+                let target = candidate
+                    .clone()
+                    .unwrap_or_else(|| self.machine.me().to_owned());
+                match self.machine.elect(candidate) {
+                    Ok(()) => self.elections.push(ElectionWait {
+                        candidate: target,
+                        since,
+                        deadline: Instant::now() + ELECT_WAIT,
+                        reply,
+                    }),
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Input::SetRange {
+                company,
+                table,
+                from,
+                to,
+                reply,
+            } => match self.machine.set_range(&company, &table, from, to) {
+                Ok(range) => self.commits.push(CommitWait {
+                    range,
+                    deadline: Instant::now() + COMMIT_WAIT,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Input::Codes {
+                table,
+                count,
+                wait,
+                reply,
+            } => {
+                let deadline = if wait && self.machine.primary().is_some() {
+                    Instant::now() + BLOCK_WAIT
+                } else {
+                    Instant::now()
+                };
+                self.codes.push(CodeWait {
+                    table,
+                    wanted: count,
+                    drawn: Vec::with_capacity(count.min(4096)),
+                    deadline,
+                    reply,
+                });
+            }
+            Input::View(reply) => {
+                let _ = reply.send((self.view(), self.rows()));
+            }
+        }
+    }
+
+    /// Draws what the waiting code requests lack, stores the state, sends
+    /// the machine's messages, then answers the commands that are done.
+    async fn step(&mut self) -> Result<(), StoreError> {
+        for wait in &mut self.codes {
+            while wait.drawn.len() < wait.wanted {
+                match self.machine.next_code(&wait.table) {
+                    Ok(issued) => wait.drawn.push(issued.code),
+                    Err(_) => break,
+                }
+            }
+        }
+        let output = self.machine.take_output();
+        if output.persist {
+            let state = serde_json::to_vec(self.machine.persistent())
+                .map_err(|e| StoreError::Failed(e.to_string()))?;
+            self.store.set_meta(META_PRIMARY, state).await?;
+        }
+        for message in output.messages {
+            let _ = self.outbox.send(message);
+        }
+        for event in output.events {
+            self.log(&event);
+            if let Event::ElectionFailed { term } = event {
+                self.failed_terms.insert(term);
+            }
+        }
+        self.answer_waiting();
+        Ok(())
+    }
+
+    fn log(&self, event: &Event) {
+        match event {
+            Event::BecamePrimary { term } => {
+                tracing::info!(term, "this company is now the primary")
+            }
+            Event::SteppedDown { term } => {
+                tracing::info!(term, "this company stepped down as primary")
+            }
+            Event::ElectionFailed { term } => {
+                tracing::warn!(term, "election ended without a majority")
+            }
+            Event::PrimaryChanged(p) => {
+                tracing::info!(primary = %p.company, term = p.term, "new primary")
+            }
+            Event::RangeCommitted(r) => tracing::info!(
+                company = %r.company, table = %r.table, from = r.from, to = r.to,
+                "range committed"
+            ),
+            Event::TableFull { table } => {
+                tracing::error!(%table, "no codes left to allocate for this table")
+            }
+        }
+    }
+
+    fn answer_waiting(&mut self) {
+        let now = Instant::now();
+        let primary_name = describe_primary(self.machine.primary());
+        for wait in std::mem::take(&mut self.elections) {
+            let won = self
+                .machine
+                .primary()
+                .is_some_and(|p| p.company == wait.candidate && p.term > wait.since);
+            let failed = wait.candidate == self.machine.me()
+                && self.failed_terms.range(wait.since + 1..).next().is_some();
+            if won {
+                let _ = wait.reply.send(Ok(self.view()));
+            } else if failed {
+                let members = self.view().members;
+                let _ = wait.reply.send(Err(PrimaryError::NoMajority {
+                    term: self
+                        .failed_terms
+                        .range(wait.since + 1..)
+                        .next()
+                        .copied()
+                        .unwrap_or(0),
+                    needed: members / 2 + 1,
+                    members,
+                    primary: primary_name.clone(),
+                }));
+            } else if now >= wait.deadline {
+                let _ = wait.reply.send(Err(PrimaryError::NotElected {
+                    candidate: wait.candidate,
+                    secs: ELECT_WAIT.as_secs(),
+                    primary: primary_name.clone(),
+                }));
+            } else {
+                self.elections.push(wait);
+            }
+        }
+        for wait in std::mem::take(&mut self.commits) {
+            let committed = self.machine.persistent().committed.contains(&wait.range);
+            if committed {
+                let row = self.rows().into_iter().find(|r| {
+                    r.committed
+                        && r.company == wait.range.company
+                        && r.table == wait.range.table
+                        && r.from == wait.range.from
+                });
+                let _ = wait
+                    .reply
+                    .send(Ok(row.unwrap_or_else(|| row_of(&wait.range, true, None))));
+            } else if now >= wait.deadline {
+                let _ = wait.reply.send(Err(PrimaryError::NotCommitted {
+                    secs: COMMIT_WAIT.as_secs(),
+                }));
+            } else {
+                self.commits.push(wait);
+            }
+        }
+        for wait in std::mem::take(&mut self.codes) {
+            if wait.drawn.len() == wait.wanted || (now >= wait.deadline && !wait.drawn.is_empty()) {
+                let _ = wait.reply.send(Ok(wait.drawn));
+            } else if now >= wait.deadline {
+                let _ = wait.reply.send(Err(AllocError::Exhausted {
+                    remaining: self.machine.remaining(&wait.table),
+                    table: wait.table,
+                    primary: self.machine.primary().cloned(),
+                }
+                .into()));
+            } else {
+                self.codes.push(wait);
+            }
+        }
+    }
+
+    /// The store failed: codes drawn in this step were not stored, so they
+    /// must not be handed out.
+    fn fail_waiting(&mut self, e: &StoreError) {
+        for wait in std::mem::take(&mut self.codes) {
+            let _ = wait
+                .reply
+                .send(Err(PrimaryError::Store(StoreError::Failed(e.to_string()))));
+        }
+    }
+
+    fn view(&self) -> PrimaryView {
+        PrimaryView {
+            company: self.machine.me().to_owned(),
+            primary: self.machine.primary().cloned(),
+            current_term: self.machine.current_term(),
+            acting: self.machine.acting_primary_term().is_some(),
+            members: self.machine.roster_size(),
+        }
+    }
+
+    fn rows(&self) -> Vec<RangeRow> {
+        self.machine
+            .ranges()
+            .into_iter()
+            .map(|v| row_of(&v.range, v.committed, v.used))
+            .collect()
+    }
+}
+
+fn row_of(range: &Range, committed: bool, used: Option<i64>) -> RangeRow {
+    RangeRow {
+        company: range.company.clone(),
+        table: range.table.clone(),
+        from: range.from,
+        to: range.to,
+        term: range.term,
+        committed,
+        used,
+    }
+}
