@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use elo_crdt::{DocId, Kind};
+use elo_node::primary::{PrimaryHandle, PrimarySettings};
 use elo_node::records::{self, BulkReport, RecordError};
 use elo_node::{DataDir, StoreHandle};
 use serde_json::{Value, json};
@@ -18,6 +19,12 @@ pub enum Access {
 
 pub struct Local {
     rt: tokio::runtime::Runtime,
+    /// The primary task, started at the first write: new records of a
+    /// numbered kind get codes from this company's blocks, as through the
+    /// node (no network here, so only from blocks already held).
+    codes: std::sync::OnceLock<Option<PrimaryHandle>>,
+    /// Keeps the primary task's stop signal open while the store is.
+    stop_codes: tokio::sync::watch::Sender<bool>,
     /// The store file, compacted on close.
     path: std::path::PathBuf,
     store: StoreHandle,
@@ -78,6 +85,8 @@ impl Access {
         };
         Ok(Access::Local(Local {
             rt,
+            codes: std::sync::OnceLock::new(),
+            stop_codes: tokio::sync::watch::channel(false).0,
             store,
             status,
             path: data.store_path(),
@@ -89,8 +98,15 @@ impl Access {
     pub fn close(self) -> Result<()> {
         if let Access::Local(l) = self {
             let Local {
-                rt, store, path, ..
+                rt,
+                store,
+                path,
+                codes,
+                ..
             } = l;
+            if let Some(Some(codes)) = codes.into_inner() {
+                rt.block_on(codes.stop());
+            }
             rt.block_on(store.close())?;
             elo_node::Store::compact_file(&path)?;
         }
@@ -106,8 +122,15 @@ impl Access {
         match self {
             Access::Local(l) => {
                 let r =
-                    l.rt.block_on(records::put(&l.store, kind, key, body, false))
-                        .map_err(record_err)?;
+                    l.rt.block_on(records::put_with_codes(
+                        &l.store,
+                        kind,
+                        key,
+                        body,
+                        false,
+                        l.codes(),
+                    ))
+                    .map_err(record_err)?;
                 let mut out = r.record.map(|r| r.to_json()).unwrap_or(Value::Null);
                 if let Value::Object(m) = &mut out {
                     m.insert("seq".into(), json!(r.seq));
@@ -189,7 +212,12 @@ impl Access {
     /// Writes rows in one transaction; each row is checked alone.
     pub fn put_many(&self, kind: Kind, rows: &[Value]) -> Result<BulkReport> {
         match self {
-            Access::Local(l) => Ok(l.rt.block_on(records::put_many(&l.store, kind, rows))?),
+            Access::Local(l) => Ok(l.rt.block_on(records::put_many_with_codes(
+                &l.store,
+                kind,
+                rows,
+                l.codes(),
+            ))?),
             Access::Api(c) => {
                 let url = format!("{}/v1/records/{kind}", c.base);
                 let (status, v) = c.call("POST", &url, Some(&Value::Array(rows.to_vec())))?;
@@ -378,6 +406,42 @@ impl Access {
                 Ok(s)
             }
         }
+    }
+}
+
+impl Local {
+    /// The primary task, started on first use; `None` (codes left out, with
+    /// a warning) when its state cannot be read.
+    fn codes(&self) -> Option<&PrimaryHandle> {
+        self.codes
+            .get_or_init(|| {
+                let me = self.status["company"]["cnpj"].as_str()?.to_owned();
+                let designated = self.status["group"]["primary"].as_str()?.to_owned();
+                let started = self.rt.block_on(async {
+                    let roster = elo_node::membership::roster(&self.store).await?;
+                    PrimaryHandle::start(
+                        self.store.clone(),
+                        me,
+                        &designated,
+                        roster.into_iter().map(|m| m.cnpj).collect(),
+                        PrimarySettings {
+                            offline: true,
+                            ..PrimarySettings::default()
+                        },
+                        self.stop_codes.subscribe(),
+                    )
+                    .await
+                    .map_err(anyhow::Error::from)
+                });
+                match started {
+                    Ok((handle, _no_network)) => Some(handle),
+                    Err(e) => {
+                        tracing::warn!("new records get no codes: {e:#}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 }
 

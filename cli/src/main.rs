@@ -559,6 +559,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     api_insecure_public,
                     primary: elo_node::primary::PrimarySettings {
                         block_size: id_block_size,
+                        offline: false,
                     },
                 },
                 shutdown_signal(),

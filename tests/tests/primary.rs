@@ -157,6 +157,16 @@ fn a_branch_is_elected_while_the_primary_is_down_and_codes_never_collide() {
         "C got a block from the new primary: {at_c:?}"
     );
 
+    // Every company reports its usage: the primary sees how far C got.
+    wait_until("C's usage reported to B", LIMIT, || {
+        let used: i64 = ranges(&node_b)
+            .iter()
+            .filter(|r| r["company"] == idc.as_str() && r["table"] == "customer")
+            .filter_map(|r| r["used"].as_i64())
+            .sum();
+        used >= 12 + 25
+    });
+
     // The manual form, at the new primary: a range of another table, then
     // an overlapping one, which is refused.
     let set = b.elo_json(&[

@@ -98,7 +98,8 @@ pub struct RangeRow {
     pub term: Term,
     /// Stored by a majority; proposed ones may still be dropped.
     pub committed: bool,
-    /// Codes issued from it: known for this company's own ranges only.
+    /// Codes issued from it: exact for this company's ranges, as last
+    /// reported by the others for theirs.
     pub used: Option<i64>,
 }
 
@@ -127,6 +128,8 @@ enum Input {
         reply: oneshot::Sender<Result<Vec<i64>, PrimaryError>>,
     },
     View(oneshot::Sender<(PrimaryView, Vec<RangeRow>)>),
+    /// Stop, and answer once the task has let go of the store.
+    Stop(oneshot::Sender<()>),
 }
 
 /// A handle to the primary task; cheap to clone.
@@ -140,12 +143,15 @@ pub struct PrimaryHandle {
 pub struct PrimarySettings {
     /// Block size of every table (the primary's setting is the one used).
     pub block_size: i64,
+    /// No network: a code request never waits for a block that cannot come.
+    pub offline: bool,
 }
 
 impl Default for PrimarySettings {
     fn default() -> Self {
         PrimarySettings {
             block_size: TableSettings::default().block_size,
+            offline: false,
         }
     }
 }
@@ -177,6 +183,7 @@ impl PrimaryHandle {
         let (inputs, rx) = mpsc::channel(1024);
         let (outbox, outgoing) = mpsc::unbounded_channel();
         let task = Driver {
+            offline: settings.offline,
             machine,
             store,
             outbox,
@@ -251,6 +258,15 @@ impl PrimaryHandle {
         .await?
     }
 
+    /// Stops the task; returns once it no longer holds the store (so the
+    /// store can be closed and compacted).
+    pub async fn stop(self) {
+        let (reply, rx) = oneshot::channel();
+        if self.inputs.send(Input::Stop(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// The current primary and every known range.
     pub async fn view(&self) -> Result<(PrimaryView, Vec<RangeRow>), PrimaryError> {
         self.ask(Input::View).await
@@ -292,6 +308,7 @@ struct CodeWait {
 }
 
 struct Driver {
+    offline: bool,
     machine: Machine,
     store: StoreHandle,
     outbox: mpsc::UnboundedSender<Outgoing>,
@@ -306,9 +323,14 @@ impl Driver {
     async fn run(mut self, mut inputs: mpsc::Receiver<Input>, mut stopping: watch::Receiver<bool>) {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopped = None;
         loop {
             tokio::select! {
                 input = inputs.recv() => match input {
+                    Some(Input::Stop(reply)) => {
+                        stopped = Some(reply);
+                        break;
+                    }
                     Some(input) => self.on_input(input),
                     None => break,
                 },
@@ -324,6 +346,10 @@ impl Driver {
             }
         }
         tracing::debug!("primary task stopped");
+        drop(self);
+        if let Some(reply) = stopped {
+            let _ = reply.send(());
+        }
     }
 
     fn on_input(&mut self, input: Input) {
@@ -370,7 +396,7 @@ impl Driver {
                 wait,
                 reply,
             } => {
-                let deadline = if wait && self.machine.primary().is_some() {
+                let deadline = if wait && !self.offline && self.machine.primary().is_some() {
                     Instant::now() + BLOCK_WAIT
                 } else {
                     Instant::now()
@@ -386,6 +412,8 @@ impl Driver {
             Input::View(reply) => {
                 let _ = reply.send((self.view(), self.rows()));
             }
+            // Handled by the loop.
+            Input::Stop(_) => {}
         }
     }
 
@@ -393,9 +421,13 @@ impl Driver {
     /// the machine's messages, then answers the commands that are done.
     async fn step(&mut self) -> Result<(), StoreError> {
         for wait in &mut self.codes {
+            // A failed draw asks for a block, which an acting primary with
+            // no one to ask (a group of one) commits at once: try again once.
+            let mut retried = false;
             while wait.drawn.len() < wait.wanted {
                 match self.machine.next_code(&wait.table) {
                     Ok(issued) => wait.drawn.push(issued.code),
+                    Err(_) if !retried => retried = true,
                     Err(_) => break,
                 }
             }

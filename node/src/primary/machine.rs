@@ -232,6 +232,9 @@ pub enum PrimaryMessage {
         committed: Vec<Range>,
         answer: bool,
     },
+    /// How many codes the sender issued from each of its committed ranges
+    /// (table, first code, count), so `elo ranges` can show it anywhere.
+    Usage { used: Vec<(TableName, i64, i64)> },
 }
 
 /// A message to send to one company.
@@ -282,7 +285,8 @@ pub struct IssuedCode {
 pub struct RangeView {
     pub range: Range,
     pub committed: bool,
-    /// Codes issued from it: known only for this company's own ranges.
+    /// Codes issued from it: exact for this company's own ranges, as last
+    /// reported for others' (`None` until a report arrives).
     pub used: Option<i64>,
 }
 
@@ -376,6 +380,9 @@ pub struct Machine {
     /// block even before the first one arrives.
     wanted_tables: BTreeSet<TableName>,
     sync_cursor: usize,
+    /// Codes other companies said they issued from their ranges (company,
+    /// table, first code of the range): for display only, never for safety.
+    reported_used: BTreeMap<(CompanyId, TableName, i64), i64>,
     out: Output,
 }
 
@@ -403,6 +410,7 @@ impl Machine {
             block_requests: BTreeMap::new(),
             wanted_tables: BTreeSet::new(),
             sync_cursor: 0,
+            reported_used: BTreeMap::new(),
             out: Output::default(),
         }
     }
@@ -462,7 +470,13 @@ impl Machine {
         let committed = self.state.committed.iter().map(|r| RangeView {
             range: r.clone(),
             committed: true,
-            used: (r.company == self.me).then(|| self.used(r)),
+            used: if r.company == self.me {
+                Some(self.used(r))
+            } else {
+                self.reported_used
+                    .get(&(r.company.clone(), r.table.clone(), r.from))
+                    .copied()
+            },
         });
         let proposed = self.state.proposed.iter().map(|r| RangeView {
             range: r.clone(),
@@ -691,6 +705,21 @@ impl Machine {
                 committed,
                 answer,
             } => self.on_sync(from, primary, committed, answer),
+            PrimaryMessage::Usage { used } => {
+                // A company reports only its own counts; anything else in
+                // the report is ignored.
+                for (table, range_from, count) in used {
+                    if self
+                        .state
+                        .committed
+                        .iter()
+                        .any(|r| r.company == from && r.table == table && r.from == range_from)
+                    {
+                        self.reported_used
+                            .insert((from.to_owned(), table, range_from), count);
+                    }
+                }
+            }
         }
     }
 
@@ -1119,6 +1148,16 @@ impl Machine {
             answer: true,
         };
         self.send(peer, message);
+        let used: Vec<(TableName, i64, i64)> = self
+            .state
+            .committed
+            .iter()
+            .filter(|r| r.company == self.me)
+            .map(|r| (r.table.clone(), r.from, self.used(r)))
+            .collect();
+        if !used.is_empty() {
+            self.send(peer, PrimaryMessage::Usage { used });
+        }
     }
 
     fn on_sync(
