@@ -344,6 +344,40 @@ impl Access {
 
     /// Takes a company out of the group (needs the running node: the new
     /// network key must reach the members).
+    /// A customer's credit, after `change` when one is given.
+    pub fn credit(
+        &self,
+        key: &str,
+        change: Option<elo_node::credit::CreditChange>,
+    ) -> Result<Value> {
+        use elo_node::credit::{self, CreditChange};
+        match self {
+            Access::Local(l) => {
+                let me = l.status["company"]["cnpj"].as_str().unwrap_or_default();
+                let view = l.rt.block_on(async {
+                    match change {
+                        Some(c) => credit::change(&l.store, me, key, c).await,
+                        None => credit::show(&l.store, key).await,
+                    }
+                })?;
+                Ok(serde_json::to_value(view)?)
+            }
+            Access::Api(c) => {
+                let url = format!("{}/v1/customers/{}/credit", c.base, encode(key));
+                let cents = |v: i64| elo_crdt::value::format_decimal(v, 2);
+                match change {
+                    None => c.send("GET", &url, None),
+                    Some(CreditChange::Charge(v)) => {
+                        c.send("POST", &url, Some(&json!({ "charge": cents(v) })))
+                    }
+                    Some(CreditChange::Release(v)) => {
+                        c.send("POST", &url, Some(&json!({ "release": cents(v) })))
+                    }
+                }
+            }
+        }
+    }
+
     /// Sends a request that only the running node can answer (it holds
     /// the network and the primary task); `why` says what needs it.
     pub fn node_request(

@@ -4,6 +4,7 @@
 //! for scripts. Exit code 0 only on success.
 
 mod access;
+mod business;
 mod demo;
 mod ids;
 mod show;
@@ -220,6 +221,12 @@ enum Command {
         /// Only this member (peer id or CNPJ)
         #[arg(long)]
         peer: Option<String>,
+    },
+    /// A customer's shared credit: limit, used (by company) and available;
+    /// `charge` and `release` change the credit used at this company
+    Credit {
+        #[command(subcommand)]
+        command: business::CreditCommand,
     },
     /// The primary (the company that hands out ID ranges) and its term;
     /// `elo primary elect` runs an election
@@ -715,6 +722,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Credit { command } => business::credit(&Access::open(&data)?, command, json_out)?,
         Command::Primary { command } => ids::primary(&Access::open(&data)?, command, json_out)?,
         Command::Ranges { command } => ids::ranges(&Access::open(&data)?, command, json_out)?,
         Command::Id { command } => ids::id(&Access::open(&data)?, command, json_out)?,

@@ -571,8 +571,13 @@ impl Record {
         out.insert("id".into(), Json::String(self.id.to_string()));
         out.insert("kind".into(), Json::String(self.kind().to_string()));
         let mut extra = Map::new();
+        let mut credit_used = Map::new();
         let mut groups: BTreeMap<&str, Map<String, Json>> = BTreeMap::new();
         for (key, value) in &self.values {
+            if let Some(company) = key.strip_prefix(schema::CREDIT_USED) {
+                credit_used.insert(company.to_string(), value.to_json(FieldType::Decimal(2)));
+                continue;
+            }
             let rendered = value.to_json(self.type_of(key));
             if let Some(name) = key.strip_prefix("extra.") {
                 extra.insert(name.to_string(), rendered);
@@ -596,6 +601,9 @@ impl Record {
         }
         if !extra.is_empty() {
             out.insert("extra".into(), Json::Object(extra));
+        }
+        if !credit_used.is_empty() {
+            out.insert("credit_used".into(), Json::Object(credit_used));
         }
         for (section, m) in groups {
             out.insert(section.into(), Json::Object(m));

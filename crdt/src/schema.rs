@@ -389,11 +389,20 @@ pub fn kind_category(kind: Kind) -> Category {
     }
 }
 
+/// Prefix of the keys holding the credit a customer used at each company
+/// (`credit_used.CNPJ`, in cents). Each company writes only its own key, so
+/// charges made apart all count once merged: the used credit is the sum.
+/// Written by the credit operations only, never by a record write.
+pub const CREDIT_USED: &str = "credit_used.";
+
 /// The category a stored key (`name`, `extra.color`,
 /// `address.billing.zip_code`) belongs to.
 pub fn key_category(kind: Kind, key: &str) -> Category {
     if key.starts_with("extra.") {
         return Category::AdditionalFields;
+    }
+    if key.starts_with(CREDIT_USED) {
+        return Category::CreditLimit;
     }
     field(kind, key).map_or_else(|| kind_category(kind), |s| s.category)
 }

@@ -24,10 +24,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api_primary;
 use crate::data_dir::{Company, Group};
 use crate::records::{self, RecordError};
 use crate::store::{ChangeEntry, StoreError, StoreHandle, WriteResult};
+use crate::{api_business, api_primary};
 
 /// Largest body of a single-record request.
 pub const MAX_RECORD_BODY: usize = 1024 * 1024;
@@ -79,6 +79,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/authorizations/{company}", delete(revoke))
         .route("/v1/restricted", get(share_show).put(restrict))
         .route("/v1/members/{company}", delete(remove_company))
+        .route(
+            "/v1/customers/{key}/credit",
+            get(api_business::credit_show).post(api_business::credit_change),
+        )
         .route("/v1/primary", get(api_primary::show))
         .route("/v1/primary/elect", post(api_primary::elect))
         .route("/v1/ranges", get(api_primary::list).post(api_primary::set))
@@ -190,7 +194,7 @@ fn parse_kind(kind: &str) -> ApiResult<Kind> {
 
 /// A kind of record this company holds: one of the categories it sends or
 /// receives (`elo share`). Others are refused, whatever the request.
-async fn held_kind(state: &ApiState, kind: &str) -> ApiResult<Kind> {
+pub(crate) async fn held_kind(state: &ApiState, kind: &str) -> ApiResult<Kind> {
     let kind = parse_kind(kind)?;
     if kind == Kind::Company {
         return Ok(kind);

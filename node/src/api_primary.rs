@@ -5,6 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -148,5 +149,3 @@ pub async fn next(
         "codes": codes,
     })))
 }
-
-use axum::response::{IntoResponse, Response};

@@ -15,8 +15,10 @@
 //! - [`node`]: running a node in the foreground until told to stop.
 
 pub mod api;
+mod api_business;
 mod api_doc;
 mod api_primary;
+pub mod credit;
 pub mod data_dir;
 pub mod join;
 pub mod membership;

@@ -1,0 +1,75 @@
+//! The API of the business features that sit on records: a customer's
+//! shared credit.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, ApiResult, ApiState, body_as, held_kind};
+use crate::credit::{self, CreditChange, CreditError};
+
+impl From<CreditError> for ApiError {
+    fn from(e: CreditError) -> Self {
+        match e {
+            CreditError::BadAmount(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+            }
+            CreditError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            CreditError::OverLimit { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "over_limit", e.to_string())
+            }
+            CreditError::OverRelease { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "over_release", e.to_string())
+            }
+            CreditError::Record(r) => r.into(),
+        }
+    }
+}
+
+/// `GET /v1/customers/{key}/credit`
+pub async fn credit_show(
+    State(state): State<ApiState>,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Value>> {
+    held_kind(&state, "customer").await?;
+    Ok(Json(json!(credit::show(&state.store, &key).await?)))
+}
+
+#[derive(Deserialize)]
+struct CreditRequest {
+    charge: Option<Value>,
+    release: Option<Value>,
+}
+
+/// `POST /v1/customers/{key}/credit` with `{"charge": "150.00"}` or
+/// `{"release": "150.00"}`.
+pub async fn credit_change(
+    State(state): State<ApiState>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    held_kind(&state, "customer").await?;
+    let req: CreditRequest = body_as(&body)?;
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let change = match (&req.charge, &req.release) {
+        (Some(c), None) => CreditChange::Charge(credit::parse_amount(&text(c))?),
+        (None, Some(r)) => CreditChange::Release(credit::parse_amount(&text(r))?),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "send either {\"charge\": AMOUNT} or {\"release\": AMOUNT}",
+            ));
+        }
+    };
+    let view = credit::change(&state.store, &state.company.cnpj, &key, change).await?;
+    Ok(Json(json!(view)))
+}

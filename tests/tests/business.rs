@@ -1,0 +1,99 @@
+//! Business features on records, with real `elo node` processes on
+//! 127.0.0.1: a customer's shared credit limit, charged at two companies
+//! while they cannot talk.
+
+use std::time::Duration;
+
+use elo_tests::{Company, RunningNode, cnpj, wait_until};
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(20);
+const CPF: &str = "52998224725";
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+fn credit(node: &RunningNode) -> Value {
+    node.get(&format!("/v1/customers/{CPF}/credit")).body
+}
+
+#[test]
+fn credit_charged_at_two_companies_apart_adds_up_after_they_merge() {
+    let a = Company::init(&cnpj(21), "Matriz");
+    let node_a = a.start_node();
+    let b = Company::join(&node_a.invite(), &cnpj(22), "Filial");
+    let node_b = b.start_node();
+    let put = node_a.put(
+        &format!("/v1/records/customer/{CPF}"),
+        r#"{"name":"Ana","credit_limit":"1000.00"}"#,
+    );
+    assert_eq!(put.status, 201, "{:?}", put.body);
+    wait_until("the customer at B", LIMIT, || {
+        node_b.record("customer", CPF).is_some()
+    });
+
+    // B goes offline and charges 300 there; A charges 400 meanwhile.
+    node_b.stop();
+    let offline = b.elo_json(&["credit", "charge", CPF, "300"]);
+    assert_eq!(offline["used"], "300.00", "{offline}");
+    let at_a = node_a.request(
+        "POST",
+        &format!("/v1/customers/{CPF}/credit"),
+        Some(r#"{"charge":"400.00"}"#),
+        None,
+    );
+    assert_eq!(at_a.status, 200, "{:?}", at_a.body);
+    assert_eq!(at_a.body["used"], "400.00");
+
+    // Together again: both charges count, at both companies.
+    let node_b = b.start_node();
+    for (who, node) in [("A", &node_a), ("B", &node_b)] {
+        wait_until(&format!("both charges at {who}"), LIMIT, || {
+            credit(node)["used"] == "700.00"
+        });
+        let c = credit(node);
+        assert_eq!(c["available"], "300.00", "{c}");
+        assert_eq!(c["limit"], "1000.00");
+        assert_eq!(c["by_company"][digits(&a.cnpj)], "400.00", "{c}");
+        assert_eq!(c["by_company"][digits(&b.cnpj)], "300.00", "{c}");
+    }
+    // The record shows it too.
+    let record = node_b.record("customer", CPF).unwrap();
+    assert_eq!(record["credit_used"][digits(&b.cnpj)], "300.00", "{record}");
+
+    // A charge over what is available is refused with the figures.
+    let over = node_a.request(
+        "POST",
+        &format!("/v1/customers/{CPF}/credit"),
+        Some(r#"{"charge":"300.01"}"#),
+        None,
+    );
+    assert_eq!(over.status, 409, "{:?}", over.body);
+    assert_eq!(over.body["error"], "over_limit");
+    assert!(
+        over.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("300.00")),
+        "{:?}",
+        over.body
+    );
+    // A payment at B releases credit for everyone.
+    let paid = b.elo_json(&["credit", "release", CPF, "100,00"]);
+    assert_eq!(paid["used"], "600.00", "{paid}");
+    wait_until("the payment at A", LIMIT, || {
+        credit(&node_a)["used"] == "600.00"
+    });
+    // Bad amounts are clear errors.
+    for bad in [r#"{"charge":"-5"}"#, r#"{"charge":"abc"}"#, r#"{}"#] {
+        let r = node_a.request(
+            "POST",
+            &format!("/v1/customers/{CPF}/credit"),
+            Some(bad),
+            None,
+        );
+        assert_eq!(r.status, 422, "{bad}: {:?}", r.body);
+    }
+    let missing = node_a.get("/v1/customers/11144477735/credit");
+    assert_eq!(missing.status, 404);
+}
