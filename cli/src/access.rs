@@ -378,6 +378,47 @@ impl Access {
         }
     }
 
+    /// A SKU's stock at each company and the group total.
+    pub fn stock(&self, sku: &str, own: bool) -> Result<Value> {
+        use elo_node::stock::{self, Scope};
+        let scope = if own { Scope::Own } else { Scope::All };
+        match self {
+            Access::Local(l) => {
+                let me = l.status["company"]["cnpj"].as_str().unwrap_or_default();
+                let sku = stock::normalise_sku(sku).map_err(|e| anyhow!(e))?;
+                let view = l.rt.block_on(stock::view(&l.store, me, &sku, scope))?;
+                Ok(serde_json::to_value(view)?)
+            }
+            Access::Api(c) => {
+                let scope = if own { "own" } else { "all" };
+                let url = format!("{}/v1/stock/{}?scope={scope}", c.base, encode(sku));
+                c.send("GET", &url, None)
+            }
+        }
+    }
+
+    /// Stores this company's stock figures.
+    pub fn set_stock(&self, rows: Vec<Value>) -> Result<Value> {
+        match self {
+            Access::Local(l) => {
+                let me = l.status["company"]["cnpj"].as_str().unwrap_or_default();
+                let rows: Vec<elo_node::stock::StockInput> =
+                    serde_json::from_value(Value::Array(rows))?;
+                let report =
+                    l.rt.block_on(elo_node::stock::update(&l.store, me, &rows))?;
+                Ok(serde_json::to_value(report)?)
+            }
+            Access::Api(c) => {
+                let url = format!("{}/v1/stock", c.base);
+                let (status, v) = c.call("POST", &url, Some(&Value::Array(rows)))?;
+                if status != 200 && status != 422 {
+                    bail!("{}", api_message(status, &v));
+                }
+                Ok(v)
+            }
+        }
+    }
+
     /// Sends a request that only the running node can answer (it holds
     /// the network and the primary task); `why` says what needs it.
     pub fn node_request(

@@ -1,4 +1,4 @@
-//! `elo credit`: the business features that sit on records.
+//! `elo credit` and `elo stock`: the business features that sit on records.
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -46,4 +46,105 @@ pub fn credit(access: &Access, command: CreditCommand, json_out: bool) -> Result
         }
     }
     Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StockCommand {
+    /// Set this company's figures for a SKU
+    Set {
+        sku: String,
+        quantity: String,
+        #[arg(long)]
+        reserved: Option<String>,
+        /// The deposit, where the company has several
+        #[arg(long)]
+        deposit: Option<String>,
+    },
+    /// Whether this company's stock counts in the group totals
+    /// ("considerar estoque desta empresa")
+    Consider {
+        #[arg(value_parser = ["yes", "no"])]
+        answer: String,
+    },
+}
+
+pub fn stock(
+    access: &Access,
+    sku: Option<String>,
+    own: bool,
+    command: Option<StockCommand>,
+    json_out: bool,
+) -> Result<()> {
+    match command {
+        Some(StockCommand::Set {
+            sku,
+            quantity,
+            reserved,
+            deposit,
+        }) => {
+            let row = serde_json::json!({ "sku": sku, "quantity": quantity,
+                "reserved": reserved, "deposit": deposit });
+            let report = access.set_stock(vec![row])?;
+            if let Some(bad) = report["rejected"].as_array().and_then(|r| r.first()) {
+                anyhow::bail!("{}", bad["message"].as_str().unwrap_or("refused"));
+            }
+            if json_out {
+                print_json(&report);
+            } else {
+                println!("stored");
+            }
+            Ok(())
+        }
+        Some(StockCommand::Consider { answer }) => {
+            let body = serde_json::json!({ "consider_stock": answer == "yes" });
+            let me = access.status()?["company"]["cnpj"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            access.put(elo_crdt::Kind::Company, Some(&me), &body)?;
+            if !json_out {
+                println!(
+                    "this company's stock {} in the group totals",
+                    if answer == "yes" {
+                        "counts"
+                    } else {
+                        "does not count"
+                    }
+                );
+            }
+            Ok(())
+        }
+        None => {
+            let sku = sku.ok_or_else(|| anyhow::anyhow!("name a SKU: elo stock SKU"))?;
+            let view = access.stock(&sku, own)?;
+            if json_out {
+                print_json(&view);
+                return Ok(());
+            }
+            let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+            println!(
+                "{:<16} {:>14} {:>14} {:>14}  counted",
+                "company", "quantity", "reserved", "available"
+            );
+            for c in view["companies"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<16} {:>14} {:>14} {:>14}  {}",
+                    text(&c["company"]),
+                    text(&c["quantity"]),
+                    text(&c["reserved"]),
+                    text(&c["available"]),
+                    if c["counted"] == true { "yes" } else { "no" }
+                );
+            }
+            let t = &view["total"];
+            println!(
+                "{:<16} {:>14} {:>14} {:>14}",
+                "group total",
+                text(&t["quantity"]),
+                text(&t["reserved"]),
+                text(&t["available"])
+            );
+            Ok(())
+        }
+    }
 }

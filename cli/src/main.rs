@@ -228,6 +228,17 @@ enum Command {
         #[command(subcommand)]
         command: business::CreditCommand,
     },
+    /// A SKU's stock at every company and the group total (`elo stock SKU`);
+    /// `elo stock set` publishes this company's figures
+    #[command(args_conflicts_with_subcommands = true)]
+    Stock {
+        sku: Option<String>,
+        /// Only this company's figures
+        #[arg(long)]
+        own: bool,
+        #[command(subcommand)]
+        command: Option<business::StockCommand>,
+    },
     /// The primary (the company that hands out ID ranges) and its term;
     /// `elo primary elect` runs an election
     Primary {
@@ -723,6 +734,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Credit { command } => business::credit(&Access::open(&data)?, command, json_out)?,
+        Command::Stock { sku, own, command } => {
+            business::stock(&Access::open(&data)?, sku, own, command, json_out)?
+        }
         Command::Primary { command } => ids::primary(&Access::open(&data)?, command, json_out)?,
         Command::Ranges { command } => ids::ranges(&Access::open(&data)?, command, json_out)?,
         Command::Id { command } => ids::id(&Access::open(&data)?, command, json_out)?,

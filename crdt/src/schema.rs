@@ -321,6 +321,12 @@ const COMPANY: &[FieldSpec] = &[
         FieldType::Text(8000),
         Category::Group,
     ),
+    f(
+        "consider_stock",
+        "Considerar estoque desta empresa",
+        FieldType::Bool,
+        Category::Group,
+    ),
 ];
 
 /// An extra address of a contact ("endereço de cobrança", "de entrega", …),

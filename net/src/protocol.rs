@@ -79,6 +79,12 @@ pub enum RequestBody {
     Primary {
         message: ByteBuf,
     },
+    /// Walks the other node's stock log (single-writer stock figures, see
+    /// elo-node's `store::stock`) from the checkpoint kept for it.
+    StockSince {
+        since: u64,
+        limit: u32,
+    },
 }
 
 /// What it answers.
@@ -99,11 +105,35 @@ pub enum ResponseBody {
         docs: Vec<DocBytes>,
     },
     Ack,
+    Stock {
+        entries: Vec<StockFigures>,
+        /// The last stock sequence number this page covers (entries the
+        /// asker may not have are left out).
+        through: u64,
+        /// The answering node's last stock sequence number.
+        latest: u64,
+    },
     Joined(Box<JoinAccepted>),
     Refused {
         reason: String,
     },
 }
+
+/// One company's stock of one SKU in one deposit, as the owner last wrote
+/// it; `version` orders a company's writes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StockFigures {
+    pub sku: String,
+    pub company: String,
+    pub deposit: String,
+    pub quantity: i64,
+    pub reserved: i64,
+    pub version: u64,
+    pub updated_ms: i64,
+}
+
+/// Most stock entries in one `Stock` answer.
+pub const MAX_STOCK_PER_PAGE: u32 = 5000;
 
 /// Who a node is, and how far its change log goes.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -58,6 +58,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     let records = Router::new()
         .route("/v1/records/{kind}", get(list_records).post(bulk_write))
+        .route("/v1/stock", post(api_business::stock_update))
         .layer(DefaultBodyLimit::max(MAX_BULK_BODY));
     let record = Router::new()
         .route(
@@ -83,6 +84,7 @@ pub fn router(state: ApiState) -> Router {
             "/v1/customers/{key}/credit",
             get(api_business::credit_show).post(api_business::credit_change),
         )
+        .route("/v1/stock/{sku}", get(api_business::stock_show))
         .route("/v1/primary", get(api_primary::show))
         .route("/v1/primary/elect", post(api_primary::elect))
         .route("/v1/ranges", get(api_primary::list).post(api_primary::set))

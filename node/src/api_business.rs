@@ -1,10 +1,11 @@
 //! The API of the business features that sit on records: a customer's
-//! shared credit.
+//! shared credit and stock across companies.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -72,4 +73,50 @@ pub async fn credit_change(
     };
     let view = credit::change(&state.store, &state.company.cnpj, &key, change).await?;
     Ok(Json(json!(view)))
+}
+
+#[derive(Deserialize, Default)]
+pub struct StockQuery {
+    #[serde(default)]
+    scope: crate::stock::Scope,
+}
+
+/// `GET /v1/stock/{sku}?scope=all|own`: each company's figures and the
+/// group total.
+pub async fn stock_show(
+    State(state): State<ApiState>,
+    Path(sku): Path<String>,
+    Query(q): Query<StockQuery>,
+) -> ApiResult<Json<Value>> {
+    held_kind(&state, "product").await?;
+    let sku = crate::stock::normalise_sku(&sku)
+        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m))?;
+    let view = crate::stock::view(&state.store, &state.company.cnpj, &sku, q.scope).await?;
+    Ok(Json(json!(view)))
+}
+
+/// `POST /v1/stock`: this company's figures, up to 10,000 rows
+/// `{"sku", "quantity", "reserved"?, "deposit"?}` in one transaction; bad
+/// rows are reported by index, the others stored.
+pub async fn stock_update(State(state): State<ApiState>, body: Bytes) -> ApiResult<Response> {
+    held_kind(&state, "product").await?;
+    let rows: Vec<crate::stock::StockInput> = body_as(&body)?;
+    if rows.len() > crate::stock::MAX_STOCK_ROWS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many",
+            format!(
+                "at most {} rows per request, got {}",
+                crate::stock::MAX_STOCK_ROWS,
+                rows.len()
+            ),
+        ));
+    }
+    let report = crate::stock::update(&state.store, &state.company.cnpj, &rows).await?;
+    let status = if report.rejected.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(json!(report))).into_response())
 }

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod primary;
 pub mod pull;
 pub mod records;
+pub mod stock;
 pub mod store;
 
 pub use data_dir::{Company, DataDir, DataDirError, Group, NodeInfo};

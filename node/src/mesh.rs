@@ -31,7 +31,9 @@ pub use crate::pull::pull_from;
 use crate::pull::{ReceivePolicy, heads_bytes, parse_heads};
 use crate::store::StoreHandle;
 use crate::store::read::AuthorFilter;
-use elo_crdt::{DocId, DocPayload, Sharing};
+use crate::store::stock::StockEntry;
+use elo_crdt::{Category, DocId, DocPayload, Sharing};
+use elo_net::protocol::StockFigures;
 
 /// Most document bytes in one `Docs` answer (the response limit is
 /// `elo_net::protocol::MAX_RESPONSE_BYTES`).
@@ -687,6 +689,50 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
             });
             ResponseBody::Ack
         }
+        RequestBody::StockSince { since, limit } => {
+            let limit = limit.clamp(1, elo_net::protocol::MAX_STOCK_PER_PAGE) as usize;
+            let (sends, receives, filter) = {
+                let roster = lock(&shared.roster);
+                let local = shared.net.local_peer_id();
+                (
+                    roster
+                        .get(&local)
+                        .map_or_else(Sharing::all, |m| m.sends.clone()),
+                    roster
+                        .get(&peer)
+                        .map_or_else(Sharing::none, |m| m.receives.clone()),
+                    author_filter_locked(&roster, peer),
+                )
+            };
+            let products = sends.covers_category(Category::Products)
+                && receives.covers_category(Category::Products);
+            match shared.store.stock_since(since, limit).await {
+                Ok((entries, latest)) => ResponseBody::Stock {
+                    through: entries.last().map_or(latest.max(since), |(seq, _)| *seq),
+                    entries: entries
+                        .into_iter()
+                        .map(|(_, e)| e)
+                        .filter(|e| {
+                            products
+                                && filter
+                                    .as_ref()
+                                    .is_none_or(|f| f(&e.company, Category::Products))
+                        })
+                        .map(|e| StockFigures {
+                            sku: e.sku,
+                            company: e.company,
+                            deposit: e.deposit,
+                            quantity: e.quantity,
+                            reserved: e.reserved,
+                            version: e.version,
+                            updated_ms: e.updated_ms,
+                        })
+                        .collect(),
+                    latest,
+                },
+                Err(e) => refused(e.to_string()),
+            }
+        }
         RequestBody::Primary { message } => {
             let Some(company) = company_of(shared, &peer) else {
                 return refused("only members take part in the primary election".into());
@@ -738,7 +784,13 @@ fn sendable(shared: &Shared, peer: PeerId) -> impl Fn(&DocId) -> bool + use<> {
 /// not by the member that relayed it. `None` when it authorises every
 /// member for everything: then nothing is checked change by change.
 fn author_filter(shared: &Shared, peer: PeerId) -> Option<Arc<AuthorFilter>> {
-    let roster = lock(&shared.roster);
+    author_filter_locked(&lock(&shared.roster), peer)
+}
+
+fn author_filter_locked(
+    roster: &HashMap<PeerId, Member>,
+    peer: PeerId,
+) -> Option<Arc<AuthorFilter>> {
     let member = roster.get(&peer)?;
     if member.authorizes.allows_all(
         roster
@@ -900,7 +952,7 @@ async fn pull(shared: &Shared, peer: PeerId) -> Result<u64, String> {
     let member = lock(&shared.roster)
         .get(&peer)
         .map_or_else(|| peer.to_string(), |m| m.cnpj.clone());
-    pull_from(
+    let docs = pull_from(
         &shared.net,
         &shared.store,
         peer,
@@ -914,22 +966,107 @@ async fn pull(shared: &Shared, peer: PeerId) -> Result<u64, String> {
             })
         },
     )
-    .await
+    .await?;
+    pull_stock(shared, peer).await?;
+    Ok(docs)
+}
+
+/// Metadata key prefix of the per-member stock checkpoints.
+const META_STOCK_CHECKPOINT: &str = "stock_checkpoint/";
+
+/// Walks a member's stock log from its checkpoint until caught up, keeping
+/// the newest version of each entry. The checkpoint advances only after
+/// the entries are stored.
+async fn pull_stock(shared: &Shared, peer: PeerId) -> Result<(), String> {
+    let key = format!("{META_STOCK_CHECKPOINT}{peer}");
+    let mut since: u64 = match shared.store.meta(&key).await {
+        Ok(Some(b)) => std::str::from_utf8(&b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        Ok(None) => 0,
+        Err(e) => return Err(e.to_string()),
+    };
+    loop {
+        let body = RequestBody::StockSince {
+            since,
+            limit: elo_net::protocol::MAX_STOCK_PER_PAGE,
+        };
+        let (entries, through, latest) = match shared.net.request(peer, body).await {
+            Ok(ResponseBody::Stock {
+                entries,
+                through,
+                latest,
+            }) => (entries, through, latest),
+            Ok(ResponseBody::Refused { reason }) => return Err(format!("stock: {reason}")),
+            Ok(_) => return Err("stock: unexpected answer".into()),
+            Err(e) => return Err(format!("stock: {e}")),
+        };
+        let policy = receivable(shared);
+        let accepted: Vec<StockEntry> = entries
+            .into_iter()
+            .filter(|f| {
+                let ok = policy.receives.covers_category(Category::Products)
+                    && policy
+                        .authorizes
+                        .as_ref()
+                        .is_none_or(|a| a.allows(&f.company, Category::Products));
+                if !ok {
+                    tracing::warn!(%peer, company = %f.company, sku = %f.sku, "dropped stock figures this company does not receive");
+                }
+                ok
+            })
+            .filter_map(|f| {
+                // Checked like a local write: a bad SKU is dropped, not stored.
+                crate::stock::normalise_sku(&f.sku).ok()?;
+                Some(StockEntry {
+                    sku: f.sku,
+                    company: f.company,
+                    deposit: f.deposit,
+                    quantity: f.quantity,
+                    reserved: f.reserved,
+                    version: f.version,
+                    updated_ms: f.updated_ms,
+                })
+            })
+            .collect();
+        if !accepted.is_empty() {
+            shared
+                .store
+                .write_stock(accepted, false)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if through <= since {
+            return Ok(());
+        }
+        since = through;
+        shared
+            .store
+            .set_meta(&key, since.to_string().into_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        if since >= latest {
+            return Ok(());
+        }
+    }
 }
 
 /// Tells connected members about local commits, coalescing bursts.
 async fn announcer(shared: Arc<Shared>, mut stopping: watch::Receiver<bool>) {
     let mut changes = shared.store.subscribe();
+    let mut stock = shared.store.subscribe_stock();
     loop {
-        let first = tokio::select! {
-            c = changes.recv() => c,
-            _ = stopping.wait_for(|s| *s) => break,
-        };
         let mut roster_changed = false;
-        match first {
-            Ok(e) => roster_changed |= e.id.starts_with("company/"),
-            Err(RecvError::Lagged(_)) => roster_changed = true,
-            Err(RecvError::Closed) => break,
+        tokio::select! {
+            c = changes.recv() => match c {
+                Ok(e) => roster_changed |= e.id.starts_with("company/"),
+                Err(RecvError::Lagged(_)) => roster_changed = true,
+                Err(RecvError::Closed) => break,
+            },
+            // New stock figures: the same announce makes members pull.
+            s = stock.changed() => if s.is_err() { break },
+            _ = stopping.wait_for(|s| *s) => break,
         }
         while let Ok(e) = changes.try_recv() {
             roster_changed |= e.id.starts_with("company/");

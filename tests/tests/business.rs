@@ -97,3 +97,98 @@ fn credit_charged_at_two_companies_apart_adds_up_after_they_merge() {
     let missing = node_a.get("/v1/customers/11144477735/credit");
     assert_eq!(missing.status, 404);
 }
+
+fn stock(node: &RunningNode, sku: &str, scope: &str) -> Value {
+    node.get(&format!("/v1/stock/{sku}?scope={scope}")).body
+}
+
+#[test]
+fn each_company_publishes_its_stock_and_sees_the_group_total() {
+    let a = Company::init(&cnpj(31), "Matriz");
+    let node_a = a.start_node();
+    let b = Company::join(&node_a.invite(), &cnpj(32), "Filial");
+    let node_b = b.start_node();
+    let (ida, idb) = (digits(&a.cnpj), digits(&b.cnpj));
+
+    // A has two deposits; bulk update from its ERP.
+    let bulk = node_a.request(
+        "POST",
+        "/v1/stock",
+        Some(
+            r#"[{"sku":"PAR-10","quantity":"10","reserved":"2"},
+                {"sku":"PAR-10","quantity":5.5,"deposit":"loja"},
+                {"sku":"PAR-12","quantity":"1"},
+                {"sku":"","quantity":"1"},
+                {"sku":"PAR-13","quantity":"abc"}]"#,
+        ),
+        None,
+    );
+    assert_eq!(bulk.status, 422, "{:?}", bulk.body);
+    assert_eq!(bulk.body["stored"], 3);
+    let rejected: Vec<i64> = bulk.body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["index"].as_i64())
+        .collect();
+    assert_eq!(rejected, vec![3, 4]);
+    // B's operator sets its figures from the command line.
+    b.elo_ok(&["stock", "set", "PAR-10", "7", "--reserved", "1"]);
+
+    for (who, node) in [("A", &node_a), ("B", &node_b)] {
+        wait_until(&format!("both companies' stock at {who}"), LIMIT, || {
+            stock(node, "PAR-10", "all")["companies"]
+                .as_array()
+                .is_some_and(|c| c.len() == 2)
+        });
+        let v = stock(node, "PAR-10", "all");
+        assert_eq!(v["total"]["quantity"], "22.500", "{v}");
+        assert_eq!(v["total"]["reserved"], "3.000", "{v}");
+        assert_eq!(v["total"]["available"], "19.500", "{v}");
+        let at_a = v["companies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["company"] == ida.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(at_a["deposits"].as_array().unwrap().len(), 2, "{at_a}");
+    }
+    // Only this company's figures, when the ERP asks so.
+    let own = stock(&node_b, "PAR-10", "own");
+    assert_eq!(own["companies"].as_array().unwrap().len(), 1);
+    assert_eq!(own["total"]["quantity"], "7.000");
+
+    // B stops counting in the group totals; its figures stay visible.
+    b.elo_ok(&["stock", "consider", "no"]);
+    wait_until("B no longer counted at A", LIMIT, || {
+        stock(&node_a, "PAR-10", "all")["total"]["quantity"] == "15.500"
+    });
+    let v = stock(&node_a, "PAR-10", "all");
+    let at_b = v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["company"] == idb.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(at_b["counted"], false);
+    assert_eq!(at_b["quantity"], "7.000");
+
+    // Offline updates at B: the latest one wins everywhere once back.
+    node_b.stop();
+    b.elo_ok(&["stock", "set", "PAR-10", "9"]);
+    b.elo_ok(&["stock", "set", "PAR-10", "4"]);
+    let node_b = b.start_node();
+    wait_until("B's latest figure at A", LIMIT, || {
+        stock(&node_a, "PAR-10", "all")["companies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["company"] == idb.as_str() && c["quantity"] == "4.000")
+    });
+    // B does not count in totals, even its own view's.
+    let own = stock(&node_b, "PAR-10", "own");
+    assert_eq!(own["companies"][0]["quantity"], "4.000", "{own}");
+    assert_eq!(own["total"]["quantity"], "0.000", "{own}");
+}

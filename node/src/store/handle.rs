@@ -9,8 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use elo_crdt::{DocId, HistoryEntry, Kind, Record};
 use redb::Database;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::stock::{self, StockEntry, StockWriteReport};
 use super::{ChangeEntry, Store, StoreError, WriteError, WriteOp, WriteResult, read};
 
 /// Writes waiting in the queue before senders wait.
@@ -34,6 +35,11 @@ enum Request {
         peer: Option<String>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    Stock {
+        entries: Vec<StockEntry>,
+        own: bool,
+        reply: oneshot::Sender<Result<StockWriteReport, StoreError>>,
+    },
     /// Stop after the writes queued before it; the reply comes once the
     /// writer has let go of the store.
     Close {
@@ -47,6 +53,8 @@ pub struct StoreHandle {
     db: Arc<Database>,
     writes: mpsc::Sender<Request>,
     changes: broadcast::Sender<ChangeEntry>,
+    /// The last stock sequence number stored: members are told when it moves.
+    stock_seq: watch::Sender<u64>,
 }
 
 impl StoreHandle {
@@ -56,15 +64,18 @@ impl StoreHandle {
         let (changes, _) = broadcast::channel(4096);
         let db = store.database();
         let notify = changes.clone();
+        let (stock_seq, _) = watch::channel(0);
+        let stock_notify = stock_seq.clone();
         std::thread::Builder::new()
             .name("elo-store".into())
-            .spawn(move || writer(store, rx, notify))
+            .spawn(move || writer(store, rx, notify, stock_notify))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!("could not start the store writer: {e}"));
         StoreHandle {
             db,
             writes: tx,
             changes,
+            stock_seq,
         }
     }
 
@@ -79,6 +90,45 @@ impl StoreHandle {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores stock entries (see [`Store::write_stock`]); resolves once
+    /// they are on disk.
+    pub async fn write_stock(
+        &self,
+        entries: Vec<StockEntry>,
+        own: bool,
+    ) -> Result<StockWriteReport, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writes
+            .send(Request::Stock {
+                entries,
+                own,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Every company's stock of one SKU.
+    pub async fn stock_of(&self, sku: String) -> Result<Vec<StockEntry>, StoreError> {
+        self.blocking(move |db| stock::stock_of(db, &sku)).await
+    }
+
+    /// Stock entries stored after `since`, and the last stock sequence number.
+    pub async fn stock_since(
+        &self,
+        since: u64,
+        limit: usize,
+    ) -> Result<(Vec<(u64, StockEntry)>, u64), StoreError> {
+        self.blocking(move |db| stock::stock_since(db, since, limit))
+            .await
+    }
+
+    /// Moves whenever stock is stored.
+    pub fn subscribe_stock(&self) -> watch::Receiver<u64> {
+        self.stock_seq.subscribe()
     }
 
     /// Sets a metadata value; resolves once it is on disk.
@@ -232,6 +282,7 @@ fn writer(
     mut store: Store,
     mut rx: mpsc::Receiver<Request>,
     notify: broadcast::Sender<ChangeEntry>,
+    stock_notify: watch::Sender<u64>,
 ) {
     let mut pending = None;
     loop {
@@ -249,6 +300,20 @@ fn writer(
             }
             Request::ResetCheckpoints { peer, reply } => {
                 let _ = reply.send(store.reset_checkpoints(peer.as_deref()));
+                continue;
+            }
+            Request::Stock {
+                entries,
+                own,
+                reply,
+            } => {
+                let result = store.write_stock(entries, own, now_ms());
+                if let Ok(report) = &result
+                    && report.stored > 0
+                {
+                    stock_notify.send_replace(report.last_seq);
+                }
+                let _ = reply.send(result);
                 continue;
             }
             Request::Close { reply } => {

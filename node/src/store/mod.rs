@@ -16,6 +16,7 @@
 mod entry;
 pub mod handle;
 pub mod read;
+pub mod stock;
 pub(crate) mod tables;
 
 use std::num::NonZeroUsize;
@@ -800,6 +801,8 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         txn.open_table(DOC_SEQ)?;
         txn.open_table(CHECKPOINTS)?;
         txn.open_table(RESTRICTED)?;
+        txn.open_table(stock::STOCK)?;
+        txn.open_table(stock::STOCK_LOG)?;
         let mut meta = txn.open_table(META)?;
         if read_u64(&meta, META_SCHEMA)? < SCHEMA_VERSION {
             meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;

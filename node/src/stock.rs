@@ -1,0 +1,251 @@
+//! Stock across companies (seed 002): each company publishes its own
+//! figures per SKU (quantity and reserved, per deposit where it has several)
+//! and sees everyone's, with the group total. Only the owner writes its
+//! figures (see `store::stock` for how they are kept and why they are not
+//! automerge documents).
+
+use std::collections::BTreeMap;
+
+use elo_crdt::value::{format_decimal, parse_decimal};
+use elo_crdt::{DocId, FieldValue, Kind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::store::stock::{StockEntry, StockWriteReport};
+use crate::store::{StoreError, StoreHandle};
+
+/// Longest deposit name.
+const MAX_DEPOSIT: usize = 60;
+/// Most entries in one bulk update.
+pub const MAX_STOCK_ROWS: usize = 10_000;
+
+/// One row of a stock update as the ERP sends it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct StockInput {
+    pub sku: String,
+    pub quantity: Value,
+    #[serde(default)]
+    pub reserved: Option<Value>,
+    #[serde(default)]
+    pub deposit: Option<String>,
+}
+
+/// A refused row of a stock update.
+#[derive(Clone, Debug, Serialize)]
+pub struct StockRejected {
+    pub index: usize,
+    pub message: String,
+}
+
+/// What a stock update did.
+#[derive(Clone, Debug, Serialize)]
+pub struct StockUpdateReport {
+    pub stored: usize,
+    pub unchanged: usize,
+    pub rejected: Vec<StockRejected>,
+}
+
+/// Whose figures a view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Every company's (the default).
+    #[default]
+    All,
+    /// This company's only.
+    Own,
+}
+
+/// One deposit's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct DepositStock {
+    pub deposit: String,
+    pub quantity: String,
+    pub reserved: String,
+    pub available: String,
+    pub updated_ms: i64,
+}
+
+/// One company's figures for a SKU.
+#[derive(Clone, Debug, Serialize)]
+pub struct CompanyStock {
+    pub company: String,
+    pub quantity: String,
+    pub reserved: String,
+    pub available: String,
+    /// Whether the company's stock counts in the group total ("considerar
+    /// estoque desta empresa", set by each company).
+    pub counted: bool,
+    pub deposits: Vec<DepositStock>,
+}
+
+/// A SKU's stock across the group.
+#[derive(Clone, Debug, Serialize)]
+pub struct StockView {
+    pub sku: String,
+    pub companies: Vec<CompanyStock>,
+    /// The sum over the companies that count.
+    pub total: Totals,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Totals {
+    pub quantity: String,
+    pub reserved: String,
+    pub available: String,
+}
+
+fn quantity(q: i64) -> String {
+    format_decimal(q, 3)
+}
+
+/// Parses a quantity (three places, like the product fields); stock may be
+/// negative where the ERP allows selling what it has not received yet.
+fn parse_quantity(value: &Value, what: &str) -> Result<i64, String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(format!("{what}: expected a number")),
+    };
+    let t = text.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let v = parse_decimal(digits, 3).map_err(|e| format!("{what}: {e}"))?;
+    Ok(if negative { -v } else { v })
+}
+
+/// The SKU as records key it (trimmed, checked).
+pub fn normalise_sku(sku: &str) -> Result<String, String> {
+    DocId::from_key(Kind::Product, sku)
+        .map(|id| id.key_value().to_owned())
+        .map_err(|e| format!("sku: {e}"))
+}
+
+fn parse_row(row: &StockInput, me: &str) -> Result<StockEntry, String> {
+    let sku = normalise_sku(&row.sku)?;
+    let quantity = parse_quantity(&row.quantity, "quantity")?;
+    let reserved = match &row.reserved {
+        None | Some(Value::Null) => 0,
+        Some(v) => parse_quantity(v, "reserved")?,
+    };
+    if reserved < 0 {
+        return Err("reserved: must not be negative".into());
+    }
+    let deposit = row.deposit.as_deref().unwrap_or("").trim().to_owned();
+    if deposit.chars().count() > MAX_DEPOSIT || deposit.chars().any(|c| c.is_control() || c == '/')
+    {
+        return Err(format!(
+            "deposit: at most {MAX_DEPOSIT} characters, no control characters or '/'"
+        ));
+    }
+    Ok(StockEntry {
+        sku,
+        company: me.to_owned(),
+        deposit,
+        quantity,
+        reserved,
+        version: 0,
+        updated_ms: 0,
+    })
+}
+
+/// Stores this company's figures; each row is checked alone, valid rows
+/// are stored in one transaction.
+pub async fn update(
+    store: &StoreHandle,
+    me: &str,
+    rows: &[StockInput],
+) -> Result<StockUpdateReport, StoreError> {
+    let mut entries = Vec::with_capacity(rows.len());
+    let mut rejected = Vec::new();
+    for (index, row) in rows.iter().enumerate() {
+        match parse_row(row, me) {
+            Ok(e) => entries.push(e),
+            Err(message) => rejected.push(StockRejected { index, message }),
+        }
+    }
+    let StockWriteReport {
+        stored, unchanged, ..
+    } = if entries.is_empty() {
+        StockWriteReport::default()
+    } else {
+        store.write_stock(entries, true).await?
+    };
+    Ok(StockUpdateReport {
+        stored,
+        unchanged,
+        rejected,
+    })
+}
+
+/// Whether a company's stock counts in the group total: yes unless its
+/// roster record says `consider_stock: false`.
+async fn counted(store: &StoreHandle, company: &str) -> Result<bool, StoreError> {
+    let Ok(id) = DocId::from_key(Kind::Company, company) else {
+        return Ok(true);
+    };
+    Ok(store.get(id).await?.is_none_or(|r| {
+        !matches!(
+            r.values.get("consider_stock"),
+            Some(FieldValue::Bool(false))
+        )
+    }))
+}
+
+/// A SKU's figures at each company and the group total.
+pub async fn view(
+    store: &StoreHandle,
+    me: &str,
+    sku: &str,
+    scope: Scope,
+) -> Result<StockView, StoreError> {
+    let mut by_company: BTreeMap<String, Vec<StockEntry>> = BTreeMap::new();
+    for entry in store.stock_of(sku.to_owned()).await? {
+        if scope == Scope::Own && entry.company != me {
+            continue;
+        }
+        by_company
+            .entry(entry.company.clone())
+            .or_default()
+            .push(entry);
+    }
+    let mut companies = Vec::new();
+    let (mut total_q, mut total_r) = (0i64, 0i64);
+    for (company, entries) in by_company {
+        let q: i64 = entries.iter().map(|e| e.quantity).sum();
+        let r: i64 = entries.iter().map(|e| e.reserved).sum();
+        let counts = counted(store, &company).await?;
+        if counts {
+            total_q += q;
+            total_r += r;
+        }
+        companies.push(CompanyStock {
+            company,
+            quantity: quantity(q),
+            reserved: quantity(r),
+            available: quantity(q - r),
+            counted: counts,
+            deposits: entries
+                .iter()
+                .map(|e| DepositStock {
+                    deposit: e.deposit.clone(),
+                    quantity: quantity(e.quantity),
+                    reserved: quantity(e.reserved),
+                    available: quantity(e.quantity - e.reserved),
+                    updated_ms: e.updated_ms,
+                })
+                .collect(),
+        });
+    }
+    Ok(StockView {
+        sku: sku.to_owned(),
+        companies,
+        total: Totals {
+            quantity: quantity(total_q),
+            reserved: quantity(total_r),
+            available: quantity(total_q - total_r),
+        },
+    })
+}
