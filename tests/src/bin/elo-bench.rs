@@ -14,6 +14,10 @@
 //! both others, from their change streams); disk bytes and peak RSS of the
 //! nodes (W4).
 //!
+//! `stock`: 1,000,000 single-writer stock updates over 10,000 SKUs sent in
+//! bulk to one company while another replicates them: write rate, catch-up
+//! time and the size of both stores (issue: under 50 MB).
+//!
 //! `import`: a JSON-lines file of ~1 KB customers imported by `elo import`:
 //! wall time, peak RSS of the importing process, bytes on disk per record;
 //! then `elo node` is started and 1,000 PUTs and 1,000 GETs go through its
@@ -40,8 +44,18 @@ fn main() {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
             mesh(n);
         }
+        Some("stock") => {
+            let updates = args
+                .get(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1_000_000);
+            let skus = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+            stock(updates, skus);
+        }
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS]");
+            eprintln!(
+                "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], stock [UPDATES] [SKUS]"
+            );
             std::process::exit(2);
         }
     }
@@ -104,6 +118,60 @@ fn import(n: u64) {
     println!("api put: {}", percentiles(&mut put_lat));
     println!("api get: {}", percentiles(&mut get_lat));
     node.stop();
+}
+
+/// Single-writer stock: UPDATES figures over SKUS products, sent in bulk
+/// (10,000 rows per call) to one company while a second replicates them;
+/// then the size of both stores, which must not grow with the updates.
+fn stock(updates: u64, skus: u64) {
+    let a = Company::init(&cnpj(1), "Matriz");
+    let node_a = a.start_node();
+    let b = Company::join(&node_a.invite(), &cnpj(2), "Filial");
+    let node_b = b.start_node();
+    let per_call = 10_000u64;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut round = 0u64;
+    while sent < updates {
+        let rows: Vec<String> = (0..per_call.min(updates - sent))
+            .map(|i| {
+                let sku = (sent + i) % skus;
+                format!(
+                    r#"{{"sku":"SKU-{sku}","quantity":"{}.{:03}","reserved":"1"}}"#,
+                    round,
+                    i % 1000
+                )
+            })
+            .collect();
+        let body = format!("[{}]", rows.join(","));
+        let a = node_a.request("POST", "/v1/stock", Some(&body), None);
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        sent += rows.len() as u64;
+        round += 1;
+    }
+    let wrote = started.elapsed();
+    // The last figure of the last SKU written, as seen at the replica.
+    let last = updates - 1;
+    let expected =
+        serde_json::Value::String(format!("{}.{:03}", round - 1, (last % per_call) % 1000));
+    let sku = last % skus;
+    let took = wait_until("the replica caught up", Duration::from_secs(300), || {
+        node_b.get(&format!("/v1/stock/SKU-{sku}")).body["companies"][0]["quantity"] == expected
+    });
+    println!(
+        "stock: {updates} updates over {skus} SKUs written in {:.2} s ({:.0} updates/s); replica caught up {:.2} s after the last write",
+        wrote.as_secs_f64(),
+        updates as f64 / wrote.as_secs_f64(),
+        took.as_secs_f64()
+    );
+    node_a.stop();
+    node_b.stop();
+    for (who, c) in [("writer", &a), ("replica", &b)] {
+        let size = std::fs::metadata(c.data().join("store.redb"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!("stock: {who} store.redb {:.1} MB", size as f64 / 1e6);
+    }
 }
 
 fn percentiles(v: &mut [Duration]) -> String {
