@@ -419,6 +419,22 @@ impl Access {
         }
     }
 
+    /// Copies the whole store to `file` (absolute), through the node when
+    /// it runs.
+    pub fn backup(&self, file: &std::path::Path) -> Result<Value> {
+        match self {
+            Access::Local(l) => {
+                let bytes = l.rt.block_on(l.store.backup(file.to_path_buf()))?;
+                Ok(json!({ "file": file.display().to_string(), "bytes": bytes }))
+            }
+            Access::Api(c) => c.send(
+                "POST",
+                &format!("{}/v1/backup", c.base),
+                Some(&json!({ "file": file.display().to_string() })),
+            ),
+        }
+    }
+
     /// Sends a request that only the running node can answer (it holds
     /// the network and the primary task); `why` says what needs it.
     pub fn node_request(

@@ -4,6 +4,7 @@
 //! for scripts. Exit code 0 only on success.
 
 mod access;
+mod adopt;
 mod business;
 mod demo;
 mod ids;
@@ -239,6 +240,35 @@ enum Command {
         #[command(subcommand)]
         command: Option<business::StockCommand>,
     },
+    /// Match a file of this company's existing records with the group's:
+    /// report matched, new and conflicting, write only the new ones, never a
+    /// duplicate
+    Adopt {
+        kind: Kind,
+        file: PathBuf,
+        /// How products are linked: sku, sku+gtin or sku+gtin+description
+        /// (contacts link by CPF/CNPJ and name)
+        #[arg(long, default_value = "sku")]
+        rule: String,
+        #[arg(long, value_enum)]
+        format: Option<transfer::Format>,
+        /// Report only; write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Take the group's data in place of this company's (after a
+        /// backup): nothing of the file is written, and the group's records
+        /// go to --out for the ERP to load
+        #[arg(long)]
+        replace: bool,
+        #[arg(long)]
+        backup: Option<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A copy of the whole store (taken between two writes)
+    Backup { file: PathBuf },
+    /// Put a backup back in place of the store (the node must be stopped)
+    Restore { file: PathBuf },
     /// The primary (the company that hands out ID ranges) and its term;
     /// `elo primary elect` runs an election
     Primary {
@@ -737,6 +767,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stock { sku, own, command } => {
             business::stock(&Access::open(&data)?, sku, own, command, json_out)?
         }
+        Command::Adopt {
+            kind,
+            file,
+            rule,
+            format,
+            dry_run,
+            replace,
+            backup,
+            out,
+        } => {
+            let args = adopt::AdoptArgs {
+                kind,
+                file,
+                format,
+                rule,
+                dry_run,
+                replace,
+                backup,
+                out,
+            };
+            if !adopt::adopt(&Access::open(&data)?, args, json_out)? {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Backup { file } => adopt::backup(&Access::open(&data)?, &file, json_out)?,
+        Command::Restore { file } => adopt::restore(&data, &file, json_out)?,
         Command::Primary { command } => ids::primary(&Access::open(&data)?, command, json_out)?,
         Command::Ranges { command } => ids::ranges(&Access::open(&data)?, command, json_out)?,
         Command::Id { command } => ids::id(&Access::open(&data)?, command, json_out)?,

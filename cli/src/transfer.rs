@@ -102,6 +102,34 @@ pub fn import(
             lines.clear();
             Ok(())
         };
+    for_each_row(reader, format, |line, row| {
+        report.rows += 1;
+        match row {
+            Ok(v) => {
+                rows.push(v);
+                lines.push(line);
+            }
+            Err(message) => report.rejected.push(RejectedRow { line, message }),
+        }
+        if rows.len() >= batch {
+            flush(&mut rows, &mut lines, &mut report)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut rows, &mut lines, &mut report)?;
+    bar.finish_and_clear();
+    report.rejected.sort_by_key(|r| r.line);
+    Ok(report)
+}
+
+/// Reads a file's rows in order: JSON lines, or CSV with a header row of
+/// field names. Each row is a JSON object or the reason it could not be
+/// read, with its line number.
+pub fn for_each_row(
+    reader: impl BufRead,
+    format: Format,
+    mut each: impl FnMut(u64, Result<Value, String>) -> Result<()>,
+) -> Result<()> {
     match format {
         Format::Jsonl => {
             let mut line_no = 0u64;
@@ -111,20 +139,9 @@ pub fn import(
                 if line.trim().is_empty() {
                     continue;
                 }
-                report.rows += 1;
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(v) => {
-                        rows.push(v);
-                        lines.push(line_no);
-                    }
-                    Err(e) => report.rejected.push(RejectedRow {
-                        line: line_no,
-                        message: format!("malformed JSON at column {}: {e}", e.column()),
-                    }),
-                }
-                if rows.len() >= batch {
-                    flush(&mut rows, &mut lines, &mut report)?;
-                }
+                let row = serde_json::from_str::<Value>(&line)
+                    .map_err(|e| format!("malformed JSON at column {}: {e}", e.column()));
+                each(line_no, row)?;
             }
         }
         Format::Csv => {
@@ -138,15 +155,12 @@ pub fn import(
                 .map(|h| h.trim().to_string())
                 .collect();
             for (i, rec) in csv.records().enumerate() {
-                report.rows += 1;
                 let line_no = i as u64 + 2;
                 let rec = match rec {
                     Ok(r) => r,
                     Err(e) => {
-                        report.rejected.push(RejectedRow {
-                            line: e.position().map_or(line_no, |p| p.line()),
-                            message: format!("malformed CSV row: {e}"),
-                        });
+                        let line = e.position().map_or(line_no, |p| p.line());
+                        each(line, Err(format!("malformed CSV row: {e}")))?;
                         continue;
                     }
                 };
@@ -159,18 +173,11 @@ pub fn import(
                     .filter(|(_, v)| !v.trim().is_empty())
                     .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
                     .collect();
-                rows.push(Value::Object(obj));
-                lines.push(line_no);
-                if rows.len() >= batch {
-                    flush(&mut rows, &mut lines, &mut report)?;
-                }
+                each(line_no, Ok(Value::Object(obj)))?;
             }
         }
     }
-    flush(&mut rows, &mut lines, &mut report)?;
-    bar.finish_and_clear();
-    report.rejected.sort_by_key(|r| r.line);
-    Ok(report)
+    Ok(())
 }
 
 struct CountingReader<R> {

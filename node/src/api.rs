@@ -85,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
             get(api_business::credit_show).post(api_business::credit_change),
         )
         .route("/v1/stock/{sku}", get(api_business::stock_show))
+        .route("/v1/backup", post(api_business::backup))
         .route("/v1/primary", get(api_primary::show))
         .route("/v1/primary/elect", post(api_primary::elect))
         .route("/v1/ranges", get(api_primary::list).post(api_primary::set))

@@ -120,3 +120,24 @@ pub async fn stock_update(State(state): State<ApiState>, body: Bytes) -> ApiResu
     };
     Ok((status, Json(json!(report))).into_response())
 }
+
+#[derive(Deserialize)]
+struct BackupRequest {
+    file: String,
+}
+
+/// `POST /v1/backup` with `{"file": "/absolute/path"}`: a copy of the
+/// whole store, taken between two transactions.
+pub async fn backup(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: BackupRequest = body_as(&body)?;
+    let file = std::path::PathBuf::from(&req.file);
+    if !file.is_absolute() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "file: give an absolute path (the node may run in another directory)",
+        ));
+    }
+    let bytes = state.store.backup(file).await?;
+    Ok(Json(json!({ "file": req.file, "bytes": bytes })))
+}

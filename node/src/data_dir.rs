@@ -198,6 +198,63 @@ impl DataDir {
         Ok((company, group))
     }
 
+    /// Replaces the store with a backup made by `elo backup`. The node must
+    /// be stopped. The backup is checked first (it must open as a store of
+    /// this same company); the store it replaces is kept beside it as
+    /// `store.redb.before-restore`. Returns the records the backup holds.
+    pub fn restore(&self, backup: &Path) -> Result<u64, DataDirError> {
+        let key = self.identity()?;
+        let actor = key.public().to_peer_id().to_bytes();
+        let current: Option<Company> =
+            Store::open(&self.store_path(), actor.clone(), String::new())
+                .ok()
+                .and_then(|s| read::meta(&s.database(), META_COMPANY).ok().flatten())
+                .and_then(|b| serde_json::from_slice(&b).ok());
+        let restoring = self.root.join("store.redb.restoring");
+        crate::store::backup::copy_file(backup, &restoring)?;
+        let checked =
+            (|| -> Result<u64, DataDirError> {
+                let store = Store::open(&restoring, actor, String::new()).map_err(|e| {
+                    DataDirError::Damaged {
+                        path: backup.display().to_string(),
+                        reason: format!("not an elo store: {e}"),
+                    }
+                })?;
+                let db = store.database();
+                let company: Company = read_json(&read::meta(&db, META_COMPANY)?, &self.root)
+                    .map_err(|_| DataDirError::Damaged {
+                        path: backup.display().to_string(),
+                        reason: "it holds no elo company".into(),
+                    })?;
+                if let Some(current) = &current
+                    && current.cnpj != company.cnpj
+                {
+                    return Err(DataDirError::Damaged {
+                        path: backup.display().to_string(),
+                        reason: format!(
+                            "it is a backup of company {}, not of this company {}",
+                            company.cnpj, current.cnpj
+                        ),
+                    });
+                }
+                Ok(read::record_count(&db)?)
+            })();
+        let records = match checked {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::remove_file(&restoring);
+                return Err(e);
+            }
+        };
+        let store = self.store_path();
+        let kept = self.root.join("store.redb.before-restore");
+        if store.exists() {
+            fs::rename(&store, &kept).map_err(io_err(&store))?;
+        }
+        fs::rename(&restoring, &store).map_err(io_err(&store))?;
+        Ok(records)
+    }
+
     /// The node's identity key.
     pub fn identity(&self) -> Result<Keypair, DataDirError> {
         let path = self.identity_path();

@@ -14,6 +14,7 @@
 //! - [`primary`]: the primary's election and ID ranges (state machine).
 //! - [`node`]: running a node in the foreground until told to stop.
 
+pub mod adopt;
 pub mod api;
 mod api_business;
 mod api_doc;

@@ -35,6 +35,10 @@ enum Request {
         peer: Option<String>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    Backup {
+        target: std::path::PathBuf,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
     Stock {
         entries: Vec<StockEntry>,
         own: bool,
@@ -106,6 +110,17 @@ impl StoreHandle {
                 own,
                 reply,
             })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Copies the whole store to `target` between two transactions;
+    /// returns its size.
+    pub async fn backup(&self, target: std::path::PathBuf) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writes
+            .send(Request::Backup { target, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -300,6 +315,10 @@ fn writer(
             }
             Request::ResetCheckpoints { peer, reply } => {
                 let _ = reply.send(store.reset_checkpoints(peer.as_deref()));
+                continue;
+            }
+            Request::Backup { target, reply } => {
+                let _ = reply.send(store.backup_to(&target));
                 continue;
             }
             Request::Stock {

@@ -13,6 +13,7 @@
 //! keeps at most [`CACHE_DOCS`] of them in an LRU, so memory does not grow
 //! with the number of records. Readers load, read and drop.
 
+pub mod backup;
 mod entry;
 pub mod handle;
 pub mod read;
@@ -185,6 +186,8 @@ pub struct Store {
     company: String,
     /// The product fields this company keeps to itself.
     restricted: Vec<String>,
+    /// The store file (for backups).
+    path: std::path::PathBuf,
 }
 
 impl Store {
@@ -202,6 +205,7 @@ impl Store {
             actor,
             company,
             restricted,
+            path: path.to_path_buf(),
         })
     }
 

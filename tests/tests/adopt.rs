@@ -1,0 +1,210 @@
+//! A company that joins with data it already has, with real `elo node`
+//! processes: identical data adds only what is new, different data is
+//! reported and not written, the link rule decides what a GTIN links, a
+//! product without SKU is never duplicated, and a backup restores.
+
+use std::time::Duration;
+
+use elo_tests::{Company, RunningNode, cnpj, wait_until};
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn products(node: &RunningNode) -> Vec<Value> {
+    node.get("/v1/records/product?limit=1000").body["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `elo --json adopt ARGS`: its exit code and report.
+fn adopt(c: &Company, args: &[&str]) -> (i32, Value) {
+    let mut full = vec!["--json", "adopt"];
+    full.extend_from_slice(args);
+    let out = c.elo(&full);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap_or_else(|e| {
+        panic!(
+            "adopt printed {text:?} ({e}); stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[test]
+fn a_branch_adopts_its_data_without_duplicates_and_restores_a_backup() {
+    let a = Company::init(&cnpj(41), "Matriz");
+    let node_a = a.start_node();
+    for body in [
+        r#"{"sku":"A1","description":"Parafuso 10 mm","gtin":"7891234567895"}"#,
+        r#"{"sku":"A2","description":"Porca 10 mm","gtin":"7891234567901"}"#,
+    ] {
+        let v: Value = serde_json::from_str(body).unwrap();
+        let sku = v["sku"].as_str().unwrap();
+        assert_eq!(
+            node_a
+                .put(&format!("/v1/records/product/{sku}"), body)
+                .status,
+            201
+        );
+    }
+    let put = node_a.put(
+        "/v1/records/customer/52998224725",
+        r#"{"name":"Ana Souza"}"#,
+    );
+    assert_eq!(put.status, 201);
+    let b = Company::join(&node_a.invite(), &cnpj(42), "Filial");
+    let node_b = b.start_node();
+    wait_until("the group's products at B", LIMIT, || {
+        products(&node_b).len() == 2
+    });
+    let files = tempfile::tempdir().unwrap();
+
+    // Identical data (typed a little differently) plus one new product.
+    let same = write(
+        files.path(),
+        "same.jsonl",
+        concat!(
+            r#"{"sku":"A1","description":"PARAFUSO 10 mm","gtin":"7891234567895"}"#,
+            "\n",
+            r#"{"sku":"A2","description":"Porca 10 mm"}"#,
+            "\n",
+            r#"{"sku":"A3","description":"Arruela"}"#,
+            "\n",
+        ),
+    );
+    let (code, r) = adopt(&b, &["product", same.to_str().unwrap(), "--rule", "sku"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["matched"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["new"], serde_json::json!(["product/sku:A3"]));
+    assert_eq!(r["written"], 1);
+    wait_until("the new product at A", LIMIT, || {
+        products(&node_a).len() == 3
+    });
+    // Adopting the same file again adds nothing twice.
+    let (code, r) = adopt(&b, &["product", same.to_str().unwrap()]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["matched"].as_array().unwrap().len(), 3, "{r}");
+    assert_eq!(r["written"], 0);
+
+    // Different data: a conflicting description, a product without SKU,
+    // and a product whose SKU differs but whose GTIN is the group's A2.
+    let different = write(
+        files.path(),
+        "different.jsonl",
+        concat!(
+            r#"{"sku":"A1","description":"Prego 15 mm"}"#,
+            "\n",
+            r#"{"description":"Rebite"}"#,
+            "\n",
+            r#"{"sku":"B9","description":"Porca 10 mm","gtin":"7891234567901"}"#,
+            "\n",
+        ),
+    );
+    let (code, r) = adopt(
+        &b,
+        &["product", different.to_str().unwrap(), "--rule", "sku+gtin"],
+    );
+    assert_eq!(code, 2, "{r}");
+    assert_eq!(r["conflicting"][0]["record"], "product/sku:A1", "{r}");
+    assert_eq!(
+        r["conflicting"][0]["differences"][0]["field"],
+        "description"
+    );
+    assert!(
+        r["unlinkable"][0]["reason"]
+            .as_str()
+            .is_some_and(|m| m.contains("without SKU")),
+        "{r}"
+    );
+    assert_eq!(r["matched"][0]["by"], "gtin", "{r}");
+    assert_eq!(r["matched"][0]["record"], "product/sku:A2");
+    assert_eq!(r["written"], 0);
+    // With the SKU rule alone, B9 is new.
+    let (_, r) = adopt(
+        &b,
+        &[
+            "product",
+            different.to_str().unwrap(),
+            "--rule",
+            "sku",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(r["new"], serde_json::json!(["product/sku:B9"]), "{r}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        products(&node_a).len(),
+        3,
+        "nothing of the different data was written"
+    );
+    assert_eq!(
+        node_a.record("product", "A1").unwrap()["description"],
+        "Parafuso 10 mm"
+    );
+
+    // Contacts link by CPF and name (CSV this time).
+    let contacts = write(
+        files.path(),
+        "customers.csv",
+        "cpf,name\n529.982.247-25,ANA SOUZA\n529.982.247-25,Beatriz\n",
+    );
+    let (code, r) = adopt(&b, &["customer", contacts.to_str().unwrap()]);
+    assert_eq!(code, 2, "{r}");
+    assert_eq!(r["matched"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(
+        r["conflicting"][0]["reason"],
+        "the same CPF/CNPJ with another name"
+    );
+
+    // Different data, taken over by the group's: a backup first, the
+    // group's records out for the ERP, nothing of the file written.
+    let backup = files.path().join("filial.backup");
+    let group_out = files.path().join("group.jsonl");
+    let (_, r) = adopt(
+        &b,
+        &[
+            "product",
+            different.to_str().unwrap(),
+            "--replace",
+            "--backup",
+            backup.to_str().unwrap(),
+            "--out",
+            group_out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r["replace"], true, "{r}");
+    let exported = std::fs::read_to_string(&group_out).unwrap();
+    assert_eq!(exported.lines().count(), 3, "{exported}");
+    assert!(backup.exists());
+
+    // A product written after the backup is gone once the backup is
+    // restored (the node stopped); a damaged backup is refused and the
+    // store is left as it was.
+    assert_eq!(
+        node_b
+            .put("/v1/records/product/Z9", r#"{"description":"Depois"}"#)
+            .status,
+        201
+    );
+    node_b.stop();
+    let damaged = files.path().join("damaged.backup");
+    let bytes = std::fs::read(&backup).unwrap();
+    std::fs::write(&damaged, &bytes[..bytes.len() / 3]).unwrap();
+    let refused = b.elo(&["restore", damaged.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        b.elo(&["get", "product", "Z9"]).status.success(),
+        "store untouched"
+    );
+    b.elo_ok(&["restore", backup.to_str().unwrap()]);
+    assert!(!b.elo(&["get", "product", "Z9"]).status.success());
+    assert!(b.elo(&["get", "product", "A3"]).status.success());
+}
