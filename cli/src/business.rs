@@ -144,6 +144,22 @@ pub fn stock(
                 text(&t["reserved"]),
                 text(&t["available"])
             );
+            if let Some(kit) = view["kit"].as_object() {
+                println!(
+                    "kit: {} assembled across the group; the group's components make {}",
+                    kit["assembled"].as_str().unwrap_or("-"),
+                    kit["from_components"].as_str().unwrap_or("-")
+                );
+                for c in kit["components"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {} x {}: {} available, enough for {}",
+                        text(&c["per_kit"]),
+                        text(&c["sku"]),
+                        text(&c["available"]),
+                        text(&c["kits"])
+                    );
+                }
+            }
             Ok(())
         }
     }

@@ -277,7 +277,13 @@ fn flatten(r: &Value) -> BTreeMap<String, String> {
     let Value::Object(m) = r else { return out };
     for (k, v) in m {
         match (k.as_str(), v) {
-            ("id" | "kind" | "seq" | "deleted", _) => {}
+            // Credit used is written by charges only, never by an import.
+            ("id" | "kind" | "seq" | "deleted" | "credit_used", _) => {}
+            ("components", Value::Object(c)) => {
+                for (sku, qty) in c {
+                    out.insert(format!("{}{sku}", schema::COMPONENT), text(qty));
+                }
+            }
             ("extra", Value::Object(e)) => {
                 for (ek, ev) in e {
                     out.insert(format!("extra.{ek}"), text(ev));

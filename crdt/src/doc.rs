@@ -123,6 +123,17 @@ impl RecordDoc {
                 return Err(ValidationError(missing));
             }
         }
+        if kind == Kind::Product && id.part_category().is_none() {
+            let stored = if creating {
+                None
+            } else {
+                match self.scalar("structure") {
+                    Some(FieldValue::Text(s)) => Some(s),
+                    _ => None,
+                }
+            };
+            check_structure(stored, patch)?;
+        }
         let mut touched = Vec::new();
         let result = (|| -> Result<(), automerge::AutomergeError> {
             if creating {
@@ -195,6 +206,9 @@ impl RecordDoc {
             .collect();
         if !missing.is_empty() {
             return Err(ValidationError(missing));
+        }
+        if id.kind() == Kind::Product && id.part_category().is_none() {
+            check_structure(None, patch)?;
         }
         let put = |key: &str, value: automerge::ScalarValue| Op {
             action: OpType::Put(value),
@@ -572,10 +586,15 @@ impl Record {
         out.insert("kind".into(), Json::String(self.kind().to_string()));
         let mut extra = Map::new();
         let mut credit_used = Map::new();
+        let mut components = Map::new();
         let mut groups: BTreeMap<&str, Map<String, Json>> = BTreeMap::new();
         for (key, value) in &self.values {
             if let Some(company) = key.strip_prefix(schema::CREDIT_USED) {
                 credit_used.insert(company.to_string(), value.to_json(FieldType::Decimal(2)));
+                continue;
+            }
+            if let Some(sku) = key.strip_prefix(schema::COMPONENT) {
+                components.insert(sku.to_string(), value.to_json(FieldType::Decimal(3)));
                 continue;
             }
             let rendered = value.to_json(self.type_of(key));
@@ -602,6 +621,9 @@ impl Record {
         if !extra.is_empty() {
             out.insert("extra".into(), Json::Object(extra));
         }
+        if !components.is_empty() {
+            out.insert("components".into(), Json::Object(components));
+        }
         if !credit_used.is_empty() {
             out.insert("credit_used".into(), Json::Object(credit_used));
         }
@@ -613,4 +635,38 @@ impl Record {
         }
         out.into()
     }
+}
+
+/// A product's structure (simple, kit, with variations) must be the same in
+/// every company (seed 002): a write that would change the one the group has
+/// is refused unless it says `change_structure`. Components belong to kits
+/// only.
+fn check_structure(stored: Option<String>, patch: &RecordPatch) -> Result<(), ValidationError> {
+    let wanted = match patch.get("structure") {
+        Some(FieldValue::Text(s)) => Some(s.clone()),
+        _ => None,
+    };
+    if let (Some(stored), Some(wanted)) = (&stored, &wanted)
+        && stored != wanted
+        && !patch.change_structure
+    {
+        return Err(ValidationError::one(
+            "structure",
+            format!(
+                "this product is {stored:?} in the group and this write makes it {wanted:?}; the structure must be the same in every company. Change it on purpose, from one company, with \"change_structure\": true"
+            ),
+        ));
+    }
+    let result = wanted.or(stored);
+    let adds_components = patch
+        .edits
+        .iter()
+        .any(|(k, v)| k.starts_with(schema::COMPONENT) && v.is_some());
+    if adds_components && result.as_deref() != Some("kit") {
+        return Err(ValidationError::one(
+            "components",
+            "only a kit has components: set \"structure\": \"kit\"",
+        ));
+    }
+    Ok(())
 }

@@ -31,6 +31,10 @@ pub struct RecordPatch {
     pub edits: Vec<Edit>,
     /// Address labels and reference names removed whole (`"delivery": null`).
     pub removed_groups: Vec<String>,
+    /// The writer means to change a product's structure (simple, kit,
+    /// with variations): without it, such a change is refused
+    /// (`"change_structure": true` in the body; not stored).
+    pub change_structure: bool,
 }
 
 impl RecordPatch {
@@ -69,6 +73,7 @@ impl RecordPatch {
         let mut main = RecordPatch {
             edits: Vec::new(),
             removed_groups: self.removed_groups,
+            change_structure: self.change_structure,
         };
         let mut parts: Vec<(Option<Category>, RecordPatch)> = Vec::new();
         for (key, value) in self.edits {
@@ -83,7 +88,7 @@ impl RecordPatch {
                     Some(c),
                     RecordPatch {
                         edits: vec![(key, value)],
-                        removed_groups: Vec::new(),
+                        ..RecordPatch::default()
                     },
                 )),
             }
@@ -156,6 +161,21 @@ fn parse_entry(
 ) {
     match name {
         "id" | "kind" => check_meta(kind, name, v, errors),
+        "change_structure" if kind == Kind::Product => match v {
+            Json::Bool(b) => out.change_structure = *b,
+            _ => errors.push(FieldError::new(name, "expected true or false")),
+        },
+        "components" if kind == Kind::Product => match v {
+            Json::Object(m) => {
+                for (sku, qty) in m {
+                    parse_component(sku, qty, out, errors);
+                }
+            }
+            _ => errors.push(FieldError::new(
+                name,
+                "expected an object of component SKU to quantity",
+            )),
+        },
         "extra" => match v {
             Json::Object(m) => {
                 for (k, v) in m {
@@ -189,6 +209,10 @@ fn parse_entry(
         _ => {
             if let Some(k) = name.strip_prefix("extra.") {
                 parse_extra(k, v, out, errors);
+            } else if let Some(sku) = name.strip_prefix(schema::COMPONENT)
+                && kind == Kind::Product
+            {
+                parse_component(sku, v, out, errors);
             } else if let Some(rest) = name
                 .strip_prefix("address.")
                 .map(|r| ("address", r))
@@ -246,6 +270,34 @@ fn parse_field(
     }
     match parse_value(spec.ty, v) {
         Ok(value) => out.edits.push((key, Some(value))),
+        Err(reason) => errors.push(FieldError::new(key, reason)),
+    }
+}
+
+/// One component of a kit: its SKU and the quantity in one kit (`null`
+/// removes it).
+fn parse_component(sku: &str, v: &Json, out: &mut RecordPatch, errors: &mut Vec<FieldError>) {
+    let sku = match normalise_code(Kind::Product, sku) {
+        Ok(s) => s,
+        Err(reason) => {
+            errors.push(FieldError::new(
+                format!("{}{sku}", schema::COMPONENT),
+                reason,
+            ));
+            return;
+        }
+    };
+    let key = format!("{}{sku}", schema::COMPONENT);
+    if v.is_null() {
+        out.edits.push((key, None));
+        return;
+    }
+    match parse_value(schema::FieldType::Decimal(3), v) {
+        Ok(FieldValue::Int(0)) => errors.push(FieldError::new(
+            key,
+            "a component's quantity must be more than zero",
+        )),
+        Ok(q) => out.edits.push((key, Some(q))),
         Err(reason) => errors.push(FieldError::new(key, reason)),
     }
 }

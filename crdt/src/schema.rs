@@ -184,6 +184,18 @@ const SUPPLIER: &[FieldSpec] = &[
 
 const PRODUCT: &[FieldSpec] = &[
     f("code", "Código", FieldType::Count, PROD),
+    f(
+        "structure",
+        "Estrutura",
+        FieldType::Choice(&["simple", "kit", "variations"]),
+        PROD,
+    ),
+    f(
+        "parent_sku",
+        "Produto pai (variação)",
+        FieldType::Text(60),
+        PROD,
+    ),
     f("sku", "Código (SKU)", FieldType::Text(60), PROD),
     f("description", "Descrição", FieldType::Text(120), PROD),
     f(
@@ -400,6 +412,10 @@ pub fn kind_category(kind: Kind) -> Category {
 /// charges made apart all count once merged: the used credit is the sum.
 /// Written by the credit operations only, never by a record write.
 pub const CREDIT_USED: &str = "credit_used.";
+
+/// Prefix of a kit's components (`component.SKU`, the quantity of that
+/// product in one kit, three places).
+pub const COMPONENT: &str = "component.";
 
 /// The category a stored key (`name`, `extra.color`,
 /// `address.billing.zip_code`) belongs to.

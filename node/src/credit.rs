@@ -178,7 +178,7 @@ pub async fn change(
     *mine = mine.saturating_add(delta);
     let patch = RecordPatch {
         edits: vec![(format!("{CREDIT_USED}{me}"), Some(FieldValue::Int(*mine)))],
-        removed_groups: Vec::new(),
+        ..RecordPatch::default()
     };
     store
         .write_one(WriteOp::Put {

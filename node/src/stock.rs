@@ -86,6 +86,31 @@ pub struct StockView {
     pub companies: Vec<CompanyStock>,
     /// The sum over the companies that count.
     pub total: Totals,
+    /// For a kit: its balance across companies, both ways seed 002 offers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kit: Option<KitBalance>,
+}
+
+/// A kit's balance across the group.
+#[derive(Clone, Debug, Serialize)]
+pub struct KitBalance {
+    /// "Saldo final do kit": the kits already assembled, summed over the
+    /// companies that count (available, i.e. less reserved).
+    pub assembled: String,
+    /// "Saldo dos componentes": how many whole kits the group's combined
+    /// components make, wherever each component is.
+    pub from_components: String,
+    pub components: Vec<ComponentBalance>,
+}
+
+/// One component of a kit and what the group has of it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentBalance {
+    pub sku: String,
+    pub per_kit: String,
+    pub available: String,
+    /// Whole kits this component alone allows.
+    pub kits: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -194,6 +219,72 @@ async fn counted(store: &StoreHandle, company: &str) -> Result<bool, StoreError>
     }))
 }
 
+/// The group total of a SKU's stock, over the companies that count.
+async fn totals(
+    store: &StoreHandle,
+    me: &str,
+    sku: &str,
+    scope: Scope,
+) -> Result<(i64, i64), StoreError> {
+    let mut q = 0;
+    let mut r = 0;
+    for e in store.stock_of(sku.to_owned()).await? {
+        if (scope == Scope::Own && e.company != me) || !counted(store, &e.company).await? {
+            continue;
+        }
+        q += e.quantity;
+        r += e.reserved;
+    }
+    Ok((q, r))
+}
+
+/// A kit's balance, when `sku` is a kit.
+async fn kit_balance(
+    store: &StoreHandle,
+    me: &str,
+    sku: &str,
+    scope: Scope,
+    assembled: i64,
+) -> Result<Option<KitBalance>, StoreError> {
+    let Ok(id) = DocId::from_key(Kind::Product, sku) else {
+        return Ok(None);
+    };
+    let Some(product) = store.get(id).await? else {
+        return Ok(None);
+    };
+    if !matches!(product.values.get("structure"), Some(FieldValue::Text(s)) if s == "kit") {
+        return Ok(None);
+    }
+    let mut components = Vec::new();
+    let mut kits: Option<i64> = None;
+    for (key, value) in &product.values {
+        let (Some(component), FieldValue::Int(per_kit)) =
+            (key.strip_prefix(elo_crdt::schema::COMPONENT), value)
+        else {
+            continue;
+        };
+        if *per_kit <= 0 {
+            continue;
+        }
+        let (q, r) = totals(store, me, component, scope).await?;
+        let available = q - r;
+        // Whole kits: quantities are scaled by 1000 on both sides.
+        let allows = (available.max(0) / per_kit).max(0);
+        kits = Some(kits.map_or(allows, |k| k.min(allows)));
+        components.push(ComponentBalance {
+            sku: component.to_owned(),
+            per_kit: quantity(*per_kit),
+            available: quantity(available),
+            kits: allows.to_string(),
+        });
+    }
+    Ok(Some(KitBalance {
+        assembled: quantity(assembled),
+        from_components: kits.unwrap_or(0).to_string(),
+        components,
+    }))
+}
+
 /// A SKU's figures at each company and the group total.
 pub async fn view(
     store: &StoreHandle,
@@ -239,7 +330,9 @@ pub async fn view(
                 .collect(),
         });
     }
+    let kit = kit_balance(store, me, sku, scope, total_q - total_r).await?;
     Ok(StockView {
+        kit,
         sku: sku.to_owned(),
         companies,
         total: Totals {

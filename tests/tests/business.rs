@@ -192,3 +192,84 @@ fn each_company_publishes_its_stock_and_sees_the_group_total() {
     assert_eq!(own["companies"][0]["quantity"], "4.000", "{own}");
     assert_eq!(own["total"]["quantity"], "0.000", "{own}");
 }
+
+#[test]
+fn a_kit_balance_counts_assembled_kits_or_the_group_components() {
+    let a = Company::init(&cnpj(51), "Matriz");
+    let node_a = a.start_node();
+    let b = Company::join(&node_a.invite(), &cnpj(52), "Filial");
+    let node_b = b.start_node();
+    for (sku, body) in [
+        ("C1", r#"{"description":"Caneca"}"#),
+        ("C2", r#"{"description":"Caixa"}"#),
+        (
+            "K1",
+            r#"{"description":"Kit presente","structure":"kit","components":{"C1":2,"C2":"1"}}"#,
+        ),
+    ] {
+        let r = node_a.put(&format!("/v1/records/product/{sku}"), body);
+        assert_eq!(r.status, 201, "{sku}: {:?}", r.body);
+    }
+    // Components belong to kits only.
+    let not_kit = node_a.put(
+        "/v1/records/product/C3",
+        r#"{"description":"Fita","components":{"C1":1}}"#,
+    );
+    assert_eq!(not_kit.status, 422, "{:?}", not_kit.body);
+    // A has 3 kits assembled and 10 mugs; B has 1 kit, 5 mugs, 4 boxes.
+    let r = node_a.request(
+        "POST",
+        "/v1/stock",
+        Some(r#"[{"sku":"K1","quantity":3},{"sku":"C1","quantity":10}]"#),
+        None,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    wait_until("the kit at B", LIMIT, || {
+        node_b.record("product", "K1").is_some()
+    });
+    let r = node_b.request(
+        "POST",
+        "/v1/stock",
+        Some(r#"[{"sku":"K1","quantity":1},{"sku":"C1","quantity":5},{"sku":"C2","quantity":4}]"#),
+        None,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    wait_until("B's figures at A", LIMIT, || {
+        stock(&node_a, "C2", "all")["total"]["quantity"] == "4.000"
+            && stock(&node_a, "K1", "all")["total"]["quantity"] == "4.000"
+            && stock(&node_a, "C1", "all")["total"]["quantity"] == "15.000"
+    });
+    let kit = stock(&node_a, "K1", "all")["kit"].clone();
+    // Assembled: 3 + 1. From components: 15 mugs / 2 = 7, 4 boxes / 1 = 4.
+    assert_eq!(kit["assembled"], "4.000", "{kit}");
+    assert_eq!(kit["from_components"], "4", "{kit}");
+    // Only A's own stock: 10 mugs make 5, but A has no boxes.
+    let own = stock(&node_a, "K1", "own")["kit"].clone();
+    assert_eq!(own["from_components"], "0", "{own}");
+
+    // B's ERP has K1 as a simple product: refused, clearly.
+    let clash = node_b.put(
+        "/v1/records/product/K1",
+        r#"{"description":"Kit presente","structure":"simple"}"#,
+    );
+    assert_eq!(clash.status, 422, "{:?}", clash.body);
+    assert_eq!(clash.body["fields"][0]["field"], "structure");
+    assert!(
+        clash.body["fields"][0]["reason"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"kit\" in the group")),
+        "{:?}",
+        clash.body
+    );
+    // On purpose, from one company, it may change.
+    let changed = node_b.put(
+        "/v1/records/product/K1",
+        r#"{"structure":"simple","change_structure":true,"components":{"C1":null,"C2":null}}"#,
+    );
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+    wait_until("the change at A", LIMIT, || {
+        node_a
+            .record("product", "K1")
+            .is_some_and(|r| r["structure"] == "simple" && r.get("components").is_none())
+    });
+}
