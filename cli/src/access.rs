@@ -354,9 +354,14 @@ impl Access {
         match self {
             Access::Local(l) => {
                 let me = l.status["company"]["cnpj"].as_str().unwrap_or_default();
+                // Offline: only the rights this company holds count.
+                let context = credit::CreditContext {
+                    founder: l.status["group"]["primary"].as_str().unwrap_or_default(),
+                    ask_rights: None,
+                };
                 let view = l.rt.block_on(async {
                     match change {
-                        Some(c) => credit::change(&l.store, me, key, c).await,
+                        Some(c) => credit::change(&l.store, me, key, c, &context).await,
                         None => credit::show(&l.store, key).await,
                     }
                 })?;
@@ -431,6 +436,24 @@ impl Access {
                 "POST",
                 &format!("{}/v1/backup", c.base),
                 Some(&json!({ "file": file.display().to_string() })),
+            ),
+        }
+    }
+
+    /// Switches escrow mode for the group (at the founding company).
+    pub fn credit_escrow(&self, on: bool) -> Result<Value> {
+        match self {
+            Access::Local(l) => {
+                let me = l.status["company"]["cnpj"].as_str().unwrap_or_default();
+                let founder = l.status["group"]["primary"].as_str().unwrap_or_default();
+                let r =
+                    l.rt.block_on(elo_node::credit::set_escrow(&l.store, me, founder, on))?;
+                Ok(json!({ "escrow": on, "customers": r.customers, "members": r.members }))
+            }
+            Access::Api(c) => c.send(
+                "PUT",
+                &format!("{}/v1/credit/escrow", c.base),
+                Some(&json!({ "on": on })),
             ),
         }
     }

@@ -16,10 +16,30 @@ pub enum CreditCommand {
     Charge { customer: String, amount: String },
     /// A payment at this company: used goes down
     Release { customer: String, amount: String },
+    /// Escrow mode for the group (at the founding company): each company
+    /// holds part of every customer's credit and never charges beyond it
+    Escrow {
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+    },
 }
 
 pub fn credit(access: &Access, command: CreditCommand, json_out: bool) -> Result<()> {
     let (customer, change) = match command {
+        CreditCommand::Escrow { mode } => {
+            let v = access.credit_escrow(mode == "on")?;
+            if json_out {
+                print_json(&v);
+            } else if mode == "on" {
+                println!(
+                    "escrow mode on: rights created for {} customers and shared among {} companies",
+                    v["customers"], v["members"]
+                );
+            } else {
+                println!("escrow mode off");
+            }
+            return Ok(());
+        }
         CreditCommand::Show { customer } => (customer, None),
         CreditCommand::Charge { customer, amount } => (
             customer,
@@ -43,6 +63,11 @@ pub fn credit(access: &Access, command: CreditCommand, json_out: bool) -> Result
     if let Some(by) = view["by_company"].as_object() {
         for (company, used) in by {
             println!("  used at {company}: {}", text(used));
+        }
+    }
+    if let Some(rights) = view["rights"].as_object() {
+        for (company, holds) in rights {
+            println!("  escrow rights held at {company}: {}", text(holds));
         }
     }
     Ok(())

@@ -593,6 +593,10 @@ impl Record {
                 credit_used.insert(company.to_string(), value.to_json(FieldType::Decimal(2)));
                 continue;
             }
+            if key.starts_with(schema::CREDIT_GRANT) || key.starts_with(schema::CREDIT_GAVE) {
+                // Escrow rights: shown by the credit operations, not here.
+                continue;
+            }
             if let Some(sku) = key.strip_prefix(schema::COMPONENT) {
                 components.insert(sku.to_string(), value.to_json(FieldType::Decimal(3)));
                 continue;

@@ -334,6 +334,12 @@ const COMPANY: &[FieldSpec] = &[
         Category::Group,
     ),
     f(
+        "credit_escrow",
+        "Limite de crédito em custódia (escrow)",
+        FieldType::Bool,
+        Category::Group,
+    ),
+    f(
         "consider_stock",
         "Considerar estoque desta empresa",
         FieldType::Bool,
@@ -412,6 +418,11 @@ pub fn kind_category(kind: Kind) -> Category {
 /// charges made apart all count once merged: the used credit is the sum.
 /// Written by the credit operations only, never by a record write.
 pub const CREDIT_USED: &str = "credit_used.";
+/// Escrow mode: rights to a customer's credit a company created
+/// (`credit_grant.CNPJ`) and handed to another (`credit_gave.FROM.TO`),
+/// each written by its own company only (see elo-node's `escrow`).
+pub const CREDIT_GRANT: &str = "credit_grant.";
+pub const CREDIT_GAVE: &str = "credit_gave.";
 
 /// Prefix of a kit's components (`component.SKU`, the quantity of that
 /// product in one kit, three places).
@@ -423,7 +434,10 @@ pub fn key_category(kind: Kind, key: &str) -> Category {
     if key.starts_with("extra.") {
         return Category::AdditionalFields;
     }
-    if key.starts_with(CREDIT_USED) {
+    if [CREDIT_USED, CREDIT_GRANT, CREDIT_GAVE]
+        .iter()
+        .any(|p| key.starts_with(p))
+    {
         return Category::CreditLimit;
     }
     field(kind, key).map_or_else(|| kind_category(kind), |s| s.category)

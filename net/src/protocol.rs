@@ -85,6 +85,12 @@ pub enum RequestBody {
         since: u64,
         limit: u32,
     },
+    /// Escrow credit: "hand me up to `amount` (cents) of your rights to
+    /// this customer's credit". Answered with `CreditGiven`.
+    CreditRights {
+        customer: String,
+        amount: i64,
+    },
 }
 
 /// What it answers.
@@ -112,6 +118,11 @@ pub enum ResponseBody {
         through: u64,
         /// The answering node's last stock sequence number.
         latest: u64,
+    },
+    /// How much of the rights asked for were handed over (already written
+    /// at the giver, arriving with its document).
+    CreditGiven {
+        amount: i64,
     },
     Joined(Box<JoinAccepted>),
     Refused {

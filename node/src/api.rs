@@ -86,6 +86,10 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/stock/{sku}", get(api_business::stock_show))
         .route("/v1/backup", post(api_business::backup))
+        .route(
+            "/v1/credit/escrow",
+            axum::routing::put(api_business::escrow_set),
+        )
         .route("/v1/primary", get(api_primary::show))
         .route("/v1/primary/elect", post(api_primary::elect))
         .route("/v1/ranges", get(api_primary::list).post(api_primary::set))

@@ -27,6 +27,15 @@ impl From<CreditError> for ApiError {
             CreditError::OverRelease { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "over_release", e.to_string())
             }
+            CreditError::EscrowShort { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "escrow_short", e.to_string())
+            }
+            CreditError::NotInEscrow { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "not_in_escrow", e.to_string())
+            }
+            CreditError::Refused(_) => {
+                ApiError::new(StatusCode::CONFLICT, "refused", e.to_string())
+            }
             CreditError::Record(r) => r.into(),
         }
     }
@@ -71,8 +80,44 @@ pub async fn credit_change(
             ));
         }
     };
-    let view = credit::change(&state.store, &state.company.cnpj, &key, change).await?;
+    let mesh = state.mesh.clone();
+    let ask =
+        move |customer: String, amount: i64| -> futures::future::BoxFuture<'static, (i64, usize)> {
+            let mesh = mesh.clone();
+            Box::pin(async move {
+                match mesh {
+                    Some(m) => m.ask_credit_rights(customer, amount).await,
+                    None => (0, 0),
+                }
+            })
+        };
+    let context = credit::CreditContext {
+        founder: &state.group.primary,
+        ask_rights: Some(&ask),
+    };
+    let view = credit::change(&state.store, &state.company.cnpj, &key, change, &context).await?;
     Ok(Json(json!(view)))
+}
+
+#[derive(Deserialize)]
+struct EscrowRequest {
+    on: bool,
+}
+
+/// `PUT /v1/credit/escrow` with `{"on": true|false}`, at the founding
+/// company.
+pub async fn escrow_set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: EscrowRequest = body_as(&body)?;
+    let report = credit::set_escrow(
+        &state.store,
+        &state.company.cnpj,
+        &state.group.primary,
+        req.on,
+    )
+    .await?;
+    Ok(Json(
+        json!({ "escrow": req.on, "customers": report.customers, "members": report.members }),
+    ))
 }
 
 #[derive(Deserialize, Default)]

@@ -4,14 +4,24 @@
 //! total (`credit_used.CNPJ` in the customer's credit-limit part). Charges
 //! made at two branches that could not talk both count once they merge:
 //! nothing is overwritten, because no two companies write the same key.
+//!
+//! Escrow mode (opt-in for the group, at the founding company): the credit
+//! is held as rights by the companies (see [`crate::escrow`]); a charge
+//! within this company's rights needs no one, a larger one asks the others
+//! to hand over part of theirs, and with no one to ask it is refused rather
+//! than go over the limit.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use elo_crdt::schema::CREDIT_USED;
 use elo_crdt::value::{format_decimal, parse_decimal};
 use elo_crdt::{DocId, FieldValue, Kind, RecordPatch};
 use serde::Serialize;
 
+use crate::escrow::Escrow;
 use crate::records::RecordError;
 use crate::store::{StoreHandle, WriteOp};
 
@@ -43,6 +53,21 @@ pub enum CreditError {
     },
     #[error("the release of {release} is more than the credit used, {used}")]
     OverRelease { release: String, used: String },
+    #[error(
+        "escrow: this company holds {holds} of this customer's credit and the charge is {charge}; the other companies handed over {received} and no more could be had (reachable members asked: {asked}), so the charge is refused rather than go over the limit"
+    )]
+    EscrowShort {
+        charge: String,
+        holds: String,
+        received: String,
+        asked: usize,
+    },
+    #[error(
+        "escrow mode is on but this customer's credit is not held in escrow yet: run `elo credit escrow on` at the founding company {founder}"
+    )]
+    NotInEscrow { founder: String },
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Record(#[from] RecordError),
 }
@@ -64,6 +89,20 @@ pub struct CreditView {
     pub available: Option<String>,
     /// What each company charged less what it released.
     pub by_company: BTreeMap<String, String>,
+    /// Escrow mode: the rights each company holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rights: Option<BTreeMap<String, String>>,
+}
+
+/// How the group holds credit, and how to reach the others for rights.
+pub struct CreditContext<'a> {
+    /// The founding company, where escrow mode is switched on.
+    pub founder: &'a str,
+    /// Asks reachable members to hand this company up to `amount` of their
+    /// rights to `customer`; resolves to how much they handed over (and
+    /// this node has since received), with how many members were asked.
+    pub ask_rights:
+        Option<&'a (dyn Fn(String, i64) -> BoxFuture<'static, (i64, usize)> + Send + Sync)>,
 }
 
 /// Parses an amount such as `150`, `"150.00"` or `"1.500,00"` into cents;
@@ -80,6 +119,7 @@ struct Credit {
     id: DocId,
     limit: Option<i64>,
     by_company: BTreeMap<String, i64>,
+    escrow: Escrow,
 }
 
 impl Credit {
@@ -89,18 +129,75 @@ impl Credit {
 
     fn view(&self) -> CreditView {
         let money = |c: i64| format_decimal(c, 2);
+        // In escrow the limit is the rights created.
+        let limit = if self.escrow.active() {
+            Some(self.escrow.limit())
+        } else {
+            self.limit
+        };
+        let mut companies: Vec<&String> = self
+            .escrow
+            .grant
+            .keys()
+            .chain(self.escrow.gave.keys().map(|(_, to)| to))
+            .chain(self.escrow.used.keys())
+            .collect();
+        companies.sort();
+        companies.dedup();
         CreditView {
             customer: self.id.to_string(),
-            limit: self.limit.map(money),
+            limit: limit.map(money),
             used: money(self.used()),
-            available: self.limit.map(|l| money(l - self.used())),
+            available: limit.map(|l| money(l - self.used())),
             by_company: self
                 .by_company
                 .iter()
                 .map(|(c, v)| (c.clone(), money(*v)))
                 .collect(),
+            rights: self.escrow.active().then(|| {
+                companies
+                    .into_iter()
+                    .map(|c| (c.clone(), money(self.escrow.holds(c))))
+                    .collect()
+            }),
         }
     }
+}
+
+/// Whether the group keeps credit in escrow: the founding company's roster
+/// record says so.
+pub async fn escrow_mode(store: &StoreHandle, founder: &str) -> Result<bool, CreditError> {
+    let Ok(id) = DocId::from_key(Kind::Company, founder) else {
+        return Ok(false);
+    };
+    Ok(store
+        .get(id)
+        .await?
+        .is_some_and(|r| matches!(r.values.get("credit_escrow"), Some(FieldValue::Bool(true)))))
+}
+
+/// Writes some credit keys of a customer (each is this company's own).
+async fn write_keys(
+    store: &StoreHandle,
+    id: &DocId,
+    keys: Vec<(String, i64)>,
+) -> Result<(), CreditError> {
+    let patch = RecordPatch {
+        edits: keys
+            .into_iter()
+            .map(|(k, v)| (k, Some(FieldValue::Int(v))))
+            .collect(),
+        ..RecordPatch::default()
+    };
+    store
+        .write_one(WriteOp::Put {
+            id: id.clone(),
+            patch,
+            return_record: false,
+        })
+        .await?
+        .map_err(RecordError::from)?;
+    Ok(())
 }
 
 async fn load(store: &StoreHandle, key: &str) -> Result<Credit, CreditError> {
@@ -123,6 +220,7 @@ async fn load(store: &StoreHandle, key: &str) -> Result<Credit, CreditError> {
         })
         .collect();
     Ok(Credit {
+        escrow: Escrow::from_values(&record.values),
         id,
         limit,
         by_company,
@@ -146,10 +244,16 @@ pub async fn change(
     me: &str,
     key: &str,
     change: CreditChange,
+    context: &CreditContext<'_>,
 ) -> Result<CreditView, CreditError> {
     let _guard = ONE_AT_A_TIME.lock().await;
     let mut credit = load(store, key).await?;
     let money = |c: i64| format_decimal(c, 2);
+    if let CreditChange::Charge(cents) = change
+        && escrow_mode(store, context.founder).await?
+    {
+        return charge_in_escrow(store, me, key, cents, credit, context).await;
+    }
     let delta = match change {
         CreditChange::Charge(cents) => {
             if let Some(limit) = credit.limit
@@ -176,17 +280,157 @@ pub async fn change(
     };
     let mine = credit.by_company.entry(me.to_owned()).or_insert(0);
     *mine = mine.saturating_add(delta);
-    let patch = RecordPatch {
-        edits: vec![(format!("{CREDIT_USED}{me}"), Some(FieldValue::Int(*mine)))],
-        ..RecordPatch::default()
+    let keys = vec![(format!("{CREDIT_USED}{me}"), *mine)];
+    write_keys(store, &credit.id, keys).await?;
+    Ok(load(store, key).await?.view())
+}
+
+/// How long a charge waits for rights handed over to arrive.
+const RIGHTS_WAIT: Duration = Duration::from_secs(5);
+
+/// A charge in escrow mode: within this company's rights, or after the
+/// others handed over what is missing; never above them.
+async fn charge_in_escrow(
+    store: &StoreHandle,
+    me: &str,
+    key: &str,
+    cents: i64,
+    mut credit: Credit,
+    context: &CreditContext<'_>,
+) -> Result<CreditView, CreditError> {
+    if !credit.escrow.active() {
+        return Err(CreditError::NotInEscrow {
+            founder: context.founder.to_owned(),
+        });
+    }
+    let money = |c: i64| format_decimal(c, 2);
+    let held = credit.escrow.holds(me);
+    let mut received = 0;
+    let mut asked = 0;
+    if held < cents
+        && let Some(ask) = context.ask_rights
+    {
+        let (given, members) = ask(key.to_owned(), cents - held).await;
+        received = given;
+        asked = members;
+        // The rights arrive with the givers' documents.
+        let deadline = tokio::time::Instant::now() + RIGHTS_WAIT;
+        while given > 0 && tokio::time::Instant::now() < deadline {
+            credit = load(store, key).await?;
+            if credit.escrow.holds(me) >= cents {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let Some((used_key, used)) = credit.escrow.charge(me, cents) else {
+        return Err(CreditError::EscrowShort {
+            charge: money(cents),
+            holds: money(credit.escrow.holds(me)),
+            received: money(received),
+            asked,
+        });
     };
-    store
-        .write_one(WriteOp::Put {
-            id: credit.id.clone(),
-            patch,
-            return_record: false,
-        })
+    write_keys(store, &credit.id, vec![(used_key, used)]).await?;
+    Ok(load(store, key).await?.view())
+}
+
+/// A member asked for rights to a customer's credit: hands over up to
+/// `wanted` of what this company holds. Returns how much.
+pub async fn give_rights(
+    store: &StoreHandle,
+    me: &str,
+    key: &str,
+    to: &str,
+    wanted: i64,
+) -> Result<i64, CreditError> {
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let credit = load(store, key).await?;
+    let Some((gave_key, total, amount)) = credit.escrow.give(me, to, wanted) else {
+        return Ok(0);
+    };
+    write_keys(store, &credit.id, vec![(gave_key, total)]).await?;
+    Ok(amount)
+}
+
+/// What switching escrow on did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EscrowReport {
+    pub customers: usize,
+    pub members: usize,
+}
+
+/// Switches escrow mode on or off for the group; only at the founding
+/// company, which creates the rights when switching on: for each customer
+/// whose limit is above the rights created so far, it creates the
+/// difference and hands an equal part to each member. Run again after
+/// raising limits.
+pub async fn set_escrow(
+    store: &StoreHandle,
+    me: &str,
+    founder: &str,
+    on: bool,
+) -> Result<EscrowReport, CreditError> {
+    if me != founder {
+        return Err(CreditError::Refused(format!(
+            "escrow mode is switched at the founding company, {founder}"
+        )));
+    }
+    let _guard = ONE_AT_A_TIME.lock().await;
+    crate::records::put(
+        store,
+        Kind::Company,
+        Some(me),
+        &serde_json::json!({ "credit_escrow": on }),
+        true,
+    )
+    .await?;
+    let mut report = EscrowReport::default();
+    if !on {
+        return Ok(report);
+    }
+    let members: Vec<String> = crate::membership::roster(store)
         .await?
-        .map_err(RecordError::from)?;
-    Ok(credit.view())
+        .into_iter()
+        .map(|m| m.cnpj)
+        .filter(|c| c != me)
+        .collect();
+    report.members = members.len() + 1;
+    let mut after = None;
+    loop {
+        let page = store
+            .list(Kind::Customer, after.clone(), 1000, false)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        for record in &page {
+            let Some(FieldValue::Int(limit)) = record.values.get("credit_limit") else {
+                continue;
+            };
+            let credit = load(store, record.id.key()).await?;
+            let missing = limit - credit.escrow.limit();
+            if missing <= 0 {
+                continue;
+            }
+            let mut escrow = credit.escrow.clone();
+            let grant = escrow.grant.get(me).copied().unwrap_or(0) + missing;
+            escrow.grant.insert(me.to_owned(), grant);
+            let mut keys = vec![(format!("{}{me}", crate::escrow::GRANT), grant)];
+            // Each member gets an equal part of what is new.
+            let share = missing / i64::try_from(report.members).unwrap_or(1).max(1);
+            for member in &members {
+                if let Some((k, total, amount)) = escrow.give(me, member, share) {
+                    escrow.gave.insert((me.to_owned(), member.clone()), total);
+                    keys.push((k, total));
+                    let _ = amount;
+                }
+            }
+            write_keys(store, &credit.id, keys).await?;
+            report.customers += 1;
+        }
+        if page.len() < 1000 {
+            break;
+        }
+    }
+    Ok(report)
 }

@@ -21,6 +21,7 @@ mod api_doc;
 mod api_primary;
 pub mod credit;
 pub mod data_dir;
+pub mod escrow;
 pub mod join;
 pub mod membership;
 pub mod mesh;

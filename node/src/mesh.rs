@@ -312,6 +312,39 @@ impl Mesh {
         Ok(removal)
     }
 
+    /// Asks the connected members, one after another, to hand this company
+    /// up to `amount` of their rights to a customer's credit, until enough
+    /// was handed over; then pulls from those that gave, so the rights
+    /// arrive. Returns how much was handed over and how many were asked.
+    pub async fn ask_credit_rights(&self, customer: String, amount: i64) -> (i64, usize) {
+        let shared = &self.shared;
+        let connected: Vec<PeerId> = lock(&shared.peers)
+            .iter()
+            .filter(|(p, s)| s.status.connected && is_member(shared, p))
+            .map(|(p, _)| *p)
+            .collect();
+        let mut received = 0;
+        let mut asked = 0;
+        for peer in connected {
+            if received >= amount {
+                break;
+            }
+            asked += 1;
+            let body = RequestBody::CreditRights {
+                customer: customer.clone(),
+                amount: amount - received,
+            };
+            if let Ok(ResponseBody::CreditGiven { amount: given }) =
+                shared.net.request(peer, body).await
+                && given > 0
+            {
+                received += given.min(amount - received);
+                wake(shared, peer);
+            }
+        }
+        (received, asked)
+    }
+
     pub async fn resync(&self, who: Option<String>) -> Result<usize, MeshError> {
         let targets: Vec<PeerId> = {
             let roster = lock(&self.shared.roster);
@@ -730,6 +763,31 @@ async fn answer(shared: &Arc<Shared>, peer: PeerId, body: RequestBody) -> Respon
                         .collect(),
                     latest,
                 },
+                Err(e) => refused(e.to_string()),
+            }
+        }
+        RequestBody::CreditRights { customer, amount } => {
+            let Some(company) = company_of(shared, &peer) else {
+                return refused("only members hold credit rights".into());
+            };
+            if amount <= 0 {
+                return refused("ask for more than nothing".into());
+            }
+            match crate::credit::give_rights(
+                &shared.store,
+                &shared.me.cnpj,
+                &customer,
+                &company,
+                amount,
+            )
+            .await
+            {
+                Ok(given) => {
+                    if given > 0 {
+                        tracing::info!(%company, %customer, given, "handed over credit rights");
+                    }
+                    ResponseBody::CreditGiven { amount: given }
+                }
                 Err(e) => refused(e.to_string()),
             }
         }

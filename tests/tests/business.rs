@@ -273,3 +273,85 @@ fn a_kit_balance_counts_assembled_kits_or_the_group_components() {
             .is_some_and(|r| r["structure"] == "simple" && r.get("components").is_none())
     });
 }
+
+fn charge(node: &RunningNode, amount: &str) -> elo_tests::Answer {
+    node.request(
+        "POST",
+        &format!("/v1/customers/{CPF}/credit"),
+        Some(&format!(r#"{{"charge":"{amount}"}}"#)),
+        None,
+    )
+}
+
+#[test]
+fn in_escrow_a_company_charges_within_its_rights_asks_for_more_and_never_goes_over() {
+    let a = Company::init(&cnpj(61), "Matriz");
+    let node_a = a.start_node();
+    let b = Company::join(&node_a.invite(), &cnpj(62), "Filial B");
+    let c = Company::join(&node_a.invite(), &cnpj(63), "Filial C");
+    let node_b = b.start_node();
+    let node_c = c.start_node();
+    // B joined before C: it receives from C once it authorises it.
+    b.elo_ok(&["authorize", "--from", &c.cnpj]);
+    let idb = digits(&b.cnpj);
+    let put = node_a.put(
+        &format!("/v1/records/customer/{CPF}"),
+        r#"{"name":"Ana","credit_limit":"900.00"}"#,
+    );
+    assert_eq!(put.status, 201);
+    for n in [&node_b, &node_c] {
+        wait_until("the customer everywhere", LIMIT, || {
+            n.record("customer", CPF).is_some()
+        });
+    }
+    // Only the founding company switches escrow on.
+    assert!(!b.elo(&["credit", "escrow", "on"]).status.success());
+    let on = a.elo_json(&["credit", "escrow", "on"]);
+    assert_eq!(on["customers"], 1, "{on}");
+    wait_until("B holds its part", LIMIT, || {
+        credit(&node_b)["rights"][&idb] == "300.00"
+    });
+
+    // Within its rights: no one is asked.
+    let r = charge(&node_b, "250");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // Beyond them: the others hand over what is missing.
+    let r = charge(&node_b, "200");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["used"], "450.00", "{:?}", r.body);
+    assert_eq!(r.body["limit"], "900.00");
+
+    // With no one reachable, a charge beyond this company's rights is
+    // refused instead of going over the limit; within them it still works.
+    node_a.stop();
+    node_c.stop();
+    let holds = credit(&node_b)["rights"][&idb].as_str().unwrap().to_owned();
+    assert_eq!(holds, "0.00", "B used all it held");
+    let r = charge(&node_b, "1");
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert_eq!(r.body["error"], "escrow_short");
+    // C, offline too, charges only what it holds (its 300 less what it gave).
+    let at_c = c.elo_json(&["credit", "show", CPF]);
+    let c_holds = at_c["rights"][digits(&c.cnpj)].as_str().unwrap().to_owned();
+    let over = c.elo(&["credit", "charge", CPF, "900"]);
+    assert!(!over.status.success());
+    if c_holds != "0.00" {
+        c.elo_ok(&["credit", "charge", CPF, &c_holds]);
+    }
+    // Once all merge, the used credit is within the limit.
+    let node_a = a.start_node();
+    let node_c = c.start_node();
+    for n in [&node_a, &node_b, &node_c] {
+        wait_until("everyone merged", LIMIT, || {
+            let v = credit(n);
+            let used: f64 = v["used"].as_str().unwrap_or("0").parse().unwrap_or(0.0);
+            used >= 450.0 && v["by_company"].as_object().is_some_and(|m| m.len() >= 2)
+        });
+    }
+    wait_until("the same figures at A and C", LIMIT, || {
+        credit(&node_a)["used"] == credit(&node_c)["used"]
+    });
+    let v = credit(&node_a);
+    let used: f64 = v["used"].as_str().unwrap().parse().unwrap();
+    assert!(used <= 900.0, "{v}");
+}
