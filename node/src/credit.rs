@@ -94,6 +94,10 @@ pub struct CreditView {
     pub rights: Option<BTreeMap<String, String>>,
 }
 
+/// Asks reachable members for rights to a customer's credit (customer
+/// key, cents wanted); resolves to (cents handed over, members asked).
+pub type AskRights = dyn Fn(String, i64) -> BoxFuture<'static, (i64, usize)> + Send + Sync;
+
 /// How the group holds credit, and how to reach the others for rights.
 pub struct CreditContext<'a> {
     /// The founding company, where escrow mode is switched on.
@@ -101,8 +105,7 @@ pub struct CreditContext<'a> {
     /// Asks reachable members to hand this company up to `amount` of their
     /// rights to `customer`; resolves to how much they handed over (and
     /// this node has since received), with how many members were asked.
-    pub ask_rights:
-        Option<&'a (dyn Fn(String, i64) -> BoxFuture<'static, (i64, usize)> + Send + Sync)>,
+    pub ask_rights: Option<&'a AskRights>,
 }
 
 /// Parses an amount such as `150`, `"150.00"` or `"1.500,00"` into cents;
