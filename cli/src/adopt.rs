@@ -79,11 +79,18 @@ pub fn adopt(access: &Access, args: AdoptArgs, json_out: bool) -> Result<bool> {
         backup = access.backup(&absolute(target)?)?;
         let mut sink = File::create(out).with_context(|| format!("creating {}", out.display()))?;
         transfer::export(access, args.kind, format, &mut sink)?;
-    } else if !args.dry_run && !plan.new_rows.is_empty() {
+    } else if !args.dry_run {
         let rows: Vec<Value> = plan.new_rows.iter().map(|(_, r)| r.clone()).collect();
         for chunk in rows.chunks(1000) {
             let report = access.put_many(args.kind, chunk)?;
             written += report.stored;
+        }
+        // A matched row keeps the company's own code beside the group's.
+        for m in &plan.matched {
+            let (Some(code), Some(id)) = (&m.erp_code, elo_crdt::DocId::parse(&m.record)) else {
+                continue;
+            };
+            access.put(args.kind, Some(id.key()), &json!({ "erp_code": code }))?;
         }
     }
     report(&plan, written, &args, &backup, json_out);

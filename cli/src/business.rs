@@ -24,6 +24,25 @@ pub enum CreditCommand {
     },
 }
 
+/// `elo codes KIND KEY`: the group's code of a record and each company's.
+pub fn codes(access: &Access, kind: elo_crdt::Kind, key: &str, json_out: bool) -> Result<()> {
+    let record = access
+        .get(kind, key)?
+        .ok_or_else(|| anyhow::anyhow!("no {kind} {key}"))?;
+    let v = serde_json::json!({ "id": record["id"], "code": record["code"],
+        "codes": record.get("codes").cloned().unwrap_or(serde_json::json!({})) });
+    if json_out {
+        print_json(&v);
+        return Ok(());
+    }
+    println!("{}", v["id"].as_str().unwrap_or(key));
+    println!("  group code: {}", v["code"]);
+    for (company, code) in v["codes"].as_object().into_iter().flatten() {
+        println!("  code at {company}: {}", code.as_str().unwrap_or("-"));
+    }
+    Ok(())
+}
+
 pub fn credit(access: &Access, command: CreditCommand, json_out: bool) -> Result<()> {
     let (customer, change) = match command {
         CreditCommand::Escrow { mode } => {

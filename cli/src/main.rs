@@ -265,6 +265,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// A record's codes: the group's and each company's own (its ERP's)
+    Codes { kind: Kind, key: String },
     /// A copy of the whole store (taken between two writes)
     Backup { file: PathBuf },
     /// Put a backup back in place of the store (the node must be stopped)
@@ -790,6 +792,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !adopt::adopt(&Access::open(&data)?, args, json_out)? {
                 return Ok(ExitCode::from(2));
             }
+        }
+        Command::Codes { kind, key } => {
+            business::codes(&Access::open(&data)?, kind, &key, json_out)?
         }
         Command::Backup { file } => adopt::backup(&Access::open(&data)?, &file, json_out)?,
         Command::Restore { file } => adopt::restore(&data, &file, json_out)?,

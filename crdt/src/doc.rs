@@ -587,6 +587,7 @@ impl Record {
         let mut extra = Map::new();
         let mut credit_used = Map::new();
         let mut components = Map::new();
+        let mut codes = Map::new();
         let mut groups: BTreeMap<&str, Map<String, Json>> = BTreeMap::new();
         for (key, value) in &self.values {
             if let Some(company) = key.strip_prefix(schema::CREDIT_USED) {
@@ -595,6 +596,10 @@ impl Record {
             }
             if key.starts_with(schema::CREDIT_GRANT) || key.starts_with(schema::CREDIT_GAVE) {
                 // Escrow rights: shown by the credit operations, not here.
+                continue;
+            }
+            if let Some(company) = key.strip_prefix(schema::OWN_CODE) {
+                codes.insert(company.to_string(), value.to_json(FieldType::Text(30)));
                 continue;
             }
             if let Some(sku) = key.strip_prefix(schema::COMPONENT) {
@@ -624,6 +629,9 @@ impl Record {
         }
         if !extra.is_empty() {
             out.insert("extra".into(), Json::Object(extra));
+        }
+        if !codes.is_empty() {
+            out.insert("codes".into(), Json::Object(codes));
         }
         if !components.is_empty() {
             out.insert("components".into(), Json::Object(components));

@@ -35,6 +35,9 @@ pub struct RecordPatch {
     /// with variations): without it, such a change is refused
     /// (`"change_structure": true` in the body; not stored).
     pub change_structure: bool,
+    /// The writing company's own code for the record (`"erp_code"`): the
+    /// store keeps it as `codes.CNPJ` of the company that writes.
+    pub erp_code: Option<String>,
 }
 
 impl RecordPatch {
@@ -74,6 +77,7 @@ impl RecordPatch {
             edits: Vec::new(),
             removed_groups: self.removed_groups,
             change_structure: self.change_structure,
+            erp_code: None,
         };
         let mut parts: Vec<(Option<Category>, RecordPatch)> = Vec::new();
         for (key, value) in self.edits {
@@ -161,6 +165,24 @@ fn parse_entry(
 ) {
     match name {
         "id" | "kind" => check_meta(kind, name, v, errors),
+        "erp_code" if kind != Kind::Company => {
+            let text = match v {
+                Json::String(s) => s.trim().to_owned(),
+                Json::Number(n) => n.to_string(),
+                _ => String::new(),
+            };
+            if text.is_empty()
+                || text.chars().count() > 30
+                || text.chars().any(|c| c.is_control() || c == '/')
+            {
+                errors.push(FieldError::new(
+                    name,
+                    "expected this company's code for the record: 1 to 30 characters, no '/'",
+                ));
+            } else {
+                out.erp_code = Some(text);
+            }
+        }
         "change_structure" if kind == Kind::Product => match v {
             Json::Bool(b) => out.change_structure = *b,
             _ => errors.push(FieldError::new(name, "expected true or false")),

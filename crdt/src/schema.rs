@@ -424,6 +424,11 @@ pub const CREDIT_USED: &str = "credit_used.";
 pub const CREDIT_GRANT: &str = "credit_grant.";
 pub const CREDIT_GAVE: &str = "credit_gave.";
 
+/// Prefix of each company's own code for a record (`codes.CNPJ`): the
+/// number its ERP knows the record by, beside the group's `code`. Written by
+/// that company only (`erp_code` in a write).
+pub const OWN_CODE: &str = "codes.";
+
 /// Prefix of a kit's components (`component.SKU`, the quantity of that
 /// product in one kit, three places).
 pub const COMPONENT: &str = "component.";

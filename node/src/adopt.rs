@@ -50,6 +50,10 @@ pub struct Matched {
     pub by: &'static str,
     /// Fields the file has and the group's record does not (not written).
     pub only_in_file: Vec<String>,
+    /// The company's own code for the record, from the file: kept beside
+    /// the group's as a cross-reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erp_code: Option<String>,
 }
 
 /// One field on which a row and its group record disagree.
@@ -94,7 +98,16 @@ pub struct AdoptPlan {
 }
 
 /// The keys of a record's JSON that are not fields a file may carry.
-const NOT_FIELDS: &[&str] = &["id", "kind", "seq", "deleted", "credit_used", "code"];
+const NOT_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "seq",
+    "deleted",
+    "credit_used",
+    "code",
+    "codes",
+    "erp_code",
+];
 
 /// A record's JSON (as the API returns it) as stored keys and values.
 fn values_of(kind: Kind, record: &Value) -> BTreeMap<String, FieldValue> {
@@ -249,6 +262,7 @@ pub fn plan(
                         record,
                         by,
                         only_in_file,
+                        erp_code: patch.erp_code.clone(),
                     });
                 } else {
                     let reason = if name_differs {

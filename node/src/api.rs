@@ -234,6 +234,36 @@ fn parse_id(kind: Kind, key: &str) -> ApiResult<DocId> {
     DocId::from_key(kind, key).map_err(|e| ApiError::invalid(e.into()))
 }
 
+/// A record named in a URL: by its key, or by this company's own code as
+/// `erp:CODE` (ERPs that number records their own way).
+async fn resolve_id(state: &ApiState, kind: Kind, key: &str) -> ApiResult<DocId> {
+    match key.strip_prefix("erp:") {
+        Some(code) => state
+            .store
+            .id_by_own_code(kind, code.to_owned())
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no {kind} with this company's code {code:?}"),
+                )
+            }),
+        None => parse_id(kind, key),
+    }
+}
+
+/// Adds `erp_code`, this company's own code for the record, to its JSON.
+fn with_own_code(mut v: Value, me: &str) -> Value {
+    let code = v["codes"][me].clone();
+    if let Value::Object(m) = &mut v
+        && !code.is_null()
+    {
+        m.insert("erp_code".into(), code);
+    }
+    v
+}
+
 /// Parses a body as JSON, saying where it is malformed.
 fn parse_json(body: &[u8]) -> ApiResult<Value> {
     serde_json::from_slice(body).map_err(|e| {
@@ -274,7 +304,10 @@ async fn list_records(
     } else {
         None
     };
-    let items: Vec<Value> = records.iter().map(|r| r.to_json()).collect();
+    let items: Vec<Value> = records
+        .iter()
+        .map(|r| with_own_code(r.to_json(), &state.company.cnpj))
+        .collect();
     Ok(Json(json!({ "records": items, "next_after": next })))
 }
 
@@ -282,9 +315,10 @@ async fn get_record(
     State(state): State<ApiState>,
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(held_kind(&state, &kind).await?, &key)?;
+    let kind = held_kind(&state, &kind).await?;
+    let id = resolve_id(&state, kind, &key).await?;
     match state.store.get(id.clone()).await? {
-        Some(r) if !r.deleted => Ok(Json(r.to_json())),
+        Some(r) if !r.deleted => Ok(Json(with_own_code(r.to_json(), &state.company.cnpj))),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -302,16 +336,18 @@ async fn write_record(
 ) -> ApiResult<Response> {
     let kind = held_kind(state, kind).await?;
     let value = parse_json(body)?;
+    let id = resolve_id(state, kind, key).await?;
     let result = records::put_with_codes(
         &state.store,
         kind,
-        Some(key),
+        Some(id.key()),
         &value,
         must_exist,
         Some(&state.primary),
     )
     .await?;
-    Ok(written(result).into_response())
+    let (status, Json(body)) = written(result);
+    Ok((status, Json(with_own_code(body, &state.company.cnpj))).into_response())
 }
 
 fn written(result: WriteResult) -> (StatusCode, Json<Value>) {
@@ -347,7 +383,9 @@ async fn delete_record(
     State(state): State<ApiState>,
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let result = records::delete(&state.store, held_kind(&state, &kind).await?, &key).await?;
+    let kind = held_kind(&state, &kind).await?;
+    let id = resolve_id(&state, kind, &key).await?;
+    let result = records::delete(&state.store, kind, id.key()).await?;
     Ok(Json(
         json!({ "id": result.id.to_string(), "deleted": true, "seq": result.seq }),
     ))
@@ -357,7 +395,8 @@ async fn record_history(
     State(state): State<ApiState>,
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(held_kind(&state, &kind).await?, &key)?;
+    let kind = held_kind(&state, &kind).await?;
+    let id = resolve_id(&state, kind, &key).await?;
     match state.store.history(id.clone()).await? {
         Some(h) => Ok(Json(json!({ "id": id.to_string(), "history": h }))),
         None => Err(ApiError::new(
@@ -418,9 +457,23 @@ async fn changes(
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let entries = state.store.changes_since(q.since, limit).await?;
     let last = entries.last().map_or(q.since, |e| e.seq);
-    Ok(Json(
-        json!({ "changes": entries.iter().map(feed_item).collect::<Vec<_>>(), "last_seq": last }),
-    ))
+    // Each change also names the record by this company's own code.
+    let codes = state
+        .store
+        .own_codes_of(entries.iter().map(|e| e.id.clone()).collect())
+        .await?;
+    let items: Vec<Value> = entries
+        .iter()
+        .zip(codes)
+        .map(|(e, code)| {
+            let mut item = feed_item(e);
+            if let (Some(code), Value::Object(m)) = (code, &mut item) {
+                m.insert("erp_code".into(), Value::String(code));
+            }
+            item
+        })
+        .collect();
+    Ok(Json(json!({ "changes": items, "last_seq": last })))
 }
 
 /// A change as the feed shows it: enough for an ERP to fetch the record.

@@ -208,3 +208,88 @@ fn a_branch_adopts_its_data_without_duplicates_and_restores_a_backup() {
     assert!(!b.elo(&["get", "product", "Z9"]).status.success());
     assert!(b.elo(&["get", "product", "A3"]).status.success());
 }
+
+#[test]
+fn each_company_keeps_its_own_codes_and_is_answered_in_them() {
+    let a = Company::init(&cnpj(43), "Matriz");
+    let node_a = a.start_node();
+    let b = Company::join(&node_a.invite(), &cnpj(44), "Filial");
+    let node_b = b.start_node();
+    let (ida, idb) = (
+        a.cnpj
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>(),
+        b.cnpj
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>(),
+    );
+    let created = node_a.put(
+        "/v1/records/customer/52998224725",
+        r#"{"name":"Ana","erp_code":"A-77"}"#,
+    );
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["erp_code"], "A-77");
+    let group_code = created.body["code"].clone();
+    assert!(group_code.is_i64(), "the group's code: {:?}", created.body);
+    wait_until("Ana at B", LIMIT, || {
+        node_b.record("customer", "52998224725").is_some()
+    });
+
+    // B's ERP numbers Ana 5001: it says so once, then uses its own code.
+    let linked = node_b.put("/v1/records/customer/52998224725", r#"{"erp_code":5001}"#);
+    assert_eq!(linked.status, 200, "{:?}", linked.body);
+    let by_code = node_b.get("/v1/records/customer/erp:5001");
+    assert_eq!(by_code.status, 200, "{:?}", by_code.body);
+    assert_eq!(by_code.body["name"], "Ana");
+    assert_eq!(by_code.body["erp_code"], "5001");
+    assert_eq!(
+        by_code.body["code"], group_code,
+        "the group's code beside it"
+    );
+    let renamed = node_b.request(
+        "PATCH",
+        "/v1/records/customer/erp:5001",
+        Some(r#"{"city":"Recife"}"#),
+        None,
+    );
+    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+    assert_eq!(node_b.get("/v1/records/customer/erp:9999").status, 404);
+    // B's change feed names the record by B's code.
+    let feed = node_b.get("/v1/changes?since=0&limit=1000").body;
+    assert!(
+        feed["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "customer/cpf:52998224725" && c["erp_code"] == "5001"),
+        "{feed}"
+    );
+    // A answers in A's code, and keeps B's as a cross-reference.
+    wait_until("B's code at A", LIMIT, || {
+        node_a
+            .record("customer", "52998224725")
+            .is_some_and(|r| r["codes"][&idb] == "5001")
+    });
+    let at_a = node_a.get("/v1/records/customer/erp:A-77").body;
+    assert_eq!(at_a["erp_code"], "A-77");
+    let codes = a.elo_json(&["codes", "customer", "52998224725"]);
+    assert_eq!(codes["codes"][&ida], "A-77", "{codes}");
+    assert_eq!(codes["codes"][&idb], "5001", "{codes}");
+    assert_eq!(codes["code"], group_code);
+
+    // Adopting a file keeps the file's codes for matched records.
+    let files = tempfile::tempdir().unwrap();
+    let file = write(
+        files.path(),
+        "customers.jsonl",
+        "{\"cpf\":\"52998224725\",\"name\":\"Ana\",\"erp_code\":\"B-1\"}\n",
+    );
+    let (code, r) = adopt(&b, &["customer", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        node_b.get("/v1/records/customer/erp:B-1").body["name"],
+        "Ana"
+    );
+}

@@ -126,6 +126,21 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// The record this company knows by its own code.
+    pub async fn id_by_own_code(
+        &self,
+        kind: Kind,
+        code: String,
+    ) -> Result<Option<DocId>, StoreError> {
+        self.blocking(move |db| read::id_by_own_code(db, kind, &code))
+            .await
+    }
+
+    /// This company's own codes for these records.
+    pub async fn own_codes_of(&self, ids: Vec<String>) -> Result<Vec<Option<String>>, StoreError> {
+        self.blocking(move |db| read::own_codes_of(db, &ids)).await
+    }
+
     /// Every company's stock of one SKU.
     pub async fn stock_of(&self, sku: String) -> Result<Vec<StockEntry>, StoreError> {
         self.blocking(move |db| stock::stock_of(db, &sku)).await

@@ -142,6 +142,9 @@ pub enum WriteOp {
         id: DocId,
         edits: Vec<elo_crdt::patch::Edit>,
     },
+    /// This company's own code for a record, for finding it by that code.
+    /// Written by the store itself when a put carries `erp_code`.
+    OwnCode { id: DocId, code: String },
 }
 
 /// A received document that loaded as the record it claims to be.
@@ -336,6 +339,13 @@ impl Store {
                 ));
                 continue;
             }
+            let own_code = patch.erp_code.take();
+            if let Some(code) = &own_code {
+                patch.edits.push((
+                    format!("{}{}", elo_crdt::schema::OWN_CODE, self.company),
+                    Some(elo_crdt::FieldValue::Text(code.clone())),
+                ));
+            }
             let mut local = Vec::new();
             if id.kind() == Kind::Product && !self.restricted.is_empty() {
                 let (kept, shared) = std::mem::take(&mut patch.edits)
@@ -355,6 +365,15 @@ impl Store {
                         id: part_id,
                         patch: part,
                         return_record,
+                    },
+                ));
+            }
+            if let Some(code) = own_code {
+                out.push((
+                    group,
+                    WriteOp::OwnCode {
+                        id: id.clone(),
+                        code,
                     },
                 ));
             }
@@ -412,6 +431,25 @@ impl Store {
                         checkpoints.insert(peer.as_str(), *seq)?;
                         results.push(Ok(WriteResult {
                             id: DocId::kind_root(Kind::Company),
+                            seq: None,
+                            created: false,
+                            record: None,
+                        }));
+                        continue;
+                    }
+                    WriteOp::OwnCode { id, code } => {
+                        let mut by_code = txn.open_table(tables::OWN_CODES)?;
+                        let mut of = txn.open_table(tables::OWN_CODE_OF)?;
+                        let old = of
+                            .insert(id.as_str(), code.as_str())?
+                            .map(|g| g.value().to_owned());
+                        let kind = id.kind();
+                        if let Some(old) = old {
+                            by_code.remove(format!("{kind}\u{1}{old}").as_str())?;
+                        }
+                        by_code.insert(format!("{kind}\u{1}{code}").as_str(), id.as_str())?;
+                        results.push(Ok(WriteResult {
+                            id: id.clone(),
                             seq: None,
                             created: false,
                             record: None,
@@ -600,6 +638,7 @@ impl Store {
                         }
                     }
                     WriteOp::Checkpoint { .. }
+                    | WriteOp::OwnCode { .. }
                     | WriteOp::Local { .. }
                     | WriteOp::Restrict { .. } => Ok((None, false)),
                 };
@@ -806,6 +845,8 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         txn.open_table(CHECKPOINTS)?;
         txn.open_table(RESTRICTED)?;
         txn.open_table(stock::STOCK)?;
+        txn.open_table(tables::OWN_CODES)?;
+        txn.open_table(tables::OWN_CODE_OF)?;
         txn.open_table(stock::STOCK_LOG)?;
         let mut meta = txn.open_table(META)?;
         if read_u64(&meta, META_SCHEMA)? < SCHEMA_VERSION {

@@ -444,3 +444,22 @@ pub fn doc_count(db: &Database) -> Result<u64, StoreError> {
     let txn = db.begin_read()?;
     Ok(txn.open_table(DOCS)?.len()?)
 }
+
+/// The record this company knows by `code` (its `erp_code`), if any.
+pub fn id_by_own_code(db: &Database, kind: Kind, code: &str) -> Result<Option<DocId>, StoreError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(super::tables::OWN_CODES)?;
+    let key = format!("{kind}\u{1}{code}");
+    Ok(table
+        .get(key.as_str())?
+        .and_then(|g| DocId::parse(g.value())))
+}
+
+/// This company's own codes for these records (`None` where it has none).
+pub fn own_codes_of(db: &Database, ids: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(super::tables::OWN_CODE_OF)?;
+    ids.iter()
+        .map(|id| Ok(table.get(id.as_str())?.map(|g| g.value().to_owned())))
+        .collect()
+}

@@ -29,6 +29,13 @@ pub const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkp
 /// `FieldValue`.
 pub const RESTRICTED: TableDefinition<&str, &[u8]> = TableDefinition::new("restricted-1");
 
+/// This company's own codes for records (`erp_code`), to find a record by
+/// the code its ERP knows. Key: `kind` + `\u{1}` + code. Value: record id.
+pub const OWN_CODES: TableDefinition<&str, &str> = TableDefinition::new("own-codes-1");
+/// The reverse: record id → this company's code for it (the change feed
+/// names records by it).
+pub const OWN_CODE_OF: TableDefinition<&str, &str> = TableDefinition::new("own-code-of-1");
+
 /// Node metadata. Keys: see `META_*` below. Values: UTF-8 or JSON.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-1");
 
