@@ -465,21 +465,19 @@ async fn changes(
     let items: Vec<Value> = entries
         .iter()
         .zip(codes)
-        .map(|(e, code)| {
-            let mut item = feed_item(e);
-            if let (Some(code), Value::Object(m)) = (code, &mut item) {
-                m.insert("erp_code".into(), Value::String(code));
-            }
-            item
-        })
+        .map(|(e, code)| feed_item(e, code))
         .collect();
     Ok(Json(json!({ "changes": items, "last_seq": last })))
 }
 
 /// A change as the feed shows it: enough for an ERP to fetch the record.
-fn feed_item(e: &ChangeEntry) -> Value {
+fn feed_item(e: &ChangeEntry, erp_code: Option<String>) -> Value {
     let (kind, key) = e.id.split_once('/').unwrap_or(("", &e.id));
-    json!({ "seq": e.seq, "id": e.id, "kind": kind, "key": key, "deleted": e.deleted, "company": e.company })
+    let mut item = json!({ "seq": e.seq, "id": e.id, "kind": kind, "key": key, "deleted": e.deleted, "company": e.company });
+    if let (Some(code), Value::Object(m)) = (erp_code, &mut item) {
+        m.insert("erp_code".into(), Value::String(code));
+    }
+    item
 }
 
 /// The change feed as server-sent events: first every change after
@@ -510,7 +508,14 @@ async fn change_stream(
         loop {
             if let Some(e) = f.backlog.pop_front() {
                 f.last = e.seq;
-                return Some((Ok(change_event(&e)), f));
+                // Named by this company's own code too, when it has one.
+                let code = f
+                    .store
+                    .own_codes_of(vec![e.id.clone()])
+                    .await
+                    .ok()
+                    .and_then(|c| c.into_iter().next().flatten());
+                return Some((Ok(change_event(&e, code)), f));
             }
             if f.catching_up {
                 match f.store.changes_since(f.last, 1000).await {
@@ -541,11 +546,11 @@ async fn change_stream(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-fn change_event(e: &ChangeEntry) -> Event {
+fn change_event(e: &ChangeEntry, erp_code: Option<String>) -> Event {
     Event::default()
         .event("change")
         .id(e.seq.to_string())
-        .data(feed_item(e).to_string())
+        .data(feed_item(e, erp_code).to_string())
 }
 
 async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
