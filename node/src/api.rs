@@ -435,12 +435,18 @@ async fn bulk_write(
     }
     let report =
         records::put_many_with_codes(&state.store, kind, &items, Some(&state.primary)).await?;
-    let status = if report.rejected.is_empty() {
+    Ok(bulk_answer(report.rejected.is_empty(), json!(report)))
+}
+
+/// A bulk write's answer: 200 when every row was stored, 422 listing the
+/// refused rows when some were not (the others are stored).
+pub(crate) fn bulk_answer(all_stored: bool, report: Value) -> Response {
+    let status = if all_stored {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    Ok((status, Json(json!(report))).into_response())
+    (status, Json(report)).into_response()
 }
 
 #[derive(Deserialize)]

@@ -5,11 +5,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, ApiResult, ApiState, body_as, held_kind};
+use crate::api::{ApiError, ApiResult, ApiState, body_as, bulk_answer, held_kind};
 use crate::credit::{self, CreditChange, CreditError};
 
 impl From<CreditError> for ApiError {
@@ -158,12 +158,7 @@ pub async fn stock_update(State(state): State<ApiState>, body: Bytes) -> ApiResu
         ));
     }
     let report = crate::stock::update(&state.store, &state.company.cnpj, &rows).await?;
-    let status = if report.rejected.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    Ok((status, Json(json!(report))).into_response())
+    Ok(bulk_answer(report.rejected.is_empty(), json!(report)))
 }
 
 #[derive(Deserialize)]

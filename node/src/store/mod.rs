@@ -177,6 +177,18 @@ pub struct WriteResult {
     pub record: Option<Record>,
 }
 
+impl WriteResult {
+    /// A write that stored no change of a shared document.
+    fn unchanged(id: DocId) -> WriteResult {
+        WriteResult {
+            id,
+            seq: None,
+            created: false,
+            record: None,
+        }
+    }
+}
+
 /// Per-write results of a committed batch, and the change-log entries it added.
 pub type BatchOutcome = (Vec<Result<WriteResult, WriteError>>, Vec<ChangeEntry>);
 
@@ -429,12 +441,7 @@ impl Store {
                     WriteOp::Merged { id, .. } => (id.clone(), false),
                     WriteOp::Checkpoint { peer, seq } => {
                         checkpoints.insert(peer.as_str(), *seq)?;
-                        results.push(Ok(WriteResult {
-                            id: DocId::kind_root(Kind::Company),
-                            seq: None,
-                            created: false,
-                            record: None,
-                        }));
+                        results.push(Ok(WriteResult::unchanged(DocId::kind_root(Kind::Company))));
                         continue;
                     }
                     WriteOp::OwnCode { id, code } => {
@@ -448,34 +455,19 @@ impl Store {
                             by_code.remove(format!("{kind}\u{1}{old}").as_str())?;
                         }
                         by_code.insert(format!("{kind}\u{1}{code}").as_str(), id.as_str())?;
-                        results.push(Ok(WriteResult {
-                            id: id.clone(),
-                            seq: None,
-                            created: false,
-                            record: None,
-                        }));
+                        results.push(Ok(WriteResult::unchanged(id.clone())));
                         continue;
                     }
                     WriteOp::Local { id, edits } => {
                         write_local(&mut local, id, edits)?;
-                        results.push(Ok(WriteResult {
-                            id: id.clone(),
-                            seq: None,
-                            created: false,
-                            record: None,
-                        }));
+                        results.push(Ok(WriteResult::unchanged(id.clone())));
                         continue;
                     }
                     WriteOp::Restrict { fields } => {
                         keep_local(&docs, &mut local, &self.restricted, fields)?;
                         meta.insert(META_RESTRICTED, fields.join(",").as_bytes())?;
                         self.restricted = fields.clone();
-                        results.push(Ok(WriteResult {
-                            id: DocId::kind_root(Kind::Product),
-                            seq: None,
-                            created: false,
-                            record: None,
-                        }));
+                        results.push(Ok(WriteResult::unchanged(DocId::kind_root(Kind::Product))));
                         continue;
                     }
                 };
