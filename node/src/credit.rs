@@ -289,7 +289,7 @@ pub async fn change(
 }
 
 /// How long a charge waits for rights handed over to arrive.
-const RIGHTS_WAIT: Duration = Duration::from_secs(5);
+const RIGHTS_WAIT: Duration = Duration::from_secs(8);
 
 /// A charge in escrow mode: within this company's rights, or after the
 /// others handed over what is missing; never above them.
