@@ -262,6 +262,19 @@ impl Mesh {
                 "a company cannot remove itself; another member must".into(),
             ));
         }
+        // One company speaks for the group: the primary, elected by a
+        // majority. A member cannot throw another out on its own.
+        let (view, _) = shared
+            .primary
+            .view()
+            .await
+            .map_err(|e| MeshError::Refused(e.to_string()))?;
+        if !view.acting {
+            return Err(MeshError::Refused(format!(
+                "only the primary removes a company; the primary is {} (run it there, or elect this company first with `elo primary elect`)",
+                crate::primary::machine::describe_primary(view.primary.as_ref())
+            )));
+        }
         let removed_peer = {
             let roster = lock(&shared.roster);
             roster

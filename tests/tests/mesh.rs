@@ -514,6 +514,16 @@ fn a_removed_company_is_cut_off_and_the_network_key_changes() {
         node_a.member(&b_id)["connected"] == true && node_a.member(&c_id)["connected"] == true
     });
 
+    // Only the primary (A, the founder) removes a company.
+    let not_primary = node_b.request("DELETE", &format!("/v1/members/{c_id}"), None, None);
+    assert_eq!(not_primary.status, 422, "{:?}", not_primary.body);
+    assert!(
+        not_primary.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("only the primary")),
+        "{:?}",
+        not_primary.body
+    );
     let removed = node_a.request("DELETE", &format!("/v1/members/{c_id}"), None, None);
     assert_eq!(removed.status, 200, "{:?}", removed.body);
     assert_eq!(removed.body["reached"], serde_json::json!([b_id]));
