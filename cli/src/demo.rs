@@ -257,10 +257,20 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
             None,
             &json!({"cpf": "111.444.777-35", "name": "Bruno Lima"}),
         )?;
+        // Ana buys on credit at filial 2 while it is offline; her credit is
+        // one limit for the whole group.
+        offline.credit(CPF, Some(elo_node::credit::CreditChange::Charge(120_000)))?;
+        offline.set_stock(vec![json!({"sku": "PAR-10", "quantity": "300"})])?;
         // Closed before the node starts again: one process holds the store.
         offline.close()?;
     }
-    say("while apart: the matriz moves Ana to Recife and adds a product; filial 2 records Ana's phone and e-mail and a new customer".to_string());
+    matriz
+        .api()?
+        .credit(CPF, Some(elo_node::credit::CreditChange::Charge(200_000)))?;
+    matriz.api()?.set_stock(vec![
+        json!({"sku": "PAR-10", "quantity": "1000", "reserved": "50"}),
+    ])?;
+    say("while apart: the matriz moves Ana to Recife, adds a product, sells her 2000.00 on credit and counts 1000 screws; filial 2 records Ana's phone and e-mail, a new customer, a 1200.00 sale on credit and 300 screws".to_string());
 
     // 3. Filial 2 comes back and catches up, both ways.
     let t = Instant::now();
@@ -278,6 +288,22 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
     say(format!(
         "filial 2 restarts and everyone has caught up after {} (restart included)",
         ms(took)
+    ));
+    let t = Instant::now();
+    wait_for("credit and stock", t, || {
+        let credit = filiais[0].api()?.credit(CPF, None)?;
+        let stock = filiais[0].api()?.stock("PAR-10", false)?;
+        Ok(credit["used"] == "3200.00" && stock["total"]["quantity"] == "1300.000")
+    })?;
+    let credit = filiais[0].api()?.credit(CPF, None)?;
+    let stock = filiais[0].api()?.stock("PAR-10", false)?;
+    say(format!(
+        "at filial 1: Ana's credit limit {}, used {} (both sales count), available {}; screws in the group {} ({} reserved)",
+        credit["limit"].as_str().unwrap_or("?"),
+        credit["used"].as_str().unwrap_or("?"),
+        credit["available"].as_str().unwrap_or("?"),
+        stock["total"]["quantity"].as_str().unwrap_or("?"),
+        stock["total"]["reserved"].as_str().unwrap_or("?")
     ));
 
     // 4. All three hold the same record.

@@ -183,6 +183,9 @@ pub async fn put_many_with_codes(
 /// The table of group codes a kind's records are numbered from, if its
 /// records carry one (`code`, the ERP's "Código"). Units and product groups
 /// are keyed by their code, which the ERP always sends.
+/// Every table `code_table` names.
+pub const CODE_TABLES: [&str; 4] = ["customer", "supplier", "carrier", "product"];
+
 pub fn code_table(kind: Kind) -> Option<&'static str> {
     matches!(
         kind,

@@ -180,6 +180,10 @@ impl PrimaryHandle {
         if fresh && designated == me {
             let _ = machine.elect(None);
         }
+        // The tables new records are numbered from: hold a block of each.
+        for table in crate::records::CODE_TABLES {
+            machine.want(table);
+        }
         let (inputs, rx) = mpsc::channel(1024);
         let (outbox, outgoing) = mpsc::unbounded_channel();
         let task = Driver {

@@ -580,6 +580,14 @@ impl Machine {
             }
         }
         self.observe_term(term);
+        if newer && company != self.me {
+            // A new primary: ask it now for what this company lacks, rather
+            // than after the retry delay of requests the old one never saw.
+            self.block_requests.clear();
+            for table in self.tables_in_use() {
+                self.maybe_request_block(&table);
+            }
+        }
     }
 
     /// Asks this member to become primary (`None` or its own id), or asks
@@ -1091,6 +1099,14 @@ impl Machine {
             remaining: 0,
             primary: self.state.primary.clone(),
         })
+    }
+
+    /// Declares that this company draws codes of `table`, so it asks for a
+    /// block as soon as a primary can give one: a branch then holds codes
+    /// before it ever goes offline.
+    pub fn want(&mut self, table: &str) {
+        self.wanted_tables.insert(table.to_owned());
+        self.maybe_request_block(table);
     }
 
     fn tables_in_use(&self) -> BTreeSet<TableName> {
