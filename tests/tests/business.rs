@@ -4,15 +4,11 @@
 
 use std::time::Duration;
 
-use elo_tests::{Company, RunningNode, cnpj, wait_until};
+use elo_tests::{Company, RunningNode, cnpj, digits, wait_until};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
 const CPF: &str = "52998224725";
-
-fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_alphanumeric).collect()
-}
 
 fn credit(node: &RunningNode) -> Value {
     node.get(&format!("/v1/customers/{CPF}/credit")).body

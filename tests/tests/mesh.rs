@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use elo_tests::{Company, cnpj, wait_until};
+use elo_tests::{Company, cnpj, digits, wait_until};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -22,10 +22,6 @@ fn join_attempt(invite: &str, cnpj: &str) -> (std::process::Output, tempfile::Te
         .output()
         .unwrap();
     (out, dir)
-}
-
-fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_alphanumeric).collect()
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use elo_tests::{Company, RunningNode, cnpj, wait_until};
+use elo_tests::{Company, RunningNode, cnpj, digits, wait_until};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -23,11 +23,6 @@ fn start(c: &Company) -> RunningNode {
         "--id-block-size",
         BLOCK,
     ])
-}
-
-/// A CNPJ's 14 characters, as companies are named in the roster.
-fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_alphanumeric).collect()
 }
 
 fn primary_of(node: &RunningNode) -> (Option<String>, u64) {
