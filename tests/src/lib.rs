@@ -353,6 +353,12 @@ impl Drop for RunningNode {
     }
 }
 
+/// A CNPJ's 14 characters without punctuation, as the roster names
+/// companies.
+pub fn digits(cnpj: &str) -> String {
+    cnpj.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
 /// A valid CPF made from a number (its first 9 digits), so tests and
 /// benchmarks can make as many distinct customers as they need.
 pub fn cpf(n: u64) -> String {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use elo_tests::{Company, RunningNode, cnpj, wait_until};
+use elo_tests::{Company, RunningNode, cnpj, digits, wait_until};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -215,16 +215,7 @@ fn each_company_keeps_its_own_codes_and_is_answered_in_them() {
     let node_a = a.start_node();
     let b = Company::join(&node_a.invite(), &cnpj(44), "Filial");
     let node_b = b.start_node();
-    let (ida, idb) = (
-        a.cnpj
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect::<String>(),
-        b.cnpj
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect::<String>(),
-    );
+    let (ida, idb) = (digits(&a.cnpj), digits(&b.cnpj));
     let created = node_a.put(
         "/v1/records/customer/52998224725",
         r#"{"name":"Ana","erp_code":"A-77"}"#,
