@@ -104,27 +104,6 @@ impl Escrow {
             (format!("{GAVE}{me}.{to}"), total, amount)
         })
     }
-
-    /// Takes what another copy knows: each value is its owner's, and the
-    /// owner only moves it one way for gifts, so the larger gift wins; for
-    /// grants and used, which the owner may lower, a merge of documents
-    /// keeps the owner's latest write, modelled here by `newer`.
-    pub fn merge_from(&mut self, other: &Escrow, newer: impl Fn(&str) -> bool) {
-        for (k, v) in &other.gave {
-            let e = self.gave.entry(k.clone()).or_insert(0);
-            *e = (*e).max(*v);
-        }
-        for (c, v) in &other.grant {
-            if newer(c) || !self.grant.contains_key(c) {
-                self.grant.insert(c.clone(), *v);
-            }
-        }
-        for (c, v) in &other.used {
-            if newer(c) || !self.used.contains_key(c) {
-                self.used.insert(c.clone(), *v);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -183,6 +162,30 @@ mod tests {
         for (c, n) in &from.seen {
             let e = to.seen.entry(c.clone()).or_insert(0);
             *e = (*e).max(*n);
+        }
+    }
+
+    /// The model's merge (the node merges automerge documents instead).
+    impl Escrow {
+        /// Takes what another copy knows: each value is its owner's, and the
+        /// owner only moves it one way for gifts, so the larger gift wins; for
+        /// grants and used, which the owner may lower, a merge of documents
+        /// keeps the owner's latest write, modelled here by `newer`.
+        fn merge_from(&mut self, other: &Escrow, newer: impl Fn(&str) -> bool) {
+            for (k, v) in &other.gave {
+                let e = self.gave.entry(k.clone()).or_insert(0);
+                *e = (*e).max(*v);
+            }
+            for (c, v) in &other.grant {
+                if newer(c) || !self.grant.contains_key(c) {
+                    self.grant.insert(c.clone(), *v);
+                }
+            }
+            for (c, v) in &other.used {
+                if newer(c) || !self.used.contains_key(c) {
+                    self.used.insert(c.clone(), *v);
+                }
+            }
         }
     }
 
