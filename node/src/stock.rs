@@ -4,7 +4,7 @@
 //! figures (see `store::stock` for how they are kept and why they are not
 //! automerge documents).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use elo_crdt::value::{format_decimal, parse_decimal};
 use elo_crdt::{DocId, FieldValue, Kind};
@@ -207,21 +207,32 @@ pub async fn update(
 
 /// Whether a company's stock counts in the group total: yes unless its
 /// roster record says `consider_stock: false`.
-async fn counted(store: &StoreHandle, company: &str) -> Result<bool, StoreError> {
-    let Ok(id) = DocId::from_key(Kind::Company, company) else {
-        return Ok(true);
+/// `known` keeps the answers of one view, so each company is read once.
+async fn counted(
+    store: &StoreHandle,
+    known: &mut HashMap<String, bool>,
+    company: &str,
+) -> Result<bool, StoreError> {
+    if let Some(c) = known.get(company) {
+        return Ok(*c);
+    }
+    let counts = match DocId::from_key(Kind::Company, company) {
+        Ok(id) => store.get(id).await?.is_none_or(|r| {
+            !matches!(
+                r.values.get("consider_stock"),
+                Some(FieldValue::Bool(false))
+            )
+        }),
+        Err(_) => true,
     };
-    Ok(store.get(id).await?.is_none_or(|r| {
-        !matches!(
-            r.values.get("consider_stock"),
-            Some(FieldValue::Bool(false))
-        )
-    }))
+    known.insert(company.to_owned(), counts);
+    Ok(counts)
 }
 
 /// The group total of a SKU's stock, over the companies that count.
 async fn totals(
     store: &StoreHandle,
+    known: &mut HashMap<String, bool>,
     me: &str,
     sku: &str,
     scope: Scope,
@@ -229,7 +240,7 @@ async fn totals(
     let mut q = 0;
     let mut r = 0;
     for e in store.stock_of(sku.to_owned()).await? {
-        if (scope == Scope::Own && e.company != me) || !counted(store, &e.company).await? {
+        if (scope == Scope::Own && e.company != me) || !counted(store, known, &e.company).await? {
             continue;
         }
         q += e.quantity;
@@ -241,6 +252,7 @@ async fn totals(
 /// A kit's balance, when `sku` is a kit.
 async fn kit_balance(
     store: &StoreHandle,
+    known: &mut HashMap<String, bool>,
     me: &str,
     sku: &str,
     scope: Scope,
@@ -266,7 +278,7 @@ async fn kit_balance(
         if *per_kit <= 0 {
             continue;
         }
-        let (q, r) = totals(store, me, component, scope).await?;
+        let (q, r) = totals(store, known, me, component, scope).await?;
         let available = q - r;
         // Whole kits: quantities are scaled by 1000 on both sides.
         let allows = (available.max(0) / per_kit).max(0);
@@ -304,10 +316,11 @@ pub async fn view(
     }
     let mut companies = Vec::new();
     let (mut total_q, mut total_r) = (0i64, 0i64);
+    let mut known = HashMap::new();
     for (company, entries) in by_company {
         let q: i64 = entries.iter().map(|e| e.quantity).sum();
         let r: i64 = entries.iter().map(|e| e.reserved).sum();
-        let counts = counted(store, &company).await?;
+        let counts = counted(store, &mut known, &company).await?;
         if counts {
             total_q += q;
             total_r += r;
@@ -330,7 +343,7 @@ pub async fn view(
                 .collect(),
         });
     }
-    let kit = kit_balance(store, me, sku, scope, total_q - total_r).await?;
+    let kit = kit_balance(store, &mut known, me, sku, scope, total_q - total_r).await?;
     Ok(StockView {
         kit,
         sku: sku.to_owned(),
