@@ -250,7 +250,7 @@ impl Access {
             Access::Local(l) => {
                 let group: elo_node::Group =
                     serde_json::from_value(l.status["group_full"].clone())?;
-                let invite = l.rt.block_on(elo_node::membership::create_invite(
+                let invite = l.rt.block_on(elo_node::group::create_invite(
                     &l.store, &group, addrs, ttl_hours,
                 ))?;
                 Ok(
@@ -295,7 +295,7 @@ impl Access {
                     .unwrap_or_default()
                     .to_string();
                 let store = &l.store;
-                use elo_node::policy;
+                use elo_node::group::sharing as policy;
                 let p = l.rt.block_on(async {
                     match &change {
                         PolicyChange::Show => policy::show(store, &me).await,
@@ -493,7 +493,7 @@ impl Access {
                 if let Value::Object(m) = &mut s {
                     m.remove("group_full");
                 }
-                let members = l.rt.block_on(elo_node::membership::roster(&l.store))?;
+                let members = l.rt.block_on(elo_node::group::roster(&l.store))?;
                 s["members"] = json!(
                     members
                         .iter()
@@ -503,7 +503,7 @@ impl Access {
                     "connected": false, "address": m.addresses.first().map(|a| a.to_string()) }))
                         .collect::<Vec<_>>()
                 );
-                s["pending_authorizations"] = json!(elo_node::membership::pending_authorizations(
+                s["pending_authorizations"] = json!(elo_node::group::pending_authorizations(
                     &members,
                     s["company"]["cnpj"].as_str().unwrap_or_default()
                 ));
@@ -532,7 +532,7 @@ impl Local {
                 let me = self.status["company"]["cnpj"].as_str()?.to_owned();
                 let designated = self.status["group"]["primary"].as_str()?.to_owned();
                 let started = self.rt.block_on(async {
-                    let roster = elo_node::membership::roster(&self.store).await?;
+                    let roster = elo_node::group::roster(&self.store).await?;
                     PrimaryHandle::start(
                         self.store.clone(),
                         me,

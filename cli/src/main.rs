@@ -593,7 +593,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mesh = if offline {
                 None
             } else {
-                Some(elo_node::mesh::MeshConfig {
+                Some(elo_node::MeshConfig {
                     listen: parse(&listen, "--listen")?,
                     peers: parse(&peer, "--peer")?,
                     mdns: !no_mdns,

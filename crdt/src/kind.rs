@@ -26,7 +26,21 @@ pub enum Kind {
     Company,
 }
 
+/// Every table of numeric group codes ([`Kind::code_table`] names one of these).
+pub const CODE_TABLES: [&str; 4] = ["customer", "supplier", "carrier", "product"];
+
 impl Kind {
+    /// The table of group codes a kind's records are numbered from, if its
+    /// records carry one (`code`, the ERP's "Código"). Units and product
+    /// groups are keyed by their code, which the ERP always sends.
+    pub fn code_table(self) -> Option<&'static str> {
+        matches!(
+            self,
+            Kind::Customer | Kind::Supplier | Kind::Carrier | Kind::Product
+        )
+        .then(|| self.as_str())
+    }
+
     /// Every kind, in the order commands list them.
     pub const ALL: [Kind; 7] = [
         Kind::Customer,

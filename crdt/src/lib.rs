@@ -25,6 +25,6 @@ pub use automerge::ChangeHash;
 pub use doc::{Author, DocPayload, HistoryEntry, Record, RecordDoc};
 pub use error::{DocError, FieldError, UnknownKind, ValidationError};
 pub use key::DocId;
-pub use kind::{Category, Kind, Sharing};
+pub use kind::{CODE_TABLES, Category, Kind, Sharing};
 pub use patch::RecordPatch;
 pub use value::FieldValue;

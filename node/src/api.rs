@@ -49,7 +49,7 @@ pub struct ApiState {
     /// can finish its graceful shutdown.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The mesh, when the node replicates with others.
-    pub mesh: Option<crate::mesh::Mesh>,
+    pub mesh: Option<crate::replication::Replication>,
     /// The election and ID-range task.
     pub primary: crate::primary::PrimaryHandle,
 }
@@ -564,11 +564,11 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let records = state.store.record_count().await?;
     let documents = state.store.doc_count().await?;
     let (members, listen) = match &state.mesh {
-        Some(m) => (json!(m.status()), json!(m.listen_addrs().await)),
+        Some(m) => (json!(m.status().await), json!(m.listen_addrs().await)),
         None => (json!([]), json!([])),
     };
-    let roster = crate::membership::roster(&state.store).await?;
-    let pending = crate::membership::pending_authorizations(&roster, &state.company.cnpj);
+    let roster = crate::group::roster(&state.store).await?;
+    let pending = crate::group::pending_authorizations(&roster, &state.company.cnpj);
     let (primary, _) = state.primary.view().await?;
     Ok(Json(json!({
         "company": state.company,
@@ -601,9 +601,7 @@ async fn create_invite(State(state): State<ApiState>, body: Bytes) -> ApiResult<
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
         })?
     };
-    let ttl = req
-        .ttl_hours
-        .unwrap_or(crate::membership::DEFAULT_INVITE_HOURS);
+    let ttl = req.ttl_hours.unwrap_or(crate::group::DEFAULT_INVITE_HOURS);
     // The running mesh knows its addresses now; what it remembered may be stale.
     let addrs = match (&state.mesh, req.addrs.is_empty()) {
         (Some(mesh), true) => mesh.p2p_addrs().await,
@@ -615,7 +613,7 @@ async fn create_invite(State(state): State<ApiState>, body: Bytes) -> ApiResult<
         Some(b) => serde_json::from_slice(&b).unwrap_or_else(|_| state.group.clone()),
         None => state.group.clone(),
     };
-    let invite = crate::membership::create_invite(&state.store, &group, addrs, ttl)
+    let invite = crate::group::create_invite(&state.store, &group, addrs, ttl)
         .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "invite", e.to_string()))?;
     Ok(Json(
@@ -625,7 +623,10 @@ async fn create_invite(State(state): State<ApiState>, body: Bytes) -> ApiResult<
 
 /// Replication state: how far behind each member this node is.
 async fn sync_state(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
-    let peers = state.mesh.as_ref().map(|m| m.status()).unwrap_or_default();
+    let peers = match &state.mesh {
+        Some(m) => m.status().await,
+        None => Vec::new(),
+    };
     let caught_up = peers
         .iter()
         .filter(|p| p.connected)
@@ -669,9 +670,9 @@ async fn openapi() -> impl IntoResponse {
     )
 }
 
-impl From<crate::policy::PolicyError> for ApiError {
-    fn from(e: crate::policy::PolicyError) -> Self {
-        use crate::policy::PolicyError as P;
+impl From<crate::group::sharing::PolicyError> for ApiError {
+    fn from(e: crate::group::sharing::PolicyError) -> Self {
+        use crate::group::sharing::PolicyError as P;
         match e {
             P::Record(r) => r.into(),
             P::Store(s) => s.into(),
@@ -694,7 +695,7 @@ pub(crate) fn body_as<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<
 /// This company's sharing policy: what it sends and receives, whom it
 /// receives from, who is waiting for its authorisation, what it restricts.
 async fn share_show(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
-    let policy = crate::policy::show(&state.store, &state.company.cnpj).await?;
+    let policy = crate::group::sharing::show(&state.store, &state.company.cnpj).await?;
     Ok(Json(json!(policy)))
 }
 
@@ -706,7 +707,7 @@ struct ShareRequest {
 
 async fn share_set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
     let req: ShareRequest = body_as(&body)?;
-    let policy = crate::policy::share(
+    let policy = crate::group::sharing::share(
         &state.store,
         &state.company.cnpj,
         req.sends.as_deref(),
@@ -725,7 +726,7 @@ struct AuthorizeRequest {
 
 async fn authorize(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
     let req: AuthorizeRequest = body_as(&body)?;
-    let policy = crate::policy::authorize(
+    let policy = crate::group::sharing::authorize(
         &state.store,
         &state.company.cnpj,
         &req.from,
@@ -739,7 +740,7 @@ async fn revoke(
     State(state): State<ApiState>,
     Path(company): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let policy = crate::policy::revoke(&state.store, &state.company.cnpj, &company).await?;
+    let policy = crate::group::sharing::revoke(&state.store, &state.company.cnpj, &company).await?;
     Ok(Json(json!(policy)))
 }
 
@@ -750,7 +751,8 @@ struct RestrictRequest {
 
 async fn restrict(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
     let req: RestrictRequest = body_as(&body)?;
-    let policy = crate::policy::restrict(&state.store, &state.company.cnpj, &req.fields).await?;
+    let policy =
+        crate::group::sharing::restrict(&state.store, &state.company.cnpj, &req.fields).await?;
     Ok(Json(json!(policy)))
 }
 
@@ -768,10 +770,13 @@ async fn remove_company(
     };
     match mesh.remove_company(&company).await {
         Ok(r) => Ok(Json(json!(r))),
-        Err(crate::mesh::MeshError::Refused(m)) => Err(ApiError::new(
+        Err(
+            e @ (crate::replication::ReplicationError::Removal(_)
+            | crate::replication::ReplicationError::Primary(_)),
+        ) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "refused",
-            m,
+            e.to_string(),
         )),
         Err(e) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -189,7 +189,7 @@ impl DataDir {
                     patch,
                     return_record: false,
                 }],
-                crate::membership::now_ms(),
+                crate::clock::now_ms(),
             )?;
         }
         // The company goes last: its presence marks the directory complete, so

@@ -10,9 +10,9 @@ use elo_net::invite::Invite;
 use elo_net::protocol::{JoinRequest, RequestBody, ResponseBody};
 use elo_net::{Multiaddr, NetConfig, PeerId};
 
+use crate::clock::now_ms;
 use crate::data_dir::{DataDir, DataDirError};
-use crate::membership::now_ms;
-use crate::mesh::{peer_of, pull_from};
+use crate::replication::{PullError, peer_of, pull_records};
 use crate::store::StoreHandle;
 
 /// Why joining failed.
@@ -32,7 +32,7 @@ pub enum JoinError {
     #[error(transparent)]
     Net(#[from] elo_net::NetError),
     #[error("receiving the group's data failed: {0}")]
-    Pull(String),
+    Pull(#[from] PullError),
 }
 
 /// What joining did.
@@ -125,13 +125,13 @@ async fn admit_and_load(
     group.term = accepted.term;
     DataDir::set_group(&mut store, &group)?;
     let handle = StoreHandle::spawn(store);
-    let docs = pull_from(
+    let docs = pull_records(
         &net,
         &handle,
         peer,
         &accepted.admitted_by,
-        &crate::pull::ReceivePolicy::everything(),
-        |latest, checkpoint, _| progress(latest, checkpoint),
+        &crate::group::ReceivePolicy::everything(),
+        |p| progress(p.their_latest, p.checkpoint),
     )
     .await
     .map_err(JoinError::Pull)?;

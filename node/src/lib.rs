@@ -1,37 +1,52 @@
-//! A running elo company node: its storage, its local HTTP API for the ERP,
-//! its change feed.
+//! A running elo company node. From the folder names alone, a record's path
+//! reads one way: the ERP's write comes in at [`api`], is checked and given
+//! its codes in [`records`], is committed by the [`store`]'s writer, is
+//! announced and served by [`replication`] over elo-net to the members,
+//! whose replication walks this node's log, has their store merge it, and
+//! their [`api`] change feed tells their ERP.
 //!
 //! # Layout
-//! - [`store`]: the redb file, the change log, the writer thread and its handle.
+//! - [`node`]: wiring: open the data directory, start the store, the
+//!   primary, replication and the API; stop them in reverse.
+//! - [`join`]: wiring of a new company entering a group with an invite.
 //! - [`data_dir`]: the data directory: identity, API token, group metadata.
-//! - [`api`]: the local HTTP API (axum) with bearer token and change feed.
-//! - [`records`]: record writes shared by the API and the offline CLI.
-//! - [`join`]: a new company entering a group with an invite.
-//! - [`membership`]: the roster, invites, admitting a new company.
-//! - [`mesh`]: replication with other members over elo-net.
-//! - [`pull`]: the pipelined pull loop of replication.
-//! - [`policy`]: what a company shares, authorises and restricts.
-//! - [`primary`]: the primary's election and ID ranges (state machine).
-//! - [`node`]: running a node in the foreground until told to stop.
+//! - [`api`]: the HTTP edge for the ERP (axum only here; never opens redb).
+//! - [`records`]: the local write path: validate with crdt, draw codes,
+//!   build the store's write.
+//! - [`group`]: roster, invites and admission, the one send/receive policy,
+//!   the sharing commands, removal.
+//! - [`replication`]: net ↔ store: the actor that owns per-member state,
+//!   serving and pulling the replicated logs.
+//! - [`store`]: the only module that opens redb: tables, the writer, the
+//!   one place a received document is merged, local-only data, reads.
+//! - [`primary`]: the primary's election and ID ranges (a sans-I/O state
+//!   machine, its driver, its simulation).
+//! - [`credit`]: shared credit limits, escrow and the rights it moves.
+//! - [`stock`]: stock views across companies, kits, scope.
+//! - [`adopt`]: matching a company's existing records with the group's.
+//! - [`clock`]: the wall clock in milliseconds.
+//!
+//! The order of dependence, lowest first: clock, store, records, data_dir,
+//! primary, group, credit, stock, replication, api, join and node. No module
+//! uses one later in that list.
 
 pub mod adopt;
 pub mod api;
 mod api_business;
 mod api_doc;
 mod api_primary;
+pub mod clock;
 pub mod credit;
 pub mod data_dir;
-pub mod escrow;
+pub mod group;
 pub mod join;
-pub mod membership;
-pub mod mesh;
 pub mod node;
-pub mod policy;
 pub mod primary;
-pub mod pull;
 pub mod records;
+pub mod replication;
 pub mod stock;
 pub mod store;
 
 pub use data_dir::{Company, DataDir, DataDirError, Group, NodeInfo};
+pub use replication::{MeshConfig, PeerStatus, Replication};
 pub use store::{ChangeEntry, Store, StoreError, StoreHandle, WriteError, WriteOp, WriteResult};

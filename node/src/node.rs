@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 
 use crate::api::{self, ApiState};
 use crate::data_dir::{DataDir, DataDirError, NodeInfo};
-use crate::mesh::{Mesh, MeshConfig, MeshError};
 use crate::primary::{PrimaryError, PrimaryHandle, PrimarySettings};
+use crate::replication::{MeshConfig, Replication, ReplicationError};
 use crate::store::StoreHandle;
 
 /// Why a node could not start or stopped with an error.
@@ -28,7 +28,7 @@ pub enum NodeError {
     )]
     NotLoopback(SocketAddr),
     #[error(transparent)]
-    Mesh(#[from] MeshError),
+    Replication(#[from] ReplicationError),
     #[error(transparent)]
     Primary(#[from] PrimaryError),
     #[error(transparent)]
@@ -71,7 +71,7 @@ pub async fn run(
     let keypair = config.data.identity()?;
     let handle = StoreHandle::spawn(store);
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
-    let members = crate::membership::roster(&handle).await?;
+    let members = crate::group::roster(&handle).await?;
     let (primary, primary_outgoing) = PrimaryHandle::start(
         handle.clone(),
         company.cnpj.clone(),
@@ -83,7 +83,7 @@ pub async fn run(
     .await?;
     let mesh = match config.mesh.clone() {
         Some(m) => Some(
-            Mesh::start(
+            Replication::start(
                 handle.clone(),
                 company.clone(),
                 group.clone(),

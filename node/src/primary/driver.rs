@@ -181,7 +181,7 @@ impl PrimaryHandle {
             let _ = machine.elect(None);
         }
         // The tables new records are numbered from: hold a block of each.
-        for table in crate::records::CODE_TABLES {
+        for table in elo_crdt::CODE_TABLES {
             machine.want(table);
         }
         let (inputs, rx) = mpsc::channel(1024);

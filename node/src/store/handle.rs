@@ -12,6 +12,7 @@ use redb::Database;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::stock::{self, StockEntry, StockWriteReport};
+use super::tables::ReplicatedLog;
 use super::{ChangeEntry, Store, StoreError, WriteError, WriteOp, WriteResult, read};
 
 /// Writes waiting in the queue before senders wait.
@@ -221,8 +222,9 @@ impl StoreHandle {
         read::prepare_merge(&self.db, id, payload, origin)
     }
 
-    pub async fn checkpoint(&self, peer: String) -> Result<u64, StoreError> {
-        self.blocking(move |db| read::checkpoint(db, &peer)).await
+    pub async fn checkpoint(&self, log: ReplicatedLog, peer: String) -> Result<u64, StoreError> {
+        self.blocking(move |db| read::checkpoint(db, &log.checkpoint_key(&peer)))
+            .await
     }
 
     /// One write; its refusal comes back as the inner error.

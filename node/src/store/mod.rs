@@ -32,6 +32,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableM
 
 pub use entry::ChangeEntry;
 pub use handle::StoreHandle;
+pub use tables::ReplicatedLog;
 use tables::{
     CHANGES, CHECKPOINTS, DOC_SEQ, DOCS, META, META_LAST_SEQ, META_RESTRICTED, META_SCHEMA,
     RESTRICTED,
@@ -131,7 +132,11 @@ pub enum WriteOp {
     },
     /// Record that everything of `peer`'s log up to `seq` is stored here.
     /// Put it after the merges it covers: it commits with them.
-    Checkpoint { peer: String, seq: u64 },
+    Checkpoint {
+        log: ReplicatedLog,
+        peer: String,
+        seq: u64,
+    },
     /// Keep these product fields to this company from now on (replaces the
     /// list). The values it already shares are copied to its local table,
     /// so what its ERP reads does not change.
@@ -439,7 +444,8 @@ impl Store {
                     WriteOp::Delete { id } => (id.clone(), false),
                     WriteOp::Merge { id, .. } => (id.clone(), false),
                     WriteOp::Merged { id, .. } => (id.clone(), false),
-                    WriteOp::Checkpoint { peer, seq } => {
+                    WriteOp::Checkpoint { log, peer, seq } => {
+                        let peer = log.checkpoint_key(&peer);
                         checkpoints.insert(peer.as_str(), *seq)?;
                         results.push(Ok(WriteResult::unchanged(DocId::kind_root(Kind::Company))));
                         continue;
@@ -682,7 +688,9 @@ impl Store {
             let mut t = txn.open_table(CHECKPOINTS)?;
             match peer {
                 Some(p) => {
-                    t.remove(p)?;
+                    for log in [ReplicatedLog::Records, ReplicatedLog::Stock] {
+                        t.remove(log.checkpoint_key(p).as_str())?;
+                    }
                 }
                 None => {
                     t.retain(|_, _| false)?;

@@ -45,3 +45,28 @@ pub const META_LAST_SEQ: &str = "last_seq";
 pub const META_SCHEMA: &str = "schema_version";
 /// The fields this company restricts, comma-separated.
 pub const META_RESTRICTED: &str = "restricted_fields";
+
+/// A log that members walk with a checkpoint each: the record log and the
+/// stock log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReplicatedLog {
+    Records,
+    Stock,
+}
+
+impl ReplicatedLog {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicatedLog::Records => "records",
+            ReplicatedLog::Stock => "stock",
+        }
+    }
+
+    /// The key of a member's checkpoint of this log.
+    pub(crate) fn checkpoint_key(self, peer: &str) -> String {
+        match self {
+            ReplicatedLog::Records => peer.to_owned(),
+            ReplicatedLog::Stock => format!("stock/{peer}"),
+        }
+    }
+}

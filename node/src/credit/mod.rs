@@ -6,7 +6,7 @@
 //! nothing is overwritten, because no two companies write the same key.
 //!
 //! Escrow mode (opt-in for the group, at the founding company): the credit
-//! is held as rights by the companies (see [`crate::escrow`]); a charge
+//! is held as rights by the companies (see [`escrow`]); a charge
 //! within this company's rights needs no one, a larger one asks the others
 //! to hand over part of theirs, and with no one to ask it is refused rather
 //! than go over the limit.
@@ -21,9 +21,12 @@ use elo_crdt::value::{format_decimal, parse_decimal};
 use elo_crdt::{DocId, FieldValue, Kind, RecordPatch};
 use serde::Serialize;
 
-use crate::escrow::Escrow;
+pub mod escrow;
+pub mod rights;
+
 use crate::records::RecordError;
 use crate::store::{StoreHandle, WriteOp};
+use escrow::Escrow;
 
 /// One change of a customer's used credit, in cents.
 #[derive(Clone, Copy, Debug)]
@@ -118,7 +121,7 @@ pub fn parse_amount(text: &str) -> Result<i64, CreditError> {
     Ok(cents)
 }
 
-struct Credit {
+pub(super) struct Credit {
     id: DocId,
     limit: Option<i64>,
     by_company: BTreeMap<String, i64>,
@@ -180,7 +183,7 @@ pub async fn escrow_mode(store: &StoreHandle, founder: &str) -> Result<bool, Cre
 }
 
 /// Writes some credit keys of a customer (each is this company's own).
-async fn write_keys(
+pub(super) async fn write_keys(
     store: &StoreHandle,
     id: &DocId,
     keys: Vec<(String, i64)>,
@@ -203,7 +206,7 @@ async fn write_keys(
     Ok(())
 }
 
-async fn load(store: &StoreHandle, key: &str) -> Result<Credit, CreditError> {
+pub(super) async fn load(store: &StoreHandle, key: &str) -> Result<Credit, CreditError> {
     let id = DocId::from_key(Kind::Customer, key).map_err(RecordError::from)?;
     let record = store
         .get(id.clone())
@@ -237,7 +240,7 @@ pub async fn show(store: &StoreHandle, key: &str) -> Result<CreditView, CreditEr
 
 /// One credit operation at a time on this node: each reads this company's
 /// total and writes it back.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(super) static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Charges or releases credit at company `me`. A charge over the credit
 /// available as known here is refused; companies that cannot talk may
@@ -338,24 +341,6 @@ async fn charge_in_escrow(
     Ok(load(store, key).await?.view())
 }
 
-/// A member asked for rights to a customer's credit: hands over up to
-/// `wanted` of what this company holds. Returns how much.
-pub async fn give_rights(
-    store: &StoreHandle,
-    me: &str,
-    key: &str,
-    to: &str,
-    wanted: i64,
-) -> Result<i64, CreditError> {
-    let _guard = ONE_AT_A_TIME.lock().await;
-    let credit = load(store, key).await?;
-    let Some((gave_key, total, amount)) = credit.escrow.give(me, to, wanted) else {
-        return Ok(0);
-    };
-    write_keys(store, &credit.id, vec![(gave_key, total)]).await?;
-    Ok(amount)
-}
-
 /// What switching escrow on did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct EscrowReport {
@@ -392,7 +377,7 @@ pub async fn set_escrow(
     if !on {
         return Ok(report);
     }
-    let members: Vec<String> = crate::membership::roster(store)
+    let members: Vec<String> = crate::group::roster(store)
         .await?
         .into_iter()
         .map(|m| m.cnpj)
@@ -418,7 +403,7 @@ pub async fn set_escrow(
             let mut escrow = credit.escrow.clone();
             let grant = escrow.grant.get(me).copied().unwrap_or(0) + missing;
             escrow.grant.insert(me.to_owned(), grant);
-            let mut keys = vec![(format!("{}{me}", crate::escrow::GRANT), grant)];
+            let mut keys = vec![(format!("{}{me}", escrow::GRANT), grant)];
             // Each member gets an equal part of what is new.
             let share = missing / i64::try_from(report.members).unwrap_or(1).max(1);
             for member in &members {

@@ -10,7 +10,7 @@ use elo_crdt::{Kind, Sharing, schema};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::membership::{self, Authorizations, PendingAuthorization};
+use super::roster::{self, Authorizations, PendingAuthorization};
 use crate::records::{self, RecordError};
 use crate::store::{StoreError, StoreHandle, WriteOp};
 
@@ -49,7 +49,7 @@ pub struct Granted {
 
 /// The policy of company `me`.
 pub async fn show(store: &StoreHandle, me: &str) -> Result<Policy, PolicyError> {
-    let members = membership::roster(store).await?;
+    let members = roster::roster(store).await?;
     let mine = members
         .iter()
         .find(|m| m.cnpj == me)
@@ -73,7 +73,7 @@ pub async fn show(store: &StoreHandle, me: &str) -> Result<Policy, PolicyError> 
                 categories: s.to_string(),
             })
             .collect(),
-        pending: membership::pending_authorizations(&members, me),
+        pending: roster::pending_authorizations(&members, me),
         restricted: store.restricted().await?,
     })
 }
@@ -108,7 +108,7 @@ pub async fn authorize(
     let from =
         elo_crdt::ident::cnpj(from).map_err(|e| PolicyError::Invalid(format!("--from: {e}")))?;
     let categories = Sharing::parse(categories).map_err(PolicyError::Invalid)?;
-    let members = membership::roster(store).await?;
+    let members = roster::roster(store).await?;
     if from == me || !members.iter().any(|m| m.cnpj == from) {
         return Err(PolicyError::NotMember(from));
     }
@@ -120,7 +120,7 @@ pub async fn authorize(
 pub async fn revoke(store: &StoreHandle, me: &str, from: &str) -> Result<Policy, PolicyError> {
     let from =
         elo_crdt::ident::cnpj(from).map_err(|e| PolicyError::Invalid(format!("--from: {e}")))?;
-    let members = membership::roster(store).await?;
+    let members = roster::roster(store).await?;
     let mut found = false;
     update_authorizations(store, me, &members, |a| found = a.revoke(&from)).await?;
     if !found {
@@ -134,7 +134,7 @@ pub async fn revoke(store: &StoreHandle, me: &str, from: &str) -> Result<Policy,
 async fn update_authorizations(
     store: &StoreHandle,
     me: &str,
-    members: &[membership::Member],
+    members: &[roster::Member],
     change: impl FnOnce(&mut Authorizations),
 ) -> Result<(), PolicyError> {
     let mut mine = members

@@ -1,8 +1,11 @@
-//! Record operations shared by the local API and the command line when no
-//! node is running: parse and check a write, then store it. One place, so
-//! the two paths cannot disagree on what is valid.
+//! The local write path of a record: parse and check the ERP's write with
+//! crdt, draw group codes for new records ([`codes`]), build the store's
+//! write. One place, so the API and the command line cannot disagree on
+//! what is valid. It never touches the network nor redb directly.
 
-use elo_crdt::{DocId, FieldError, FieldValue, Kind, RecordPatch, ValidationError};
+mod codes;
+
+use elo_crdt::{DocId, FieldError, Kind, RecordPatch, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -75,7 +78,7 @@ pub async fn put_with_codes(
         return Err(RecordError::NotFound(id.to_string()));
     }
     if let Some(codes) = codes {
-        assign_codes(store, kind, &mut [(&id, &mut patch)], codes).await?;
+        codes::assign_codes(store, kind, &mut [(&id, &mut patch)], codes).await?;
     }
     Ok(store
         .write_one(WriteOp::Put {
@@ -155,7 +158,7 @@ pub async fn put_many_with_codes(
                 _ => None,
             })
             .collect();
-        assign_codes(store, kind, &mut numbered, codes).await?;
+        codes::assign_codes(store, kind, &mut numbered, codes).await?;
     }
     let results = if ops.is_empty() {
         Vec::new()
@@ -178,76 +181,6 @@ pub async fn put_many_with_codes(
     }
     report.rejected.sort_by_key(|r| r.index);
     Ok(report)
-}
-
-/// The table of group codes a kind's records are numbered from, if its
-/// records carry one (`code`, the ERP's "Código"). Units and product groups
-/// are keyed by their code, which the ERP always sends.
-/// Every table `code_table` names.
-pub const CODE_TABLES: [&str; 4] = ["customer", "supplier", "carrier", "product"];
-
-pub fn code_table(kind: Kind) -> Option<&'static str> {
-    matches!(
-        kind,
-        Kind::Customer | Kind::Supplier | Kind::Carrier | Kind::Product
-    )
-    .then(|| kind.as_str())
-}
-
-/// Gives each new record without a code the next code of its table. A
-/// record that exists keeps whatever code it has (an update never burns a
-/// code). When no code can be had (the blocks are used up and no primary
-/// answers), the records are stored without one and the reason is logged:
-/// refusing the ERP's write would lose more than a missing code does.
-async fn assign_codes(
-    store: &StoreHandle,
-    kind: Kind,
-    patches: &mut [(&DocId, &mut RecordPatch)],
-    codes: &PrimaryHandle,
-) -> Result<(), StoreError> {
-    let Some(table) = code_table(kind) else {
-        return Ok(());
-    };
-    let lacking: Vec<usize> = patches
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, p))| !p.edits.iter().any(|(k, _)| k == "code"))
-        .map(|(i, _)| i)
-        .collect();
-    if lacking.is_empty() {
-        return Ok(());
-    }
-    let ids = lacking.iter().map(|&i| patches[i].0.to_string()).collect();
-    let heads = store.heads_of(ids).await?;
-    let new: Vec<usize> = lacking
-        .into_iter()
-        .zip(heads)
-        .filter(|(_, h)| h.is_none())
-        .map(|(i, _)| i)
-        .collect();
-    if new.is_empty() {
-        return Ok(());
-    }
-    match codes.codes(table, new.len(), true).await {
-        Ok(drawn) => {
-            if drawn.len() < new.len() {
-                tracing::warn!(
-                    table,
-                    "only {} of {} new records got a code: this company's blocks ran out",
-                    drawn.len(),
-                    new.len()
-                );
-            }
-            for (i, code) in new.into_iter().zip(drawn) {
-                patches[i]
-                    .1
-                    .edits
-                    .push(("code".to_owned(), Some(FieldValue::Int(code))));
-            }
-        }
-        Err(e) => tracing::warn!(table, "new records stored without a code: {e}"),
-    }
-    Ok(())
 }
 
 fn rejected(index: usize, e: ValidationError) -> Rejected {

@@ -1,0 +1,119 @@
+//! Taking a company out of the group, on both sides: the primary decides and
+//! draws a new group secret; every member forgets the company and keeps the
+//! new secret. Carrying the messages is replication's job; what they mean,
+//! and what is written, is here.
+
+use elo_crdt::{DocId, Kind};
+use serde::Serialize;
+
+use crate::data_dir::{Company, Group, META_GROUP};
+use crate::primary::PrimaryView;
+use crate::primary::machine::describe_primary;
+use crate::records::{self, RecordError};
+use crate::store::{StoreError, StoreHandle};
+
+/// Why a removal was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemovalError {
+    #[error("{0}")]
+    InvalidCnpj(String),
+    #[error("a company cannot remove itself; another member must")]
+    ItSelf,
+    #[error(
+        "only the primary removes a company; the primary is {primary} (run it there, or elect this company first with `elo primary elect`)"
+    )]
+    NotPrimary { primary: String },
+    #[error("{0} is not a member")]
+    NotMember(String),
+    #[error("this company cannot take part in its own removal")]
+    OwnRemoval,
+    #[error("no group metadata in this store")]
+    NoGroup,
+    #[error("the group metadata is damaged: {0}")]
+    DamagedGroup(String),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `elo remove-company` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Removal {
+    pub removed: String,
+    /// Members that got the new key.
+    pub reached: Vec<String>,
+    /// Members that did not: they keep the old key until given the new one.
+    pub not_reached: Vec<String>,
+}
+
+/// The primary's side, before anything is written: one company speaks for
+/// the group, the primary elected by a majority; a member cannot throw
+/// another out on its own, nor itself. Returns the CNPJ to remove.
+pub fn may_remove(me: &Company, view: &PrimaryView, cnpj: &str) -> Result<String, RemovalError> {
+    let cnpj = elo_crdt::ident::cnpj(cnpj).map_err(|e| RemovalError::InvalidCnpj(e.to_string()))?;
+    if cnpj == me.cnpj {
+        return Err(RemovalError::ItSelf);
+    }
+    if !view.acting {
+        return Err(RemovalError::NotPrimary {
+            primary: describe_primary(view.primary.as_ref()),
+        });
+    }
+    Ok(cnpj)
+}
+
+/// A fresh group secret, hex.
+pub fn fresh_secret() -> String {
+    let mut fresh = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut fresh);
+    hex::encode(fresh)
+}
+
+/// The bytes the network key is derived from.
+pub fn secret_bytes(secret: &str) -> Vec<u8> {
+    hex::decode(secret).unwrap_or_else(|_| secret.as_bytes().to_vec())
+}
+
+/// A member's side: the primary removed `removed` and handed over the new
+/// secret. Forgets the company and keeps the secret; the caller then moves
+/// the network to it.
+pub async fn removed_by_primary(
+    store: &StoreHandle,
+    me: &Company,
+    removed: &str,
+    secret: &str,
+) -> Result<(), RemovalError> {
+    if removed == me.cnpj {
+        return Err(RemovalError::OwnRemoval);
+    }
+    forget_member(store, removed).await?;
+    keep_secret(store, secret).await
+}
+
+/// Deletes a company's roster record here, if it is still there.
+pub async fn forget_member(store: &StoreHandle, cnpj: &str) -> Result<(), RemovalError> {
+    let id = DocId::from_key(Kind::Company, cnpj)
+        .map_err(|e| RemovalError::InvalidCnpj(e.to_string()))?;
+    match store.get(id).await? {
+        Some(r) if !r.deleted => {
+            records::delete(store, Kind::Company, cnpj).await?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Keeps a new group secret in the group's metadata, for the next start
+/// and for invites.
+pub async fn keep_secret(store: &StoreHandle, secret: &str) -> Result<(), RemovalError> {
+    let current = store.meta(META_GROUP).await?.ok_or(RemovalError::NoGroup)?;
+    let mut group: Group =
+        serde_json::from_slice(&current).map_err(|e| RemovalError::DamagedGroup(e.to_string()))?;
+    group.secret = secret.to_string();
+    let bytes =
+        serde_json::to_vec(&group).map_err(|e| RemovalError::DamagedGroup(e.to_string()))?;
+    store.set_meta(META_GROUP, bytes).await?;
+    Ok(())
+}

@@ -1,0 +1,502 @@
+//! The one task that owns replication's state: every member's node (status,
+//! pulls, rescans, dialing), the roster as replication sees it, and the
+//! primary's outbox. It waits on one `select!` over the network's events,
+//! the store's new commits, commands (from the handle, the request tasks
+//! and the pulls), the primary's messages, the pulls it runs and a dial
+//! tick. Nothing else holds per-member state, so nothing needs a lock.
+//!
+//! Pulls run in a `JoinSet`: one per member at a time; a wake during a pull
+//! makes another when it ends (coalesced), and a failed one is retried
+//! after a pause.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use elo_net::protocol::RequestBody;
+use elo_net::{NetClient, NetEvent, PeerId};
+use serde_bytes::ByteBuf;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use super::dispatch::{self, Context};
+use super::error::PullError;
+use super::log::Progress;
+use super::peers::{PeerStatus, Peers};
+use super::pull::pull_records;
+use super::stock::pull_stock;
+use crate::clock::now_ms;
+use crate::data_dir::Company;
+use crate::group::{self, Roster};
+use crate::primary::PrimaryHandle;
+use crate::primary::machine::Outgoing;
+use crate::store::{ChangeEntry, StoreError, StoreHandle};
+
+/// Pause before a failed pull is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How often members not connected are considered for a dial.
+const DIAL_EVERY: Duration = Duration::from_millis(500);
+/// Metadata key prefix of the address a member was last reached at.
+pub(super) const META_REMEMBERED: &str = "remembered_addr/";
+
+/// What the actor is asked or told.
+pub(super) enum Command {
+    Status(oneshot::Sender<Vec<PeerStatus>>),
+    /// Forget checkpoints (of one member, by peer id or CNPJ, or all) and
+    /// walk again; answers how many members.
+    Resync {
+        who: Option<String>,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
+    /// The members connected now.
+    ConnectedMembers(oneshot::Sender<Vec<PeerId>>),
+    /// Reload the roster from the company records; answers once the
+    /// network knows it.
+    RefreshRoster(oneshot::Sender<()>),
+    /// Pull from this member (coalesced).
+    Wake(PeerId),
+    /// The member's hello named its latest sequence number.
+    Heard {
+        peer: PeerId,
+        latest_seq: u64,
+    },
+    /// The member has something new, or asks for a walk from the start.
+    Announced {
+        peer: PeerId,
+        latest_seq: u64,
+        rescan: bool,
+    },
+    /// A page of the member's record log is stored.
+    Progress {
+        peer: PeerId,
+        progress: Progress,
+    },
+    /// A rescan could not be told: tell it when the member connects again.
+    RescanOwed(PeerId),
+}
+
+/// Why a task of the actor's ended.
+pub(super) enum Finished {
+    Pulled {
+        peer: PeerId,
+        result: Result<u64, PullError>,
+    },
+    RetryDue(PeerId),
+}
+
+/// The channels the actor listens on.
+pub(super) struct Inputs {
+    pub events: mpsc::Receiver<NetEvent>,
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub primary: mpsc::UnboundedReceiver<Outgoing>,
+    pub stopping: watch::Receiver<bool>,
+}
+
+pub(super) struct Actor {
+    pub net: NetClient,
+    pub store: StoreHandle,
+    pub me: Company,
+    pub roster: Arc<Roster>,
+    pub roster_tx: watch::Sender<Arc<Roster>>,
+    pub peers: Peers,
+    /// Members owed a rescan: what they may have from this node widened
+    /// since they last walked its log. Told when they are connected.
+    pub rescan_owed: HashSet<PeerId>,
+    pub primary: PrimaryHandle,
+    pub context: Arc<Context>,
+    pub work: JoinSet<Finished>,
+}
+
+impl Actor {
+    /// Runs until the node stops.
+    pub async fn run(mut self, mut inputs: Inputs) {
+        let mut changes = self.store.subscribe();
+        let mut stock = self.store.subscribe_stock();
+        let mut dial_tick = tokio::time::interval(DIAL_EVERY);
+        let mut stopping = inputs.stopping.clone();
+        let stopped = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                () = &mut stopped => break,
+                e = inputs.events.recv() => match e {
+                    Some(e) => self.on_net_event(e).await,
+                    None => break,
+                },
+                c = inputs.commands.recv() => match c {
+                    Some(c) => self.on_command(c).await,
+                    None => break,
+                },
+                c = changes.recv() => {
+                    let roster_changed = match c {
+                        Ok(e) => is_roster(&e),
+                        Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => break,
+                    };
+                    self.on_local_commit(roster_changed, &mut changes).await;
+                }
+                // New stock figures: the same announce makes members pull.
+                s = stock.changed() => match s {
+                    Ok(()) => self.announce().await,
+                    Err(_) => break,
+                },
+                Some(m) = inputs.primary.recv() => self.send_primary(m),
+                Some(done) = self.work.join_next() => match done {
+                    Ok(f) => self.on_finished(f),
+                    Err(e) => tracing::error!("a replication task failed: {e}"),
+                },
+                _ = dial_tick.tick() => self.dial().await,
+            }
+        }
+        self.work.shutdown().await;
+        tracing::debug!("replication stopped");
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(self.peers.status(&self.roster));
+            }
+            Command::Resync { who, reply } => {
+                let _ = reply.send(self.resync(who).await);
+            }
+            Command::ConnectedMembers(reply) => {
+                let members = self
+                    .peers
+                    .connected()
+                    .into_iter()
+                    .filter(|p| self.roster.member(p).is_some())
+                    .collect();
+                let _ = reply.send(members);
+            }
+            Command::RefreshRoster(reply) => {
+                self.refresh_roster().await;
+                let _ = reply.send(());
+            }
+            Command::Wake(peer) => self.wake(peer),
+            Command::Heard { peer, latest_seq } => {
+                self.peers.state(peer).status.their_latest_seq = latest_seq;
+            }
+            Command::Announced {
+                peer,
+                latest_seq,
+                rescan,
+            } => {
+                let state = self.peers.state(peer);
+                state.rescan |= rescan;
+                state.status.their_latest_seq = state.status.their_latest_seq.max(latest_seq);
+                state.status.last_seen_ms = Some(now_ms());
+                self.wake(peer);
+            }
+            Command::Progress { peer, progress } => {
+                let status = &mut self.peers.state(peer).status;
+                status.their_latest_seq = progress.their_latest;
+                status.checkpoint = progress.checkpoint;
+                status.docs_received += progress.stored;
+            }
+            Command::RescanOwed(peer) => {
+                self.rescan_owed.insert(peer);
+            }
+        }
+    }
+
+    async fn on_net_event(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Request { peer, body, reply } => {
+                tokio::spawn(dispatch::answer(self.context.clone(), peer, body, reply));
+            }
+            NetEvent::Connected {
+                peer,
+                addr,
+                outbound,
+            } => self.on_connected(peer, addr, outbound).await,
+            NetEvent::Disconnected { peer } => {
+                let status = &mut self.peers.state(peer).status;
+                status.connected = false;
+                status.last_seen_ms = Some(now_ms());
+            }
+            NetEvent::Discovered { peer, addr } => {
+                if self.roster.member(&peer).is_some() && !self.peers.is_connected(&peer) {
+                    tracing::debug!(%peer, %addr, "found a member on the LAN");
+                    let _ = self.net.dial(addr, Some(peer)).await;
+                }
+            }
+            NetEvent::DialFailed {
+                peer: Some(peer),
+                reason,
+            } => {
+                self.peers.state(peer).status.last_error = Some(format!("dial: {reason}"));
+            }
+            NetEvent::DialFailed { peer: None, reason } => tracing::debug!("dial failed: {reason}"),
+            NetEvent::Listening { .. } => self.remember_listen_addrs().await,
+        }
+    }
+
+    async fn on_connected(&mut self, peer: PeerId, addr: elo_net::Multiaddr, outbound: bool) {
+        let Some(company) = self.roster.company_of(&peer) else {
+            return;
+        };
+        // Across a VPN that carries no multicast, the address this node
+        // last reached a member at is the one that works: keep it.
+        if outbound && self.peers.remember(peer, &addr) {
+            let key = format!("{META_REMEMBERED}{peer}");
+            let _ = self
+                .store
+                .set_meta(&key, addr.to_string().into_bytes())
+                .await;
+        }
+        tracing::info!(%peer, %addr, outbound, "member connected");
+        let status = &mut self.peers.state(peer).status;
+        status.connected = true;
+        status.address = Some(addr.to_string());
+        status.last_seen_ms = Some(now_ms());
+        status.last_error = None;
+        self.peers.reached(&peer);
+        self.wake(peer);
+        self.tell_rescans().await;
+        self.primary.connected(company);
+    }
+
+    /// Asks for a pull from `peer`: started now if none runs, else once the
+    /// running one ends.
+    fn wake(&mut self, peer: PeerId) {
+        let state = self.peers.state(peer);
+        if !state.status.connected {
+            return;
+        }
+        if state.status.pulling {
+            state.again = true;
+            return;
+        }
+        state.status.pulling = true;
+        let rescan = std::mem::take(&mut state.rescan);
+        let member = self
+            .roster
+            .company_of(&peer)
+            .unwrap_or_else(|| peer.to_string());
+        let policy = self.roster.receive_policy();
+        let (net, store) = (self.net.clone(), self.store.clone());
+        let commands = self.context.commands.clone();
+        self.work.spawn(async move {
+            if rescan && let Err(e) = store.reset_checkpoints(Some(peer.to_string())).await {
+                tracing::warn!(%peer, "could not restart the walk of the member's log: {e}");
+            }
+            let report = |progress| {
+                let _ = commands.send(Command::Progress { peer, progress });
+            };
+            let result = match pull_records(&net, &store, peer, &member, &policy, report).await {
+                Ok(docs) => pull_stock(&net, &store, peer, &policy, |_| {})
+                    .await
+                    .map(|_| docs),
+                Err(e) => Err(e),
+            };
+            Finished::Pulled { peer, result }
+        });
+    }
+
+    fn on_finished(&mut self, finished: Finished) {
+        match finished {
+            Finished::Pulled { peer, result } => {
+                let state = self.peers.state(peer);
+                state.status.pulling = false;
+                match result {
+                    Ok(_) => {
+                        state.status.last_error = None;
+                        if std::mem::take(&mut state.again) {
+                            self.wake(peer);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%peer, "replication stalled: {e}");
+                        state.status.last_error = Some(e.to_string());
+                        state.again = false;
+                        self.work.spawn(async move {
+                            tokio::time::sleep(RETRY_AFTER).await;
+                            Finished::RetryDue(peer)
+                        });
+                    }
+                }
+            }
+            Finished::RetryDue(peer) => self.wake(peer),
+        }
+    }
+
+    async fn resync(&mut self, who: Option<String>) -> Result<usize, StoreError> {
+        let targets: Vec<PeerId> = self
+            .roster
+            .members
+            .iter()
+            .filter(|(p, m)| {
+                who.as_deref()
+                    .is_none_or(|w| p.to_string() == w || m.cnpj == w)
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for p in &targets {
+            self.store.reset_checkpoints(Some(p.to_string())).await?;
+            self.wake(*p);
+        }
+        Ok(targets.len())
+    }
+
+    /// A local commit: members hear of it (coalesced: whatever else is
+    /// queued goes with it), and a change of the roster is applied first.
+    async fn on_local_commit(
+        &mut self,
+        mut roster_changed: bool,
+        changes: &mut tokio::sync::broadcast::Receiver<ChangeEntry>,
+    ) {
+        loop {
+            match changes.try_recv() {
+                Ok(e) => roster_changed |= is_roster(&e),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                    roster_changed = true
+                }
+                Err(_) => break,
+            }
+        }
+        if roster_changed {
+            self.refresh_roster().await;
+        }
+        self.announce().await;
+    }
+
+    /// Tells the connected members this node has something new.
+    async fn announce(&mut self) {
+        let Ok(latest_seq) = self.store.last_seq().await else {
+            return;
+        };
+        for peer in self.peers.connected() {
+            let net = self.net.clone();
+            tokio::spawn(async move {
+                let body = RequestBody::Announce {
+                    latest_seq,
+                    rescan: false,
+                };
+                let _ = net.request(peer, body).await;
+            });
+        }
+    }
+
+    /// Sends the owed rescans to the members connected now; the others hear
+    /// it when they connect.
+    async fn tell_rescans(&mut self) {
+        let now: Vec<PeerId> = self
+            .rescan_owed
+            .iter()
+            .filter(|p| self.peers.is_connected(p))
+            .copied()
+            .collect();
+        if now.is_empty() {
+            return;
+        }
+        self.rescan_owed.retain(|p| !now.contains(p));
+        let Ok(latest_seq) = self.store.last_seq().await else {
+            return;
+        };
+        for peer in now {
+            let net = self.net.clone();
+            let commands = self.context.commands.clone();
+            tokio::spawn(async move {
+                let body = RequestBody::Announce {
+                    latest_seq,
+                    rescan: true,
+                };
+                if net.request(peer, body).await.is_err() {
+                    let _ = commands.send(Command::RescanOwed(peer));
+                }
+            });
+        }
+    }
+
+    /// Reloads the roster from the company records and tells the network,
+    /// the primary and the request tasks.
+    async fn refresh_roster(&mut self) {
+        let members = match group::roster(&self.store).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("could not read the roster: {e}");
+                return;
+            }
+        };
+        let roster = Arc::new(Roster::new(self.roster.local, &members));
+        let owed = roster.widened_since(&self.roster);
+        self.roster = roster.clone();
+        self.roster_tx.send_replace(roster);
+        self.primary
+            .set_roster(members.iter().map(|m| m.cnpj.clone()).collect())
+            .await;
+        let _ = self.net.set_roster(self.roster.others()).await;
+        if !owed.is_empty() {
+            self.rescan_owed.extend(owed);
+            self.tell_rescans().await;
+        }
+    }
+
+    /// Sends one of the primary's messages to the member it is for. Only a
+    /// connected member: the protocol retransmits, and a dial per message to
+    /// an unreachable member would only queue up.
+    fn send_primary(&mut self, message: Outgoing) {
+        let Some(peer) = self.roster.peer_of(&message.to) else {
+            return;
+        };
+        if !self.peers.is_connected(&peer) {
+            return;
+        }
+        let Ok(bytes) = serde_json::to_vec(&message.message) else {
+            return;
+        };
+        let net = self.net.clone();
+        tokio::spawn(async move {
+            let body = RequestBody::Primary {
+                message: ByteBuf::from(bytes),
+            };
+            if let Err(e) = net.request(peer, body).await {
+                tracing::debug!(%peer, "a member did not take a primary message: {e}");
+            }
+        });
+    }
+
+    /// Dials the members that are not connected, where due.
+    async fn dial(&mut self) {
+        for (peer, addr) in self.peers.due_dials(&self.roster) {
+            // Dialing an address of a peer already connected is a no-op for libp2p.
+            let _ = self.net.dial(addr, peer).await;
+        }
+    }
+
+    /// Keeps this node's own addresses in its roster record (so members can
+    /// dial it) and in metadata (so `elo invite` can name them).
+    async fn remember_listen_addrs(&mut self) {
+        let local = self.net.local_peer_id();
+        let addrs: Vec<String> = self
+            .net
+            .listen_addrs()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| format!("{a}/p2p/{local}"))
+            .collect();
+        let _ = self
+            .store
+            .set_meta(
+                group::invite::META_LISTEN,
+                serde_json::to_vec(&addrs).unwrap_or_default(),
+            )
+            .await;
+        let body = serde_json::json!({ "cnpj": self.me.cnpj, "name": self.me.name,
+            "peer_id": local.to_string(), "listen_addrs": addrs.join(" ") });
+        if let Err(e) =
+            crate::records::put(&self.store, elo_crdt::Kind::Company, None, &body, false).await
+        {
+            tracing::warn!("could not record this node's addresses: {e}");
+        }
+    }
+}
+
+fn is_roster(e: &ChangeEntry) -> bool {
+    e.id.starts_with("company/")
+}

@@ -1,0 +1,155 @@
+//! A member's request, handed to the module that owns its meaning: one line
+//! per kind. Each request is answered on its own task; what it tells about
+//! the member's node goes to the actor as a command.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use elo_net::protocol::{JoinRequest, RequestBody, ResponseBody};
+use elo_net::{NetClient, PeerId, ReplyHandle};
+use serde_bytes::ByteBuf;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::actor::Command;
+use super::serve::{self, Serving};
+use crate::data_dir::{Company, Group};
+use crate::group::{Roster, invite, removal};
+use crate::primary::PrimaryHandle;
+use crate::primary::machine::PrimaryMessage;
+
+/// How long the answer to a removal waits before the network key changes
+/// (the change closes the stream the answer travels on).
+const REKEY_AFTER_ANSWER: Duration = Duration::from_millis(300);
+
+/// What answering needs; shared by the request tasks, read-only.
+pub(super) struct Context {
+    pub net: NetClient,
+    pub serving: Serving,
+    pub me: Company,
+    pub group: Group,
+    pub roster: watch::Receiver<Arc<Roster>>,
+    pub primary: PrimaryHandle,
+    pub commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Context {
+    fn roster(&self) -> Arc<Roster> {
+        self.roster.borrow().clone()
+    }
+
+    fn tell(&self, command: Command) {
+        // The actor is gone only when the node stops.
+        let _ = self.commands.send(command);
+    }
+}
+
+/// Answers one request and sends the answer back.
+pub(super) async fn answer(ctx: Arc<Context>, peer: PeerId, body: RequestBody, reply: ReplyHandle) {
+    let answer = route(&ctx, peer, body).await;
+    let _ = ctx.net.respond(reply, answer).await;
+}
+
+async fn route(ctx: &Context, peer: PeerId, body: RequestBody) -> ResponseBody {
+    match body {
+        RequestBody::Hello(ref h) => {
+            ctx.tell(Command::Heard {
+                peer,
+                latest_seq: h.latest_seq,
+            });
+            serve::answer(&ctx.serving, &ctx.roster(), peer, body).await
+        }
+        RequestBody::ChangesSince { .. }
+        | RequestBody::Fetch { .. }
+        | RequestBody::StockSince { .. } => {
+            serve::answer(&ctx.serving, &ctx.roster(), peer, body).await
+        }
+        RequestBody::Announce { latest_seq, rescan } => announced(ctx, peer, latest_seq, rescan),
+        RequestBody::Rekey { secret, removed } => rekey(ctx, peer, secret, removed).await,
+        RequestBody::CreditRights { customer, amount } => {
+            credit_rights(ctx, peer, customer, amount).await
+        }
+        RequestBody::Primary { message } => primary_message(ctx, peer, &message),
+        RequestBody::Join(req) => join(ctx, peer, &req).await,
+    }
+}
+
+fn refused(reason: impl Into<String>) -> ResponseBody {
+    ResponseBody::Refused {
+        reason: reason.into(),
+    }
+}
+
+fn announced(ctx: &Context, peer: PeerId, latest_seq: u64, rescan: bool) -> ResponseBody {
+    if rescan {
+        tracing::info!(%peer, "the member widened what it sends here: walking its log again");
+    }
+    ctx.tell(Command::Announced {
+        peer,
+        latest_seq,
+        rescan,
+    });
+    ResponseBody::Ack
+}
+
+/// The primary removed a company and hands over the new group secret.
+async fn rekey(ctx: &Context, peer: PeerId, secret: String, removed: String) -> ResponseBody {
+    let store = &ctx.serving.store;
+    if let Err(e) = removal::removed_by_primary(store, &ctx.me, &removed, &secret).await {
+        return refused(e.to_string());
+    }
+    tracing::warn!(%peer, %removed, "a member removed a company from the group; changing the network key");
+    // After the answer has left: the key change closes this stream.
+    let net = ctx.net.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(REKEY_AFTER_ANSWER).await;
+        if let Err(e) = net.rekey(removal::secret_bytes(&secret)).await {
+            tracing::error!("could not change the network key: {e}");
+        }
+    });
+    ResponseBody::Ack
+}
+
+async fn credit_rights(ctx: &Context, peer: PeerId, customer: String, amount: i64) -> ResponseBody {
+    let Some(company) = ctx.roster().company_of(&peer) else {
+        return refused("only members hold credit rights");
+    };
+    let store = &ctx.serving.store;
+    match crate::credit::rights::hand_over(store, &ctx.me.cnpj, &customer, &company, amount).await {
+        Ok(given) => ResponseBody::CreditGiven { amount: given },
+        Err(e) => refused(e.to_string()),
+    }
+}
+
+fn primary_message(ctx: &Context, peer: PeerId, message: &ByteBuf) -> ResponseBody {
+    let Some(company) = ctx.roster().company_of(&peer) else {
+        return refused("only members take part in the primary election");
+    };
+    match serde_json::from_slice::<PrimaryMessage>(message) {
+        Ok(message) => {
+            ctx.primary.deliver(company, message);
+            ResponseBody::Ack
+        }
+        Err(e) => {
+            tracing::warn!(%peer, "undecodable primary message: {e}");
+            refused(format!("undecodable primary message: {e}"))
+        }
+    }
+}
+
+/// A company presents an invite. Once admitted, the network must know it
+/// before the answer goes: its first walk of this node's log follows.
+async fn join(ctx: &Context, peer: PeerId, req: &JoinRequest) -> ResponseBody {
+    let store = &ctx.serving.store;
+    match invite::accept_join(store, &ctx.me, &ctx.group, peer, req).await {
+        Ok(accepted) => {
+            let (reply, refreshed) = oneshot::channel();
+            ctx.tell(Command::RefreshRoster(reply));
+            let _ = refreshed.await;
+            ResponseBody::Joined(Box::new(accepted))
+        }
+        Err(e) => {
+            tracing::warn!(%peer, "refused a join: {e}");
+            refused(e.to_string())
+        }
+    }
+}

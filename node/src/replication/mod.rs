@@ -1,0 +1,292 @@
+//! Replication: between the network (elo-net) and the store. It never opens
+//! redb (the store does) and never decides policy (the group does); it
+//! carries records, stock figures and the group's messages between members.
+//!
+//! Pull-based with per-member checkpoints: when a member connects or
+//! announces a change, this node walks that member's logs from the
+//! checkpoint kept for it ([`log`]), fetches only what differs, has the
+//! store merge it, and only then advances the checkpoint. Merged changes
+//! get this node's own sequence numbers, so they flow on to members the
+//! origin cannot reach. Initial load, live updates and catching up after a
+//! week offline are all this one walk.
+//!
+//! - [`actor`]: the one task that owns per-member state; `status` and
+//!   `resync` are commands to it, with a reply.
+//! - [`dispatch`]: a member's request, to the module that owns it.
+//! - [`serve`] answers walks of this node's logs; [`pull`] and [`stock`]
+//!   walk a member's record log and stock log through [`log`].
+//! - [`link`]: a request and its answer, over the network or in memory.
+
+mod actor;
+mod dispatch;
+mod error;
+mod link;
+mod log;
+mod peers;
+mod pull;
+mod serve;
+mod stock;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use elo_net::protocol::{RequestBody, ResponseBody};
+use elo_net::{Keypair, Multiaddr, NetClient, NetConfig, PeerId};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::data_dir::{Company, Group};
+use crate::group::{self, Removal, Roster, removal};
+use crate::primary::PrimaryHandle;
+use crate::primary::machine::Outgoing;
+use crate::store::StoreHandle;
+use actor::{Actor, Command, Inputs, META_REMEMBERED};
+use dispatch::Context;
+
+pub use error::{PullError, ReplicationError};
+pub use log::Progress;
+pub use peers::{PeerStatus, peer_of};
+pub use pull::{FETCHES_IN_FLIGHT, pull_records};
+
+/// How long `start` waits for the listeners, so the node's addresses are
+/// known before it says it is ready.
+const LISTEN_WAIT: Duration = Duration::from_secs(3);
+
+/// How replication is set up.
+#[derive(Clone, Debug)]
+pub struct MeshConfig {
+    pub listen: Vec<Multiaddr>,
+    /// Addresses to dial besides the roster's and the remembered ones.
+    pub peers: Vec<Multiaddr>,
+    pub mdns: bool,
+    /// Dial the addresses the roster and memory hold (off: only `peers`).
+    pub dial_roster: bool,
+}
+
+/// A handle to running replication.
+#[derive(Clone)]
+pub struct Replication {
+    commands: mpsc::UnboundedSender<Command>,
+    roster: watch::Receiver<Arc<Roster>>,
+    net: NetClient,
+    store: StoreHandle,
+    me: Company,
+    primary: PrimaryHandle,
+}
+
+impl Replication {
+    /// Starts the network and the actor; they stop when `stopping` turns
+    /// true.
+    pub async fn start(
+        store: StoreHandle,
+        me: Company,
+        group: Group,
+        keypair: Keypair,
+        config: MeshConfig,
+        primary: (PrimaryHandle, mpsc::UnboundedReceiver<Outgoing>),
+        stopping: watch::Receiver<bool>,
+    ) -> Result<Replication, ReplicationError> {
+        let (primary, primary_outgoing) = primary;
+        let local = keypair.public().to_peer_id();
+        let members = group::roster(&store).await?;
+        let roster = Arc::new(Roster::new(local, &members));
+        let (net, events) = elo_net::start(NetConfig {
+            keypair,
+            group_secret: removal::secret_bytes(&group.secret),
+            listen: config.listen.clone(),
+            mdns: config.mdns,
+            roster: roster.others(),
+        })?;
+        let remembered = remembered_addrs(&store, &roster).await;
+        wait_for_listeners(&net, &config).await;
+        let (roster_tx, roster_rx) = watch::channel(roster.clone());
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let context = Arc::new(Context {
+            net: net.clone(),
+            serving: serve::Serving {
+                store: store.clone(),
+                group: group.id.clone(),
+                company: me.cnpj.clone(),
+            },
+            me: me.clone(),
+            group,
+            roster: roster_rx.clone(),
+            primary: primary.clone(),
+            commands: commands.clone(),
+        });
+        let actor = Actor {
+            net: net.clone(),
+            store: store.clone(),
+            me: me.clone(),
+            roster,
+            roster_tx,
+            peers: peers::Peers::new(remembered, config.peers.clone(), config.dial_roster),
+            rescan_owed: Default::default(),
+            primary: primary.clone(),
+            context,
+            work: tokio::task::JoinSet::new(),
+        };
+        tokio::spawn(actor.run(Inputs {
+            events,
+            commands: commands_rx,
+            primary: primary_outgoing,
+            stopping,
+        }));
+        Ok(Replication {
+            commands,
+            roster: roster_rx,
+            net,
+            store,
+            me,
+            primary,
+        })
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ReplicationError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .map_err(|_| ReplicationError::Stopped)?;
+        answer.await.map_err(|_| ReplicationError::Stopped)
+    }
+
+    /// Every member but this one, with what this node knows of it.
+    pub async fn status(&self) -> Vec<PeerStatus> {
+        self.ask(Command::Status).await.unwrap_or_default()
+    }
+
+    /// This node's addresses with its peer id, as an invite names them.
+    pub async fn p2p_addrs(&self) -> Vec<String> {
+        let local = self.net.local_peer_id();
+        self.listen_addrs()
+            .await
+            .into_iter()
+            .map(|a| format!("{a}/p2p/{local}"))
+            .collect()
+    }
+
+    pub async fn listen_addrs(&self) -> Vec<String> {
+        self.net
+            .listen_addrs()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    }
+
+    /// Forgets checkpoints (of one member, by peer id or CNPJ, or all) and
+    /// replicates again from the beginning. Returns how many members.
+    pub async fn resync(&self, who: Option<String>) -> Result<usize, ReplicationError> {
+        Ok(self.ask(|reply| Command::Resync { who, reply }).await??)
+    }
+
+    /// Takes a company out of the group (at the primary): its roster record
+    /// is deleted (every member then closes its connections and refuses
+    /// it), and the group moves to a new secret, handed to the members
+    /// connected now over their encrypted streams, so its copy of the key,
+    /// and any old invite, stop working. Members not reached keep the old
+    /// key and must be given the new one; today that means removing and
+    /// inviting them again.
+    pub async fn remove_company(&self, cnpj: &str) -> Result<Removal, ReplicationError> {
+        let (view, _) = self.primary.view().await?;
+        let cnpj = removal::may_remove(&self.me, &view, cnpj)?;
+        let removed_peer = self
+            .roster
+            .borrow()
+            .peer_of(&cnpj)
+            .ok_or_else(|| removal::RemovalError::NotMember(cnpj.clone()))?;
+        removal::forget_member(&self.store, &cnpj).await?;
+        self.ask(Command::RefreshRoster).await?;
+        let _ = self.net.disconnect(removed_peer).await;
+        let secret = removal::fresh_secret();
+        let members: Vec<(PeerId, String)> = {
+            let roster = self.roster.borrow();
+            roster
+                .members
+                .iter()
+                .filter(|(p, _)| **p != roster.local)
+                .map(|(p, m)| (*p, m.cnpj.clone()))
+                .collect()
+        };
+        let mut removal = Removal {
+            removed: cnpj.clone(),
+            reached: Vec::new(),
+            not_reached: Vec::new(),
+        };
+        for (peer, member) in members {
+            let body = RequestBody::Rekey {
+                secret: secret.clone(),
+                removed: cnpj.clone(),
+            };
+            match self.net.request(peer, body).await {
+                Ok(ResponseBody::Ack) => removal.reached.push(member),
+                _ => removal.not_reached.push(member),
+            }
+        }
+        removal::keep_secret(&self.store, &secret).await?;
+        self.net.rekey(removal::secret_bytes(&secret)).await?;
+        tracing::warn!(removed = %cnpj, "removed a company from the group and changed the network key");
+        Ok(removal)
+    }
+
+    /// Asks the connected members, one after another, to hand this company
+    /// up to `amount` of their rights to a customer's credit, until enough
+    /// was handed over; then pulls from those that gave, so the rights
+    /// arrive. Returns how much was handed over and how many were asked.
+    pub async fn ask_credit_rights(&self, customer: String, amount: i64) -> (i64, usize) {
+        let members = self
+            .ask(Command::ConnectedMembers)
+            .await
+            .unwrap_or_default();
+        crate::credit::rights::ask_in_turn(members, amount, |peer, missing| {
+            let body = RequestBody::CreditRights {
+                customer: customer.clone(),
+                amount: missing,
+            };
+            async move {
+                match self.net.request(peer, body).await {
+                    Ok(ResponseBody::CreditGiven { amount: given }) if given > 0 => {
+                        let _ = self.commands.send(Command::Wake(peer));
+                        given
+                    }
+                    _ => 0,
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// The addresses members were last reached at, kept in metadata.
+async fn remembered_addrs(store: &StoreHandle, roster: &Roster) -> HashMap<PeerId, Multiaddr> {
+    let mut out = HashMap::new();
+    for peer in roster.members.keys() {
+        let key = format!("{META_REMEMBERED}{peer}");
+        if let Ok(Some(bytes)) = store.meta(&key).await
+            && let Some(addr) = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|a| a.parse().ok())
+        {
+            out.insert(*peer, addr);
+        }
+    }
+    out
+}
+
+/// Waits (briefly) for the listeners to be up.
+async fn wait_for_listeners(net: &NetClient, config: &MeshConfig) {
+    let deadline = Instant::now() + LISTEN_WAIT;
+    while !config.listen.is_empty()
+        && net.listen_addrs().await.unwrap_or_default().is_empty()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -1,0 +1,185 @@
+//! What this node knows of each member's node: connected or not, how far
+//! its logs were walked, the last error, the addresses it was reached at,
+//! and when to dial it next. Owned by the replication actor alone.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use elo_net::{Multiaddr, PeerId};
+use serde::Serialize;
+
+use crate::group::Roster;
+
+/// Longest wait between dial attempts to an unreachable member.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The first wait after a failed dial.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What this node knows of one member, as `elo status` shows it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PeerStatus {
+    pub peer_id: String,
+    pub company: Option<String>,
+    pub name: Option<String>,
+    pub connected: bool,
+    pub last_seen_ms: Option<i64>,
+    pub address: Option<String>,
+    /// The member's latest sequence number, as last heard.
+    pub their_latest_seq: u64,
+    /// How far this node has stored the member's log.
+    pub checkpoint: u64,
+    /// Changes of the member's log not yet walked here.
+    pub behind: u64,
+    /// Documents received from it since this node started.
+    pub docs_received: u64,
+    pub last_error: Option<String>,
+    pub pulling: bool,
+}
+
+/// One member's node.
+#[derive(Default)]
+pub(super) struct PeerState {
+    pub status: PeerStatus,
+    /// Woken while a pull ran: pull again when it ends.
+    pub again: bool,
+    /// The member asked for its log to be walked again from the start; done
+    /// before the next pull (not during one, whose checkpoint would then
+    /// overwrite the reset).
+    pub rescan: bool,
+}
+
+/// Every member's node, and the dialing state.
+pub(super) struct Peers {
+    states: HashMap<PeerId, PeerState>,
+    /// The address each member was last reached at (kept in metadata too).
+    remembered: HashMap<PeerId, Multiaddr>,
+    /// Per address: when it may be dialed next, and the wait after that.
+    backoff: HashMap<String, (Instant, Duration)>,
+    /// Addresses to dial besides the roster's and the remembered ones.
+    extra: Vec<Multiaddr>,
+    /// Dial the addresses the roster and memory hold (off: only `extra`).
+    dial_roster: bool,
+}
+
+impl Peers {
+    pub fn new(
+        remembered: HashMap<PeerId, Multiaddr>,
+        extra: Vec<Multiaddr>,
+        dial_roster: bool,
+    ) -> Peers {
+        Peers {
+            states: HashMap::new(),
+            remembered,
+            backoff: HashMap::new(),
+            extra,
+            dial_roster,
+        }
+    }
+
+    pub fn state(&mut self, peer: PeerId) -> &mut PeerState {
+        self.states.entry(peer).or_default()
+    }
+
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.states.get(peer).is_some_and(|s| s.status.connected)
+    }
+
+    /// The nodes connected now.
+    pub fn connected(&self) -> Vec<PeerId> {
+        self.states
+            .iter()
+            .filter(|(_, s)| s.status.connected)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// Remembers where a member was reached; true if that is news (then it
+    /// is worth keeping on disk).
+    pub fn remember(&mut self, peer: PeerId, addr: &Multiaddr) -> bool {
+        self.remembered.insert(peer, addr.clone()).as_ref() != Some(addr)
+    }
+
+    /// A member connected: its addresses may be dialed at once next time.
+    pub fn reached(&mut self, peer: &PeerId) {
+        let peer = peer.to_string();
+        self.backoff.retain(|a, _| !a.contains(&peer));
+    }
+
+    /// Every member but this node, with what is known of it.
+    pub fn status(&self, roster: &Roster) -> Vec<PeerStatus> {
+        let mut out: Vec<PeerStatus> = roster
+            .members
+            .iter()
+            .filter(|(p, _)| **p != roster.local)
+            .map(|(p, m)| {
+                let mut s = self
+                    .states
+                    .get(p)
+                    .map(|s| s.status.clone())
+                    .unwrap_or_default();
+                s.peer_id = p.to_string();
+                s.company = Some(m.cnpj.clone());
+                s.name = Some(m.name.clone());
+                s.behind = s.their_latest_seq.saturating_sub(s.checkpoint);
+                s
+            })
+            .collect();
+        out.sort_by(|a, b| a.company.cmp(&b.company));
+        out
+    }
+
+    /// The addresses due for a dial now: every known address of members not
+    /// connected, and the extra ones, each with exponential backoff.
+    pub fn due_dials(&mut self, roster: &Roster) -> Vec<(Option<PeerId>, Multiaddr)> {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for (peer, addr) in self.dial_targets(roster) {
+            let key = format!("{addr}|{}", peer.map(|p| p.to_string()).unwrap_or_default());
+            let entry = self.backoff.entry(key).or_insert((now, FIRST_BACKOFF));
+            if entry.0 <= now {
+                entry.0 = now + entry.1;
+                entry.1 = (entry.1 * 2).min(MAX_BACKOFF);
+                due.push((peer, addr));
+            }
+        }
+        due
+    }
+
+    fn dial_targets(&self, roster: &Roster) -> Vec<(Option<PeerId>, Multiaddr)> {
+        let local = roster.local;
+        let mut targets = Vec::new();
+        for (p, m) in roster.members.iter().filter(|_| self.dial_roster) {
+            if *p == local || self.is_connected(p) {
+                continue;
+            }
+            for a in m.addresses.iter().chain(self.remembered.get(p)) {
+                targets.push((Some(*p), a.clone()));
+            }
+        }
+        let connected_addrs: HashSet<String> = self
+            .states
+            .values()
+            .filter(|s| s.status.connected)
+            .filter_map(|s| s.status.address.clone())
+            .collect();
+        for a in &self.extra {
+            let peer = peer_of(a);
+            let connected = match peer {
+                Some(p) => p == local || self.is_connected(&p),
+                None => connected_addrs.contains(&a.to_string()),
+            };
+            if !connected {
+                targets.push((peer, a.clone()));
+            }
+        }
+        targets
+    }
+}
+
+/// The peer id at the end of a multiaddress (`…/p2p/12D3…`), if any.
+pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        elo_net::multiaddr::Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}

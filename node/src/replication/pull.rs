@@ -1,0 +1,246 @@
+//! The record log as a puller walks it: each page of a member's change log
+//! is compared with the heads held here, and the documents that differ are
+//! fetched (many per message, several messages in flight), checked and
+//! prepared on the blocking pool (so two cores share the work), and handed
+//! to the store's merge. Used by the running node and by `elo join` alike.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use elo_crdt::{DocId, DocPayload};
+use elo_net::PeerId;
+use elo_net::protocol::{
+    ChangeSummary, FetchDoc, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH, RequestBody, ResponseBody,
+};
+use serde_bytes::ByteBuf;
+
+use super::error::PullError;
+use super::link::{Link, heads_bytes, parse_heads};
+use super::log::{Log, Page, Progress, walk};
+use crate::group::ReceivePolicy;
+use crate::store::{ReplicatedLog, StoreHandle, WriteOp};
+
+/// Fetch requests in flight per member.
+pub const FETCHES_IN_FLIGHT: usize = 6;
+
+/// A member's record log, seen from here.
+#[derive(Clone)]
+pub(crate) struct RecordLog<L> {
+    pub link: L,
+    pub store: StoreHandle,
+    pub peer: PeerId,
+    /// The member's CNPJ: recorded as where the changes came from.
+    pub origin: Arc<str>,
+    pub policy: Arc<ReceivePolicy>,
+}
+
+/// Walks `peer`'s change log from its checkpoint until caught up; `member`
+/// (its company's CNPJ) is recorded as where the changes came from. Returns
+/// how many documents were received.
+pub async fn pull_records<L: Link>(
+    link: &L,
+    store: &StoreHandle,
+    peer: PeerId,
+    member: &str,
+    policy: &ReceivePolicy,
+    progress: impl FnMut(Progress),
+) -> Result<u64, PullError> {
+    let log = RecordLog {
+        link: link.clone(),
+        store: store.clone(),
+        peer,
+        origin: Arc::from(member),
+        policy: Arc::new(policy.clone()),
+    };
+    walk(log, store, &peer.to_string(), progress).await
+}
+
+impl<L: Link> Log for RecordLog<L> {
+    type Work = Vec<FetchDoc>;
+    const NAME: ReplicatedLog = ReplicatedLog::Records;
+    const IN_FLIGHT: usize = FETCHES_IN_FLIGHT;
+
+    async fn page(&self, since: u64) -> Result<Page<Vec<FetchDoc>>, PullError> {
+        let body = RequestBody::ChangesSince {
+            since,
+            limit: MAX_CHANGES_PER_PAGE,
+        };
+        let ResponseBody::Changes {
+            entries,
+            latest_seq,
+            through,
+        } = self.link.request(self.peer, body).await?
+        else {
+            return Err(PullError::UnexpectedAnswer {
+                asked: "change-log",
+            });
+        };
+        // How far this page goes: past its last entry when the member left
+        // out records this company may not have.
+        let Some(last) = entries
+            .last()
+            .map(|e| e.seq.max(through))
+            .or((through > since).then_some(through))
+        else {
+            return Ok(Page {
+                work: Vec::new(),
+                through: None,
+                latest: latest_seq,
+            });
+        };
+        if entries.iter().any(|e| e.seq <= since) {
+            return Err(PullError::OlderThanAsked);
+        }
+        let need = self.differing(&entries).await?;
+        Ok(Page {
+            work: need.chunks(MAX_DOCS_PER_FETCH).map(<[_]>::to_vec).collect(),
+            through: Some(last),
+            latest: latest_seq,
+        })
+    }
+
+    async fn work(&self, docs: Vec<FetchDoc>) -> Result<u64, PullError> {
+        let received = self.fetch(docs).await?;
+        self.store_received(received).await
+    }
+}
+
+impl<L: Link> RecordLog<L> {
+    /// The page's documents whose heads differ from the ones held here, of
+    /// the categories this company receives.
+    async fn differing(&self, entries: &[ChangeSummary]) -> Result<Vec<FetchDoc>, PullError> {
+        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        let local = self.store.heads_of(ids).await?;
+        let mut need = Vec::new();
+        for (entry, mine) in entries.iter().zip(local) {
+            let theirs = parse_heads(&entry.heads)
+                .ok_or_else(|| PullError::MalformedHeads(entry.id.clone()))?;
+            let mine = mine.unwrap_or_default();
+            let same = mine.len() == theirs.len() && theirs.iter().all(|h| mine.contains(h));
+            let Some(id) = DocId::parse(&entry.id) else {
+                continue;
+            };
+            if !self.policy.covers_doc(&id) {
+                tracing::debug!(id = %entry.id, "not fetching a record of a category this company does not receive");
+                continue;
+            }
+            if !same {
+                need.push(FetchDoc {
+                    id: entry.id.clone(),
+                    have: heads_bytes(&mine),
+                });
+            }
+        }
+        Ok(need)
+    }
+
+    /// Fetches the documents, asking again for what did not fit in one
+    /// answer, so no document of the page is skipped. Returns what arrived:
+    /// (id, payload, whether this node had nothing of it).
+    async fn fetch(&self, docs: Vec<FetchDoc>) -> Result<Vec<Received>, PullError> {
+        let peer = self.peer;
+        let asked: HashMap<String, bool> = docs
+            .iter()
+            .map(|d| (d.id.clone(), d.have.is_empty()))
+            .collect();
+        let mut pending = docs;
+        let mut received = Vec::with_capacity(pending.len());
+        while !pending.is_empty() {
+            let body = RequestBody::Fetch {
+                docs: pending.clone(),
+            };
+            let ResponseBody::Docs { docs } = self.link.request(peer, body).await? else {
+                return Err(PullError::UnexpectedAnswer { asked: "fetch" });
+            };
+            if docs.is_empty() {
+                let missing = pending.iter().map(|d| d.id.clone()).take(3).collect();
+                return Err(PullError::MissingDocs(missing));
+            }
+            let mut answered = HashSet::new();
+            for d in docs {
+                // Only what was asked for, with a well-formed id, reaches the store.
+                let (Some(id), Some(whole)) = (DocId::parse(&d.id), asked.get(&d.id)) else {
+                    tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for");
+                    continue;
+                };
+                answered.insert(d.id);
+                if d.bytes.is_empty() && d.changes.is_empty() {
+                    // The member holds nothing of it this company may have.
+                    tracing::debug!(%peer, %id, "the member withheld a document");
+                } else if !self.policy.covers_doc(&id) {
+                    tracing::warn!(%peer, %id, "dropped a document of a category this company does not receive");
+                } else {
+                    let payload = if d.changes.is_empty() {
+                        DocPayload::Whole(d.bytes.into_vec())
+                    } else {
+                        DocPayload::Changes(d.changes.into_iter().map(ByteBuf::into_vec).collect())
+                    };
+                    received.push((id, payload, *whole));
+                }
+            }
+            pending.retain(|d| !answered.contains(&d.id));
+        }
+        Ok(received)
+    }
+
+    /// Checks what arrived against this company's policy, prepares the
+    /// merges off the async threads, and stores them in one write.
+    async fn store_received(&self, received: Vec<Received>) -> Result<u64, PullError> {
+        let (peer, store, origin, policy) = (
+            self.peer,
+            self.store.clone(),
+            self.origin.clone(),
+            self.policy.clone(),
+        );
+        let ops = tokio::task::spawn_blocking(move || {
+            let mut ops = Vec::with_capacity(received.len());
+            for (id, payload, whole) in received {
+                if let Some(reason) = policy.refuses(&id, &payload) {
+                    tracing::warn!(%peer, %id, "dropped a received document: {reason}");
+                    continue;
+                }
+                match prepare(&store, &id, payload, whole, &origin) {
+                    Ok(Some(op)) => ops.push(op),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(%peer, "refused a received document: {e}"),
+                }
+            }
+            ops
+        })
+        .await
+        .map_err(|e| PullError::Prepare(e.to_string()))?;
+        let n = ops.len() as u64;
+        for r in self.store.write(ops).await? {
+            if let Err(e) = r {
+                tracing::warn!(%peer, "a received document was refused: {e}");
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A fetched document: id, payload, whether this node had nothing of it.
+type Received = (DocId, DocPayload, bool);
+
+/// The store's write for one received document (`None`: nothing new).
+fn prepare(
+    store: &StoreHandle,
+    id: &DocId,
+    payload: DocPayload,
+    whole: bool,
+    origin: &str,
+) -> Result<Option<WriteOp>, crate::store::WriteError> {
+    match (whole, payload) {
+        (true, DocPayload::Whole(bytes)) => crate::store::ReceivedDoc::check(id, &bytes).map(|c| {
+            Some(WriteOp::Merge {
+                id: id.clone(),
+                bytes,
+                origin: origin.to_owned(),
+                checked: Some(c),
+            })
+        }),
+        // Merged with the stored document here, in parallel; the store
+        // keeps the result only if nothing changed meanwhile.
+        (_, payload) => store.prepare_merge(id, payload, origin),
+    }
+}

@@ -1,0 +1,102 @@
+//! The stock log as a puller walks it: each page carries the figures
+//! themselves (single-writer registers, the newest version wins), so a page
+//! is one unit of work: check each figure against this company's policy and
+//! store what it may hold.
+
+use std::sync::Arc;
+
+use elo_net::PeerId;
+use elo_net::protocol::{MAX_STOCK_PER_PAGE, RequestBody, ResponseBody, StockFigures};
+
+use super::error::PullError;
+use super::link::Link;
+use super::log::{Log, Page, Progress, walk};
+use crate::group::ReceivePolicy;
+use crate::store::stock::StockEntry;
+use crate::store::{ReplicatedLog, StoreHandle};
+
+/// A member's stock log, seen from here.
+#[derive(Clone)]
+pub(crate) struct StockLog<L> {
+    pub link: L,
+    pub store: StoreHandle,
+    pub peer: PeerId,
+    pub policy: Arc<ReceivePolicy>,
+}
+
+/// Walks `peer`'s stock log from its checkpoint until caught up.
+pub(crate) async fn pull_stock<L: Link>(
+    link: &L,
+    store: &StoreHandle,
+    peer: PeerId,
+    policy: &ReceivePolicy,
+    progress: impl FnMut(Progress),
+) -> Result<u64, PullError> {
+    let log = StockLog {
+        link: link.clone(),
+        store: store.clone(),
+        peer,
+        policy: Arc::new(policy.clone()),
+    };
+    walk(log, store, &peer.to_string(), progress).await
+}
+
+impl<L: Link> Log for StockLog<L> {
+    type Work = Vec<StockEntry>;
+    const NAME: ReplicatedLog = ReplicatedLog::Stock;
+    // The next page is asked for while this one is stored.
+    const IN_FLIGHT: usize = 2;
+
+    async fn page(&self, since: u64) -> Result<Page<Vec<StockEntry>>, PullError> {
+        let body = RequestBody::StockSince {
+            since,
+            limit: MAX_STOCK_PER_PAGE,
+        };
+        let ResponseBody::Stock {
+            entries,
+            through,
+            latest,
+        } = self.link.request(self.peer, body).await?
+        else {
+            return Err(PullError::UnexpectedAnswer { asked: "stock" });
+        };
+        let accepted: Vec<StockEntry> =
+            entries.into_iter().filter_map(|f| self.accept(f)).collect();
+        Ok(Page {
+            work: if accepted.is_empty() {
+                Vec::new()
+            } else {
+                vec![accepted]
+            },
+            through: (through > since).then_some(through),
+            latest,
+        })
+    }
+
+    async fn work(&self, entries: Vec<StockEntry>) -> Result<u64, PullError> {
+        let n = entries.len() as u64;
+        self.store.write_stock(entries, false).await?;
+        Ok(n)
+    }
+}
+
+impl<L> StockLog<L> {
+    /// A figure this company may hold, checked like a local write: one it
+    /// does not receive, or with a bad SKU, is dropped, not stored.
+    fn accept(&self, f: StockFigures) -> Option<StockEntry> {
+        if !self.policy.accepts_stock(&f.company) {
+            tracing::warn!(peer = %self.peer, company = %f.company, sku = %f.sku, "dropped stock figures this company does not receive");
+            return None;
+        }
+        crate::stock::normalise_sku(&f.sku).ok()?;
+        Some(StockEntry {
+            sku: f.sku,
+            company: f.company,
+            deposit: f.deposit,
+            quantity: f.quantity,
+            reserved: f.reserved,
+            version: f.version,
+            updated_ms: f.updated_ms,
+        })
+    }
+}
