@@ -235,49 +235,13 @@ pub fn plan(
         let (linked, by) = link(kind, rule, &group, id.as_deref(), &values);
         match (linked, id) {
             (Some(record), _) => {
+                let linked = Linked {
+                    line,
+                    by,
+                    erp_code: patch.erp_code.clone(),
+                };
                 let theirs = &group.by_id[&record];
-                let mut differences = Vec::new();
-                let mut only_in_file = Vec::new();
-                for (field, mine) in &values {
-                    match theirs.get(field) {
-                        Some(v) if same(v, mine) => {}
-                        Some(v) => differences.push(FieldDifference {
-                            field: field.clone(),
-                            file: json_of(Some(mine)),
-                            group: json_of(Some(v)),
-                        }),
-                        None => only_in_file.push(field.clone()),
-                    }
-                }
-                // The link field itself differs when linked by another one
-                // (a different SKU with the same GTIN): that is the link,
-                // not a conflict.
-                let key_field = elo_crdt::key::key_field(kind);
-                differences.retain(|d| !(by != key_field && d.field == key_field));
-                let name_differs = kind.is_contact()
-                    && differences.iter().any(|d| d.field == "name");
-                if differences.is_empty() {
-                    out.matched.push(Matched {
-                        line,
-                        record,
-                        by,
-                        only_in_file,
-                        erp_code: patch.erp_code.clone(),
-                    });
-                } else {
-                    let reason = if name_differs {
-                        "the same CPF/CNPJ with another name".to_owned()
-                    } else {
-                        format!("{} field(s) differ from the group's", differences.len())
-                    };
-                    out.conflicting.push(Conflicting {
-                        line,
-                        record,
-                        by,
-                        reason,
-                        differences,
-                    });
-                }
+                compare(kind, linked, record, theirs, &values, &mut out);
             }
             (None, Some(id)) => {
                 out.new.push(id);
@@ -294,6 +258,66 @@ pub fn plan(
         }
     }
     out
+}
+
+/// A file row linked to a group record: where it was and by what.
+struct Linked {
+    line: u64,
+    by: &'static str,
+    erp_code: Option<String>,
+}
+
+/// Compares a linked row with the group's record: matched when no field
+/// differs, else conflicting, with each difference.
+fn compare(
+    kind: Kind,
+    linked: Linked,
+    record: String,
+    theirs: &BTreeMap<String, FieldValue>,
+    values: &BTreeMap<String, FieldValue>,
+    out: &mut AdoptPlan,
+) {
+    let Linked { line, by, erp_code } = linked;
+    let mut differences = Vec::new();
+    let mut only_in_file = Vec::new();
+    for (field, mine) in values {
+        match theirs.get(field) {
+            Some(v) if same(v, mine) => {}
+            Some(v) => differences.push(FieldDifference {
+                field: field.clone(),
+                file: json_of(Some(mine)),
+                group: json_of(Some(v)),
+            }),
+            None => only_in_file.push(field.clone()),
+        }
+    }
+    // The link field itself differs when linked by another one (a
+    // different SKU with the same GTIN): that is the link, not a conflict.
+    let key_field = elo_crdt::key::key_field(kind);
+    differences.retain(|d| !(by != key_field && d.field == key_field));
+    let name_differs = kind.is_contact() && differences.iter().any(|d| d.field == "name");
+    if differences.is_empty() {
+        out.matched.push(Matched {
+            line,
+            record,
+            by,
+            only_in_file,
+            erp_code,
+        });
+    } else {
+        let reason = if name_differs {
+            "the same CPF/CNPJ with another name".to_owned()
+        } else {
+            format!("{} field(s) differ from the group's", differences.len())
+        };
+        out.conflicting.push(Conflicting {
+            line,
+            record,
+            by,
+            reason,
+            differences,
+        });
+    }
 }
 
 /// The group record a row links to, and by what.

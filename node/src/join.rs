@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use elo_net::invite::Invite;
-use elo_net::protocol::{JoinRequest, RequestBody, ResponseBody};
+use elo_net::protocol::{JoinAccepted, JoinRequest, RequestBody, ResponseBody};
 use elo_net::{Multiaddr, NetConfig, PeerId};
 
 use crate::clock::now_ms;
@@ -88,39 +88,7 @@ async fn admit_and_load(
         mdns: false,
         roster: members,
     })?;
-    let mut tried = Vec::new();
-    let mut admitted = None;
-    for addr in addrs {
-        let peer = peer_of(addr);
-        if let Err(e) = net.dial(addr.clone(), peer).await {
-            tried.push(format!("  {addr}: {e}"));
-            continue;
-        }
-        let Some(peer) = peer else {
-            tried.push(format!("  {addr}: the address has no /p2p/ peer id"));
-            continue;
-        };
-        let req = JoinRequest {
-            secret: invite.join.clone(),
-            company: company.cnpj.clone(),
-            name: company.name.clone(),
-            addrs: Vec::new(),
-        };
-        match net.request(peer, RequestBody::Join(req)).await {
-            Ok(ResponseBody::Joined(accepted)) => {
-                admitted = Some((peer, accepted));
-                break;
-            }
-            Ok(_) => tried.push(format!("  {addr}: unexpected answer")),
-            Err(elo_net::NetError::Refused { reason, .. }) => {
-                return Err(JoinError::Refused(reason));
-            }
-            Err(e) => tried.push(format!("  {addr}: {e}")),
-        }
-    }
-    let Some((peer, accepted)) = admitted else {
-        return Err(JoinError::Unreachable(tried.join("\n")));
-    };
+    let (peer, accepted) = ask_to_join(&net, addrs, &invite.join, &company).await?;
     group.primary = accepted.primary.clone();
     group.term = accepted.term;
     DataDir::set_group(&mut store, &group)?;
@@ -151,4 +119,41 @@ async fn admit_and_load(
         docs,
         took,
     })
+}
+
+/// Presents the join secret to the members named in the invite, one after
+/// another, until one admits this company.
+async fn ask_to_join(
+    net: &elo_net::NetClient,
+    addrs: &[Multiaddr],
+    join_secret: &str,
+    company: &crate::data_dir::Company,
+) -> Result<(PeerId, JoinAccepted), JoinError> {
+    let mut tried = Vec::new();
+    for addr in addrs {
+        let peer = peer_of(addr);
+        if let Err(e) = net.dial(addr.clone(), peer).await {
+            tried.push(format!("  {addr}: {e}"));
+            continue;
+        }
+        let Some(peer) = peer else {
+            tried.push(format!("  {addr}: the address has no /p2p/ peer id"));
+            continue;
+        };
+        let req = JoinRequest {
+            secret: join_secret.to_owned(),
+            company: company.cnpj.clone(),
+            name: company.name.clone(),
+            addrs: Vec::new(),
+        };
+        match net.request(peer, RequestBody::Join(req)).await {
+            Ok(ResponseBody::Joined(accepted)) => return Ok((peer, *accepted)),
+            Ok(_) => tried.push(format!("  {addr}: unexpected answer")),
+            Err(elo_net::NetError::Refused { reason, .. }) => {
+                return Err(JoinError::Refused(reason));
+            }
+            Err(e) => tried.push(format!("  {addr}: {e}")),
+        }
+    }
+    Err(JoinError::Unreachable(tried.join("\n")))
 }

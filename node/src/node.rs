@@ -96,20 +96,7 @@ pub async fn run(
         ),
         None => None,
     };
-    let listener = tokio::net::TcpListener::bind(config.api)
-        .await
-        .map_err(|source| NodeError::Listen {
-            addr: config.api,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
-        addr: config.api,
-        source,
-    })?;
-    config.data.write_node_info(&NodeInfo {
-        api: addr.to_string(),
-        pid: std::process::id(),
-    })?;
+    let (listener, addr) = listen(&config).await?;
     tracing::info!(company = %company.cnpj, api = %addr, "node running");
     on_ready(addr);
     let closing = handle.clone();
@@ -136,4 +123,22 @@ pub async fn run(
     }
     tracing::info!("node stopped");
     served.map_err(NodeError::Serve)
+}
+
+/// Binds the API's address and advertises it in `node.json`, so other `elo`
+/// commands go through this node.
+async fn listen(config: &NodeConfig) -> Result<(tokio::net::TcpListener, SocketAddr), NodeError> {
+    let listen_error = |source| NodeError::Listen {
+        addr: config.api,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(config.api)
+        .await
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
+    config.data.write_node_info(&NodeInfo {
+        api: addr.to_string(),
+        pid: std::process::id(),
+    })?;
+    Ok((listener, addr))
 }

@@ -111,36 +111,10 @@ pub async fn accept_join(
     req: &JoinRequest,
 ) -> Result<JoinAccepted, MembershipError> {
     let key = invite_key(&req.secret);
-    let pending: PendingInvite = store
-        .meta(&key)
-        .await?
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(MembershipError::UnknownInvite)?;
-    if pending.used {
-        return Err(MembershipError::AlreadyUsed);
-    }
-    if pending.expires_ms < now_ms() {
-        return Err(MembershipError::Expired);
-    }
+    let pending = usable_invite(store, &key).await?;
     let cnpj = elo_crdt::ident::cnpj(&req.company)
         .map_err(|e| MembershipError::Invalid(format!("CNPJ: {e}")))?;
-    if let Some(existing) = store
-        .get(
-            DocId::from_key(Kind::Company, &cnpj)
-                .map_err(|e| MembershipError::Invalid(e.to_string()))?,
-        )
-        .await?
-    {
-        let same_peer = existing
-            .values
-            .get("peer_id")
-            .is_some_and(|v| *v == elo_crdt::FieldValue::Text(peer.to_string()));
-        if !existing.deleted && !same_peer {
-            return Err(MembershipError::Invalid(format!(
-                "company {cnpj} is already a member with another node"
-            )));
-        }
-    }
+    not_a_member_elsewhere(store, &cnpj, peer).await?;
     // The newcomer came with an invite to receive the group's data: it
     // authorises every current member. The admitting company, by inviting
     // it, authorises it in return. Every other member decides for itself
@@ -185,4 +159,42 @@ pub async fn accept_join(
         term: group.term,
         admitted_by: me.cnpj.clone(),
     })
+}
+
+/// The invite a join secret names, if it can still be used.
+async fn usable_invite(store: &StoreHandle, key: &str) -> Result<PendingInvite, MembershipError> {
+    let pending: PendingInvite = store
+        .meta(key)
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(MembershipError::UnknownInvite)?;
+    if pending.used {
+        return Err(MembershipError::AlreadyUsed);
+    }
+    if pending.expires_ms < now_ms() {
+        return Err(MembershipError::Expired);
+    }
+    Ok(pending)
+}
+
+/// Refuses a company that is a member already with another node.
+async fn not_a_member_elsewhere(
+    store: &StoreHandle,
+    cnpj: &str,
+    peer: PeerId,
+) -> Result<(), MembershipError> {
+    let id = DocId::from_key(Kind::Company, cnpj)
+        .map_err(|e| MembershipError::Invalid(e.to_string()))?;
+    if let Some(existing) = store.get(id).await? {
+        let same_peer = existing
+            .values
+            .get("peer_id")
+            .is_some_and(|v| *v == elo_crdt::FieldValue::Text(peer.to_string()));
+        if !existing.deleted && !same_peer {
+            return Err(MembershipError::Invalid(format!(
+                "company {cnpj} is already a member with another node"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -8,7 +8,13 @@
 //! network with drops, delays, partitions and crashes.
 //!
 //! [`driver`] runs it inside the node: one task, persisting before it
-//! sends, with the mesh carrying its messages and the API its commands.
+//! sends, with replication carrying its messages and the API its commands.
+//!
+//! `machine.rs` is larger than the node's other files (about 1,300 lines
+//! besides its tests) on purpose: it is one state machine, election and
+//! allocation together, whose invariants (one primary a term, no range
+//! handed out twice) are read and checked as a whole. `sim.rs` is test
+//! code. It reads the store and elo-crdt only; it knows no network.
 
 pub mod driver;
 pub mod machine;
