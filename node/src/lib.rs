@@ -16,9 +16,6 @@
 
 pub mod adopt;
 pub mod api;
-mod api_business;
-mod api_doc;
-mod api_primary;
 pub mod credit;
 pub mod data_dir;
 pub mod escrow;
