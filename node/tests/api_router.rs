@@ -240,7 +240,7 @@ async fn an_invalid_field_is_422_naming_it_and_stores_nothing() {
     assert_error_shape(&a, "invalid");
     assert_eq!(named_fields(&a), ["key"]);
     let reason = a.body["fields"][0]["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("CPF"), "{reason}");
+    assert!(reason.contains("check digit"), "{reason}");
 
     // A valid key with invalid fields: each named, nothing stored.
     let a = node
