@@ -11,6 +11,7 @@
 //! - [`key`]: natural keys and document ids.
 //! - [`patch`]: parsing a write (JSON or CSV columns) into checked edits.
 //! - [`doc`]: a record as an automerge document: apply, delete, merge, history.
+//! - [`record`]: a record's current values and the JSON the API shows.
 
 pub mod doc;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod ident;
 pub mod key;
 pub mod kind;
 pub mod patch;
+pub mod record;
 pub mod schema;
 pub mod value;
 

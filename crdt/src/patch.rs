@@ -156,6 +156,8 @@ impl RecordPatch {
     }
 }
 
+/// One key of a record's JSON: a meta key, a nested object (`extra`,
+/// `components`, `addresses`, `references`) or a flat key.
 fn parse_entry(
     kind: Kind,
     name: &str,
@@ -165,24 +167,7 @@ fn parse_entry(
 ) {
     match name {
         "id" | "kind" => check_meta(kind, name, v, errors),
-        "erp_code" if kind != Kind::Company => {
-            let text = match v {
-                Json::String(s) => s.trim().to_owned(),
-                Json::Number(n) => n.to_string(),
-                _ => String::new(),
-            };
-            if text.is_empty()
-                || text.chars().count() > 30
-                || text.chars().any(|c| c.is_control() || c == '/')
-            {
-                errors.push(FieldError::new(
-                    name,
-                    "expected this company's code for the record: 1 to 30 characters, no '/'",
-                ));
-            } else {
-                out.erp_code = Some(text);
-            }
-        }
+        "erp_code" if kind != Kind::Company => parse_erp_code(name, v, out, errors),
         "change_structure" if kind == Kind::Product => match v {
             Json::Bool(b) => out.change_structure = *b,
             _ => errors.push(FieldError::new(name, "expected true or false")),
@@ -228,39 +213,70 @@ fn parse_entry(
                 _ => errors.push(FieldError::new(name, "expected an object keyed by label")),
             }
         }
-        _ => {
-            if let Some(k) = name.strip_prefix("extra.") {
-                parse_extra(k, v, out, errors);
-            } else if let Some(sku) = name.strip_prefix(schema::COMPONENT)
-                && kind == Kind::Product
-            {
-                parse_component(sku, v, out, errors);
-            } else if let Some(rest) = name
-                .strip_prefix("address.")
-                .map(|r| ("address", r))
-                .or_else(|| name.strip_prefix("reference.").map(|r| ("reference", r)))
-            {
-                let (prefix, rest) = rest;
-                match rest.rsplit_once('.') {
-                    Some((label, field)) => {
-                        let mut m = Map::new();
-                        m.insert(field.to_string(), v.clone());
-                        parse_group(kind, prefix, label, &Json::Object(m), out, errors);
-                    }
-                    None => errors.push(FieldError::new(
-                        name,
-                        "expected LABEL.FIELD after the prefix",
-                    )),
-                }
-            } else {
-                match schema::field(kind, name) {
-                    Some(spec) => parse_field(spec, name.to_string(), v, out, errors),
-                    None => errors.push(FieldError::new(
-                        name,
-                        format!("{kind} has no field {name:?}"),
-                    )),
-                }
+        _ => parse_flat(kind, name, v, out, errors),
+    }
+}
+
+/// The writing company's own code for the record (`"erp_code"`).
+fn parse_erp_code(name: &str, v: &Json, out: &mut RecordPatch, errors: &mut Vec<FieldError>) {
+    let text = match v {
+        Json::String(s) => s.trim().to_owned(),
+        Json::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    if text.is_empty()
+        || text.chars().count() > 30
+        || text.chars().any(|c| c.is_control() || c == '/')
+    {
+        errors.push(FieldError::new(
+            name,
+            "expected this company's code for the record: 1 to 30 characters, no '/'",
+        ));
+    } else {
+        out.erp_code = Some(text);
+    }
+}
+
+/// A key as a CSV header has it: a dotted column (`extra.k`,
+/// `components.SKU`, `address.LABEL.FIELD`, `reference.NAME.FIELD`) or a
+/// field of the kind.
+fn parse_flat(
+    kind: Kind,
+    name: &str,
+    v: &Json,
+    out: &mut RecordPatch,
+    errors: &mut Vec<FieldError>,
+) {
+    if let Some(k) = name.strip_prefix("extra.") {
+        parse_extra(k, v, out, errors);
+    } else if let Some(sku) = name.strip_prefix(schema::COMPONENT)
+        && kind == Kind::Product
+    {
+        parse_component(sku, v, out, errors);
+    } else if let Some(rest) = name
+        .strip_prefix("address.")
+        .map(|r| ("address", r))
+        .or_else(|| name.strip_prefix("reference.").map(|r| ("reference", r)))
+    {
+        let (prefix, rest) = rest;
+        match rest.rsplit_once('.') {
+            Some((label, field)) => {
+                let mut m = Map::new();
+                m.insert(field.to_string(), v.clone());
+                parse_group(kind, prefix, label, &Json::Object(m), out, errors);
             }
+            None => errors.push(FieldError::new(
+                name,
+                "expected LABEL.FIELD after the prefix",
+            )),
+        }
+    } else {
+        match schema::field(kind, name) {
+            Some(spec) => parse_field(spec, name.to_string(), v, out, errors),
+            None => errors.push(FieldError::new(
+                name,
+                format!("{kind} has no field {name:?}"),
+            )),
         }
     }
 }

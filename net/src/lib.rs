@@ -5,14 +5,22 @@
 //!
 //! # Layout
 //! - [`protocol`]: the wire messages of `/elo/sync/1` and their limits.
-//! - [`network`]: the swarm, its event loop task, the client handle.
-//! - [`capture`]: the protocol's codec and its audit copy of what a node sends.
+//! - [`network`]: the event loop task that owns the swarm; `client.rs` (the
+//!   handle the node holds), `swarm.rs` (transport and behaviours) and
+//!   `error.rs` ([`NetError`]) are re-exported from it.
+//! - [`codec`]: the protocol's bytes: CBOR with size limits, for libp2p
+//!   streams and in-memory channels alike.
+//! - [`audit`]: the audit copy of every answer a node sends (`ELO_WIRE_CAPTURE`).
 //! - [`invite`]: the one-line invitation a new company joins with.
 
-pub mod capture;
+pub mod audit;
+mod client;
+pub mod codec;
+mod error;
 pub mod invite;
 pub mod network;
 pub mod protocol;
+mod swarm;
 
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId, multiaddr};

@@ -12,54 +12,25 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use libp2p::core::Transport;
-use libp2p::core::muxing::StreamMuxerBox;
-use libp2p::core::transport::Boxed;
-use libp2p::core::transport::upgrade::Version;
 use libp2p::futures::StreamExt;
 use libp2p::identity::Keypair;
-use libp2p::pnet::{PnetConfig, PreSharedKey};
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
-use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, mdns, noise, tcp, yamux};
-use sha2::{Digest, Sha256};
+use libp2p::pnet::PreSharedKey;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, mdns};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::protocol::{
-    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL, Request, RequestBody, Response, ResponseBody,
-    VERSION,
-};
+use crate::client::Command;
+pub use crate::client::{NetClient, ReplyHandle};
+pub use crate::error::NetError;
+use crate::protocol::{Request, RequestBody, Response, ResponseBody, VERSION};
+pub use crate::swarm::network_key;
+use crate::swarm::{Behaviour, BehaviourEvent, build_swarm};
 
-/// How long a handshake may take; a peer with the wrong key otherwise hangs
-/// until it fires.
-const TRANSPORT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a refused peer keeps its connection, so the refusal reaches it.
 const REFUSAL_GRACE: Duration = Duration::from_millis(500);
 /// How long a peer outside the roster may stay connected to present a join.
 const JOIN_WINDOW: Duration = Duration::from_secs(10);
-
-/// Why the network failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NetError {
-    #[error("the network task has stopped")]
-    Shutdown,
-    #[error("could not build the network: {0}")]
-    Build(String),
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen { addr: String, reason: String },
-    #[error("cannot dial {addr}: {reason}")]
-    Dial { addr: String, reason: String },
-    #[error("request to {peer} failed: {reason}")]
-    Request { peer: PeerId, reason: String },
-    #[error("{peer} refused: {reason}")]
-    Refused { peer: PeerId, reason: String },
-    #[error("{peer} speaks protocol version {version}, this node speaks {VERSION}")]
-    Version { peer: PeerId, version: u32 },
-}
 
 /// How to start the network.
 pub struct NetConfig {
@@ -106,206 +77,6 @@ pub enum NetEvent {
     },
 }
 
-/// Where the answer to an inbound request goes.
-#[derive(Debug)]
-pub struct ReplyHandle(ResponseChannel<Response>);
-
-enum Command {
-    Request {
-        peer: PeerId,
-        version: u32,
-        body: RequestBody,
-        reply: oneshot::Sender<Result<ResponseBody, NetError>>,
-    },
-    Respond {
-        reply: ReplyHandle,
-        body: ResponseBody,
-    },
-    Dial {
-        addr: Multiaddr,
-        peer: Option<PeerId>,
-        reply: oneshot::Sender<Result<(), NetError>>,
-    },
-    SetRoster(HashSet<PeerId>),
-    Disconnect(PeerId),
-    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
-    Connected(oneshot::Sender<Vec<PeerId>>),
-    Rekey {
-        group_secret: Vec<u8>,
-        reply: oneshot::Sender<Result<(), NetError>>,
-    },
-}
-
-/// A cloneable handle to the network task.
-#[derive(Clone)]
-pub struct NetClient {
-    commands: mpsc::Sender<Command>,
-    local: PeerId,
-}
-
-impl NetClient {
-    pub fn local_peer_id(&self) -> PeerId {
-        self.local
-    }
-
-    async fn send(&self, c: Command) -> Result<(), NetError> {
-        self.commands.send(c).await.map_err(|_| NetError::Shutdown)
-    }
-
-    /// Sends a request and waits for the answer. A `Refused` answer or a
-    /// version mismatch comes back as an error.
-    pub async fn request(&self, peer: PeerId, body: RequestBody) -> Result<ResponseBody, NetError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Request {
-            peer,
-            version: VERSION,
-            body,
-            reply,
-        })
-        .await?;
-        rx.await.map_err(|_| NetError::Shutdown)?
-    }
-
-    /// Sends a request claiming another protocol version: only for tests
-    /// that check how a node treats a peer from another elo release.
-    #[doc(hidden)]
-    pub async fn request_as_version(
-        &self,
-        peer: PeerId,
-        version: u32,
-        body: RequestBody,
-    ) -> Result<ResponseBody, NetError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Request {
-            peer,
-            version,
-            body,
-            reply,
-        })
-        .await?;
-        rx.await.map_err(|_| NetError::Shutdown)?
-    }
-
-    /// Answers an inbound request.
-    pub async fn respond(&self, reply: ReplyHandle, body: ResponseBody) -> Result<(), NetError> {
-        self.send(Command::Respond { reply, body }).await
-    }
-
-    /// Dials an address (with the expected peer, when known).
-    pub async fn dial(&self, addr: Multiaddr, peer: Option<PeerId>) -> Result<(), NetError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Dial { addr, peer, reply }).await?;
-        rx.await.map_err(|_| NetError::Shutdown)?
-    }
-
-    pub async fn set_roster(&self, roster: HashSet<PeerId>) -> Result<(), NetError> {
-        self.send(Command::SetRoster(roster)).await
-    }
-
-    pub async fn disconnect(&self, peer: PeerId) -> Result<(), NetError> {
-        self.send(Command::Disconnect(peer)).await
-    }
-
-    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::ListenAddrs(reply)).await?;
-        rx.await.map_err(|_| NetError::Shutdown)
-    }
-
-    /// Moves to a new private-network key (derived from a new group
-    /// secret): every connection closes, the node listens again on the same
-    /// addresses, and from now on only nodes holding the new key get past
-    /// the handshake. Members reconnect by the usual dialing.
-    pub async fn rekey(&self, group_secret: Vec<u8>) -> Result<(), NetError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Rekey {
-            group_secret,
-            reply,
-        })
-        .await?;
-        rx.await.map_err(|_| NetError::Shutdown)?
-    }
-
-    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Connected(reply)).await?;
-        rx.await.map_err(|_| NetError::Shutdown)
-    }
-}
-
-#[derive(NetworkBehaviour)]
-struct Behaviour {
-    sync: request_response::Behaviour<crate::capture::SyncCodec>,
-    mdns: Toggle<mdns::tokio::Behaviour>,
-}
-
-/// The private-network key of a group: a hash of its secret, so the secret
-/// itself never serves as a key.
-pub fn network_key(group_secret: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"elo private network v1\0");
-    h.update(group_secret);
-    h.finalize().into()
-}
-
-type BoxedError = Box<dyn std::error::Error + Send + Sync>;
-
-/// TCP, then the private-network handshake (a peer with another key cannot
-/// get past it), then noise and yamux, all within [`TRANSPORT_TIMEOUT`].
-fn private_transport(
-    key: &Keypair,
-    psk: PreSharedKey,
-) -> Result<Boxed<(PeerId, StreamMuxerBox)>, BoxedError> {
-    let noise = noise::Config::new(key)?;
-    Ok(
-        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-            .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
-            .upgrade(Version::V1)
-            .authenticate(noise)
-            .multiplex(yamux::Config::default())
-            .timeout(TRANSPORT_TIMEOUT)
-            .boxed(),
-    )
-}
-
-/// Builds the swarm for a private-network key.
-fn build_swarm(
-    keypair: &Keypair,
-    psk: PreSharedKey,
-    mdns_on: bool,
-) -> Result<Swarm<Behaviour>, NetError> {
-    let build = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
-    Ok(SwarmBuilder::with_existing_identity(keypair.clone())
-        .with_tokio()
-        .with_other_transport(|key| private_transport(key, psk))
-        .map_err(|e| build(&e))?
-        .with_behaviour(|key| {
-            let codec = crate::capture::SyncCodec::new(MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES);
-            let sync = request_response::Behaviour::with_codec(
-                codec,
-                [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
-                request_response::Config::default()
-                    .with_request_timeout(REQUEST_TIMEOUT)
-                    .with_max_concurrent_streams(256),
-            );
-            let mdns = if mdns_on {
-                Some(mdns::tokio::Behaviour::new(
-                    mdns::Config::default(),
-                    key.public().to_peer_id(),
-                )?)
-            } else {
-                None
-            };
-            Ok(Behaviour {
-                sync,
-                mdns: Toggle::from(mdns),
-            })
-        })
-        .map_err(|e| build(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-        .build())
-}
-
 /// Builds the swarm, listens, and spawns the event loop. Returns the client
 /// and the event stream.
 pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
@@ -335,13 +106,7 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         closing: HashMap::new(),
     };
     tokio::spawn(event_loop.run());
-    Ok((
-        NetClient {
-            commands: cmd_tx,
-            local,
-        },
-        ev_rx,
-    ))
+    Ok((NetClient::new(cmd_tx, local), ev_rx))
 }
 
 struct EventLoop {
@@ -601,42 +366,7 @@ impl EventLoop {
                         request, channel, ..
                     },
                 ..
-            } => {
-                if request.version != VERSION {
-                    tracing::warn!(%peer, version = request.version, "refused a request of protocol version {} (this node speaks {VERSION})", request.version);
-                    let reason = format!(
-                        "protocol version {} is not spoken here (this node speaks {VERSION})",
-                        request.version
-                    );
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_response(channel, Response::refused(reason));
-                    return;
-                }
-                let is_join = matches!(request.body, RequestBody::Join(_));
-                if !is_join && !self.roster.contains(&peer) {
-                    tracing::warn!(%peer, "refused a peer that is not in the group roster");
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_response(channel, Response::refused("not a member of this group"));
-                    // Closed a moment later, so the refusal reaches the peer first.
-                    self.closing.insert(peer, std::time::Instant::now());
-                    return;
-                }
-                emit(
-                    &self.events,
-                    NetEvent::Request {
-                        peer,
-                        body: request.body,
-                        reply: ReplyHandle(channel),
-                    },
-                )
-                .await;
-            }
+            } => self.on_request(peer, request, channel).await,
             Event::Message {
                 peer,
                 message:
@@ -645,24 +375,7 @@ impl EventLoop {
                         response,
                     },
                 ..
-            } => {
-                let Some((_, reply)) = self.pending.remove(&request_id) else {
-                    return;
-                };
-                let result = if response.version != VERSION {
-                    tracing::warn!(%peer, version = response.version, "a peer answered in another protocol version");
-                    Err(NetError::Version {
-                        peer,
-                        version: response.version,
-                    })
-                } else {
-                    match response.body {
-                        ResponseBody::Refused { reason } => Err(NetError::Refused { peer, reason }),
-                        body => Ok(body),
-                    }
-                };
-                let _ = reply.send(result);
-            }
+            } => self.on_response(peer, request_id, response),
             Event::OutboundFailure {
                 peer,
                 request_id,
@@ -683,6 +396,72 @@ impl EventLoop {
             Event::ResponseSent { .. } => {}
         }
     }
+
+    /// A peer's request: refused when in another protocol version, or when
+    /// the peer is outside the roster and does not come to join; otherwise
+    /// handed to the node.
+    async fn on_request(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        channel: ResponseChannel<Response>,
+    ) {
+        if request.version != VERSION {
+            tracing::warn!(%peer, version = request.version, "refused a request of protocol version {} (this node speaks {VERSION})", request.version);
+            let reason = format!(
+                "protocol version {} is not spoken here (this node speaks {VERSION})",
+                request.version
+            );
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, Response::refused(reason));
+            return;
+        }
+        let is_join = matches!(request.body, RequestBody::Join(_));
+        if !is_join && !self.roster.contains(&peer) {
+            tracing::warn!(%peer, "refused a peer that is not in the group roster");
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, Response::refused("not a member of this group"));
+            // Closed a moment later, so the refusal reaches the peer first.
+            self.closing.insert(peer, std::time::Instant::now());
+            return;
+        }
+        emit(
+            &self.events,
+            NetEvent::Request {
+                peer,
+                body: request.body,
+                reply: ReplyHandle(channel),
+            },
+        )
+        .await;
+    }
+
+    /// A peer's answer to one of this node's requests, to whoever waits for
+    /// it: a refusal or another protocol version is an error.
+    fn on_response(&mut self, peer: PeerId, request_id: OutboundRequestId, response: Response) {
+        let Some((_, reply)) = self.pending.remove(&request_id) else {
+            return;
+        };
+        let result = if response.version != VERSION {
+            tracing::warn!(%peer, version = response.version, "a peer answered in another protocol version");
+            Err(NetError::Version {
+                peer,
+                version: response.version,
+            })
+        } else {
+            match response.body {
+                ResponseBody::Refused { reason } => Err(NetError::Refused { peer, reason }),
+                body => Ok(body),
+            }
+        };
+        let _ = reply.send(result);
+    }
 }
 
 /// Hands an event to the node; borrows only the sender, so the swarm is not
@@ -697,7 +476,10 @@ mod tests {
     //! the node hears nothing of it, and goes on serving members.
 
     use super::*;
-    use crate::protocol::Hello;
+    use crate::protocol::{Hello, PROTOCOL};
+    use crate::swarm::private_transport;
+    use libp2p::request_response::ProtocolSupport;
+    use libp2p::{StreamProtocol, SwarmBuilder};
     use serde_bytes::ByteBuf;
 
     const SECRET: &[u8] = b"group secret";

@@ -32,9 +32,6 @@
 
 pub mod adopt;
 pub mod api;
-mod api_business;
-mod api_doc;
-mod api_primary;
 pub mod clock;
 pub mod credit;
 pub mod data_dir;

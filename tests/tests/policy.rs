@@ -130,7 +130,7 @@ fn restricted_fields_and_unreceived_categories_never_cross_the_wire() {
     // category B does not receive, not even listed.
     drop(node_a);
     let bytes = std::fs::read(audit.path()).unwrap();
-    let (answers, damaged) = elo_net::capture::read_capture(&bytes);
+    let (answers, damaged) = elo_net::audit::read_capture(&bytes);
     assert_eq!(damaged, None);
     let mut docs_sent = 0;
     let mut keys = Vec::new();

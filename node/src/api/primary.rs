@@ -1,40 +1,29 @@
 //! The API of the primary and the ID ranges: who is primary, elections,
 //! ranges, and codes drawn from this company's blocks.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, ApiResult, ApiState, body_as};
-use crate::primary::PrimaryError;
-use crate::primary::machine::RangeError;
+use super::error::{ApiError, ApiResult};
+use super::request::{body_as, body_or_default};
+use super::state::ApiState;
+use crate::primary::driver::MAX_CODES_PER_REQUEST;
 
 /// Longest table name.
 const MAX_TABLE_NAME: usize = 40;
 
-impl From<PrimaryError> for ApiError {
-    fn from(e: PrimaryError) -> Self {
-        let (status, code) = match &e {
-            PrimaryError::Elect(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_member"),
-            PrimaryError::Range(RangeError::NotPrimary { .. }) => {
-                (StatusCode::CONFLICT, "not_primary")
-            }
-            PrimaryError::Range(RangeError::Overlaps { .. }) => {
-                (StatusCode::CONFLICT, "range_overlaps")
-            }
-            PrimaryError::Range(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_range"),
-            PrimaryError::Exhausted(_) => (StatusCode::SERVICE_UNAVAILABLE, "codes_exhausted"),
-            PrimaryError::NoMajority { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_majority"),
-            PrimaryError::NotElected { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_elected"),
-            PrimaryError::NotCommitted { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_committed"),
-            _ => (StatusCode::SERVICE_UNAVAILABLE, "primary"),
-        };
-        ApiError::new(status, code, e.to_string())
-    }
+pub(super) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/primary", get(show))
+        .route("/v1/primary/elect", post(elect))
+        .route("/v1/ranges", get(list).post(set))
+        .route("/v1/ids/{table}/next", post(next))
 }
 
 /// A table name as ranges know it: lower-case letters, digits and `_`.
@@ -59,17 +48,11 @@ fn table_name(table: &str) -> ApiResult<String> {
 
 /// A CNPJ as the primary protocol names companies: its 14 digits.
 fn company_id(cnpj: &str) -> ApiResult<String> {
-    elo_crdt::ident::cnpj(cnpj).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            format!("company: {e}"),
-        )
-    })
+    elo_crdt::ident::cnpj(cnpj).map_err(|e| ApiError::unprocessable(format!("company: {e}")))
 }
 
 /// `GET /v1/primary`
-pub async fn show(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+async fn show(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let (view, _) = state.primary.view().await?;
     Ok(Json(json!(view)))
 }
@@ -80,19 +63,15 @@ struct ElectRequest {
 }
 
 /// `POST /v1/primary/elect`: runs an election and waits for its outcome.
-pub async fn elect(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
-    let req: ElectRequest = if body.is_empty() {
-        ElectRequest::default()
-    } else {
-        body_as(&body)?
-    };
+async fn elect(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: ElectRequest = body_or_default(&body)?;
     let candidate = req.candidate.as_deref().map(company_id).transpose()?;
     let view = state.primary.elect(candidate).await?;
     Ok(Json(json!(view)))
 }
 
 /// `GET /v1/ranges`
-pub async fn list(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+async fn list(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let (view, ranges) = state.primary.view().await?;
     Ok(Json(json!({ "primary": view.primary, "ranges": ranges })))
 }
@@ -106,7 +85,7 @@ struct RangeRequest {
 }
 
 /// `POST /v1/ranges`: the primary gives a range by hand.
-pub async fn set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Response> {
+async fn set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Response> {
     let req: RangeRequest = body_as(&body)?;
     let company = company_id(&req.company)?;
     let table = table_name(&req.table)?;
@@ -118,27 +97,24 @@ pub async fn set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Respon
 }
 
 #[derive(Deserialize)]
-pub struct NextQuery {
+struct NextQuery {
     count: Option<usize>,
 }
 
 /// `POST /v1/ids/{table}/next[?count=N]`: the next code(s) of a table from
 /// this company's blocks, stored as used before they are returned.
-pub async fn next(
+async fn next(
     State(state): State<ApiState>,
     Path(table): Path<String>,
     Query(q): Query<NextQuery>,
 ) -> ApiResult<Json<Value>> {
     let table = table_name(&table)?;
     let count = q.count.unwrap_or(1);
-    if count == 0 || count > crate::primary::driver::MAX_CODES_PER_REQUEST {
+    if count == 0 || count > MAX_CODES_PER_REQUEST {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_count",
-            format!(
-                "count must be 1 to {}",
-                crate::primary::driver::MAX_CODES_PER_REQUEST
-            ),
+            format!("count must be 1 to {}", MAX_CODES_PER_REQUEST),
         ));
     }
     let codes = state.primary.codes(&table, count, true).await?;

@@ -1,0 +1,72 @@
+//! The wire audit: with `ELO_WIRE_CAPTURE=FILE` in its environment, a node
+//! appends every answer it sends to FILE, byte for byte as it goes on the
+//! stream (before encryption): a 4-byte big-endian length, then the CBOR
+//! message. An auditor, or a test, reads it back with [`read_capture`] to
+//! see exactly what left the node.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use crate::protocol::Response;
+
+/// The environment variable naming the audit file.
+pub const CAPTURE_ENV: &str = "ELO_WIRE_CAPTURE";
+
+/// The audit file answers are appended to, shared by every stream.
+#[derive(Clone)]
+pub(crate) struct WireAudit {
+    file: Arc<Mutex<std::fs::File>>,
+}
+
+impl WireAudit {
+    /// The audit file named by [`CAPTURE_ENV`], when it is set and can be
+    /// opened (a file that cannot is logged, and nothing is audited).
+    pub(crate) fn from_env() -> Option<WireAudit> {
+        let path = std::env::var_os(CAPTURE_ENV)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .inspect_err(|e| {
+                tracing::warn!(path = %path.to_string_lossy(), "cannot open the wire capture file: {e}")
+            })
+            .ok()?;
+        Some(WireAudit {
+            file: Arc::new(Mutex::new(file)),
+        })
+    }
+
+    /// Appends one encoded answer. A failed write is not the peer's
+    /// problem: the answer still goes out.
+    pub(crate) fn record(&self, message: &[u8]) {
+        if let Ok(mut f) = self.file.lock() {
+            let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+            let _ = f
+                .write_all(&len.to_be_bytes())
+                .and_then(|()| f.write_all(message));
+        }
+    }
+}
+
+/// Reads an audit file back: every answer the node sent, in order. A
+/// truncated last entry (the node was stopped mid-write) is an error that
+/// says so, after the complete ones.
+pub fn read_capture(bytes: &[u8]) -> (Vec<Response>, Option<String>) {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            return (out, Some("a truncated length".into()));
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        let Some((msg, tail)) = tail.split_at_checked(len) else {
+            return (out, Some("a truncated message".into()));
+        };
+        match cbor4ii::serde::from_slice::<Response>(msg) {
+            Ok(r) => out.push(r),
+            Err(e) => return (out, Some(format!("an undecodable message: {e}"))),
+        }
+        rest = tail;
+    }
+    (out, None)
+}

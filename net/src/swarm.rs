@@ -1,0 +1,100 @@
+//! The swarm under a private-network key: TCP, the private-network
+//! handshake (a peer with another key cannot get past it), noise, yamux
+//! (no QUIC, which would bypass the private network), the sync protocol
+//! and mDNS.
+
+use std::time::Duration;
+
+use libp2p::core::Transport;
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::Boxed;
+use libp2p::core::transport::upgrade::Version;
+use libp2p::identity::Keypair;
+use libp2p::pnet::{PnetConfig, PreSharedKey};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{PeerId, StreamProtocol, Swarm, SwarmBuilder, mdns, noise, tcp, yamux};
+use sha2::{Digest, Sha256};
+
+use crate::error::NetError;
+use crate::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL};
+
+/// How long a handshake may take; a peer with the wrong key otherwise hangs
+/// until it fires.
+const TRANSPORT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub(crate) sync: request_response::Behaviour<crate::codec::SyncCodec>,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// The private-network key of a group: a hash of its secret, so the secret
+/// itself never serves as a key.
+pub fn network_key(group_secret: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"elo private network v1\0");
+    h.update(group_secret);
+    h.finalize().into()
+}
+
+type BoxedError = Box<dyn std::error::Error + Send + Sync>;
+
+/// TCP, then the private-network handshake (a peer with another key cannot
+/// get past it), then noise and yamux, all within [`TRANSPORT_TIMEOUT`].
+pub(crate) fn private_transport(
+    key: &Keypair,
+    psk: PreSharedKey,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, BoxedError> {
+    let noise = noise::Config::new(key)?;
+    Ok(
+        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+            .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
+            .upgrade(Version::V1)
+            .authenticate(noise)
+            .multiplex(yamux::Config::default())
+            .timeout(TRANSPORT_TIMEOUT)
+            .boxed(),
+    )
+}
+
+/// Builds the swarm for a private-network key.
+pub(crate) fn build_swarm(
+    keypair: &Keypair,
+    psk: PreSharedKey,
+    mdns_on: bool,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let build = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
+    Ok(SwarmBuilder::with_existing_identity(keypair.clone())
+        .with_tokio()
+        .with_other_transport(|key| private_transport(key, psk))
+        .map_err(|e| build(&e))?
+        .with_behaviour(|key| {
+            let codec = crate::codec::SyncCodec::new(MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES);
+            let sync = request_response::Behaviour::with_codec(
+                codec,
+                [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(256),
+            );
+            let mdns = if mdns_on {
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    key.public().to_peer_id(),
+                )?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
+                sync,
+                mdns: Toggle::from(mdns),
+            })
+        })
+        .map_err(|e| build(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build())
+}

@@ -1,0 +1,153 @@
+//! The change feed: records changed after a sequence number, paged
+//! (`/v1/changes`) or streamed as server-sent events (`/v1/changes/stream`).
+//! Each change also names the record by this company's own code.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
+
+use super::error::ApiResult;
+use super::request::page_size;
+use super::state::ApiState;
+use crate::store::{ChangeEntry, StoreHandle};
+
+/// How many changes the stream reads from the store at a time while it
+/// catches up.
+const CATCH_UP_PAGE: usize = 1000;
+
+pub(super) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/changes", get(changes))
+        .route("/v1/changes/stream", get(change_stream))
+}
+
+#[derive(Deserialize)]
+struct ChangesQuery {
+    #[serde(default)]
+    since: u64,
+    limit: Option<usize>,
+}
+
+async fn changes(
+    State(state): State<ApiState>,
+    Query(q): Query<ChangesQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = page_size(q.limit);
+    let entries = state.store.changes_since(q.since, limit).await?;
+    let last = entries.last().map_or(q.since, |e| e.seq);
+    let codes = state
+        .store
+        .own_codes_of(entries.iter().map(|e| e.id.clone()).collect())
+        .await?;
+    let items: Vec<Value> = entries
+        .iter()
+        .zip(codes)
+        .map(|(e, code)| feed_item(e, code))
+        .collect();
+    Ok(Json(json!({ "changes": items, "last_seq": last })))
+}
+
+/// A change as the feed shows it: enough for an ERP to fetch the record.
+fn feed_item(e: &ChangeEntry, erp_code: Option<String>) -> Value {
+    let (kind, key) = e.id.split_once('/').unwrap_or(("", &e.id));
+    let mut item = json!({ "seq": e.seq, "id": e.id, "kind": kind, "key": key, "deleted": e.deleted, "company": e.company });
+    if let (Some(code), Value::Object(m)) = (erp_code, &mut item) {
+        m.insert("erp_code".into(), Value::String(code));
+    }
+    item
+}
+
+/// Where one ERP's change stream is: what it has been sent, what is read
+/// but not yet sent, and whether it is still reading the past.
+struct Feed {
+    store: StoreHandle,
+    live: broadcast::Receiver<ChangeEntry>,
+    last: u64,
+    backlog: VecDeque<ChangeEntry>,
+    catching_up: bool,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Feed {
+    /// The next change to send, or `None` when the stream ends (the node
+    /// stops, the store fails or the live channel closes).
+    async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.backlog.pop_front() {
+                self.last = e.seq;
+                // Named by this company's own code too, when it has one.
+                let code = self
+                    .store
+                    .own_codes_of(vec![e.id.clone()])
+                    .await
+                    .ok()
+                    .and_then(|c| c.into_iter().next().flatten());
+                return Some(change_event(&e, code));
+            }
+            if self.catching_up {
+                match self.store.changes_since(self.last, CATCH_UP_PAGE).await {
+                    Ok(page) if !page.is_empty() => {
+                        self.backlog.extend(page);
+                        continue;
+                    }
+                    Ok(_) => self.catching_up = false,
+                    Err(e) => {
+                        tracing::warn!("change feed: {e}");
+                        return None;
+                    }
+                }
+            }
+            let next = tokio::select! {
+                next = self.live.recv() => next,
+                _ = self.stopping.wait_for(|stop| *stop) => return None,
+            };
+            match next {
+                Ok(e) if e.seq > self.last => self.backlog.push_back(e),
+                Ok(_) => {}
+                // Fell behind the live channel: read the gap from the store.
+                Err(RecvError::Lagged(_)) => self.catching_up = true,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// The change feed as server-sent events: first every change after
+/// `since`, then each new one as it is committed. An ERP that reconnects
+/// with the last `seq` it saw misses nothing.
+async fn change_stream(
+    State(state): State<ApiState>,
+    Query(q): Query<ChangesQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // Subscribe before reading the backlog, so nothing falls between the two.
+    let feed = Feed {
+        live: state.store.subscribe(),
+        store: state.store.clone(),
+        last: q.since,
+        backlog: VecDeque::new(),
+        catching_up: true,
+        stopping: state.stopping.clone(),
+    };
+    let stream = futures::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next_event().await?;
+        Some((Ok(event), feed))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn change_event(e: &ChangeEntry, erp_code: Option<String>) -> Event {
+    Event::default()
+        .event("change")
+        .id(e.seq.to_string())
+        .data(feed_item(e, erp_code).to_string())
+}

@@ -1,0 +1,190 @@
+//! The group as this company sees it: its status, invites for new
+//! companies, replication state and resync, its sharing policy (what it
+//! sends and receives, whom it authorises, what it restricts) and removing
+//! a member.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult};
+use super::request::{body_as, body_or_default};
+use super::state::ApiState;
+use crate::group::{self, sharing};
+
+pub(super) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/invites", post(create_invite))
+        .route("/v1/sync", get(sync_state))
+        .route("/v1/resync", post(resync))
+        .route("/v1/share", get(share_show).put(share_set))
+        .route("/v1/authorizations", get(share_show).post(authorize))
+        .route("/v1/authorizations/{company}", delete(revoke))
+        .route("/v1/restricted", get(share_show).put(restrict))
+        .route("/v1/members/{company}", delete(remove_company))
+}
+
+async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let last_seq = state.store.last_seq().await?;
+    let records = state.store.record_count().await?;
+    let documents = state.store.doc_count().await?;
+    let (members, listen) = match &state.mesh {
+        Some(m) => (json!(m.status().await), json!(m.listen_addrs().await)),
+        None => (json!([]), json!([])),
+    };
+    let roster = group::roster(&state.store).await?;
+    let pending = group::pending_authorizations(&roster, &state.company.cnpj);
+    let (primary, _) = state.primary.view().await?;
+    Ok(Json(json!({
+        "company": state.company,
+        "pending_authorizations": pending,
+        "group": { "id": state.group.id,
+            "primary": primary.primary.as_ref().map(|p| p.company.clone()),
+            "term": primary.primary.as_ref().map_or(0, |p| p.term) },
+        "members": members,
+        "listen": listen,
+        "last_seq": last_seq,
+        "records": records,
+        "documents": documents,
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+#[derive(Deserialize, Default)]
+struct InviteRequest {
+    #[serde(default)]
+    addrs: Vec<String>,
+    ttl_hours: Option<u64>,
+}
+
+/// Makes a one-time invite for a new company.
+async fn create_invite(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: InviteRequest = body_or_default(&body)?;
+    let ttl = req.ttl_hours.unwrap_or(group::DEFAULT_INVITE_HOURS);
+    // The running mesh knows its addresses now; what it remembered may be stale.
+    let addrs = match (&state.mesh, req.addrs.is_empty()) {
+        (Some(mesh), true) => mesh.p2p_addrs().await,
+        _ => req.addrs,
+    };
+    // The group secret may have changed since the node started (a member
+    // was removed): invites carry the current one.
+    let group = match state.store.meta(crate::data_dir::META_GROUP).await? {
+        Some(b) => serde_json::from_slice(&b).unwrap_or_else(|_| state.group.clone()),
+        None => state.group.clone(),
+    };
+    let invite = group::create_invite(&state.store, &group, addrs, ttl)
+        .await
+        .map_err(ApiError::invite)?;
+    Ok(Json(
+        json!({ "invite": invite.encode(), "expires_ms": invite.expires_ms, "addrs": invite.addrs }),
+    ))
+}
+
+/// Replication state: how far behind each member this node is.
+async fn sync_state(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let peers = match &state.mesh {
+        Some(m) => m.status().await,
+        None => Vec::new(),
+    };
+    let caught_up = peers
+        .iter()
+        .filter(|p| p.connected)
+        .all(|p| p.behind == 0 && !p.pulling);
+    Ok(Json(json!({ "peers": peers, "caught_up": caught_up,
+        "connected": peers.iter().filter(|p| p.connected).count() })))
+}
+
+#[derive(Deserialize, Default)]
+struct ResyncRequest {
+    peer: Option<String>,
+}
+
+/// Forgets checkpoints and replicates from scratch.
+async fn resync(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: ResyncRequest = body_or_default(&body)?;
+    let Some(mesh) = &state.mesh else {
+        return Err(ApiError::no_mesh("this node runs without the mesh"));
+    };
+    let n = mesh.resync(req.peer).await?;
+    Ok(Json(json!({ "members": n })))
+}
+
+/// This company's sharing policy: what it sends and receives, whom it
+/// receives from, who is waiting for its authorisation, what it restricts.
+async fn share_show(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let policy = sharing::show(&state.store, &state.company.cnpj).await?;
+    Ok(Json(json!(policy)))
+}
+
+#[derive(Deserialize)]
+struct ShareRequest {
+    sends: Option<String>,
+    receives: Option<String>,
+}
+
+async fn share_set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: ShareRequest = body_as(&body)?;
+    let policy = sharing::share(
+        &state.store,
+        &state.company.cnpj,
+        req.sends.as_deref(),
+        req.receives.as_deref(),
+    )
+    .await?;
+    Ok(Json(json!(policy)))
+}
+
+#[derive(Deserialize)]
+struct AuthorizeRequest {
+    from: String,
+    #[serde(default)]
+    categories: Option<String>,
+}
+
+async fn authorize(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: AuthorizeRequest = body_as(&body)?;
+    let policy = sharing::authorize(
+        &state.store,
+        &state.company.cnpj,
+        &req.from,
+        req.categories.as_deref().unwrap_or("all"),
+    )
+    .await?;
+    Ok(Json(json!(policy)))
+}
+
+async fn revoke(
+    State(state): State<ApiState>,
+    Path(company): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let policy = sharing::revoke(&state.store, &state.company.cnpj, &company).await?;
+    Ok(Json(json!(policy)))
+}
+
+#[derive(Deserialize)]
+struct RestrictRequest {
+    fields: Vec<String>,
+}
+
+async fn restrict(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: RestrictRequest = body_as(&body)?;
+    let policy = sharing::restrict(&state.store, &state.company.cnpj, &req.fields).await?;
+    Ok(Json(json!(policy)))
+}
+
+/// Takes a company out of the group and changes the network key.
+async fn remove_company(
+    State(state): State<ApiState>,
+    Path(company): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let Some(mesh) = &state.mesh else {
+        return Err(ApiError::no_mesh(
+            "removing a company must reach the members: run the node with the mesh",
+        ));
+    };
+    Ok(Json(json!(mesh.remove_company(&company).await?)))
+}

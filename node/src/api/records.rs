@@ -1,0 +1,205 @@
+//! Records: read, list, write (one or many at once), delete, and who
+//! changed what. Writes go through [`crate::records`], which validates them
+//! and draws codes; a refused write stores nothing.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult};
+use super::request::{
+    MAX_BULK_BODY, MAX_BULK_RECORDS, held_kind, page_size, parse_id, parse_json, resolve_id,
+};
+use super::state::ApiState;
+use crate::records;
+use crate::store::WriteResult;
+
+/// The record routes; the bulk write takes up to [`MAX_BULK_BODY`].
+pub(super) fn router() -> Router<ApiState> {
+    Router::new()
+        .route(
+            "/v1/records/{kind}",
+            get(list_records)
+                .post(bulk_write)
+                .layer(DefaultBodyLimit::max(MAX_BULK_BODY)),
+        )
+        .route(
+            "/v1/records/{kind}/{key}",
+            get(get_record)
+                .put(put_record)
+                .patch(patch_record)
+                .delete(delete_record),
+        )
+        .route("/v1/records/{kind}/{key}/history", get(record_history))
+}
+
+/// Adds `erp_code`, this company's own code for the record, to its JSON.
+fn with_own_code(mut v: Value, me: &str) -> Value {
+    let code = v["codes"][me].clone();
+    if let Value::Object(m) = &mut v
+        && !code.is_null()
+    {
+        m.insert("erp_code".into(), code);
+    }
+    v
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    deleted: bool,
+}
+
+async fn list_records(
+    State(state): State<ApiState>,
+    Path(kind): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let kind = held_kind(&state, &kind).await?;
+    let after = match q.after.as_deref() {
+        Some(a) if !a.is_empty() => Some(parse_id(kind, a)?),
+        _ => None,
+    };
+    let limit = page_size(q.limit);
+    let records = state.store.list(kind, after, limit, q.deleted).await?;
+    let next = if records.len() == limit {
+        records.last().map(|r| r.id.key().to_string())
+    } else {
+        None
+    };
+    let items: Vec<Value> = records
+        .iter()
+        .map(|r| with_own_code(r.to_json(), &state.company.cnpj))
+        .collect();
+    Ok(Json(json!({ "records": items, "next_after": next })))
+}
+
+async fn get_record(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let kind = held_kind(&state, &kind).await?;
+    let id = resolve_id(&state, kind, &key).await?;
+    match state.store.get(id.clone()).await? {
+        Some(r) if !r.deleted => Ok(Json(with_own_code(r.to_json(), &state.company.cnpj))),
+        _ => Err(ApiError::no_record(id)),
+    }
+}
+
+async fn write_record(
+    state: &ApiState,
+    kind: &str,
+    key: &str,
+    body: &[u8],
+    must_exist: bool,
+) -> ApiResult<Response> {
+    let kind = held_kind(state, kind).await?;
+    let value = parse_json(body)?;
+    let id = resolve_id(state, kind, key).await?;
+    let result = records::put_with_codes(
+        &state.store,
+        kind,
+        Some(id.key()),
+        &value,
+        must_exist,
+        Some(&state.primary),
+    )
+    .await?;
+    let (status, Json(body)) = written(result);
+    Ok((status, Json(with_own_code(body, &state.company.cnpj))).into_response())
+}
+
+fn written(result: WriteResult) -> (StatusCode, Json<Value>) {
+    let status = if result.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut body = result.record.map(|r| r.to_json()).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut body {
+        m.insert("seq".into(), json!(result.seq));
+    }
+    (status, Json(body))
+}
+
+async fn put_record(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    write_record(&state, &kind, &key, &body, false).await
+}
+
+async fn patch_record(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    write_record(&state, &kind, &key, &body, true).await
+}
+
+async fn delete_record(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let kind = held_kind(&state, &kind).await?;
+    let id = resolve_id(&state, kind, &key).await?;
+    let result = records::delete(&state.store, kind, id.key()).await?;
+    Ok(Json(
+        json!({ "id": result.id.to_string(), "deleted": true, "seq": result.seq }),
+    ))
+}
+
+async fn record_history(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let kind = held_kind(&state, &kind).await?;
+    let id = resolve_id(&state, kind, &key).await?;
+    match state.store.history(id.clone()).await? {
+        Some(h) => Ok(Json(json!({ "id": id.to_string(), "history": h }))),
+        None => Err(ApiError::no_record(id)),
+    }
+}
+
+/// Writes many records of one kind: a JSON array of records, each checked
+/// alone. 200 when all were stored; 422 listing the refused rows by index
+/// when some were not (the others are stored).
+async fn bulk_write(
+    State(state): State<ApiState>,
+    Path(kind): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let kind = held_kind(&state, &kind).await?;
+    let Value::Array(items) = parse_json(&body)? else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "expected a JSON array of records",
+        ));
+    };
+    if items.len() > MAX_BULK_RECORDS {
+        return Err(ApiError::too_many("records", MAX_BULK_RECORDS, items.len()));
+    }
+    let report =
+        records::put_many_with_codes(&state.store, kind, &items, Some(&state.primary)).await?;
+    Ok(bulk_answer(report.rejected.is_empty(), json!(report)))
+}
+
+/// A bulk write's answer: 200 when every row was stored, 422 listing the
+/// refused rows when some were not (the others are stored).
+pub(super) fn bulk_answer(all_stored: bool, report: Value) -> Response {
+    let status = if all_stored {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, Json(report)).into_response()
+}
