@@ -24,8 +24,9 @@ use crate::data_dir::{Company, Group};
 use crate::records;
 use crate::store::{StoreError, StoreHandle};
 
+use crate::store::tables::META_INVITE;
 /// Metadata key under which this node's listen addresses are remembered.
-pub const META_LISTEN: &str = "listen_addrs";
+pub use crate::store::tables::META_LISTEN;
 /// How long an invite lasts unless told otherwise.
 pub const DEFAULT_INVITE_HOURS: u64 = 24;
 
@@ -153,7 +154,10 @@ pub fn now_ms() -> i64 {
 }
 
 fn invite_key(secret: &str) -> String {
-    format!("invite/{}", hex::encode(Sha256::digest(secret.as_bytes())))
+    format!(
+        "{META_INVITE}{}",
+        hex::encode(Sha256::digest(secret.as_bytes()))
+    )
 }
 
 /// Makes an invite: a fresh one-time secret, kept here as a hash.

@@ -29,9 +29,9 @@ use crate::primary::PrimaryHandle;
 use crate::primary::machine::{Outgoing, PrimaryMessage};
 pub use crate::pull::pull_from;
 use crate::pull::{ReceivePolicy, heads_bytes, parse_heads};
-use crate::store::StoreHandle;
 use crate::store::read::AuthorFilter;
 use crate::store::stock::StockEntry;
+use crate::store::{ReplicatedLog, StoreHandle, WriteOp};
 use elo_crdt::{Category, DocId, DocPayload, Sharing};
 use elo_net::protocol::StockFigures;
 
@@ -1042,22 +1042,15 @@ async fn pull(shared: &Shared, peer: PeerId) -> Result<u64, String> {
     Ok(docs)
 }
 
-/// Metadata key prefix of the per-member stock checkpoints.
-const META_STOCK_CHECKPOINT: &str = "stock_checkpoint/";
-
 /// Walks a member's stock log from its checkpoint until caught up, keeping
 /// the newest version of each entry. The checkpoint advances only after
 /// the entries are stored.
 async fn pull_stock(shared: &Shared, peer: PeerId) -> Result<(), String> {
-    let key = format!("{META_STOCK_CHECKPOINT}{peer}");
-    let mut since: u64 = match shared.store.meta(&key).await {
-        Ok(Some(b)) => std::str::from_utf8(&b)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        Ok(None) => 0,
-        Err(e) => return Err(e.to_string()),
-    };
+    let mut since = shared
+        .store
+        .checkpoint(ReplicatedLog::Stock, peer.to_string())
+        .await
+        .map_err(|e| e.to_string())?;
     loop {
         let body = RequestBody::StockSince {
             since,
@@ -1114,7 +1107,11 @@ async fn pull_stock(shared: &Shared, peer: PeerId) -> Result<(), String> {
         since = through;
         shared
             .store
-            .set_meta(&key, since.to_string().into_bytes())
+            .write(vec![WriteOp::Checkpoint {
+                log: ReplicatedLog::Stock,
+                peer: peer.to_string(),
+                seq: since,
+            }])
             .await
             .map_err(|e| e.to_string())?;
         if since >= latest {

@@ -21,7 +21,7 @@ use elo_net::{NetClient, PeerId};
 use futures::TryStreamExt;
 use serde_bytes::ByteBuf;
 
-use crate::store::{ReceivedDoc, StoreHandle, WriteOp};
+use crate::store::{ReceivedDoc, ReplicatedLog, StoreHandle, WriteOp};
 use elo_crdt::{DocPayload, RecordDoc, Sharing};
 
 use crate::membership::Authorizations;
@@ -103,7 +103,7 @@ pub async fn pull_from(
     let receives = &policy.receives;
     let peer_key = peer.to_string();
     let since = store
-        .checkpoint(peer_key.clone())
+        .checkpoint(ReplicatedLog::Records, peer_key.clone())
         .await
         .map_err(|e| e.to_string())?;
     // The member's log, page by page, as a stream of jobs. The closures own
@@ -222,6 +222,7 @@ pub async fn pull_from(
             // in order): the checkpoint may move.
             store
                 .write(vec![WriteOp::Checkpoint {
+                    log: ReplicatedLog::Records,
                     peer: peer_key.clone(),
                     seq,
                 }])

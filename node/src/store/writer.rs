@@ -12,7 +12,10 @@ use redb::Database;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::stock::{self, StockEntry, StockWriteReport};
-use super::{ChangeEntry, Store, StoreError, WriteError, WriteOp, WriteResult, read};
+use super::{
+    ChangeEntry, ReplicatedLog, Store, StoreError, WriteError, WriteOp, WriteResult, checkpoint,
+    local, merge, read,
+};
 
 /// Writes waiting in the queue before senders wait.
 const QUEUE: usize = 1024;
@@ -88,12 +91,7 @@ impl StoreHandle {
         &self,
         ops: Vec<WriteOp>,
     ) -> Result<Vec<Result<WriteResult, WriteError>>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writes
-            .send(Request::Write { ops, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Request::Write { ops, reply }).await
     }
 
     /// Stores stock entries (see [`Store::write_stock`]); resolves once
@@ -103,27 +101,18 @@ impl StoreHandle {
         entries: Vec<StockEntry>,
         own: bool,
     ) -> Result<StockWriteReport, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writes
-            .send(Request::Stock {
-                entries,
-                own,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Request::Stock {
+            entries,
+            own,
+            reply,
+        })
+        .await
     }
 
     /// Copies the whole store to `target` between two transactions;
     /// returns its size.
     pub async fn backup(&self, target: std::path::PathBuf) -> Result<u64, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writes
-            .send(Request::Backup { target, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Request::Backup { target, reply }).await
     }
 
     /// The record this company knows by its own code.
@@ -132,13 +121,13 @@ impl StoreHandle {
         kind: Kind,
         code: String,
     ) -> Result<Option<DocId>, StoreError> {
-        self.blocking(move |db| read::id_by_own_code(db, kind, &code))
+        self.blocking(move |db| local::id_by_own_code(db, kind, &code))
             .await
     }
 
     /// This company's own codes for these records.
     pub async fn own_codes_of(&self, ids: Vec<String>) -> Result<Vec<Option<String>>, StoreError> {
-        self.blocking(move |db| read::own_codes_of(db, &ids)).await
+        self.blocking(move |db| local::own_codes_of(db, &ids)).await
     }
 
     /// Every company's stock of one SKU.
@@ -163,13 +152,8 @@ impl StoreHandle {
 
     /// Sets a metadata value; resolves once it is on disk.
     pub async fn set_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
         let key = key.to_string();
-        self.writes
-            .send(Request::Meta { key, value, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Request::Meta { key, value, reply }).await
     }
 
     /// Closes the store after every write sent before. The file is closed
@@ -185,14 +169,10 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)
     }
 
-    /// Forgets replication checkpoints (of one peer, or all).
+    /// Forgets replication checkpoints (of one peer, or all), in every log.
     pub async fn reset_checkpoints(&self, peer: Option<String>) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writes
-            .send(Request::ResetCheckpoints { peer, reply })
+        self.ask(|reply| Request::ResetCheckpoints { peer, reply })
             .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     pub async fn heads_of(
@@ -211,18 +191,20 @@ impl StoreHandle {
             .await
     }
 
-    /// See [`read::prepare_merge`]; runs on the caller's (blocking) thread.
+    /// See [`merge::prepare_merge`]; runs on the caller's (blocking) thread.
     pub fn prepare_merge(
         &self,
         id: &DocId,
         payload: elo_crdt::DocPayload,
         origin: &str,
     ) -> Result<Option<WriteOp>, WriteError> {
-        read::prepare_merge(&self.db, id, payload, origin)
+        merge::prepare_merge(&self.db, id, payload, origin)
     }
 
-    pub async fn checkpoint(&self, peer: String) -> Result<u64, StoreError> {
-        self.blocking(move |db| read::checkpoint(db, &peer)).await
+    /// How far `peer`'s `log` is stored here (see [`checkpoint::checkpoint`]).
+    pub async fn checkpoint(&self, log: ReplicatedLog, peer: String) -> Result<u64, StoreError> {
+        self.blocking(move |db| checkpoint::checkpoint(db, log, &peer))
+            .await
     }
 
     /// One write; its refusal comes back as the inner error.
@@ -239,6 +221,19 @@ impl StoreHandle {
     /// Committed changes as they happen (for the change feed and replication).
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeEntry> {
         self.changes.subscribe()
+    }
+
+    /// Sends the writer a request and waits for its reply.
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Request,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writes
+            .send(request(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn blocking<T: Send + 'static>(
@@ -293,7 +288,7 @@ impl StoreHandle {
 
     /// The product fields this company keeps to itself.
     pub async fn restricted(&self) -> Result<Vec<String>, StoreError> {
-        self.blocking(read::restricted_fields).await
+        self.blocking(local::restricted_fields).await
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
