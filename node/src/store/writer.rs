@@ -318,18 +318,15 @@ fn writer(
                 None => break,
             },
         };
-        let (mut ops, mut replies) = match first {
+        match first {
             Request::Meta { key, value, reply } => {
                 let _ = reply.send(store.put_meta(&key, &value));
-                continue;
             }
             Request::ResetCheckpoints { peer, reply } => {
                 let _ = reply.send(store.reset_checkpoints(peer.as_deref()));
-                continue;
             }
             Request::Backup { target, reply } => {
                 let _ = reply.send(store.backup_to(&target));
-                continue;
             }
             Request::Stock {
                 entries,
@@ -343,7 +340,6 @@ fn writer(
                     stock_notify.send_replace(report.last_seq);
                 }
                 let _ = reply.send(result);
-                continue;
             }
             Request::Close { reply } => {
                 drop(store);
@@ -351,42 +347,56 @@ fn writer(
                 return;
             }
             Request::Write { ops, reply } => {
-                let n = ops.len();
-                (ops, vec![(reply, n)])
-            }
-        };
-        // Group commit: take every write already queued into this transaction.
-        while ops.len() < MAX_BATCH_OPS {
-            match rx.try_recv() {
-                Ok(Request::Write { ops: more, reply }) => {
-                    replies.push((reply, more.len()));
-                    ops.extend(more);
-                }
-                Ok(meta) => {
-                    pending = Some(meta);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        match store.write_batch(ops, now_ms()) {
-            Ok((results, entries)) => {
-                let mut results = results.into_iter();
-                for (reply, n) in replies {
-                    let _ = reply.send(Ok(results.by_ref().take(n).collect()));
-                }
-                for e in entries {
-                    let _ = notify.send(e);
-                }
-            }
-            Err(e) => {
-                tracing::error!("store transaction failed, nothing of it was stored: {e}");
-                let text = e.to_string();
-                for (reply, _) in replies {
-                    let _ = reply.send(Err(StoreError::Failed(text.clone())));
-                }
+                pending = group_commit(&mut store, &mut rx, ops, reply, &notify);
             }
         }
     }
     tracing::debug!("store writer stopped");
+}
+
+/// Commits `ops` with every write already queued behind them in one
+/// transaction (group commit), answers each caller and tells subscribers
+/// of the new changes. Returns the first queued request that is not a
+/// write: it waits for the next turn of the writer.
+fn group_commit(
+    store: &mut Store,
+    rx: &mut mpsc::Receiver<Request>,
+    mut ops: Vec<WriteOp>,
+    reply: Reply,
+    notify: &broadcast::Sender<ChangeEntry>,
+) -> Option<Request> {
+    let mut replies = vec![(reply, ops.len())];
+    let mut pending = None;
+    while ops.len() < MAX_BATCH_OPS {
+        match rx.try_recv() {
+            Ok(Request::Write { ops: more, reply }) => {
+                replies.push((reply, more.len()));
+                ops.extend(more);
+            }
+            Ok(other) => {
+                pending = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    match store.write_batch(ops, now_ms()) {
+        Ok((results, entries)) => {
+            let mut results = results.into_iter();
+            for (reply, n) in replies {
+                let _ = reply.send(Ok(results.by_ref().take(n).collect()));
+            }
+            for e in entries {
+                let _ = notify.send(e);
+            }
+        }
+        Err(e) => {
+            tracing::error!("store transaction failed, nothing of it was stored: {e}");
+            let text = e.to_string();
+            for (reply, _) in replies {
+                let _ = reply.send(Err(StoreError::Failed(text.clone())));
+            }
+        }
+    }
+    pending
 }
