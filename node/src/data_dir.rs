@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError, read};
 
-/// Metadata keys the data directory keeps in the store.
-pub const META_COMPANY: &str = "company";
-pub const META_GROUP: &str = "group";
+/// Metadata keys the data directory keeps in the store (declared, with
+/// every other key, in `store::tables`).
+use crate::store::tables::{META_COMPANY, META_GROUP};
 
 /// Why a data directory could not be created or opened.
 #[derive(Debug, thiserror::Error)]

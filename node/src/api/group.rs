@@ -72,7 +72,7 @@ async fn create_invite(State(state): State<ApiState>, body: Bytes) -> ApiResult<
     };
     // The group secret may have changed since the node started (a member
     // was removed): invites carry the current one.
-    let group = match state.store.meta(crate::data_dir::META_GROUP).await? {
+    let group = match state.store.meta(crate::store::tables::META_GROUP).await? {
         Some(b) => serde_json::from_slice(&b).unwrap_or_else(|_| state.group.clone()),
         None => state.group.clone(),
     };

@@ -18,10 +18,9 @@ use super::roster::{Authorizations, roster};
 use crate::clock::now_ms;
 use crate::data_dir::{Company, Group};
 use crate::records;
+use crate::store::tables::{META_INVITE, META_LISTEN};
 use crate::store::{StoreError, StoreHandle};
 
-/// Metadata key under which this node's listen addresses are remembered.
-pub const META_LISTEN: &str = "listen_addrs";
 /// How long an invite lasts unless told otherwise.
 pub const DEFAULT_INVITE_HOURS: u64 = 24;
 
@@ -50,7 +49,10 @@ struct PendingInvite {
 }
 
 fn invite_key(secret: &str) -> String {
-    format!("invite/{}", hex::encode(Sha256::digest(secret.as_bytes())))
+    format!(
+        "{META_INVITE}{}",
+        hex::encode(Sha256::digest(secret.as_bytes()))
+    )
 }
 
 /// Makes an invite: a fresh one-time secret, kept here as a hash.

@@ -6,7 +6,8 @@
 use elo_crdt::{DocId, Kind};
 use serde::Serialize;
 
-use crate::data_dir::{Company, Group, META_GROUP};
+use crate::data_dir::{Company, Group};
+use crate::store::tables::META_GROUP;
 use crate::primary::PrimaryView;
 use crate::primary::machine::describe_primary;
 use crate::records::{self, RecordError};

@@ -22,7 +22,7 @@ use super::machine::{
 use crate::store::{StoreError, StoreHandle};
 
 /// Metadata key of the persisted election and range state.
-pub const META_PRIMARY: &str = "primary_state";
+pub use crate::store::tables::META_PRIMARY;
 /// How often the machine ticks (election timeouts, retransmissions and
 /// gossip are counted in ticks).
 const TICK: Duration = Duration::from_millis(500);

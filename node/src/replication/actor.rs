@@ -31,14 +31,13 @@ use crate::data_dir::Company;
 use crate::group::{self, Roster};
 use crate::primary::PrimaryHandle;
 use crate::primary::machine::Outgoing;
+use crate::store::tables::{META_LISTEN, META_REMEMBERED_ADDR};
 use crate::store::{ChangeEntry, StoreError, StoreHandle};
 
 /// Pause before a failed pull is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often members not connected are considered for a dial.
 const DIAL_EVERY: Duration = Duration::from_millis(500);
-/// Metadata key prefix of the address a member was last reached at.
-pub(super) const META_REMEMBERED: &str = "remembered_addr/";
 
 /// What the actor is asked or told.
 pub(super) enum Command {
@@ -242,7 +241,7 @@ impl Actor {
         // Across a VPN that carries no multicast, the address this node
         // last reached a member at is the one that works: keep it.
         if outbound && self.peers.remember(peer, &addr) {
-            let key = format!("{META_REMEMBERED}{peer}");
+            let key = format!("{META_REMEMBERED_ADDR}{peer}");
             let _ = self
                 .store
                 .set_meta(&key, addr.to_string().into_bytes())
@@ -483,7 +482,7 @@ impl Actor {
         let _ = self
             .store
             .set_meta(
-                group::invite::META_LISTEN,
+                META_LISTEN,
                 serde_json::to_vec(&addrs).unwrap_or_default(),
             )
             .await;

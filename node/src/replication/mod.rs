@@ -43,7 +43,8 @@ use crate::group::{self, Removal, Roster, removal};
 use crate::primary::PrimaryHandle;
 use crate::primary::machine::Outgoing;
 use crate::store::StoreHandle;
-use actor::{Actor, Command, Inputs, META_REMEMBERED};
+use crate::store::tables::META_REMEMBERED_ADDR;
+use actor::{Actor, Command, Inputs};
 use dispatch::Context;
 
 pub use error::{PullError, ReplicationError};
@@ -268,7 +269,7 @@ impl Replication {
 async fn remembered_addrs(store: &StoreHandle, roster: &Roster) -> HashMap<PeerId, Multiaddr> {
     let mut out = HashMap::new();
     for peer in roster.members.keys() {
-        let key = format!("{META_REMEMBERED}{peer}");
+        let key = format!("{META_REMEMBERED_ADDR}{peer}");
         if let Ok(Some(bytes)) = store.meta(&key).await
             && let Some(addr) = std::str::from_utf8(&bytes)
                 .ok()

@@ -18,7 +18,7 @@ use super::error::PullError;
 use super::link::{Link, heads_bytes, parse_heads};
 use super::log::{Log, Page, Progress, walk};
 use crate::group::ReceivePolicy;
-use crate::store::{ReplicatedLog, StoreHandle, WriteOp};
+use crate::store::{ReplicatedLog, StoreHandle};
 
 /// Fetch requests in flight per member.
 pub const FETCHES_IN_FLIGHT: usize = 6;
@@ -199,7 +199,7 @@ impl<L: Link> RecordLog<L> {
                     tracing::warn!(%peer, %id, "dropped a received document: {reason}");
                     continue;
                 }
-                match prepare(&store, &id, payload, whole, &origin) {
+                match store.prepare_received(&id, payload, whole, &origin) {
                     Ok(Some(op)) => ops.push(op),
                     Ok(None) => {}
                     Err(e) => tracing::warn!(%peer, "refused a received document: {e}"),
@@ -221,26 +221,3 @@ impl<L: Link> RecordLog<L> {
 
 /// A fetched document: id, payload, whether this node had nothing of it.
 type Received = (DocId, DocPayload, bool);
-
-/// The store's write for one received document (`None`: nothing new).
-fn prepare(
-    store: &StoreHandle,
-    id: &DocId,
-    payload: DocPayload,
-    whole: bool,
-    origin: &str,
-) -> Result<Option<WriteOp>, crate::store::WriteError> {
-    match (whole, payload) {
-        (true, DocPayload::Whole(bytes)) => crate::store::ReceivedDoc::check(id, &bytes).map(|c| {
-            Some(WriteOp::Merge {
-                id: id.clone(),
-                bytes,
-                origin: origin.to_owned(),
-                checked: Some(c),
-            })
-        }),
-        // Merged with the stored document here, in parallel; the store
-        // keeps the result only if nothing changed meanwhile.
-        (_, payload) => store.prepare_merge(id, payload, origin),
-    }
-}

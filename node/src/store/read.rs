@@ -1,13 +1,15 @@
 //! Reads, on any thread, straight from the database: redb readers never
 //! block the writer, so the API and replication read in parallel with it.
 
-use super::*;
-
 use std::collections::BTreeMap;
 
-use elo_crdt::FieldValue;
+use elo_crdt::{DocId, DocPayload, HistoryEntry, Kind, Record, RecordDoc};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-type LocalValues = BTreeMap<String, FieldValue>;
+use super::local::{overlay, restricted_in};
+use super::stored::{self, READER, load_doc, meta_u64};
+use super::tables::{CHANGES, DOC_SEQ, DOCS, META, META_LAST_SEQ, RESTRICTED};
+use super::{ChangeEntry, StoreError};
 
 /// A record as this company sees it: its main document, the part
 /// documents this node holds, and its own restricted values on top.
@@ -17,7 +19,7 @@ pub fn record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
     let local = txn.open_table(RESTRICTED)?;
     let restricted = restricted_in(&txn.open_table(META)?)?;
     let id = id.record();
-    let main = load_from(&docs, &id)?.and_then(|d| d.record());
+    let main = load_doc(&docs, &id)?.and_then(|d| d.record());
     assemble(&docs, &local, &restricted, &id, main)
 }
 
@@ -30,7 +32,7 @@ pub fn history(db: &Database, id: &DocId) -> Result<Option<Vec<HistoryEntry>>, S
     let mut out: Option<Vec<HistoryEntry>> = None;
     let parts = part_ids(&id);
     for doc_id in std::iter::once(id.clone()).chain(parts) {
-        if let Some(mut doc) = load_from(&docs, &doc_id)? {
+        if let Some(mut doc) = load_doc(&docs, &doc_id)? {
             out.get_or_insert_with(Vec::new).extend(doc.history());
         }
     }
@@ -62,21 +64,6 @@ fn part_ids(id: &DocId) -> impl Iterator<Item = DocId> + '_ {
         .map(|c| id.part(c))
 }
 
-fn load_from(
-    docs: &impl ReadableTable<&'static str, &'static [u8]>,
-    id: &DocId,
-) -> Result<Option<RecordDoc>, StoreError> {
-    let Some(bytes) = docs.get(id.as_str())? else {
-        return Ok(None);
-    };
-    RecordDoc::load(bytes.value(), READER, id)
-        .map(Some)
-        .map_err(|source| StoreError::Damaged {
-            id: id.to_string(),
-            source,
-        })
-}
-
 /// Adds the parts and the restricted values to a record's main document
 /// (`main`; `None` when this node holds only some of its parts).
 fn assemble(
@@ -88,7 +75,7 @@ fn assemble(
 ) -> Result<Option<Record>, StoreError> {
     let mut record = main;
     for part in part_ids(id) {
-        if let Some(r) = load_from(docs, &part)?.and_then(|d| d.record()) {
+        if let Some(r) = load_doc(docs, &part)?.and_then(|d| d.record()) {
             record
                 .get_or_insert_with(|| Record {
                     id: id.clone(),
@@ -103,60 +90,6 @@ fn assemble(
         overlay(local, restricted, r)?;
     }
     Ok(record)
-}
-
-/// Puts this company's restricted values over a record: for a field it
-/// restricts, only its own value counts, whatever the shared document says.
-pub fn overlay(
-    local: &impl ReadableTable<&'static str, &'static [u8]>,
-    restricted: &[String],
-    record: &mut Record,
-) -> Result<(), StoreError> {
-    if restricted.is_empty() || record.kind() != Kind::Product {
-        return Ok(());
-    }
-    let mut own = local_values(local, &record.id.record())?;
-    for field in restricted {
-        record.values.remove(field);
-        if let Some(v) = own.remove(field) {
-            record.values.insert(field.clone(), v);
-        }
-    }
-    Ok(())
-}
-
-/// A record's restricted values from the local table.
-pub fn local_values(
-    local: &impl ReadableTable<&'static str, &'static [u8]>,
-    id: &DocId,
-) -> Result<LocalValues, StoreError> {
-    Ok(match local.get(id.as_str())? {
-        // Written only by this node; a damaged entry reads as empty rather
-        // than hiding the whole record.
-        Some(v) => serde_json::from_slice(v.value()).unwrap_or_default(),
-        None => LocalValues::new(),
-    })
-}
-
-/// The fields this company restricts.
-pub fn restricted_fields(db: &Database) -> Result<Vec<String>, StoreError> {
-    let txn = db.begin_read()?;
-    restricted_in(&txn.open_table(META)?)
-}
-
-fn restricted_in(
-    meta: &impl ReadableTable<&'static str, &'static [u8]>,
-) -> Result<Vec<String>, StoreError> {
-    Ok(meta
-        .get(META_RESTRICTED)?
-        .map(|g| {
-            String::from_utf8_lossy(g.value())
-                .split(',')
-                .filter(|f| !f.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default())
 }
 
 /// Records of a kind in key order, starting after `after` (a document
@@ -238,13 +171,7 @@ pub fn heads_of(
     let changes = txn.open_table(CHANGES)?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let heads = match doc_seq.get(id.as_str())?.map(|g| g.value()) {
-            Some(seq) => changes
-                .get(seq)?
-                .and_then(|v| ChangeEntry::decode(seq, v.value()))
-                .map(|e| e.heads),
-            None => None,
-        };
+        let heads = stored::heads_of(&doc_seq, &changes, id.as_str())?;
         out.push(heads);
     }
     Ok(out)
@@ -305,118 +232,9 @@ pub fn docs_for_peer(
     Ok(out)
 }
 
-/// Merges what a member sent into the stored document, on the caller's
-/// thread, and returns the write that stores the result (`None`: nothing
-/// new). Changes that continue the stored history are appended without
-/// loading the document; anything else is merged in full. A document
-/// not stored here must come whole, and is checked as such.
-pub fn prepare_merge(
-    db: &Database,
-    id: &DocId,
-    payload: DocPayload,
-    origin: &str,
-) -> Result<Option<WriteOp>, WriteError> {
-    let damaged = |source| WriteError::Damaged {
-        id: id.to_string(),
-        source,
-    };
-    let stored = stored_with_entry(db, id).map_err(|e| {
-        damaged(elo_crdt::DocError::WrongId {
-            expected: id.to_string(),
-            found: e.to_string(),
-        })
-    })?;
-    let Some((stored, entry)) = stored else {
-        let bytes = match payload {
-            DocPayload::Whole(bytes) => bytes,
-            // Changes of a document never held here: the sender withheld
-            // some of it (changes this company has not authorised).
-            DocPayload::Changes(changes) => RecordDoc::from_changes(&changes, READER, id)
-                .map_err(damaged)?
-                .save(),
-        };
-        return ReceivedDoc::check(id, &bytes).map(|c| {
-            Some(WriteOp::Merge {
-                id: id.clone(),
-                bytes,
-                origin: origin.to_string(),
-                checked: Some(c),
-            })
-        });
-    };
-    let base = entry.as_ref().map(|e| e.heads.clone());
-    if let (DocPayload::Changes(changes), Some(e)) = (&payload, &entry)
-        && let Some((bytes, heads, deleted)) =
-            RecordDoc::append_changes(&stored, &e.heads, e.deleted, changes)
-    {
-        return Ok(Some(WriteOp::Merged {
-            id: id.clone(),
-            bytes,
-            origin: origin.to_string(),
-            result: ReceivedDoc { heads, deleted },
-            base: e.heads.clone(),
-        }));
-    }
-    let mut doc = RecordDoc::load(&stored, READER, id).map_err(damaged)?;
-    let base = base.unwrap_or_else(|| doc.heads());
-    let mut changed = false;
-    match payload {
-        DocPayload::Whole(bytes) => changed |= doc.merge_bytes(&bytes).map_err(damaged)?,
-        DocPayload::Changes(changes) => {
-            for c in changes {
-                changed |= doc.merge_bytes(&c).map_err(damaged)?;
-            }
-        }
-    }
-    if !changed {
-        return Ok(None);
-    }
-    Ok(Some(WriteOp::Merged {
-        id: id.clone(),
-        result: ReceivedDoc {
-            heads: doc.heads(),
-            deleted: doc.is_deleted(),
-        },
-        bytes: doc.save(),
-        origin: origin.to_string(),
-        base,
-    }))
-}
-
-/// A document's stored bytes and its change-log entry.
-type StoredDoc = (Vec<u8>, Option<ChangeEntry>);
-
-/// Reads a document's stored bytes and its change-log entry.
-fn stored_with_entry(db: &Database, id: &DocId) -> Result<Option<StoredDoc>, StoreError> {
-    let txn = db.begin_read()?;
-    let docs = txn.open_table(DOCS)?;
-    let Some(bytes) = docs.get(id.as_str())?.map(|g| g.value().to_vec()) else {
-        return Ok(None);
-    };
-    let doc_seq = txn.open_table(DOC_SEQ)?;
-    let changes = txn.open_table(CHANGES)?;
-    let entry = match doc_seq.get(id.as_str())?.map(|g| g.value()) {
-        Some(seq) => changes
-            .get(seq)?
-            .and_then(|v| ChangeEntry::decode(seq, v.value())),
-        None => None,
-    };
-    Ok(Some((bytes, entry)))
-}
-
-/// The checkpoint kept for a peer: its sequence number up to which
-/// everything is stored here.
-pub fn checkpoint(db: &Database, peer: &str) -> Result<u64, StoreError> {
-    let txn = db.begin_read()?;
-    Ok(txn
-        .open_table(CHECKPOINTS)?
-        .get(peer)?
-        .map_or(0, |g| g.value()))
-}
-
 pub fn last_seq(db: &Database) -> Result<u64, StoreError> {
     let txn = db.begin_read()?;
-    read_u64(&txn.open_table(META)?, META_LAST_SEQ)
+    meta_u64(&txn.open_table(META)?, META_LAST_SEQ)
 }
 
 pub fn meta(db: &Database, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -443,23 +261,4 @@ pub fn record_count(db: &Database) -> Result<u64, StoreError> {
 pub fn doc_count(db: &Database) -> Result<u64, StoreError> {
     let txn = db.begin_read()?;
     Ok(txn.open_table(DOCS)?.len()?)
-}
-
-/// The record this company knows by `code` (its `erp_code`), if any.
-pub fn id_by_own_code(db: &Database, kind: Kind, code: &str) -> Result<Option<DocId>, StoreError> {
-    let txn = db.begin_read()?;
-    let table = txn.open_table(super::tables::OWN_CODES)?;
-    let key = format!("{kind}\u{1}{code}");
-    Ok(table
-        .get(key.as_str())?
-        .and_then(|g| DocId::parse(g.value())))
-}
-
-/// This company's own codes for these records (`None` where it has none).
-pub fn own_codes_of(db: &Database, ids: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-    let txn = db.begin_read()?;
-    let table = txn.open_table(super::tables::OWN_CODE_OF)?;
-    ids.iter()
-        .map(|id| Ok(table.get(id.as_str())?.map(|g| g.value().to_owned())))
-        .collect()
 }

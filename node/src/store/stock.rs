@@ -13,18 +13,12 @@
 //! per update, and the store stays the size of the current stock however
 //! many updates it took (benchmark: `elo-bench stock`).
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
+use super::stored::meta_u64;
+use super::tables::{META, META_STOCK_SEQ, STOCK, STOCK_LOG};
 use super::{Store, StoreError};
-
-/// Current stock. Key: [`stock_key`]. Value: a [`StockEntry`] as JSON,
-/// with its local sequence number.
-pub const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock-1");
-/// The stock log. Key: local stock sequence number. Value: the entry's key.
-pub const STOCK_LOG: TableDefinition<u64, &str> = TableDefinition::new("stock-log-1");
-/// Metadata key of the last stock sequence number handed out.
-const META_STOCK_SEQ: &str = "stock_last_seq";
 
 /// One company's figures for one SKU in one deposit. Quantities are exact
 /// decimals with three places, scaled (`1500` is 1.500).
@@ -98,8 +92,8 @@ impl Store {
         {
             let mut stock = txn.open_table(STOCK)?;
             let mut log = txn.open_table(STOCK_LOG)?;
-            let mut meta = txn.open_table(super::tables::META)?;
-            let mut seq = super::read_u64(&meta, META_STOCK_SEQ)?;
+            let mut meta = txn.open_table(META)?;
+            let mut seq = meta_u64(&meta, META_STOCK_SEQ)?;
             for mut entry in entries {
                 let key = stock_key(&entry.sku, &entry.company, &entry.deposit);
                 let old = match stock.get(key.as_str())? {
@@ -161,8 +155,8 @@ pub fn stock_since(
     let txn = db.begin_read()?;
     let log = txn.open_table(STOCK_LOG)?;
     let stock = txn.open_table(STOCK)?;
-    let meta = txn.open_table(super::tables::META)?;
-    let latest = super::read_u64(&meta, META_STOCK_SEQ)?;
+    let meta = txn.open_table(META)?;
+    let latest = meta_u64(&meta, META_STOCK_SEQ)?;
     let mut out = Vec::new();
     for item in log.range(since.saturating_add(1)..)?.take(limit) {
         let (seq, key) = item?;

@@ -1,7 +1,11 @@
-//! Every redb table of a node, with its key and value layout. A table's name
-//! carries a version: a layout change gets a new name and a migration.
+//! Every redb table of a node and every metadata key of the crate, with
+//! its layout. A table's name carries a version: a layout change gets a
+//! new name and a migration (see [`super::migrate`]). Code elsewhere in
+//! the crate names a metadata key only through a constant of this file.
 
 use redb::TableDefinition;
+
+// ---- The record log ----
 
 /// Record documents. Key: document id (`customer/cpf:52998224725`).
 /// Value: the automerge document as `save()` writes it.
@@ -19,9 +23,31 @@ pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes-1
 /// The latest sequence number of each document. Key: document id.
 pub const DOC_SEQ: TableDefinition<&str, u64> = TableDefinition::new("doc-seq-1");
 
-/// Per-peer replication checkpoints. Key: the peer's id. Value: the peer's
-/// sequence number up to which everything is stored here.
-pub const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("checkpoints-1");
+// ---- The stock log (see `super::stock`) ----
+
+/// Current stock. Key: `stock::stock_key` (SKU, company, deposit). Value:
+/// a `StockEntry` as JSON, with its local stock sequence number.
+pub const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock-1");
+
+/// The stock log, one entry per stock entry: its latest local stock
+/// sequence number. Key: that number. Value: the entry's `STOCK` key.
+pub const STOCK_LOG: TableDefinition<u64, &str> = TableDefinition::new("stock-log-1");
+
+// ---- Replication ----
+
+/// How far this node has stored each member's replicated logs. Key: (the
+/// log's name, [`ReplicatedLog::as_str`]; the member's peer id). Value: the
+/// member's sequence number in that log up to which everything is stored
+/// here. One table for every log, so a new log brings no new checkpoint.
+///
+/// [`ReplicatedLog::as_str`]: super::ReplicatedLog::as_str
+pub const CHECKPOINTS: TableDefinition<(&str, &str), u64> = TableDefinition::new("checkpoints-2");
+
+/// Schema 1's record-log checkpoints. Key: the member's peer id. Moved
+/// into [`CHECKPOINTS`] by the migration to schema 2, then deleted.
+pub const CHECKPOINTS_V1: TableDefinition<&str, u64> = TableDefinition::new("checkpoints-1");
+
+// ---- What never leaves this company (see `super::local`) ----
 
 /// Restricted fields (seed 002's "campos restritos"): this company's own
 /// values of the fields it keeps to itself, overlaid on read and never put in
@@ -36,37 +62,36 @@ pub const OWN_CODES: TableDefinition<&str, &str> = TableDefinition::new("own-cod
 /// names records by it).
 pub const OWN_CODE_OF: TableDefinition<&str, &str> = TableDefinition::new("own-code-of-1");
 
-/// Node metadata. Keys: see `META_*` below. Values: UTF-8 or JSON.
+// ---- Metadata ----
+
+/// Node metadata. Keys: the `META_*` constants below. Values: UTF-8 or JSON.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-1");
 
-/// The last sequence number handed out.
+/// The last record-log sequence number handed out (decimal text).
 pub const META_LAST_SEQ: &str = "last_seq";
-/// The schema version the file was migrated to.
+/// The last stock-log sequence number handed out (decimal text).
+pub const META_STOCK_SEQ: &str = "stock_last_seq";
+/// The schema version the file was migrated to (decimal text).
 pub const META_SCHEMA: &str = "schema_version";
-/// The fields this company restricts, comma-separated.
+/// The product fields this company restricts, comma-separated.
 pub const META_RESTRICTED: &str = "restricted_fields";
-
-/// A log that members walk with a checkpoint each: the record log and the
-/// stock log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ReplicatedLog {
-    Records,
-    Stock,
-}
-
-impl ReplicatedLog {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplicatedLog::Records => "records",
-            ReplicatedLog::Stock => "stock",
-        }
-    }
-
-    /// The key of a member's checkpoint of this log.
-    pub(crate) fn checkpoint_key(self, peer: &str) -> String {
-        match self {
-            ReplicatedLog::Records => peer.to_owned(),
-            ReplicatedLog::Stock => format!("stock/{peer}"),
-        }
-    }
-}
+/// This node's company: CNPJ, name, peer id (JSON `Company`, `data_dir`).
+pub const META_COMPANY: &str = "company";
+/// The group this company belongs to: id and secret (JSON `Group`, `data_dir`).
+pub const META_GROUP: &str = "group";
+/// The listen addresses the node last advertised, with `/p2p/` (JSON list
+/// of text, `membership`); invites carry them.
+pub const META_LISTEN: &str = "listen_addrs";
+/// The primary machine's persisted election and range state (JSON
+/// `PersistentState`, `primary::driver`).
+pub const META_PRIMARY: &str = "primary_state";
+/// Prefix; `remembered_addr/{peer id}`: the address a member was last
+/// reached at (text multiaddr, `mesh`), dialed first after a restart.
+pub const META_REMEMBERED_ADDR: &str = "remembered_addr/";
+/// Prefix; `invite/{hex sha-256 of the join secret}`: an invite this node
+/// made, its expiry and whether it was used (JSON, `membership`).
+pub const META_INVITE: &str = "invite/";
+/// Prefix; `stock_checkpoint/{peer id}`: schema 1's stock-log checkpoints
+/// (decimal text). Moved into [`CHECKPOINTS`] by the migration to schema 2;
+/// no longer written.
+pub const META_STOCK_CHECKPOINT_V1: &str = "stock_checkpoint/";

@@ -12,8 +12,10 @@ use redb::Database;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::stock::{self, StockEntry, StockWriteReport};
-use super::tables::ReplicatedLog;
-use super::{ChangeEntry, Store, StoreError, WriteError, WriteOp, WriteResult, read};
+use super::{
+    ChangeEntry, ReplicatedLog, Store, StoreError, WriteError, WriteOp, WriteResult, checkpoint,
+    local, merge, read,
+};
 
 /// Writes waiting in the queue before senders wait.
 const QUEUE: usize = 1024;
@@ -89,12 +91,7 @@ impl StoreHandle {
         &self,
         ops: Vec<WriteOp>,
     ) -> Result<Vec<Result<WriteResult, WriteError>>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writes
-            .send(Request::Write { ops, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Request::Write { ops, reply }).await
     }
 
     /// Stores stock entries (see [`Store::write_stock`]); resolves once
@@ -104,27 +101,18 @@ impl StoreHandle {
         entries: Vec<StockEntry>,
         own: bool,
     ) -> Result<StockWriteReport, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writes
-            .send(Request::Stock {
-                entries,
-                own,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Request::Stock {
+            entries,
+            own,
+            reply,
+        })
+        .await
     }
 
     /// Copies the whole store to `target` between two transactions;
     /// returns its size.
     pub async fn backup(&self, target: std::path::PathBuf) -> Result<u64, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writes
-            .send(Request::Backup { target, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Request::Backup { target, reply }).await
     }
 
     /// The record this company knows by its own code.
@@ -133,13 +121,13 @@ impl StoreHandle {
         kind: Kind,
         code: String,
     ) -> Result<Option<DocId>, StoreError> {
-        self.blocking(move |db| read::id_by_own_code(db, kind, &code))
+        self.blocking(move |db| local::id_by_own_code(db, kind, &code))
             .await
     }
 
     /// This company's own codes for these records.
     pub async fn own_codes_of(&self, ids: Vec<String>) -> Result<Vec<Option<String>>, StoreError> {
-        self.blocking(move |db| read::own_codes_of(db, &ids)).await
+        self.blocking(move |db| local::own_codes_of(db, &ids)).await
     }
 
     /// Every company's stock of one SKU.
@@ -164,13 +152,8 @@ impl StoreHandle {
 
     /// Sets a metadata value; resolves once it is on disk.
     pub async fn set_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
         let key = key.to_string();
-        self.writes
-            .send(Request::Meta { key, value, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| Request::Meta { key, value, reply }).await
     }
 
     /// Closes the store after every write sent before. The file is closed
@@ -186,14 +169,10 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)
     }
 
-    /// Forgets replication checkpoints (of one peer, or all).
+    /// Forgets replication checkpoints (of one peer, or all), in every log.
     pub async fn reset_checkpoints(&self, peer: Option<String>) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.writes
-            .send(Request::ResetCheckpoints { peer, reply })
+        self.ask(|reply| Request::ResetCheckpoints { peer, reply })
             .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     pub async fn heads_of(
@@ -212,18 +191,21 @@ impl StoreHandle {
             .await
     }
 
-    /// See [`read::prepare_merge`]; runs on the caller's (blocking) thread.
-    pub fn prepare_merge(
+    /// See [`merge::prepare_received`]; runs on the caller's (blocking)
+    /// thread.
+    pub fn prepare_received(
         &self,
         id: &DocId,
         payload: elo_crdt::DocPayload,
+        first: bool,
         origin: &str,
     ) -> Result<Option<WriteOp>, WriteError> {
-        read::prepare_merge(&self.db, id, payload, origin)
+        merge::prepare_received(&self.db, id, payload, first, origin)
     }
 
+    /// How far `peer`'s `log` is stored here (see [`checkpoint::checkpoint`]).
     pub async fn checkpoint(&self, log: ReplicatedLog, peer: String) -> Result<u64, StoreError> {
-        self.blocking(move |db| read::checkpoint(db, &log.checkpoint_key(&peer)))
+        self.blocking(move |db| checkpoint::checkpoint(db, log, &peer))
             .await
     }
 
@@ -241,6 +223,19 @@ impl StoreHandle {
     /// Committed changes as they happen (for the change feed and replication).
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeEntry> {
         self.changes.subscribe()
+    }
+
+    /// Sends the writer a request and waits for its reply.
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Request,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writes
+            .send(request(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn blocking<T: Send + 'static>(
@@ -295,7 +290,7 @@ impl StoreHandle {
 
     /// The product fields this company keeps to itself.
     pub async fn restricted(&self) -> Result<Vec<String>, StoreError> {
-        self.blocking(read::restricted_fields).await
+        self.blocking(local::restricted_fields).await
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -325,18 +320,15 @@ fn writer(
                 None => break,
             },
         };
-        let (mut ops, mut replies) = match first {
+        match first {
             Request::Meta { key, value, reply } => {
                 let _ = reply.send(store.put_meta(&key, &value));
-                continue;
             }
             Request::ResetCheckpoints { peer, reply } => {
                 let _ = reply.send(store.reset_checkpoints(peer.as_deref()));
-                continue;
             }
             Request::Backup { target, reply } => {
                 let _ = reply.send(store.backup_to(&target));
-                continue;
             }
             Request::Stock {
                 entries,
@@ -350,7 +342,6 @@ fn writer(
                     stock_notify.send_replace(report.last_seq);
                 }
                 let _ = reply.send(result);
-                continue;
             }
             Request::Close { reply } => {
                 drop(store);
@@ -358,42 +349,56 @@ fn writer(
                 return;
             }
             Request::Write { ops, reply } => {
-                let n = ops.len();
-                (ops, vec![(reply, n)])
-            }
-        };
-        // Group commit: take every write already queued into this transaction.
-        while ops.len() < MAX_BATCH_OPS {
-            match rx.try_recv() {
-                Ok(Request::Write { ops: more, reply }) => {
-                    replies.push((reply, more.len()));
-                    ops.extend(more);
-                }
-                Ok(meta) => {
-                    pending = Some(meta);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        match store.write_batch(ops, now_ms()) {
-            Ok((results, entries)) => {
-                let mut results = results.into_iter();
-                for (reply, n) in replies {
-                    let _ = reply.send(Ok(results.by_ref().take(n).collect()));
-                }
-                for e in entries {
-                    let _ = notify.send(e);
-                }
-            }
-            Err(e) => {
-                tracing::error!("store transaction failed, nothing of it was stored: {e}");
-                let text = e.to_string();
-                for (reply, _) in replies {
-                    let _ = reply.send(Err(StoreError::Failed(text.clone())));
-                }
+                pending = group_commit(&mut store, &mut rx, ops, reply, &notify);
             }
         }
     }
     tracing::debug!("store writer stopped");
+}
+
+/// Commits `ops` with every write already queued behind them in one
+/// transaction (group commit), answers each caller and tells subscribers
+/// of the new changes. Returns the first queued request that is not a
+/// write: it waits for the next turn of the writer.
+fn group_commit(
+    store: &mut Store,
+    rx: &mut mpsc::Receiver<Request>,
+    mut ops: Vec<WriteOp>,
+    reply: Reply,
+    notify: &broadcast::Sender<ChangeEntry>,
+) -> Option<Request> {
+    let mut replies = vec![(reply, ops.len())];
+    let mut pending = None;
+    while ops.len() < MAX_BATCH_OPS {
+        match rx.try_recv() {
+            Ok(Request::Write { ops: more, reply }) => {
+                replies.push((reply, more.len()));
+                ops.extend(more);
+            }
+            Ok(other) => {
+                pending = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    match store.write_batch(ops, now_ms()) {
+        Ok((results, entries)) => {
+            let mut results = results.into_iter();
+            for (reply, n) in replies {
+                let _ = reply.send(Ok(results.by_ref().take(n).collect()));
+            }
+            for e in entries {
+                let _ = notify.send(e);
+            }
+        }
+        Err(e) => {
+            tracing::error!("store transaction failed, nothing of it was stored: {e}");
+            let text = e.to_string();
+            for (reply, _) in replies {
+                let _ = reply.send(Err(StoreError::Failed(text.clone())));
+            }
+        }
+    }
+    pending
 }

@@ -1,0 +1,60 @@
+//! What can go wrong in the store: a whole transaction ([`StoreError`]) or
+//! one write of a batch ([`WriteError`]).
+
+use elo_crdt::{DocError, ValidationError};
+
+/// Why the store could not do what was asked. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("the data store {path} is in use by another elo process (is `elo node` running?)")]
+    InUse { path: String },
+    /// Boxed: redb's error is large and this one travels on every read path.
+    #[error("storage error: {0}")]
+    Storage(Box<redb::Error>),
+    #[error("stored document {id} is damaged: {source}")]
+    Damaged { id: String, source: DocError },
+    #[error("the write was not stored: {0}")]
+    Failed(String),
+    #[error("the store has shut down")]
+    Closed,
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Storage(Box::new(e.into())) }
+        }
+    )*};
+}
+storage_from!(
+    redb::Error,
+    redb::CompactionError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// Why one write of a batch was refused; the others of the batch stand.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("no {0} record")]
+    NotFound(String),
+    #[error("stored document {id} is damaged: {source}")]
+    Damaged { id: String, source: DocError },
+}
+
+impl WriteError {
+    /// A received or stored document of `id` that does not load.
+    pub(crate) fn damaged(id: &elo_crdt::DocId, source: DocError) -> WriteError {
+        WriteError::Damaged {
+            id: id.to_string(),
+            source,
+        }
+    }
+}

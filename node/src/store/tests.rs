@@ -1,0 +1,274 @@
+//! Unit tests of the store against real redb files in temporary folders.
+
+use elo_crdt::{DocId, DocPayload, Kind, RecordPatch};
+use redb::{Database, ReadableDatabase, TableDefinition};
+use serde_json::json;
+
+use super::checkpoint::checkpoint;
+use super::merge::prepare_merge;
+use super::tables::{CHECKPOINTS_V1, META, META_SCHEMA, META_STOCK_CHECKPOINT_V1};
+use super::{ReplicatedLog, Store, StoreHandle, WriteOp, read};
+
+const PEER_A: &str = "12D3KooWPeerA";
+const PEER_B: &str = "12D3KooWPeerB";
+
+fn open(dir: &tempfile::TempDir, company: &str) -> Store {
+    Store::open(
+        &dir.path().join("store.redb"),
+        company.as_bytes().to_vec(),
+        company.to_string(),
+    )
+    .unwrap()
+}
+
+fn product(sku: &str, description: &str) -> (DocId, RecordPatch) {
+    let patch = RecordPatch::from_json(
+        Kind::Product,
+        &json!({"sku": sku, "description": description}),
+    )
+    .unwrap();
+    (patch.doc_id(Kind::Product).unwrap(), patch)
+}
+
+fn put(store: &mut Store, sku: &str, description: &str) -> DocId {
+    let (id, patch) = product(sku, description);
+    let (results, _) = store
+        .write_batch(
+            vec![WriteOp::Put {
+                id: id.clone(),
+                patch,
+                return_record: false,
+            }],
+            1_000,
+        )
+        .unwrap();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    id
+}
+
+fn set_checkpoint(store: &mut Store, log: ReplicatedLog, peer: &str, seq: u64) {
+    let (results, entries) = store
+        .write_batch(
+            vec![WriteOp::Checkpoint {
+                log,
+                peer: peer.to_string(),
+                seq,
+            }],
+            1_000,
+        )
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert!(entries.is_empty(), "a checkpoint is not a change");
+}
+
+/// Schema 1 kept record checkpoints in `checkpoints-1` and stock
+/// checkpoints as `stock_checkpoint/{peer}` metadata text.
+fn write_schema_1(path: &std::path::Path) {
+    let db = Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut old = txn.open_table(CHECKPOINTS_V1).unwrap();
+        old.insert(PEER_A, 7).unwrap();
+        old.insert(PEER_B, 3).unwrap();
+        let mut meta = txn.open_table(META).unwrap();
+        meta.insert(META_SCHEMA, b"1".as_slice()).unwrap();
+        let key = format!("{META_STOCK_CHECKPOINT_V1}{PEER_A}");
+        meta.insert(key.as_str(), b"5".as_slice()).unwrap();
+        meta.insert("listen_addrs", b"[]".as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn schema_1_checkpoints_survive_the_move_to_one_table() {
+    let dir = tempfile::tempdir().unwrap();
+    write_schema_1(&dir.path().join("store.redb"));
+    let store = open(&dir, "11222333000181");
+    let db = store.database();
+    assert_eq!(checkpoint(&db, ReplicatedLog::Records, PEER_A).unwrap(), 7);
+    assert_eq!(checkpoint(&db, ReplicatedLog::Records, PEER_B).unwrap(), 3);
+    assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_A).unwrap(), 5);
+    assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_B).unwrap(), 0);
+    let stock_key = format!("{META_STOCK_CHECKPOINT_V1}{PEER_A}");
+    assert_eq!(read::meta(&db, &stock_key).unwrap(), None);
+    assert_eq!(read::meta(&db, META_SCHEMA).unwrap(), Some(b"2".to_vec()));
+    // Other metadata stays, and the old table is gone.
+    assert_eq!(
+        read::meta(&db, "listen_addrs").unwrap(),
+        Some(b"[]".to_vec())
+    );
+    let txn = db.begin_read().unwrap();
+    let old: TableDefinition<&str, u64> = CHECKPOINTS_V1;
+    assert!(txn.open_table(old).is_err());
+    drop(txn);
+    drop(db);
+    drop(store);
+    // Opening again migrates nothing twice.
+    let store = open(&dir, "11222333000181");
+    let db = store.database();
+    assert_eq!(checkpoint(&db, ReplicatedLog::Records, PEER_A).unwrap(), 7);
+    assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_A).unwrap(), 5);
+}
+
+#[test]
+fn the_logs_of_one_peer_have_independent_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, "11222333000181");
+    set_checkpoint(&mut store, ReplicatedLog::Records, PEER_A, 40);
+    set_checkpoint(&mut store, ReplicatedLog::Stock, PEER_A, 9);
+    set_checkpoint(&mut store, ReplicatedLog::Records, PEER_A, 41);
+    let db = store.database();
+    assert_eq!(checkpoint(&db, ReplicatedLog::Records, PEER_A).unwrap(), 41);
+    assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_A).unwrap(), 9);
+    assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_B).unwrap(), 0);
+}
+
+#[test]
+fn a_reset_clears_every_log_of_the_peer_or_of_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, "11222333000181");
+    for peer in [PEER_A, PEER_B] {
+        set_checkpoint(&mut store, ReplicatedLog::Records, peer, 12);
+        set_checkpoint(&mut store, ReplicatedLog::Stock, peer, 4);
+    }
+    let db = store.database();
+    store.reset_checkpoints(Some(PEER_A)).unwrap();
+    for log in [ReplicatedLog::Records, ReplicatedLog::Stock] {
+        assert_eq!(checkpoint(&db, log, PEER_A).unwrap(), 0);
+    }
+    assert_eq!(checkpoint(&db, ReplicatedLog::Records, PEER_B).unwrap(), 12);
+    assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_B).unwrap(), 4);
+    store.reset_checkpoints(None).unwrap();
+    for log in [ReplicatedLog::Records, ReplicatedLog::Stock] {
+        assert_eq!(checkpoint(&db, log, PEER_B).unwrap(), 0);
+    }
+}
+
+/// The same through the handle the node uses, across the writer thread.
+#[tokio::test]
+async fn the_handle_reads_writes_and_resets_checkpoints_per_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = StoreHandle::spawn(open(&dir, "11222333000181"));
+    let checkpoint_of = |log| handle.checkpoint(log, PEER_A.to_string());
+    handle
+        .write(vec![
+            WriteOp::Checkpoint {
+                log: ReplicatedLog::Records,
+                peer: PEER_A.to_string(),
+                seq: 3,
+            },
+            WriteOp::Checkpoint {
+                log: ReplicatedLog::Stock,
+                peer: PEER_A.to_string(),
+                seq: 8,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(checkpoint_of(ReplicatedLog::Records).await.unwrap(), 3);
+    assert_eq!(checkpoint_of(ReplicatedLog::Stock).await.unwrap(), 8);
+    handle
+        .reset_checkpoints(Some(PEER_A.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(checkpoint_of(ReplicatedLog::Records).await.unwrap(), 0);
+    assert_eq!(checkpoint_of(ReplicatedLog::Stock).await.unwrap(), 0);
+    handle.close().await.unwrap();
+}
+
+#[test]
+fn a_refused_main_document_stops_its_parts_and_not_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, "11222333000181");
+    let (good, good_patch) = product("A-1", "Parafuso");
+    let bad_patch = RecordPatch::from_json(Kind::Product, &json!({"sku": "B-2"})).unwrap();
+    let bad = bad_patch.doc_id(Kind::Product).unwrap();
+    let (results, entries) = store
+        .write_batch(
+            vec![
+                WriteOp::Put {
+                    id: bad.clone(),
+                    patch: bad_patch,
+                    return_record: true,
+                },
+                WriteOp::Put {
+                    id: good.clone(),
+                    patch: good_patch,
+                    return_record: true,
+                },
+            ],
+            1_000,
+        )
+        .unwrap();
+    assert!(results[0].is_err(), "a new product needs its description");
+    let stored = results[1].as_ref().unwrap();
+    assert!(stored.created);
+    assert_eq!(stored.seq, Some(1));
+    assert!(stored.record.is_some());
+    assert_eq!(entries.len(), 1);
+    let db = store.database();
+    assert!(read::record(&db, &bad).unwrap().is_none());
+    assert!(read::record(&db, &good).unwrap().is_some());
+}
+
+/// A document edited at one company reaches another through
+/// `prepare_merge` and the writer, whether or not the receiver changed it
+/// in between.
+#[test]
+fn a_received_document_merges_into_the_stored_one() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = open(&dir_a, "11222333000181");
+    let mut b = open(&dir_b, "44555666000172");
+    let id = put(&mut a, "A-1", "Parafuso");
+    let whole = |s: &Store| {
+        read::docs_for_peer(&s.database(), &[(id.to_string(), vec![])], None)
+            .unwrap()
+            .remove(0)
+            .1
+    };
+    // First copy: stored as received.
+    let op = prepare_merge(&b.database(), &id, whole(&a), "11222333000181")
+        .unwrap()
+        .unwrap();
+    assert!(matches!(op, WriteOp::Merge { .. }));
+    let (results, entries) = b.write_batch(vec![op], 2_000).unwrap();
+    assert!(results[0].as_ref().unwrap().created);
+    assert_eq!(entries[0].company, "11222333000181");
+    // A's edit, merged off the writer while B edits the same record: the
+    // writer merges again and both edits stand.
+    put(&mut a, "A-1", "Parafuso sextavado");
+    let have = read::heads_of(&b.database(), &[id.to_string()]).unwrap()[0]
+        .clone()
+        .unwrap();
+    let payload = read::docs_for_peer(&a.database(), &[(id.to_string(), have)], None)
+        .unwrap()
+        .remove(0)
+        .1;
+    assert!(matches!(payload, DocPayload::Changes(_)));
+    let op = prepare_merge(&b.database(), &id, payload, "11222333000181")
+        .unwrap()
+        .unwrap();
+    assert!(matches!(op, WriteOp::Merged { .. }));
+    let reference =
+        RecordPatch::from_json(Kind::Product, &json!({"sku": "A-1", "reference": "R9"})).unwrap();
+    b.write_batch(
+        vec![WriteOp::Put {
+            id: id.clone(),
+            patch: reference,
+            return_record: false,
+        }],
+        3_000,
+    )
+    .unwrap();
+    let (results, _) = b.write_batch(vec![op], 4_000).unwrap();
+    assert!(results[0].as_ref().unwrap().seq.is_some());
+    let record = read::record(&b.database(), &id).unwrap().unwrap();
+    assert_eq!(
+        record.values.get("description"),
+        Some(&elo_crdt::FieldValue::Text("Parafuso sextavado".into()))
+    );
+    assert_eq!(
+        record.values.get("reference"),
+        Some(&elo_crdt::FieldValue::Text("R9".into()))
+    );
+}
