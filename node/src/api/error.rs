@@ -10,10 +10,10 @@ use serde_json::json;
 
 use crate::credit::CreditError;
 use crate::group::{MembershipError, PolicyError};
-use crate::replication::ReplicationError;
 use crate::primary::PrimaryError;
 use crate::primary::machine::RangeError;
 use crate::records::RecordError;
+use crate::replication::ReplicationError;
 use crate::store::StoreError;
 
 /// An error answer.

@@ -7,10 +7,10 @@ use elo_crdt::{DocId, Kind};
 use serde::Serialize;
 
 use crate::data_dir::{Company, Group};
-use crate::store::tables::META_GROUP;
 use crate::primary::PrimaryView;
 use crate::primary::machine::describe_primary;
 use crate::records::{self, RecordError};
+use crate::store::tables::META_GROUP;
 use crate::store::{StoreError, StoreHandle};
 
 /// Why a removal was refused or failed.

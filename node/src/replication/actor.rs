@@ -481,10 +481,7 @@ impl Actor {
             .collect();
         let _ = self
             .store
-            .set_meta(
-                META_LISTEN,
-                serde_json::to_vec(&addrs).unwrap_or_default(),
-            )
+            .set_meta(META_LISTEN, serde_json::to_vec(&addrs).unwrap_or_default())
             .await;
         let body = serde_json::json!({ "cnpj": self.me.cnpj, "name": self.me.name,
             "peer_id": local.to_string(), "listen_addrs": addrs.join(" ") });

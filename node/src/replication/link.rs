@@ -29,6 +29,18 @@ impl Link for NetClient {
     }
 }
 
+/// Asks `peer` and takes the answer `expected` picks out; any other answer
+/// is the member breaking the protocol, named by what was `asked`.
+pub(crate) async fn ask<L: Link, T>(
+    link: &L,
+    peer: PeerId,
+    body: RequestBody,
+    asked: &'static str,
+    expected: impl FnOnce(ResponseBody) -> Option<T>,
+) -> Result<T, PullError> {
+    expected(link.request(peer, body).await?).ok_or(PullError::UnexpectedAnswer { asked })
+}
+
 /// Heads as they travel: 32 bytes each.
 pub(crate) fn heads_bytes(heads: &[elo_crdt::ChangeHash]) -> Vec<serde_bytes::ByteBuf> {
     heads

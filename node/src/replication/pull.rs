@@ -15,7 +15,7 @@ use elo_net::protocol::{
 use serde_bytes::ByteBuf;
 
 use super::error::PullError;
-use super::link::{Link, heads_bytes, parse_heads};
+use super::link::{Link, ask, heads_bytes, parse_heads};
 use super::log::{Log, Page, Progress, walk};
 use crate::group::ReceivePolicy;
 use crate::store::{ReplicatedLog, StoreHandle};
@@ -65,16 +65,21 @@ impl<L: Link> Log for RecordLog<L> {
             since,
             limit: MAX_CHANGES_PER_PAGE,
         };
-        let ResponseBody::Changes {
-            entries,
-            latest_seq,
-            through,
-        } = self.link.request(self.peer, body).await?
-        else {
-            return Err(PullError::UnexpectedAnswer {
-                asked: "change-log",
-            });
-        };
+        let (entries, latest_seq, through) = ask(
+            &self.link,
+            self.peer,
+            body,
+            "change-log",
+            |answer| match answer {
+                ResponseBody::Changes {
+                    entries,
+                    latest_seq,
+                    through,
+                } => Some((entries, latest_seq, through)),
+                _ => None,
+            },
+        )
+        .await?;
         // How far this page goes: past its last entry when the member left
         // out records this company may not have.
         let Some(last) = entries
@@ -149,9 +154,11 @@ impl<L: Link> RecordLog<L> {
             let body = RequestBody::Fetch {
                 docs: pending.clone(),
             };
-            let ResponseBody::Docs { docs } = self.link.request(peer, body).await? else {
-                return Err(PullError::UnexpectedAnswer { asked: "fetch" });
-            };
+            let docs = ask(&self.link, peer, body, "fetch", |answer| match answer {
+                ResponseBody::Docs { docs } => Some(docs),
+                _ => None,
+            })
+            .await?;
             if docs.is_empty() {
                 let missing = pending.iter().map(|d| d.id.clone()).take(3).collect();
                 return Err(PullError::MissingDocs(missing));

@@ -9,7 +9,7 @@ use elo_net::PeerId;
 use elo_net::protocol::{MAX_STOCK_PER_PAGE, RequestBody, ResponseBody, StockFigures};
 
 use super::error::PullError;
-use super::link::Link;
+use super::link::{Link, ask};
 use super::log::{Log, Page, Progress, walk};
 use crate::group::ReceivePolicy;
 use crate::store::stock::StockEntry;
@@ -52,14 +52,22 @@ impl<L: Link> Log for StockLog<L> {
             since,
             limit: MAX_STOCK_PER_PAGE,
         };
-        let ResponseBody::Stock {
-            entries,
-            through,
-            latest,
-        } = self.link.request(self.peer, body).await?
-        else {
-            return Err(PullError::UnexpectedAnswer { asked: "stock" });
-        };
+        let (entries, through, latest) =
+            ask(
+                &self.link,
+                self.peer,
+                body,
+                "stock",
+                |answer| match answer {
+                    ResponseBody::Stock {
+                        entries,
+                        through,
+                        latest,
+                    } => Some((entries, through, latest)),
+                    _ => None,
+                },
+            )
+            .await?;
         let accepted: Vec<StockEntry> =
             entries.into_iter().filter_map(|f| self.accept(f)).collect();
         Ok(Page {

@@ -206,6 +206,26 @@ async fn product_at(node: &TestNode, i: usize) -> Option<elo_crdt::Record> {
     node.store.get(id).await.expect("read")
 }
 
+/// Two companies, A serving B, A holding `products` products.
+struct Pair {
+    a: TestNode,
+    b: TestNode,
+    served: Server,
+    link: MemoryLink,
+}
+
+async fn pair(products: usize) -> Pair {
+    let (a, b) = (
+        TestNode::open("11222333000181"),
+        TestNode::open("11444777000161"),
+    );
+    let members = vec![member(&a, &[&a, &b]), member(&b, &[&a, &b])];
+    write_products(&a, 0, products).await;
+    let served = Server::start(&a, roster_of(&a, &members));
+    let link = served.link_for(&b);
+    Pair { a, b, served, link }
+}
+
 async fn pull(
     link: &MemoryLink,
     node: &TestNode,
@@ -265,15 +285,8 @@ async fn records_relay_from_one_member_through_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checkpoint_never_passes_what_is_not_committed() {
-    let (a, b) = (
-        TestNode::open("11222333000181"),
-        TestNode::open("11444777000161"),
-    );
-    let members = vec![member(&a, &[&a, &b]), member(&b, &[&a, &b])];
     // 2,500 products are 5,000 documents: three pages, ten fetches.
-    write_products(&a, 0, 2_500).await;
-    let served = Server::start(&a, roster_of(&a, &members));
-    let link = served.link_for(&b);
+    let Pair { a, b, served, link } = pair(2_500).await;
     let everything = ReceivePolicy::everything();
     // The seventh fetch (on the second page) is refused.
     served.set_fault(Fault::RefuseFetch(7));
@@ -314,14 +327,7 @@ async fn the_checkpoint_never_passes_what_is_not_committed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_or_garbage_answer_fails_one_pull_and_the_next_succeeds() {
-    let (a, b) = (
-        TestNode::open("11222333000181"),
-        TestNode::open("11444777000161"),
-    );
-    let members = vec![member(&a, &[&a, &b]), member(&b, &[&a, &b])];
-    write_products(&a, 0, 10).await;
-    let served = Server::start(&a, roster_of(&a, &members));
-    let link = served.link_for(&b);
+    let Pair { a, b, served, link } = pair(10).await;
     let everything = ReceivePolicy::everything();
 
     served.set_fault(Fault::Stall);
@@ -347,11 +353,7 @@ async fn a_stalled_or_garbage_answer_fails_one_pull_and_the_next_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stock_log_has_its_own_checkpoint_and_keeps_the_newest_figures() {
-    let (a, b) = (
-        TestNode::open("11222333000181"),
-        TestNode::open("11444777000161"),
-    );
-    let members = vec![member(&a, &[&a, &b]), member(&b, &[&a, &b])];
+    let Pair { a, b, served, link } = pair(0).await;
     let figures = |qty: i64| -> Vec<StockEntry> {
         (0..3)
             .map(|i| StockEntry {
@@ -366,8 +368,6 @@ async fn the_stock_log_has_its_own_checkpoint_and_keeps_the_newest_figures() {
             .collect()
     };
     a.store.write_stock(figures(10), true).await.expect("stock");
-    let served = Server::start(&a, roster_of(&a, &members));
-    let link = served.link_for(&b);
     let everything = ReceivePolicy::everything();
     let got = pull_stock(&link, &b.store, a.peer, &everything, |_| {})
         .await
