@@ -7,15 +7,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use elo_crdt::{Kind, schema};
+use elo_node::DataDir;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 
-use crate::access::Access;
+use crate::api;
+use crate::client::Client;
+use crate::output::print_json;
 
 /// File formats for import and export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -49,10 +53,83 @@ pub struct ImportReport {
     pub rejected: Vec<RejectedRow>,
 }
 
+/// `elo import KIND FILE`: exit code 2 when some rows were refused (the
+/// others are stored).
+pub fn import(
+    data: &DataDir,
+    kind: Kind,
+    file: &Path,
+    format: Option<Format>,
+    batch: usize,
+    json_out: bool,
+) -> Result<ExitCode> {
+    check_file(file)?;
+    let client = Client::open(data)?;
+    let format = format.unwrap_or_else(|| Format::from_path(file));
+    let progress = !json_out && std::io::stderr().is_terminal();
+    let report = import_file(
+        &client,
+        kind,
+        file,
+        format,
+        batch.max(1),
+        progress,
+        |stored, line| {
+            if json_out {
+                // A committed batch: these rows are on disk.
+                print_json(&json!({ "committed": stored, "through_line": line }));
+            }
+        },
+    )?;
+    if json_out {
+        print_json(&summary_json(&report));
+    } else {
+        for r in &report.rejected {
+            eprintln!("line {}: {}", r.line, r.message);
+        }
+        println!(
+            "{} rows: {} stored ({} changed), {} rejected",
+            report.rows,
+            report.stored,
+            report.changed,
+            report.rejected.len()
+        );
+    }
+    client.close()?;
+    Ok(if report.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// `elo export KIND`: to standard output, or to a file that takes its name
+/// only once the export is complete.
+pub fn export(data: &DataDir, kind: Kind, format: Format, output: Option<PathBuf>) -> Result<()> {
+    let client = Client::open(data)?;
+    let Some(path) = output else {
+        let stdout = std::io::stdout();
+        let mut lock = std::io::BufWriter::new(stdout.lock());
+        export_records(&client, kind, format, &mut lock)?;
+        lock.flush()?;
+        return Ok(());
+    };
+    let tmp = path.with_extension("partial");
+    let mut f = std::io::BufWriter::new(
+        File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    let n = export_records(&client, kind, format, &mut f)?;
+    f.flush()?;
+    drop(f);
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("exported {n} {kind} records");
+    Ok(())
+}
+
 /// Imports a file. `on_batch` hears (rows stored so far, last line) after
 /// each batch is committed.
-pub fn import(
-    access: &Access,
+pub fn import_file(
+    client: &Client,
     kind: Kind,
     path: &Path,
     format: Format,
@@ -87,7 +164,7 @@ pub fn import(
             if rows.is_empty() {
                 return Ok(());
             }
-            let r = access.put_many(kind, rows)?;
+            let r = api::put_many(client, kind, std::mem::take(rows))?;
             report.stored += r.stored as u64;
             report.changed += r.changed as u64;
             for rej in r.rejected {
@@ -208,14 +285,14 @@ const EXPORT_PAGE: usize = 1000;
 
 /// Walks every record of a kind, page by page.
 fn for_each_record(
-    access: &Access,
+    client: &Client,
     kind: Kind,
     mut f: impl FnMut(&Value) -> Result<()>,
 ) -> Result<u64> {
     let mut after: Option<String> = None;
     let mut n = 0;
     loop {
-        let page = access.list(kind, after.as_deref(), EXPORT_PAGE)?;
+        let page = api::list(client, kind, after.as_deref(), EXPORT_PAGE)?;
         for r in &page.records {
             f(r)?;
             n += 1;
@@ -228,9 +305,14 @@ fn for_each_record(
 }
 
 /// Exports every record of a kind; returns how many.
-pub fn export(access: &Access, kind: Kind, format: Format, out: &mut dyn Write) -> Result<u64> {
+pub fn export_records(
+    client: &Client,
+    kind: Kind,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<u64> {
     match format {
-        Format::Jsonl => for_each_record(access, kind, |r| {
+        Format::Jsonl => for_each_record(client, kind, |r| {
             serde_json::to_writer(&mut *out, r)?;
             out.write_all(b"\n")?;
             Ok(())
@@ -240,7 +322,7 @@ pub fn export(access: &Access, kind: Kind, format: Format, out: &mut dyn Write) 
             // address and reference columns the records use (a first pass
             // finds them, so the header comes before any row).
             let mut dynamic = BTreeSet::new();
-            for_each_record(access, kind, |r| {
+            for_each_record(client, kind, |r| {
                 for col in flatten(r).keys() {
                     if schema::field(kind, col).is_none() {
                         dynamic.insert(col.clone());
@@ -255,7 +337,7 @@ pub fn export(access: &Access, kind: Kind, format: Format, out: &mut dyn Write) 
             columns.extend(dynamic);
             let mut w = csv::Writer::from_writer(out);
             w.write_record(&columns)?;
-            let n = for_each_record(access, kind, |r| {
+            let n = for_each_record(client, kind, |r| {
                 let flat = flatten(r);
                 w.write_record(
                     columns
@@ -319,14 +401,14 @@ fn text(v: &Value) -> String {
 }
 
 /// Checks an import file exists before any work, with a clear message.
-pub fn check_file(path: &Path) -> Result<()> {
+fn check_file(path: &Path) -> Result<()> {
     if !path.is_file() {
         bail!("{} is not a file", path.display());
     }
     Ok(())
 }
 
-pub fn summary_json(r: &ImportReport) -> Value {
+fn summary_json(r: &ImportReport) -> Value {
     json!({
         "rows": r.rows, "stored": r.stored, "changed": r.changed,
         "rejected": r.rejected.iter().map(|x| json!({"line": x.line, "message": x.message})).collect::<Vec<_>>(),

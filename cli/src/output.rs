@@ -1,10 +1,10 @@
-//! How the command line shows things to people: records, members, field
-//! tables, times, progress bars. Data for scripts goes out as JSON lines.
+//! How the command line shows things to people (records, members, sharing
+//! policies, times, progress bars) and, with `--json`, to scripts (one JSON
+//! value per line). Commands decide what to show; this decides how.
 
 use std::io::IsTerminal;
 
-use elo_crdt::{Kind, schema};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// One line per member: connected or last seen, how far behind, its
 /// address and the last error talking to it.
@@ -96,48 +96,50 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-pub fn print_fields(kind: Option<Kind>, markdown: bool, json_out: bool) {
-    let kinds: Vec<Kind> = kind.map_or_else(|| Kind::ALL.to_vec(), |k| vec![k]);
+/// Prints a company's sharing policy.
+pub fn show_policy(p: &Value, json_out: bool) {
     if json_out {
-        let v: Vec<Value> = kinds
-            .iter()
-            .map(|k| {
-                json!({ "kind": k.as_str(), "fields": schema::fields(*k).iter().map(|f| json!({
-                    "name": f.name, "label_pt": f.label_pt, "type": format!("{:?}", f.ty), "category": f.category.as_str() })).collect::<Vec<_>>() })
-            })
-            .collect();
-        print_json(&Value::Array(v));
+        print_json(p);
         return;
     }
-    for k in kinds {
-        if markdown {
-            println!("\n#### `{}` ({})\n", k.as_str(), k.label_pt());
-            println!("| field | rótulo | type | category |\n|---|---|---|---|");
-            for f in schema::fields(k) {
-                println!(
-                    "| `{}` | {} | {} | {} |",
-                    f.name,
-                    f.label_pt,
-                    type_name(f.ty),
-                    f.category.as_str()
-                );
-            }
+    let text = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    println!("sends:      {}", text(&p["sends"]));
+    println!("receives:   {}", text(&p["receives"]));
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let restricted: Vec<String> = list(&p["restricted"]).iter().map(text).collect();
+    println!(
+        "restricted: {}",
+        if restricted.is_empty() {
+            "none".to_string()
         } else {
-            println!("{} ({})", k.as_str(), k.label_pt());
-            for f in schema::fields(k) {
-                println!("  {:<28} {:<32} {}", f.name, f.label_pt, type_name(f.ty));
-            }
+            restricted.join(",")
         }
+    );
+    println!("receives from:");
+    for a in list(&p["authorized"]) {
+        println!(
+            "  {} {} ({})",
+            text(&a["company"]),
+            text(&a["name"]),
+            text(&a["categories"])
+        );
     }
+    print_pending(&p["pending"]);
 }
 
-fn type_name(t: schema::FieldType) -> String {
-    use schema::FieldType as T;
-    match t {
-        T::Text(n) => format!("text ≤{n}"),
-        T::Decimal(2) => "money (2 places)".into(),
-        T::Decimal(p) => format!("decimal ({p} places)"),
-        T::Choice(c) => c.join(" \\| "),
-        other => format!("{other:?}").to_lowercase(),
+/// Members waiting for this company's authorisation.
+pub fn print_pending(pending: &Value) {
+    let Some(list) = pending.as_array().filter(|l| !l.is_empty()) else {
+        return;
+    };
+    println!("pending (they send, this company has not authorised them):");
+    for p in list {
+        println!(
+            "  {} {} offers {}: elo authorize --from {}",
+            p["company"].as_str().unwrap_or("?"),
+            p["name"].as_str().unwrap_or("?"),
+            p["categories"].as_str().unwrap_or("?"),
+            p["company"].as_str().unwrap_or("?"),
+        );
     }
 }

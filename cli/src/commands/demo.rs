@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use elo_crdt::Kind;
 use elo_node::DataDir;
+use elo_node::credit::CreditChange;
 use serde_json::{Value, json};
 
-use crate::access::{Access, ApiClient};
+use crate::api::{self, PolicyChange};
+use crate::client::Client;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -23,10 +25,19 @@ struct DemoNode {
     name: &'static str,
     data: DataDir,
     child: Option<Child>,
-    api: Option<Access>,
+    api: Option<Client>,
 }
 
 impl DemoNode {
+    fn new(name: &'static str, data: DataDir) -> DemoNode {
+        DemoNode {
+            name,
+            data,
+            child: None,
+            api: None,
+        }
+    }
+
     fn start(&mut self) -> Result<()> {
         let exe = std::env::current_exe().context("finding the elo executable")?;
         let mut child = Command::new(exe)
@@ -51,7 +62,7 @@ impl DemoNode {
         let v: Value = serde_json::from_str(&line)
             .with_context(|| format!("{} printed {line:?}", self.name))?;
         let api = v["api"].as_str().context("node address")?;
-        self.api = Some(Access::Api(ApiClient::new(api, self.data.api_token()?)));
+        self.api = Some(Client::connect(api, self.data.api_token()?));
         self.child = Some(child);
         Ok(())
     }
@@ -76,7 +87,7 @@ impl DemoNode {
         Ok(())
     }
 
-    fn api(&self) -> Result<&Access> {
+    fn api(&self) -> Result<&Client> {
         self.api.as_ref().context("node not running")
     }
 }
@@ -140,164 +151,220 @@ impl Drop for TempDir {
     }
 }
 
-fn demo(dir: &Path, json_out: bool) -> Result<()> {
-    let say = |s: String| {
-        if !json_out {
+/// The three companies of the demo and how to tell what happens.
+struct Demo {
+    json_out: bool,
+    matriz: DemoNode,
+    filiais: Vec<DemoNode>,
+}
+
+impl Demo {
+    fn say(&self, s: String) {
+        if !self.json_out {
             println!("{s}");
         }
-    };
+    }
+
+    fn all(&self) -> impl Iterator<Item = &DemoNode> {
+        std::iter::once(&self.matriz).chain(self.filiais.iter())
+    }
+}
+
+fn demo(dir: &Path, json_out: bool) -> Result<()> {
     let total = Instant::now();
+    let mut demo = start_group(dir, json_out)?;
+    customer_reaches_filiais(&demo)?;
+    codes_from_blocks(&demo)?;
+    edit_while_apart(&mut demo)?;
+    catch_up(&mut demo)?;
+    credit_and_stock(&demo)?;
+    all_agree(&demo, total)?;
+    demo.matriz.stop()?;
+    for f in &mut demo.filiais {
+        f.stop()?;
+    }
+    Ok(())
+}
+
+/// The matriz founds the group; two filiais join with one-line invites.
+fn start_group(dir: &Path, json_out: bool) -> Result<Demo> {
     let rt = tokio::runtime::Runtime::new()?;
-    let mut matriz = DemoNode {
-        name: "matriz",
-        data: DataDir::new(dir.join("matriz")),
-        child: None,
-        api: None,
-    };
+    let mut matriz = DemoNode::new("matriz", DataDir::new(dir.join("matriz")));
     matriz
         .data
         .init("11.222.333/0001-81", "Matriz Comércio Ltda")?;
     matriz.start()?;
-    say(format!(
+    let mut demo = Demo {
+        json_out,
+        matriz,
+        filiais: Vec::new(),
+    };
+    demo.say(format!(
         "matriz   11.222.333/0001-81 running in {}",
-        matriz.data.root().display()
+        demo.matriz.data.root().display()
     ));
-    let mut filiais = Vec::new();
     for (name, cnpj, label) in [
         ("filial 1", "11.444.777/0001-61", "Filial Recife"),
         ("filial 2", "45.723.174/0001-10", "Filial Natal"),
     ] {
-        let invite = matriz.api()?.invite(Vec::new(), 1)?;
+        let invite = api::invite(demo.matriz.api()?, Vec::new(), 1)?;
         let invite = elo_net::invite::Invite::decode(invite["invite"].as_str().unwrap_or(""))?;
         let data = DataDir::new(dir.join(name.replace(' ', "")));
         let joined = rt.block_on(elo_node::join::join(&data, &invite, cnpj, label, |_, _| {}))?;
-        let mut node = DemoNode {
-            name,
-            data,
-            child: None,
-            api: None,
-        };
+        let mut node = DemoNode::new(name, data);
         node.start()?;
-        say(format!(
+        demo.say(format!(
             "{name} {cnpj} joined with a one-line invite in {}",
             ms(joined.took)
         ));
-        filiais.push(node);
+        demo.filiais.push(node);
     }
     // Each company receives only from companies it authorised: a filial
     // authorises the members present when it joins, and the matriz
     // authorises whom it invites. Filial 1 accepts filial 2 here.
-    filiais[0]
-        .api()?
-        .policy(crate::access::PolicyChange::Authorize {
-            from: "45.723.174/0001-10".into(),
-            categories: "all".into(),
-        })?;
-    say("filial 1 authorises receiving from filial 2 (each pair is authorised once)".to_string());
+    let authorize = PolicyChange::Authorize {
+        from: "45.723.174/0001-10".into(),
+        categories: "all".into(),
+    };
+    api::policy(demo.filiais[0].api()?, authorize)?;
+    demo.say(
+        "filial 1 authorises receiving from filial 2 (each pair is authorised once)".to_string(),
+    );
+    Ok(demo)
+}
 
-    // 1. A customer created at the matriz appears at both filiais.
+/// 1. A customer created at the matriz appears at both filiais.
+fn customer_reaches_filiais(demo: &Demo) -> Result<()> {
     let t = Instant::now();
-    matriz.api()?.put(
+    api::put(
+        demo.matriz.api()?,
         Kind::Customer,
         None,
         &json!({"cpf": CPF, "name": "Ana Souza", "city": "São Paulo", "state": "SP", "credit_limit": "5000.00"}),
     )?;
-    for f in &filiais {
+    for f in &demo.filiais {
         let took = wait_for(f.name, t, || {
-            Ok(f.api()?.get(Kind::Customer, CPF)?.is_some())
+            Ok(api::get(f.api()?, Kind::Customer, CPF)?.is_some())
         })?;
-        say(format!(
+        demo.say(format!(
             "customer created at the matriz is at {} after {}",
             f.name,
             ms(took)
         ));
     }
+    Ok(())
+}
 
-    // The matriz founded the group, so it is the primary: it hands each
-    // company its own block of codes, and codes drawn anywhere never clash.
-    let primary = matriz
-        .api()?
-        .node_request("GET", "/v1/primary", None, "for the primary")?;
+/// The matriz founded the group, so it is the primary: it hands each
+/// company its own block of codes, and codes drawn anywhere never clash.
+fn codes_from_blocks(demo: &Demo) -> Result<()> {
+    let primary = api::node_request(
+        demo.matriz.api()?,
+        "GET",
+        "/v1/primary",
+        None,
+        "for the primary",
+    )?;
     let mut drawn = Vec::new();
-    for node in std::iter::once(&matriz).chain(filiais.iter()) {
-        let v =
-            node.api()?
-                .node_request("POST", "/v1/ids/order/next?count=3", None, "for codes")?;
+    for node in demo.all() {
+        let path = "/v1/ids/order/next?count=3";
+        let v = api::node_request(node.api()?, "POST", path, None, "for codes")?;
         drawn.push(format!("{} {}", node.name, v["codes"]));
     }
-    say(format!(
+    demo.say(format!(
         "primary: {} (term {}); order codes drawn at each company from its own block: {}",
         primary["primary"]["company"].as_str().unwrap_or("?"),
         primary["primary"]["term"],
         drawn.join(", ")
     ));
+    Ok(())
+}
 
-    // 2. Filial 2 stops; both sides edit the customer and add records.
-    filiais[1].stop()?;
-    say("filial 2 stops (offline)".to_string());
-    matriz.api()?.put(
+/// 2. Filial 2 stops; both sides edit the customer and add records.
+fn edit_while_apart(demo: &mut Demo) -> Result<()> {
+    demo.filiais[1].stop()?;
+    demo.say("filial 2 stops (offline)".to_string());
+    let matriz = demo.matriz.api()?;
+    api::put(
+        matriz,
         Kind::Customer,
         Some(CPF),
         &json!({"city": "Recife", "state": "PE"}),
     )?;
-    matriz.api()?.put(
+    api::put(
+        matriz,
         Kind::Product,
         None,
         &json!({"sku": "PAR-10", "description": "Parafuso 10 mm", "sale_price": "0.35"}),
     )?;
-    {
-        let offline = Access::open(&filiais[1].data)?;
-        offline.put(
-            Kind::Customer,
-            Some(CPF),
-            &json!({"mobile_phone": "(84) 99876-5432", "email": "ana@exemplo.com.br"}),
-        )?;
-        offline.put(
-            Kind::Customer,
-            None,
-            &json!({"cpf": "111.444.777-35", "name": "Bruno Lima"}),
-        )?;
-        // Ana buys on credit at filial 2 while it is offline; her credit is
-        // one limit for the whole group.
-        offline.credit(CPF, Some(elo_node::credit::CreditChange::Charge(120_000)))?;
-        offline.set_stock(vec![json!({"sku": "PAR-10", "quantity": "300"})])?;
-        // Closed before the node starts again: one process holds the store.
-        offline.close()?;
-    }
-    matriz
-        .api()?
-        .credit(CPF, Some(elo_node::credit::CreditChange::Charge(200_000)))?;
-    matriz.api()?.set_stock(vec![
-        json!({"sku": "PAR-10", "quantity": "1000", "reserved": "50"}),
-    ])?;
-    say("while apart: the matriz moves Ana to Recife, adds a product, sells her 2000.00 on credit and counts 1000 screws; filial 2 records Ana's phone and e-mail, a new customer, a 1200.00 sale on credit and 300 screws".to_string());
+    edit_at_stopped_filial(&demo.filiais[1].data)?;
+    api::credit(matriz, CPF, Some(CreditChange::Charge(200_000)))?;
+    api::set_stock(
+        matriz,
+        vec![json!({"sku": "PAR-10", "quantity": "1000", "reserved": "50"})],
+    )?;
+    demo.say("while apart: the matriz moves Ana to Recife, adds a product, sells her 2000.00 on credit and counts 1000 screws; filial 2 records Ana's phone and e-mail, a new customer, a 1200.00 sale on credit and 300 screws".to_string());
+    Ok(())
+}
 
-    // 3. Filial 2 comes back and catches up, both ways.
+/// Filial 2 works with its node stopped: the same requests, served in this
+/// process over its store.
+fn edit_at_stopped_filial(data: &DataDir) -> Result<()> {
+    let offline = Client::open(data)?;
+    api::put(
+        &offline,
+        Kind::Customer,
+        Some(CPF),
+        &json!({"mobile_phone": "(84) 99876-5432", "email": "ana@exemplo.com.br"}),
+    )?;
+    api::put(
+        &offline,
+        Kind::Customer,
+        None,
+        &json!({"cpf": "111.444.777-35", "name": "Bruno Lima"}),
+    )?;
+    // Ana buys on credit at filial 2 while it is offline; her credit is
+    // one limit for the whole group.
+    api::credit(&offline, CPF, Some(CreditChange::Charge(120_000)))?;
+    api::set_stock(&offline, vec![json!({"sku": "PAR-10", "quantity": "300"})])?;
+    // Closed before the node starts again: one process holds the store.
+    offline.close()
+}
+
+/// 3. Filial 2 comes back and catches up, both ways.
+fn catch_up(demo: &mut Demo) -> Result<()> {
     let t = Instant::now();
-    filiais[1].start()?;
+    demo.filiais[1].start()?;
+    let (matriz, filiais) = (&demo.matriz, &demo.filiais);
     let took = wait_for("catch-up", t, || {
-        let at_filial = filiais[1].api()?.get(Kind::Customer, CPF)?;
-        let at_matriz = matriz.api()?.get(Kind::Customer, CPF)?;
-        let product = filiais[1].api()?.get(Kind::Product, "PAR-10")?;
-        let bruno = filiais[0].api()?.get(Kind::Customer, "111.444.777-35")?;
+        let at_filial = api::get(filiais[1].api()?, Kind::Customer, CPF)?;
+        let at_matriz = api::get(matriz.api()?, Kind::Customer, CPF)?;
+        let product = api::get(filiais[1].api()?, Kind::Product, "PAR-10")?;
+        let bruno = api::get(filiais[0].api()?, Kind::Customer, "111.444.777-35")?;
         Ok(at_filial.is_some_and(|r| r["city"] == "Recife")
             && at_matriz.is_some_and(|r| r["email"] == "ana@exemplo.com.br")
             && product.is_some()
             && bruno.is_some())
     })?;
-    say(format!(
+    demo.say(format!(
         "filial 2 restarts and everyone has caught up after {} (restart included)",
         ms(took)
     ));
+    Ok(())
+}
+
+/// Both sales count against Ana's one limit; both counts in the stock.
+fn credit_and_stock(demo: &Demo) -> Result<()> {
+    let filial = demo.filiais[0].api()?;
     let t = Instant::now();
     wait_for("credit and stock", t, || {
-        let credit = filiais[0].api()?.credit(CPF, None)?;
-        let stock = filiais[0].api()?.stock("PAR-10", false)?;
+        let credit = api::credit(filial, CPF, None)?;
+        let stock = api::stock(filial, "PAR-10", false)?;
         Ok(credit["used"] == "3200.00" && stock["total"]["quantity"] == "1300.000")
     })?;
-    let credit = filiais[0].api()?.credit(CPF, None)?;
-    let stock = filiais[0].api()?.stock("PAR-10", false)?;
-    say(format!(
+    let credit = api::credit(filial, CPF, None)?;
+    let stock = api::stock(filial, "PAR-10", false)?;
+    demo.say(format!(
         "at filial 1: Ana's credit limit {}, used {} (both sales count), available {}; screws in the group {} ({} reserved)",
         credit["limit"].as_str().unwrap_or("?"),
         credit["used"].as_str().unwrap_or("?"),
@@ -305,14 +372,14 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
         stock["total"]["quantity"].as_str().unwrap_or("?"),
         stock["total"]["reserved"].as_str().unwrap_or("?")
     ));
+    Ok(())
+}
 
-    // 4. All three hold the same record.
+/// 4. All three hold the same record.
+fn all_agree(demo: &Demo, total: Instant) -> Result<()> {
     let mut records = Vec::new();
-    for node in std::iter::once(&matriz).chain(filiais.iter()) {
-        let mut r = node
-            .api()?
-            .get(Kind::Customer, CPF)?
-            .context("record missing")?;
+    for node in demo.all() {
+        let mut r = api::get(node.api()?, Kind::Customer, CPF)?.context("record missing")?;
         if let Value::Object(m) = &mut r {
             m.remove("seq");
         }
@@ -320,24 +387,20 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
     }
     let same = records.windows(2).all(|w| w[0].1 == w[1].1);
     for (name, r) in &records {
-        say(format!("{name:<8} {r}"));
+        demo.say(format!("{name:<8} {r}"));
     }
     if !same {
         bail!("the three companies disagree");
     }
-    say(format!(
+    demo.say(format!(
         "all three agree. demo finished in {:.1} s; cleaning up.",
         total.elapsed().as_secs_f64()
     ));
-    if json_out {
+    if demo.json_out {
         println!(
             "{}",
             json!({ "agree": same, "record": records[0].1, "seconds": total.elapsed().as_secs_f64() })
         );
-    }
-    matriz.stop()?;
-    for f in &mut filiais {
-        f.stop()?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use elo_crdt::Kind;
@@ -13,16 +14,17 @@ use elo_node::DataDir;
 use elo_node::adopt::{self, AdoptPlan, LinkRule};
 use serde_json::{Value, json};
 
-use crate::access::Access;
-use crate::show::print_json;
-use crate::transfer::{self, Format};
+use crate::api;
+use crate::client::Client;
+use crate::commands::transfer::{self, Format};
+use crate::output::print_json;
 
 /// Reads the group's records of a kind, page by page.
-fn group_records(access: &Access, kind: Kind) -> Result<Vec<Value>> {
+fn group_records(client: &Client, kind: Kind) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = access.list(kind, after.as_deref(), 1000)?;
+        let page = api::list(client, kind, after.as_deref(), 1000)?;
         out.extend(page.records);
         match page.next_after {
             Some(a) => after = Some(a),
@@ -41,19 +43,35 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     }
 }
 
+/// What `elo adopt` is asked.
+#[derive(clap::Args)]
 pub struct AdoptArgs {
     pub kind: Kind,
     pub file: PathBuf,
-    pub format: Option<Format>,
+    /// How products are linked: sku, sku+gtin or sku+gtin+description
+    /// (contacts link by CPF/CNPJ and name)
+    #[arg(long, default_value = "sku")]
     pub rule: String,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Report only; write nothing
+    #[arg(long)]
     pub dry_run: bool,
+    /// Take the group's data in place of this company's (after a
+    /// backup): nothing of the file is written, and the group's records
+    /// go to --out for the ERP to load
+    #[arg(long)]
     pub replace: bool,
+    #[arg(long)]
     pub backup: Option<PathBuf>,
+    #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
-/// Returns whether everything in the file was adopted cleanly.
-pub fn adopt(access: &Access, args: AdoptArgs, json_out: bool) -> Result<bool> {
+/// `elo adopt`: exit code 2 unless everything in the file was adopted
+/// cleanly (some rows conflict, cannot be linked or are invalid).
+pub fn adopt(data: &DataDir, args: AdoptArgs, json_out: bool) -> Result<ExitCode> {
+    let client = Client::open(data)?;
     let rule = LinkRule::parse(&args.rule).map_err(anyhow::Error::msg)?;
     if args.replace && (args.backup.is_none() || args.out.is_none()) {
         bail!(
@@ -61,40 +79,65 @@ pub fn adopt(access: &Access, args: AdoptArgs, json_out: bool) -> Result<bool> {
         );
     }
     let format = args.format.unwrap_or_else(|| Format::from_path(&args.file));
-    let file =
-        File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    let rows = read_rows(&args.file, format)?;
+    let group = group_records(&client, args.kind)?;
+    let plan = adopt::plan(args.kind, rule, &group, rows);
+    let mut written = 0usize;
+    let mut backup = Value::Null;
+    if args.replace {
+        backup = replace(&client, &args, format)?;
+    } else if !args.dry_run {
+        written = write_plan(&client, args.kind, &plan)?;
+    }
+    report(&plan, written, &args, &backup, json_out);
+    let clean =
+        plan.conflicting.is_empty() && plan.unlinkable.is_empty() && plan.invalid.is_empty();
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Every row of the file, with its line number.
+fn read_rows(path: &Path, format: Format) -> Result<Vec<(u64, Result<Value, String>)>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut rows = Vec::new();
     transfer::for_each_row(BufReader::new(file), format, |line, row| {
         rows.push((line, row));
         Ok(())
     })?;
-    let group = group_records(access, args.kind)?;
-    let plan = adopt::plan(args.kind, rule, &group, rows);
-    let mut written = 0usize;
-    let mut backup = Value::Null;
-    if args.replace {
-        let (Some(target), Some(out)) = (&args.backup, &args.out) else {
-            bail!("--replace needs --backup and --out");
-        };
-        backup = access.backup(&absolute(target)?)?;
-        let mut sink = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-        transfer::export(access, args.kind, format, &mut sink)?;
-    } else if !args.dry_run {
-        let rows: Vec<Value> = plan.new_rows.iter().map(|(_, r)| r.clone()).collect();
-        for chunk in rows.chunks(1000) {
-            let report = access.put_many(args.kind, chunk)?;
-            written += report.stored;
-        }
-        // A matched row keeps the company's own code beside the group's.
-        for m in &plan.matched {
-            let (Some(code), Some(id)) = (&m.erp_code, elo_crdt::DocId::parse(&m.record)) else {
-                continue;
-            };
-            access.put(args.kind, Some(id.key()), &json!({ "erp_code": code }))?;
-        }
+    Ok(rows)
+}
+
+/// `--replace`: a backup first, then the group's records to `--out` for the
+/// ERP to load; nothing of the file is written.
+fn replace(client: &Client, args: &AdoptArgs, format: Format) -> Result<Value> {
+    let (Some(target), Some(out)) = (&args.backup, &args.out) else {
+        bail!("--replace needs --backup and --out");
+    };
+    let backup = api::backup(client, &absolute(target)?)?;
+    let mut sink = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    transfer::export_records(client, args.kind, format, &mut sink)?;
+    Ok(backup)
+}
+
+/// Writes the plan's new rows, and this company's own code on each matched
+/// record; returns how many rows were stored.
+fn write_plan(client: &Client, kind: Kind, plan: &AdoptPlan) -> Result<usize> {
+    let mut written = 0;
+    let rows: Vec<Value> = plan.new_rows.iter().map(|(_, r)| r.clone()).collect();
+    for chunk in rows.chunks(1000) {
+        written += api::put_many(client, kind, chunk.to_vec())?.stored;
     }
-    report(&plan, written, &args, &backup, json_out);
-    Ok(plan.conflicting.is_empty() && plan.unlinkable.is_empty() && plan.invalid.is_empty())
+    // A matched row keeps the company's own code beside the group's.
+    for m in &plan.matched {
+        let (Some(code), Some(id)) = (&m.erp_code, elo_crdt::DocId::parse(&m.record)) else {
+            continue;
+        };
+        api::put(client, kind, Some(id.key()), &json!({ "erp_code": code }))?;
+    }
+    Ok(written)
 }
 
 fn report(plan: &AdoptPlan, written: usize, args: &AdoptArgs, backup: &Value, json_out: bool) {
@@ -142,8 +185,8 @@ fn report(plan: &AdoptPlan, written: usize, args: &AdoptArgs, backup: &Value, js
     }
 }
 
-pub fn backup(access: &Access, file: &Path, json_out: bool) -> Result<()> {
-    let v = access.backup(&absolute(file)?)?;
+pub fn backup(data: &DataDir, file: &Path, json_out: bool) -> Result<()> {
+    let v = api::backup(&Client::open(data)?, &absolute(file)?)?;
     if json_out {
         print_json(&v);
     } else {
@@ -156,13 +199,15 @@ pub fn backup(access: &Access, file: &Path, json_out: bool) -> Result<()> {
     Ok(())
 }
 
+/// `elo restore FILE`: the node must be stopped. This works on the data
+/// directory itself (it replaces the store file), so it is no request to
+/// the API: the client only tells whether a node holds the store.
 pub fn restore(data: &DataDir, file: &Path, json_out: bool) -> Result<()> {
-    match Access::open(data)? {
-        Access::Api(_) => {
-            bail!("stop the node first (`elo node` is running): a store in use cannot be replaced")
-        }
-        local => local.close()?,
+    let client = Client::open(data)?;
+    if client.node_address().is_some() {
+        bail!("stop the node first (`elo node` is running): a store in use cannot be replaced");
     }
+    client.close()?;
     let records = data.restore(file)?;
     if json_out {
         print_json(&json!({ "restored": file.display().to_string(), "records": records }));

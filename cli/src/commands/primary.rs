@@ -5,8 +5,11 @@ use anyhow::{Result, anyhow};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use crate::access::Access;
-use crate::show::print_json;
+use elo_node::DataDir;
+
+use crate::api;
+use crate::client::Client;
+use crate::output::print_json;
 
 #[derive(Subcommand, Debug)]
 pub enum PrimaryCommand {
@@ -48,15 +51,16 @@ pub enum IdCommand {
 
 const WHY: &str = "which holds the election state and reaches the members";
 
-pub fn primary(access: &Access, command: Option<PrimaryCommand>, json_out: bool) -> Result<()> {
+pub fn primary(data: &DataDir, command: Option<PrimaryCommand>, json_out: bool) -> Result<()> {
+    let client = Client::open(data)?;
     let view = match command {
-        None => access.node_request("GET", "/v1/primary", None, WHY)?,
+        None => api::node_request(&client, "GET", "/v1/primary", None, WHY)?,
         Some(PrimaryCommand::Elect { candidate }) => {
             let candidate = candidate
                 .map(|c| elo_crdt::ident::cnpj(&c).map_err(|e| anyhow!("--candidate: {e}")))
                 .transpose()?;
             let body = json!({ "candidate": candidate });
-            access.node_request("POST", "/v1/primary/elect", Some(&body), WHY)?
+            api::node_request(&client, "POST", "/v1/primary/elect", Some(&body), WHY)?
         }
     };
     if json_out {
@@ -82,39 +86,16 @@ pub fn primary(access: &Access, command: Option<PrimaryCommand>, json_out: bool)
     Ok(())
 }
 
-pub fn ranges(access: &Access, command: Option<RangesCommand>, json_out: bool) -> Result<()> {
+pub fn ranges(data: &DataDir, command: Option<RangesCommand>, json_out: bool) -> Result<()> {
+    let client = Client::open(data)?;
     match command {
         None => {
-            let v = access.node_request("GET", "/v1/ranges", None, WHY)?;
+            let v = api::node_request(&client, "GET", "/v1/ranges", None, WHY)?;
             if json_out {
                 print_json(&v);
                 return Ok(());
             }
-            let rows = v["ranges"].as_array().cloned().unwrap_or_default();
-            if rows.is_empty() {
-                println!("no ranges yet");
-                return Ok(());
-            }
-            println!(
-                "{:<16} {:<14} {:>12} {:>12} {:>10} {:>5}  state",
-                "company", "table", "from", "to", "used", "term"
-            );
-            for r in rows {
-                println!(
-                    "{:<16} {:<14} {:>12} {:>12} {:>10} {:>5}  {}",
-                    r["company"].as_str().unwrap_or("?"),
-                    r["table"].as_str().unwrap_or("?"),
-                    r["from"],
-                    r["to"],
-                    r["used"].as_i64().map_or("-".to_owned(), |u| u.to_string()),
-                    r["term"],
-                    if r["committed"] == true {
-                        "committed"
-                    } else {
-                        "proposed"
-                    }
-                );
-            }
+            show_ranges(&v);
         }
         Some(RangesCommand::Set {
             company,
@@ -124,7 +105,7 @@ pub fn ranges(access: &Access, command: Option<RangesCommand>, json_out: bool) -
         }) => {
             let company = elo_crdt::ident::cnpj(&company).map_err(|e| anyhow!("--company: {e}"))?;
             let body = json!({ "company": company, "table": table, "from": from, "to": to });
-            let v = access.node_request("POST", "/v1/ranges", Some(&body), WHY)?;
+            let v = api::node_request(&client, "POST", "/v1/ranges", Some(&body), WHY)?;
             if json_out {
                 print_json(&v);
             } else {
@@ -142,10 +123,11 @@ pub fn ranges(access: &Access, command: Option<RangesCommand>, json_out: bool) -
     Ok(())
 }
 
-pub fn id(access: &Access, command: IdCommand, json_out: bool) -> Result<()> {
+pub fn id(data: &DataDir, command: IdCommand, json_out: bool) -> Result<()> {
+    let client = Client::open(data)?;
     let IdCommand::Next { table, count } = command;
     let path = format!("/v1/ids/{table}/next?count={count}");
-    let v: Value = access.node_request("POST", &path, None, WHY)?;
+    let v: Value = api::node_request(&client, "POST", &path, None, WHY)?;
     if json_out {
         print_json(&v);
     } else {
@@ -154,4 +136,33 @@ pub fn id(access: &Access, command: IdCommand, json_out: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The ranges as a table, one row per range.
+fn show_ranges(v: &Value) {
+    let rows = v["ranges"].as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        println!("no ranges yet");
+        return;
+    }
+    println!(
+        "{:<16} {:<14} {:>12} {:>12} {:>10} {:>5}  state",
+        "company", "table", "from", "to", "used", "term"
+    );
+    for r in rows {
+        println!(
+            "{:<16} {:<14} {:>12} {:>12} {:>10} {:>5}  {}",
+            r["company"].as_str().unwrap_or("?"),
+            r["table"].as_str().unwrap_or("?"),
+            r["from"],
+            r["to"],
+            r["used"].as_i64().map_or("-".to_owned(), |u| u.to_string()),
+            r["term"],
+            if r["committed"] == true {
+                "committed"
+            } else {
+                "proposed"
+            }
+        );
+    }
 }

@@ -1,0 +1,335 @@
+//! The node's API as the commands call it: one function per operation, each
+//! one request through [`Client`] (to the running node, or to its router in
+//! this process). No operation is written twice.
+
+use anyhow::{Context, Result, anyhow};
+use elo_crdt::Kind;
+use elo_node::credit::CreditChange;
+use elo_node::records::BulkReport;
+use serde_json::{Value, json};
+
+use crate::client::Client;
+
+/// What a sharing-policy command asks.
+pub enum PolicyChange {
+    Show,
+    Share {
+        sends: Option<String>,
+        receives: Option<String>,
+    },
+    Authorize {
+        from: String,
+        categories: String,
+    },
+    Revoke {
+        from: String,
+    },
+    Restrict {
+        fields: Vec<String>,
+    },
+}
+
+/// A page of records and where the next starts.
+pub struct Page {
+    pub records: Vec<Value>,
+    pub next_after: Option<String>,
+}
+
+fn record_path(kind: Kind, key: &str) -> String {
+    format!("/v1/records/{kind}/{}", encode(key))
+}
+
+/// Creates or updates a record; returns it as stored.
+pub fn put(client: &Client, kind: Kind, key: Option<&str>, body: &Value) -> Result<Value> {
+    let key = match key {
+        Some(k) => k.to_string(),
+        None => records_key(kind, body)?,
+    };
+    client.send("PUT", &record_path(kind, &key), Some(body))
+}
+
+/// The key a body names, so a put has a URL.
+fn records_key(kind: Kind, body: &Value) -> Result<String> {
+    let patch = elo_crdt::RecordPatch::from_json(kind, body)?;
+    Ok(patch.doc_id(kind)?.key().to_string())
+}
+
+pub fn get(client: &Client, kind: Kind, key: &str) -> Result<Option<Value>> {
+    client.get_optional(&record_path(kind, key))
+}
+
+pub fn list(client: &Client, kind: Kind, after: Option<&str>, limit: usize) -> Result<Page> {
+    let mut path = format!("/v1/records/{kind}?limit={limit}");
+    if let Some(a) = after {
+        path.push_str("&after=");
+        path.push_str(&encode(a));
+    }
+    let v = client.send("GET", &path, None)?;
+    Ok(Page {
+        records: v["records"].as_array().cloned().unwrap_or_default(),
+        next_after: v["next_after"].as_str().map(str::to_string),
+    })
+}
+
+pub fn delete(client: &Client, kind: Kind, key: &str) -> Result<Value> {
+    client.send("DELETE", &record_path(kind, key), None)
+}
+
+pub fn history(client: &Client, kind: Kind, key: &str) -> Result<Option<Value>> {
+    client.get_optional(&format!("{}/history", record_path(kind, key)))
+}
+
+/// Writes rows in one transaction; each row is checked alone.
+pub fn put_many(client: &Client, kind: Kind, rows: Vec<Value>) -> Result<BulkReport> {
+    let v = client.send_bulk(&format!("/v1/records/{kind}"), &Value::Array(rows))?;
+    serde_json::from_value(v).context("the node's bulk answer")
+}
+
+pub fn changes(client: &Client, since: u64, limit: usize) -> Result<Value> {
+    client.send(
+        "GET",
+        &format!("/v1/changes?since={since}&limit={limit}"),
+        None,
+    )
+}
+
+/// Makes a one-time invite.
+pub fn invite(client: &Client, addrs: Vec<String>, ttl_hours: u64) -> Result<Value> {
+    let body = json!({ "addrs": addrs, "ttl_hours": ttl_hours });
+    client.send("POST", "/v1/invites", Some(&body))
+}
+
+/// The running node's replication state.
+pub fn sync_state(client: &Client) -> Result<Value> {
+    client.needs_node(None)?;
+    client.send("GET", "/v1/sync", None)
+}
+
+pub fn resync(client: &Client, peer: Option<String>) -> Result<Value> {
+    client.needs_node(None)?;
+    client.send("POST", "/v1/resync", Some(&json!({ "peer": peer })))
+}
+
+/// A sharing-policy command (`elo share`, `authorize`,
+/// `revoke-authorization`, `restrict`).
+pub fn policy(client: &Client, change: PolicyChange) -> Result<Value> {
+    let (method, path, body) = match change {
+        PolicyChange::Show => ("GET", "/v1/share".to_string(), None),
+        PolicyChange::Share { sends, receives } => (
+            "PUT",
+            "/v1/share".into(),
+            Some(json!({ "sends": sends, "receives": receives })),
+        ),
+        PolicyChange::Authorize { from, categories } => (
+            "POST",
+            "/v1/authorizations".into(),
+            Some(json!({ "from": from, "categories": categories })),
+        ),
+        PolicyChange::Revoke { from } => {
+            // A formatted CNPJ has a '/', which would split the path.
+            let from = elo_crdt::ident::cnpj(&from).map_err(|e| anyhow!("--from: {e}"))?;
+            ("DELETE", format!("/v1/authorizations/{from}"), None)
+        }
+        PolicyChange::Restrict { fields } => (
+            "PUT",
+            "/v1/restricted".into(),
+            Some(json!({ "fields": fields })),
+        ),
+    };
+    client.send(method, &path, body.as_ref())
+}
+
+/// A customer's credit, after `change` when one is given.
+pub fn credit(client: &Client, key: &str, change: Option<CreditChange>) -> Result<Value> {
+    let path = format!("/v1/customers/{}/credit", encode(key));
+    let cents = |v: i64| elo_crdt::value::format_decimal(v, 2);
+    let body = match change {
+        None => return client.send("GET", &path, None),
+        Some(CreditChange::Charge(v)) => json!({ "charge": cents(v) }),
+        Some(CreditChange::Release(v)) => json!({ "release": cents(v) }),
+    };
+    client.send("POST", &path, Some(&body))
+}
+
+/// Switches escrow mode for the group (at the founding company).
+pub fn credit_escrow(client: &Client, on: bool) -> Result<Value> {
+    client.send("PUT", "/v1/credit/escrow", Some(&json!({ "on": on })))
+}
+
+/// A SKU's stock at each company and the group total.
+pub fn stock(client: &Client, sku: &str, own: bool) -> Result<Value> {
+    let scope = if own { "own" } else { "all" };
+    client.send(
+        "GET",
+        &format!("/v1/stock/{}?scope={scope}", encode(sku)),
+        None,
+    )
+}
+
+/// Stores this company's stock figures.
+pub fn set_stock(client: &Client, rows: Vec<Value>) -> Result<Value> {
+    client.send_bulk("/v1/stock", &Value::Array(rows))
+}
+
+/// Copies the whole store to `file` (absolute).
+pub fn backup(client: &Client, file: &std::path::Path) -> Result<Value> {
+    let body = json!({ "file": file.display().to_string() });
+    client.send("POST", "/v1/backup", Some(&body))
+}
+
+/// Takes a company out of the group (needs the running node: the new
+/// network key must reach the members).
+pub fn remove_company(client: &Client, cnpj: &str) -> Result<Value> {
+    client.needs_node(Some(
+        "so the removal and the new network key reach the members",
+    ))?;
+    // A formatted CNPJ has a '/', which would split the path.
+    let cnpj = elo_crdt::ident::cnpj(cnpj).map_err(|e| anyhow!("CNPJ: {e}"))?;
+    client.send("DELETE", &format!("/v1/members/{cnpj}"), None)
+}
+
+/// Sends a request that only the running node can answer (it holds the
+/// network and the election state); `why` says what needs it.
+pub fn node_request(
+    client: &Client,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    why: &str,
+) -> Result<Value> {
+    client.needs_node(Some(why))?;
+    client.send(method, path, body)
+}
+
+/// This company, its group and its store; with the node's address when it
+/// runs, else with the roster's members (none of them connected).
+pub fn status(client: &Client) -> Result<Value> {
+    let mut s = client.send("GET", "/v1/status", None)?;
+    match client.node_address() {
+        Some(base) => {
+            s["node_running"] = json!(true);
+            s["api"] = json!(base);
+        }
+        None => {
+            let me = s["company"]["cnpj"].as_str().unwrap_or_default().to_owned();
+            s["members"] = json!(client.offline_members(&me)?);
+            s["node_running"] = json!(false);
+        }
+    }
+    Ok(s)
+}
+
+/// Percent-encodes a path segment (a SKU may hold spaces or '#').
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh data directory in the system's temporary folder, removed on
+    /// drop.
+    struct TempData(std::path::PathBuf);
+
+    impl Drop for TempData {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn temp_data(name: &str) -> (TempData, elo_node::DataDir) {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("elo-cli-{name}-{}-{nanos}", std::process::id()));
+        let data = elo_node::DataDir::new(&dir);
+        data.init("11.222.333/0001-81", "Matriz").unwrap();
+        (TempData(dir), data)
+    }
+
+    #[test]
+    fn offline_the_router_in_process_answers_as_the_api() {
+        let (_dir, data) = temp_data("offline");
+        let client = Client::open(&data).unwrap();
+        assert!(client.node_address().is_none(), "no node runs here");
+
+        let ana = json!({ "cpf": "529.982.247-25", "name": "Ana Souza" });
+        let put = put(&client, Kind::Customer, None, &ana).unwrap();
+        assert_eq!(put["id"], "customer/cpf:52998224725");
+        assert!(put["seq"].as_u64().is_some_and(|s| s > 0));
+        let mut got = get(&client, Kind::Customer, "529.982.247-25")
+            .unwrap()
+            .unwrap();
+        assert_eq!(got["name"], "Ana Souza");
+        // The write's answer is the record as stored, with its sequence.
+        let mut stored = put.clone();
+        if let (Value::Object(a), Value::Object(b)) = (&mut stored, &mut got) {
+            a.remove("seq");
+            b.remove("seq");
+        }
+        assert_eq!(stored, got);
+        let page = list(&client, Kind::Customer, None, 10).unwrap();
+        assert_eq!(page.records.len(), 1);
+        assert_eq!(page.next_after, None);
+
+        // The API's answers for what is missing or invalid.
+        assert!(
+            get(&client, Kind::Customer, "111.444.777-35")
+                .unwrap()
+                .is_none()
+        );
+        let bad = client
+            .call(
+                "PUT",
+                "/v1/records/customer/123",
+                Some(&json!({ "name": "X" })),
+            )
+            .unwrap();
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        assert_eq!(bad.body["error"], "invalid");
+        let unknown = client.call("GET", "/v1/records/planet", None).unwrap();
+        assert_eq!(unknown.status, 404);
+        assert_eq!(unknown.body["error"], "unknown_kind");
+
+        // What only the running node can do is refused, with the reason.
+        let err = sync_state(&client).unwrap_err().to_string();
+        assert_eq!(err, "the node is not running: start it with `elo node`");
+        let status = status(&client).unwrap();
+        assert_eq!(status["node_running"], false);
+        assert_eq!(status["records"], 2, "the company and Ana");
+        client.close().unwrap();
+
+        // Closed and compacted: opened again, the record is there.
+        let again = Client::open(&data).unwrap();
+        assert!(
+            get(&again, Kind::Customer, "52998224725")
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_bulk_write_reports_refused_rows_and_stores_the_others() {
+        let (_dir, data) = temp_data("bulk");
+        let client = Client::open(&data).unwrap();
+        let rows = vec![
+            json!({ "cpf": "529.982.247-25", "name": "Ana" }),
+            json!({ "cpf": "000.000.000-01", "name": "Nobody" }),
+        ];
+        let report = put_many(&client, Kind::Customer, rows).unwrap();
+        assert_eq!(report.stored, 1);
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].index, 1);
+        client.close().unwrap();
+    }
+}
