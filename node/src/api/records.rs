@@ -4,10 +4,11 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use elo_crdt::{DocId, Kind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,11 +32,18 @@ pub(super) fn router() -> Router<ApiState> {
         .route(
             "/v1/records/{kind}/{key}",
             get(get_record)
-                .put(put_record)
-                .patch(patch_record)
+                .put(write_record)
+                .patch(write_record)
                 .delete(delete_record),
         )
         .route("/v1/records/{kind}/{key}/history", get(record_history))
+}
+
+/// The kind and record a URL names, the kind one this company holds.
+async fn named_record(state: &ApiState, kind: &str, key: &str) -> ApiResult<(Kind, DocId)> {
+    let kind = held_kind(state, kind).await?;
+    let id = resolve_id(state, kind, key).await?;
+    Ok((kind, id))
 }
 
 /// Adds `erp_code`, this company's own code for the record, to its JSON.
@@ -85,24 +93,26 @@ async fn get_record(
     State(state): State<ApiState>,
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let kind = held_kind(&state, &kind).await?;
-    let id = resolve_id(&state, kind, &key).await?;
+    let (_, id) = named_record(&state, &kind, &key).await?;
     match state.store.get(id.clone()).await? {
         Some(r) if !r.deleted => Ok(Json(with_own_code(r.to_json(), &state.company.cnpj))),
         _ => Err(ApiError::no_record(id)),
     }
 }
 
+/// `PUT` creates the record or sets some of its fields; `PATCH` only
+/// updates one that exists.
 async fn write_record(
-    state: &ApiState,
-    kind: &str,
-    key: &str,
-    body: &[u8],
-    must_exist: bool,
+    method: Method,
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+    body: Bytes,
 ) -> ApiResult<Response> {
-    let kind = held_kind(state, kind).await?;
-    let value = parse_json(body)?;
-    let id = resolve_id(state, kind, key).await?;
+    let must_exist = method == Method::PATCH;
+    let kind = held_kind(&state, &kind).await?;
+    // Malformed JSON is told before a bad key, as it always was.
+    let value = parse_json(&body)?;
+    let id = resolve_id(&state, kind, &key).await?;
     let result = records::put_with_codes(
         &state.store,
         kind,
@@ -129,28 +139,11 @@ fn written(result: WriteResult) -> (StatusCode, Json<Value>) {
     (status, Json(body))
 }
 
-async fn put_record(
-    State(state): State<ApiState>,
-    Path((kind, key)): Path<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Response> {
-    write_record(&state, &kind, &key, &body, false).await
-}
-
-async fn patch_record(
-    State(state): State<ApiState>,
-    Path((kind, key)): Path<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Response> {
-    write_record(&state, &kind, &key, &body, true).await
-}
-
 async fn delete_record(
     State(state): State<ApiState>,
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let kind = held_kind(&state, &kind).await?;
-    let id = resolve_id(&state, kind, &key).await?;
+    let (kind, id) = named_record(&state, &kind, &key).await?;
     let result = records::delete(&state.store, kind, id.key()).await?;
     Ok(Json(
         json!({ "id": result.id.to_string(), "deleted": true, "seq": result.seq }),
@@ -161,8 +154,7 @@ async fn record_history(
     State(state): State<ApiState>,
     Path((kind, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let kind = held_kind(&state, &kind).await?;
-    let id = resolve_id(&state, kind, &key).await?;
+    let (_, id) = named_record(&state, &kind, &key).await?;
     match state.store.history(id.clone()).await? {
         Some(h) => Ok(Json(json!({ "id": id.to_string(), "history": h }))),
         None => Err(ApiError::no_record(id)),
