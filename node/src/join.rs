@@ -12,7 +12,7 @@ use elo_net::{Multiaddr, NetConfig, PeerId};
 
 use crate::clock::now_ms;
 use crate::data_dir::{DataDir, DataDirError};
-use crate::replication::{PullError, peer_of, pull_records};
+use crate::replication::{PullError, Source, peer_of, pull_records};
 use crate::store::StoreHandle;
 
 /// Why joining failed.
@@ -93,14 +93,15 @@ async fn admit_and_load(
     group.term = accepted.term;
     DataDir::set_group(&mut store, &group)?;
     let handle = StoreHandle::spawn(store);
-    let docs = pull_records(
+    let from = Source::new(
         &net,
         &handle,
         peer,
-        &accepted.admitted_by,
         &crate::group::ReceivePolicy::everything(),
-        |p| progress(p.their_latest, p.checkpoint),
-    )
+    );
+    let docs = pull_records(&from, &accepted.admitted_by, |p| {
+        progress(p.their_latest, p.checkpoint)
+    })
     .await
     .map_err(JoinError::Pull)?;
     // Everything is stored: that is the time the join took. Then the

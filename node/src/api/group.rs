@@ -128,14 +128,9 @@ struct ShareRequest {
 
 async fn share_set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
     let req: ShareRequest = body_as(&body)?;
-    let policy = sharing::share(
-        &state.store,
-        &state.company.cnpj,
-        req.sends.as_deref(),
-        req.receives.as_deref(),
-    )
-    .await?;
-    Ok(Json(json!(policy)))
+    let (sends, receives) = (req.sends.as_deref(), req.receives.as_deref());
+    let me = &state.company.cnpj;
+    answer(sharing::share(&state.store, me, sends, receives).await)
 }
 
 #[derive(Deserialize)]
@@ -147,14 +142,9 @@ struct AuthorizeRequest {
 
 async fn authorize(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
     let req: AuthorizeRequest = body_as(&body)?;
-    let policy = sharing::authorize(
-        &state.store,
-        &state.company.cnpj,
-        &req.from,
-        req.categories.as_deref().unwrap_or("all"),
-    )
-    .await?;
-    Ok(Json(json!(policy)))
+    let categories = req.categories.as_deref().unwrap_or("all");
+    let me = &state.company.cnpj;
+    answer(sharing::authorize(&state.store, me, &req.from, categories).await)
 }
 
 async fn revoke(
@@ -174,6 +164,11 @@ async fn restrict(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<
     let req: RestrictRequest = body_as(&body)?;
     let policy = sharing::restrict(&state.store, &state.company.cnpj, &req.fields).await?;
     Ok(Json(json!(policy)))
+}
+
+/// A sharing command's answer: the company's policy as it is now.
+fn answer(policy: Result<sharing::Policy, sharing::PolicyError>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(policy?)))
 }
 
 /// Takes a company out of the group and changes the network key.

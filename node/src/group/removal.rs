@@ -29,14 +29,14 @@ pub enum RemovalError {
     NotMember(String),
     #[error("this company cannot take part in its own removal")]
     OwnRemoval,
-    #[error("no group metadata in this store")]
-    NoGroup,
-    #[error("the group metadata is damaged: {0}")]
-    DamagedGroup(String),
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error("no group metadata in this store")]
+    NoGroup,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the group metadata is damaged: {0}")]
+    DamagedGroup(String),
 }
 
 /// What `elo remove-company` did.

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 
 use super::dispatch::{self, Context};
 use super::error::PullError;
-use super::log::Progress;
+use super::log::{Progress, Source};
 use super::peers::{PeerStatus, Peers};
 use super::pull::pull_records;
 use super::stock::pull_stock;
@@ -286,10 +286,9 @@ impl Actor {
             let report = |progress| {
                 let _ = commands.send(Command::Progress { peer, progress });
             };
-            let result = match pull_records(&net, &store, peer, &member, &policy, report).await {
-                Ok(docs) => pull_stock(&net, &store, peer, &policy, |_| {})
-                    .await
-                    .map(|_| docs),
+            let from = Source::new(&net, &store, peer, &policy);
+            let result = match pull_records(&from, &member, report).await {
+                Ok(docs) => pull_stock(&from, |_| {}).await.map(|_| docs),
                 Err(e) => Err(e),
             };
             Finished::Pulled { peer, result }

@@ -35,14 +35,16 @@ pub enum PullError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplicationError {
-    #[error(transparent)]
-    Net(#[from] elo_net::NetError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// The group's rules refused a removal.
     #[error(transparent)]
     Removal(#[from] RemovalError),
+    /// The primary could not say who it is.
     #[error(transparent)]
     Primary(#[from] crate::primary::PrimaryError),
     #[error("the node is stopping")]
     Stopped,
+    #[error(transparent)]
+    Net(#[from] elo_net::NetError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

@@ -8,10 +8,35 @@
 
 use std::future::Future;
 
+use std::sync::Arc;
+
+use elo_net::PeerId;
 use futures::TryStreamExt;
 
 use super::error::PullError;
+use crate::group::ReceivePolicy;
 use crate::store::{ReplicatedLog, StoreHandle, WriteOp};
+
+/// The member a walk pulls from, the store it lands in, and what this
+/// company accepts from members.
+#[derive(Clone)]
+pub struct Source<L> {
+    pub link: L,
+    pub store: StoreHandle,
+    pub peer: PeerId,
+    pub policy: Arc<ReceivePolicy>,
+}
+
+impl<L: Clone> Source<L> {
+    pub fn new(link: &L, store: &StoreHandle, peer: PeerId, policy: &ReceivePolicy) -> Self {
+        Source {
+            link: link.clone(),
+            store: store.clone(),
+            peer,
+            policy: Arc::new(policy.clone()),
+        }
+    }
+}
 
 /// One page of a member's log, as its puller understands it.
 pub(crate) struct Page<W> {

@@ -48,7 +48,7 @@ use actor::{Actor, Command, Inputs};
 use dispatch::Context;
 
 pub use error::{PullError, ReplicationError};
-pub use log::Progress;
+pub use log::{Progress, Source};
 pub use peers::{PeerStatus, peer_of};
 pub use pull::{FETCHES_IN_FLIGHT, pull_records};
 
@@ -150,11 +150,12 @@ impl Replication {
         &self,
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, ReplicationError> {
+        // Either side closed means the actor is gone: the node is stopping.
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(command(reply))
-            .map_err(|_| ReplicationError::Stopped)?;
-        answer.await.map_err(|_| ReplicationError::Stopped)
+        match self.commands.send(command(reply)) {
+            Ok(()) => answer.await.map_err(|_| ReplicationError::Stopped),
+            Err(_) => Err(ReplicationError::Stopped),
+        }
     }
 
     /// Every member but this one, with what this node knows of it.

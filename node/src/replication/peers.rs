@@ -18,11 +18,15 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// What this node knows of one member, as `elo status` shows it.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PeerStatus {
+    /// The member's node.
     pub peer_id: String,
+    /// Its CNPJ and name, from the roster.
     pub company: Option<String>,
     pub name: Option<String>,
+    /// Whether a connection is open now, and when one last was.
     pub connected: bool,
     pub last_seen_ms: Option<i64>,
+    /// Where it was reached.
     pub address: Option<String>,
     /// The member's latest sequence number, as last heard.
     pub their_latest_seq: u64,

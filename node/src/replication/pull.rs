@@ -8,7 +8,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use elo_crdt::{DocId, DocPayload};
-use elo_net::PeerId;
 use elo_net::protocol::{
     ChangeSummary, FetchDoc, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH, RequestBody, ResponseBody,
 };
@@ -16,9 +15,8 @@ use serde_bytes::ByteBuf;
 
 use super::error::PullError;
 use super::link::{Link, ask, heads_bytes, parse_heads};
-use super::log::{Log, Page, Progress, walk};
-use crate::group::ReceivePolicy;
-use crate::store::{ReplicatedLog, StoreHandle};
+use super::log::{Log, Page, Progress, Source, walk};
+use crate::store::ReplicatedLog;
 
 /// Fetch requests in flight per member.
 pub const FETCHES_IN_FLIGHT: usize = 6;
@@ -26,33 +24,24 @@ pub const FETCHES_IN_FLIGHT: usize = 6;
 /// A member's record log, seen from here.
 #[derive(Clone)]
 pub(crate) struct RecordLog<L> {
-    pub link: L,
-    pub store: StoreHandle,
-    pub peer: PeerId,
+    from: Source<L>,
     /// The member's CNPJ: recorded as where the changes came from.
-    pub origin: Arc<str>,
-    pub policy: Arc<ReceivePolicy>,
+    origin: Arc<str>,
 }
 
-/// Walks `peer`'s change log from its checkpoint until caught up; `member`
-/// (its company's CNPJ) is recorded as where the changes came from. Returns
-/// how many documents were received.
+/// Walks the member's change log from its checkpoint until caught up;
+/// `member` (its company's CNPJ) is recorded as where the changes came
+/// from. Returns how many documents were received.
 pub async fn pull_records<L: Link>(
-    link: &L,
-    store: &StoreHandle,
-    peer: PeerId,
+    from: &Source<L>,
     member: &str,
-    policy: &ReceivePolicy,
     progress: impl FnMut(Progress),
 ) -> Result<u64, PullError> {
     let log = RecordLog {
-        link: link.clone(),
-        store: store.clone(),
-        peer,
+        from: from.clone(),
         origin: Arc::from(member),
-        policy: Arc::new(policy.clone()),
     };
-    walk(log, store, &peer.to_string(), progress).await
+    walk(log, &from.store, &from.peer.to_string(), progress).await
 }
 
 impl<L: Link> Log for RecordLog<L> {
@@ -66,8 +55,8 @@ impl<L: Link> Log for RecordLog<L> {
             limit: MAX_CHANGES_PER_PAGE,
         };
         let (entries, latest_seq, through) = ask(
-            &self.link,
-            self.peer,
+            &self.from.link,
+            self.from.peer,
             body,
             "change-log",
             |answer| match answer {
@@ -115,7 +104,7 @@ impl<L: Link> RecordLog<L> {
     /// the categories this company receives.
     async fn differing(&self, entries: &[ChangeSummary]) -> Result<Vec<FetchDoc>, PullError> {
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        let local = self.store.heads_of(ids).await?;
+        let local = self.from.store.heads_of(ids).await?;
         let mut need = Vec::new();
         for (entry, mine) in entries.iter().zip(local) {
             let theirs = parse_heads(&entry.heads)
@@ -125,7 +114,7 @@ impl<L: Link> RecordLog<L> {
             let Some(id) = DocId::parse(&entry.id) else {
                 continue;
             };
-            if !self.policy.covers_doc(&id) {
+            if !self.from.policy.covers_doc(&id) {
                 tracing::debug!(id = %entry.id, "not fetching a record of a category this company does not receive");
                 continue;
             }
@@ -143,7 +132,7 @@ impl<L: Link> RecordLog<L> {
     /// answer, so no document of the page is skipped. Returns what arrived:
     /// (id, payload, whether this node had nothing of it).
     async fn fetch(&self, docs: Vec<FetchDoc>) -> Result<Vec<Received>, PullError> {
-        let peer = self.peer;
+        let peer = self.from.peer;
         let asked: HashMap<String, bool> = docs
             .iter()
             .map(|d| (d.id.clone(), d.have.is_empty()))
@@ -154,10 +143,16 @@ impl<L: Link> RecordLog<L> {
             let body = RequestBody::Fetch {
                 docs: pending.clone(),
             };
-            let docs = ask(&self.link, peer, body, "fetch", |answer| match answer {
-                ResponseBody::Docs { docs } => Some(docs),
-                _ => None,
-            })
+            let docs = ask(
+                &self.from.link,
+                peer,
+                body,
+                "fetch",
+                |answer| match answer {
+                    ResponseBody::Docs { docs } => Some(docs),
+                    _ => None,
+                },
+            )
             .await?;
             if docs.is_empty() {
                 let missing = pending.iter().map(|d| d.id.clone()).take(3).collect();
@@ -174,7 +169,7 @@ impl<L: Link> RecordLog<L> {
                 if d.bytes.is_empty() && d.changes.is_empty() {
                     // The member holds nothing of it this company may have.
                     tracing::debug!(%peer, %id, "the member withheld a document");
-                } else if !self.policy.covers_doc(&id) {
+                } else if !self.from.policy.covers_doc(&id) {
                     tracing::warn!(%peer, %id, "dropped a document of a category this company does not receive");
                 } else {
                     let payload = if d.changes.is_empty() {
@@ -194,10 +189,10 @@ impl<L: Link> RecordLog<L> {
     /// merges off the async threads, and stores them in one write.
     async fn store_received(&self, received: Vec<Received>) -> Result<u64, PullError> {
         let (peer, store, origin, policy) = (
-            self.peer,
-            self.store.clone(),
+            self.from.peer,
+            self.from.store.clone(),
             self.origin.clone(),
-            self.policy.clone(),
+            self.from.policy.clone(),
         );
         let ops = tokio::task::spawn_blocking(move || {
             let mut ops = Vec::with_capacity(received.len());
@@ -217,7 +212,7 @@ impl<L: Link> RecordLog<L> {
         .await
         .map_err(|e| PullError::Prepare(e.to_string()))?;
         let n = ops.len() as u64;
-        for r in self.store.write(ops).await? {
+        for r in self.from.store.write(ops).await? {
             if let Err(e) = r {
                 tracing::warn!(%peer, "a received document was refused: {e}");
             }

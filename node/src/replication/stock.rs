@@ -3,42 +3,27 @@
 //! is one unit of work: check each figure against this company's policy and
 //! store what it may hold.
 
-use std::sync::Arc;
-
-use elo_net::PeerId;
 use elo_net::protocol::{MAX_STOCK_PER_PAGE, RequestBody, ResponseBody, StockFigures};
 
 use super::error::PullError;
 use super::link::{Link, ask};
-use super::log::{Log, Page, Progress, walk};
-use crate::group::ReceivePolicy;
+use super::log::{Log, Page, Progress, Source, walk};
+use crate::store::ReplicatedLog;
 use crate::store::stock::StockEntry;
-use crate::store::{ReplicatedLog, StoreHandle};
 
 /// A member's stock log, seen from here.
 #[derive(Clone)]
 pub(crate) struct StockLog<L> {
-    pub link: L,
-    pub store: StoreHandle,
-    pub peer: PeerId,
-    pub policy: Arc<ReceivePolicy>,
+    from: Source<L>,
 }
 
-/// Walks `peer`'s stock log from its checkpoint until caught up.
+/// Walks the member's stock log from its checkpoint until caught up.
 pub(crate) async fn pull_stock<L: Link>(
-    link: &L,
-    store: &StoreHandle,
-    peer: PeerId,
-    policy: &ReceivePolicy,
+    from: &Source<L>,
     progress: impl FnMut(Progress),
 ) -> Result<u64, PullError> {
-    let log = StockLog {
-        link: link.clone(),
-        store: store.clone(),
-        peer,
-        policy: Arc::new(policy.clone()),
-    };
-    walk(log, store, &peer.to_string(), progress).await
+    let log = StockLog { from: from.clone() };
+    walk(log, &from.store, &from.peer.to_string(), progress).await
 }
 
 impl<L: Link> Log for StockLog<L> {
@@ -53,21 +38,7 @@ impl<L: Link> Log for StockLog<L> {
             limit: MAX_STOCK_PER_PAGE,
         };
         let (entries, through, latest) =
-            ask(
-                &self.link,
-                self.peer,
-                body,
-                "stock",
-                |answer| match answer {
-                    ResponseBody::Stock {
-                        entries,
-                        through,
-                        latest,
-                    } => Some((entries, through, latest)),
-                    _ => None,
-                },
-            )
-            .await?;
+            ask(&self.from.link, self.from.peer, body, "stock", stock_page).await?;
         let accepted: Vec<StockEntry> =
             entries.into_iter().filter_map(|f| self.accept(f)).collect();
         Ok(Page {
@@ -83,17 +54,31 @@ impl<L: Link> Log for StockLog<L> {
 
     async fn work(&self, entries: Vec<StockEntry>) -> Result<u64, PullError> {
         let n = entries.len() as u64;
-        self.store.write_stock(entries, false).await?;
+        self.from.store.write_stock(entries, false).await?;
         Ok(n)
     }
+}
+
+/// A page of figures, as (figures, through, latest), if that is what the
+/// member answered.
+fn stock_page(answer: ResponseBody) -> Option<(Vec<StockFigures>, u64, u64)> {
+    if let ResponseBody::Stock {
+        entries,
+        through,
+        latest,
+    } = answer
+    {
+        return Some((entries, through, latest));
+    }
+    None
 }
 
 impl<L> StockLog<L> {
     /// A figure this company may hold, checked like a local write: one it
     /// does not receive, or with a bad SKU, is dropped, not stored.
     fn accept(&self, f: StockFigures) -> Option<StockEntry> {
-        if !self.policy.accepts_stock(&f.company) {
-            tracing::warn!(peer = %self.peer, company = %f.company, sku = %f.sku, "dropped stock figures this company does not receive");
+        if !self.from.policy.accepts_stock(&f.company) {
+            tracing::warn!(peer = %self.from.peer, company = %f.company, sku = %f.sku, "dropped stock figures this company does not receive");
             return None;
         }
         crate::stock::normalise_sku(&f.sku).ok()?;

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::PullError;
 use super::link::Link;
+use super::log::Source;
 use super::pull::pull_records;
 use super::serve::{self, Serving};
 use super::stock::pull_stock;
@@ -232,7 +233,12 @@ async fn pull(
     from: &TestNode,
     policy: &ReceivePolicy,
 ) -> Result<u64, PullError> {
-    pull_records(link, &node.store, from.peer, &from.cnpj, policy, |_| {}).await
+    pull_records(
+        &Source::new(link, &node.store, from.peer, policy),
+        &from.cnpj,
+        |_| {},
+    )
+    .await
 }
 
 async fn checkpoint(node: &TestNode, of: &TestNode, log: ReplicatedLog) -> u64 {
@@ -369,7 +375,7 @@ async fn the_stock_log_has_its_own_checkpoint_and_keeps_the_newest_figures() {
     };
     a.store.write_stock(figures(10), true).await.expect("stock");
     let everything = ReceivePolicy::everything();
-    let got = pull_stock(&link, &b.store, a.peer, &everything, |_| {})
+    let got = pull_stock(&Source::new(&link, &b.store, a.peer, &everything), |_| {})
         .await
         .expect("stock pull");
     assert_eq!(got, 3);
@@ -378,7 +384,7 @@ async fn the_stock_log_has_its_own_checkpoint_and_keeps_the_newest_figures() {
     assert_eq!(checkpoint(&b, &a, ReplicatedLog::Records).await, 0);
 
     a.store.write_stock(figures(20), true).await.expect("stock");
-    pull_stock(&link, &b.store, a.peer, &everything, |_| {})
+    pull_stock(&Source::new(&link, &b.store, a.peer, &everything), |_| {})
         .await
         .expect("again");
     assert!(checkpoint(&b, &a, ReplicatedLog::Stock).await > first);
@@ -390,9 +396,12 @@ async fn the_stock_log_has_its_own_checkpoint_and_keeps_the_newest_figures() {
     let mut no_products = everything.clone();
     no_products.receives = Sharing::parse("customers").expect("sharing");
     let c = TestNode::open("45723174000110");
-    let got = pull_stock(&served.link_for(&c), &c.store, a.peer, &no_products, |_| {})
-        .await
-        .expect("pull");
+    let got = pull_stock(
+        &Source::new(&served.link_for(&c), &c.store, a.peer, &no_products),
+        |_| {},
+    )
+    .await
+    .expect("pull");
     assert_eq!(got, 0);
     assert!(
         c.store
