@@ -26,8 +26,8 @@
 //! - [`adopt`]: matching a company's existing records with the group's.
 //! - [`clock`]: the wall clock in milliseconds.
 //!
-//! The order of dependence, lowest first: clock, store, records, data_dir,
-//! primary, group, credit, stock, replication, api, join and node. No module
+//! The order of dependence, lowest first: clock, store, primary, records,
+//! data_dir, group, credit, stock, replication, api, join and node. No module
 //! uses one later in that list.
 
 pub mod adopt;

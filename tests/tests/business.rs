@@ -287,7 +287,11 @@ fn in_escrow_a_company_charges_within_its_rights_asks_for_more_and_never_goes_ov
     let c = Company::join(&node_a.invite(), &cnpj(63), "Filial C");
     let node_b = b.start_node();
     let node_c = c.start_node();
-    // B joined before C: it receives from C once it authorises it.
+    // B joined before C: it receives from C once it authorises it, which it
+    // can do once C's roster record has reached it.
+    wait_until("B knows C", LIMIT, || {
+        node_b.record("company", &digits(&c.cnpj)).is_some()
+    });
     b.elo_ok(&["authorize", "--from", &c.cnpj]);
     let idb = digits(&b.cnpj);
     let put = node_a.put(

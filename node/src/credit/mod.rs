@@ -10,6 +10,10 @@
 //! within this company's rights needs no one, a larger one asks the others
 //! to hand over part of theirs, and with no one to ask it is refused rather
 //! than go over the limit.
+//!
+//! [`escrow`] is the rights' arithmetic, [`rights`] what handing them over
+//! means. Credit reads and writes through the store and records only; the
+//! requests for rights travel with replication, which calls in here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -17,13 +17,14 @@ use elo_net::protocol::RequestBody;
 use elo_net::{NetClient, NetEvent, PeerId};
 use serde_bytes::ByteBuf;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::command::Command;
 use super::dispatch::{self, Context};
 use super::error::PullError;
-use super::log::{Progress, Source};
-use super::peers::{PeerStatus, Peers};
+use super::log::Source;
+use super::peers::Peers;
 use super::pull::pull_records;
 use super::stock::pull_stock;
 use crate::clock::now_ms;
@@ -38,42 +39,6 @@ use crate::store::{ChangeEntry, StoreError, StoreHandle};
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often members not connected are considered for a dial.
 const DIAL_EVERY: Duration = Duration::from_millis(500);
-
-/// What the actor is asked or told.
-pub(super) enum Command {
-    Status(oneshot::Sender<Vec<PeerStatus>>),
-    /// Forget checkpoints (of one member, by peer id or CNPJ, or all) and
-    /// walk again; answers how many members.
-    Resync {
-        who: Option<String>,
-        reply: oneshot::Sender<Result<usize, StoreError>>,
-    },
-    /// The members connected now.
-    ConnectedMembers(oneshot::Sender<Vec<PeerId>>),
-    /// Reload the roster from the company records; answers once the
-    /// network knows it.
-    RefreshRoster(oneshot::Sender<()>),
-    /// Pull from this member (coalesced).
-    Wake(PeerId),
-    /// The member's hello named its latest sequence number.
-    Heard {
-        peer: PeerId,
-        latest_seq: u64,
-    },
-    /// The member has something new, or asks for a walk from the start.
-    Announced {
-        peer: PeerId,
-        latest_seq: u64,
-        rescan: bool,
-    },
-    /// A page of the member's record log is stored.
-    Progress {
-        peer: PeerId,
-        progress: Progress,
-    },
-    /// A rescan could not be told: tell it when the member connects again.
-    RescanOwed(PeerId),
-}
 
 /// Why a task of the actor's ended.
 pub(super) enum Finished {

@@ -10,7 +10,7 @@ use elo_net::{NetClient, PeerId, ReplyHandle};
 use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::actor::Command;
+use super::command::Command;
 use super::serve::{self, Serving};
 use crate::data_dir::{Company, Group};
 use crate::group::{Roster, invite, removal};

@@ -18,6 +18,7 @@
 //! - [`link`]: a request and its answer, over the network or in memory.
 
 mod actor;
+mod command;
 mod dispatch;
 mod error;
 mod link;
@@ -44,7 +45,8 @@ use crate::primary::PrimaryHandle;
 use crate::primary::machine::Outgoing;
 use crate::store::StoreHandle;
 use crate::store::tables::META_REMEMBERED_ADDR;
-use actor::{Actor, Command, Inputs};
+use actor::{Actor, Inputs};
+use command::Command;
 use dispatch::Context;
 
 pub use error::{PullError, ReplicationError};

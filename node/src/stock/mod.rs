@@ -3,6 +3,9 @@
 //! and sees everyone's, with the group total. Only the owner writes its
 //! figures (see `store::stock` for how they are kept and why they are not
 //! automerge documents).
+//!
+//! Views, kits and scope are computed here from the store's registers;
+//! the figures travel with replication (its stock log), never from here.
 
 use std::collections::{BTreeMap, HashMap};
 
