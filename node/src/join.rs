@@ -104,6 +104,9 @@ async fn admit_and_load(
     })
     .await
     .map_err(JoinError::Pull)?;
+    // The walk's copy of the store handle keeps the file open: let it go
+    // before closing, so the file can be compacted.
+    drop(from);
     // Everything is stored: that is the time the join took. Then the
     // housekeeping: the initial load leaves freed pages behind.
     let took = started.elapsed();
