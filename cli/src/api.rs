@@ -171,10 +171,48 @@ pub fn set_stock(client: &Client, rows: Vec<Value>) -> Result<Value> {
     client.send_bulk("/v1/stock", &Value::Array(rows))
 }
 
-/// Copies the whole store to `file` (absolute).
+/// Copies the whole store to `file`. The node writes backups only into its
+/// data directory's `backups/` folder; this command, run by the operator on
+/// the node's machine, then moves the copy where asked, never replacing a
+/// file (and the copy stays readable by this user only).
 pub fn backup(client: &Client, file: &std::path::Path) -> Result<Value> {
-    let body = json!({ "file": file.display().to_string() });
-    client.send("POST", "/v1/backup", Some(&body))
+    if file.exists() {
+        anyhow::bail!(
+            "{} exists already: a backup never replaces a file",
+            file.display()
+        );
+    }
+    let name = format!(
+        "cli-{}-{}.redb",
+        std::process::id(),
+        elo_node::clock::now_ms()
+    );
+    let mut made = client.send("POST", "/v1/backup", Some(&json!({ "name": name })))?;
+    let written = std::path::PathBuf::from(made["file"].as_str().unwrap_or_default());
+    move_new(&written, file)?;
+    made["file"] = json!(file.display().to_string());
+    Ok(made)
+}
+
+/// Moves `from` to `to`, which must not exist: a hard link (which fails on
+/// an existing file, where a rename would replace it), or a copy across
+/// file systems.
+fn move_new(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    use anyhow::Context;
+    match std::fs::hard_link(from, to) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            anyhow::bail!(
+                "{} exists already: a backup never replaces a file",
+                to.display()
+            )
+        }
+        Err(_) => {
+            elo_node::store::backup::copy_file(from, to)
+                .with_context(|| format!("copying the backup to {}", to.display()))?;
+        }
+    }
+    std::fs::remove_file(from).with_context(|| format!("removing {}", from.display()))
 }
 
 /// Takes a company out of the group (needs the running node: the new

@@ -211,6 +211,8 @@ impl DataDir {
                 .and_then(|s| read::meta(&s.database(), META_COMPANY).ok().flatten())
                 .and_then(|b| serde_json::from_slice(&b).ok());
         let restoring = self.root.join("store.redb.restoring");
+        // What a restore that stopped half-way left behind is ours to replace.
+        let _ = std::fs::remove_file(&restoring);
         crate::store::backup::copy_file(backup, &restoring)?;
         let checked =
             (|| -> Result<u64, DataDirError> {

@@ -308,3 +308,94 @@ async fn an_unknown_route_is_404_in_the_error_shape() {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_error_shape(&a, "not_found");
 }
+
+/// A backup is written only under the data directory's `backups/` folder,
+/// by a plain name, readable by the node's user only, and never replaces a
+/// file: not the live store, not a file outside, not an earlier backup.
+#[tokio::test]
+async fn a_backup_goes_only_to_the_backups_folder_and_replaces_nothing() {
+    let node = Node::start().await;
+    let data = node._dir.path().join("data");
+    let put = node.put(&customer_path(), r#"{"name":"Ana"}"#).await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    // The file the node writes into: a backup must never put another in its
+    // place (the node would go on writing into an unlinked file).
+    let live = inode(&data.join("store.redb"));
+
+    // A path from outside is refused, and nothing is written there.
+    let outside = node._dir.path().join("elsewhere.redb");
+    let body = format!(r#"{{"file": "{}"}}"#, outside.display());
+    let refused = node.send("POST", "/v1/backup", body).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("backups/")
+    );
+    assert!(!outside.exists());
+    // So is a name that is a path, or one that climbs out.
+    for name in ["../store.redb", "/etc/passwd", "a/b", ".hidden", ""] {
+        let body = serde_json::json!({ "name": name }).to_string();
+        let refused = node.send("POST", "/v1/backup", body).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name:?}: {:?}",
+            refused.body
+        );
+    }
+
+    // The live store's own name lands in backups/, not on the live store.
+    let made = node
+        .send("POST", "/v1/backup", r#"{"name": "store.redb"}"#)
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{:?}", made.body);
+    let copy = data.join("backups").join("store.redb");
+    assert_eq!(made.body["file"], copy.display().to_string());
+    assert!(made.body["bytes"].as_u64().unwrap_or(0) > 0);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy)
+            .expect("the backup")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "a backup holds the group secret");
+    }
+    // The live store still takes writes and keeps them.
+    let later = node.put(&customer_path(), r#"{"city":"Natal"}"#).await;
+    assert_eq!(later.status, StatusCode::OK, "{:?}", later.body);
+    assert_eq!(node.get(&customer_path()).await.body["city"], "Natal");
+    assert_eq!(
+        inode(&data.join("store.redb")),
+        live,
+        "the live store was not replaced"
+    );
+
+    // The same name again is refused, and the first backup is untouched.
+    let before = std::fs::read(&copy).expect("the backup");
+    let again = node
+        .send("POST", "/v1/backup", r#"{"name": "store.redb"}"#)
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
+    assert_error_shape(&again, "backup_exists");
+    assert_eq!(std::fs::read(&copy).expect("the backup"), before);
+}
+
+/// A file's inode (0 where there are none).
+fn inode(path: &std::path::Path) -> u64 {
+    let meta = std::fs::metadata(path).expect("the file");
+    #[cfg(unix)]
+    return std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    return {
+        let _ = meta;
+        0
+    };
+}

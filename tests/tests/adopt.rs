@@ -184,6 +184,30 @@ fn a_branch_adopts_its_data_without_duplicates_and_restores_a_backup() {
     let exported = std::fs::read_to_string(&group_out).unwrap();
     assert_eq!(exported.lines().count(), 3, "{exported}");
     assert!(backup.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "a backup holds the group secret");
+    }
+    // Neither a backup nor the export replaces a file that is there.
+    let kept = std::fs::read(&backup).unwrap();
+    let again = b.elo(&[
+        "adopt",
+        "product",
+        different.to_str().unwrap(),
+        "--replace",
+        "--backup",
+        backup.to_str().unwrap(),
+        "--out",
+        files.path().join("other.jsonl").to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let refused = b.elo(&["backup", group_out.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert_eq!(std::fs::read(&backup).unwrap(), kept);
+    assert_eq!(std::fs::read_to_string(&group_out).unwrap(), exported);
 
     // A product written after the backup is gone once the backup is
     // restored (the node stopped); a damaged backup is refused and the

@@ -116,8 +116,17 @@ fn replace(client: &Client, args: &AdoptArgs, format: Format) -> Result<Value> {
     let (Some(target), Some(out)) = (&args.backup, &args.out) else {
         bail!("--replace needs --backup and --out");
     };
+    // Neither file replaces one that is there: an ERP's export or an older
+    // backup is not ours to overwrite.
+    if out.exists() {
+        bail!(
+            "{} exists already: --out never replaces a file",
+            out.display()
+        );
+    }
     let backup = api::backup(client, &absolute(target)?)?;
-    let mut sink = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut sink = File::create_new(out)
+        .with_context(|| format!("creating {} (it must not exist yet)", out.display()))?;
     transfer::export_records(client, args.kind, format, &mut sink)?;
     Ok(backup)
 }

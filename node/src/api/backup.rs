@@ -17,19 +17,37 @@ pub(super) fn router() -> Router<ApiState> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct BackupRequest {
-    file: String,
+    /// A plain file name in the data directory's `backups/` folder.
+    name: Option<String>,
+    /// Refused: the API takes no paths (it would write anywhere the node's
+    /// user can). Named only to say so clearly.
+    file: Option<String>,
 }
 
-/// `POST /v1/backup` with `{"file": "/absolute/path"}`.
+/// `POST /v1/backup` with `{"name": "NAME"}` (default: a name from the
+/// time): a copy of the store as `backups/NAME` in the data directory,
+/// readable by the node's user only, never replacing a file.
 async fn backup(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
-    let req: BackupRequest = body_as(&body)?;
-    let file = std::path::PathBuf::from(&req.file);
-    if !file.is_absolute() {
+    let req: BackupRequest = if body.is_empty() {
+        BackupRequest {
+            name: None,
+            file: None,
+        }
+    } else {
+        body_as(&body)?
+    };
+    if req.file.is_some() {
         return Err(ApiError::unprocessable(
-            "file: give an absolute path (the node may run in another directory)",
+            "file: the API writes backups only to the data directory's backups/ folder; send {\"name\": \"NAME\"}, or run `elo backup FILE` on the node's machine to put a copy elsewhere",
         ));
     }
-    let bytes = state.store.backup(file).await?;
-    Ok(Json(json!({ "file": req.file, "bytes": bytes })))
+    let name = req
+        .name
+        .unwrap_or_else(|| format!("store-{}.redb", crate::clock::now_ms()));
+    let (file, bytes) = state.store.backup(name.clone()).await?;
+    Ok(Json(
+        json!({ "name": name, "file": file.display().to_string(), "bytes": bytes }),
+    ))
 }

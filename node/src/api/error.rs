@@ -91,8 +91,16 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!("store: {e}");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+        match e {
+            StoreError::BackupExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "backup_exists", e.to_string())
+            }
+            StoreError::BadBackupName(m) => ApiError::unprocessable(m),
+            e => {
+                tracing::error!("store: {e}");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+            }
+        }
     }
 }
 

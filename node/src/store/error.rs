@@ -18,6 +18,10 @@ pub enum StoreError {
     Failed(String),
     #[error("the store has shut down")]
     Closed,
+    #[error("{0} exists already: a backup never replaces a file")]
+    BackupExists(String),
+    #[error("{0}")]
+    BadBackupName(String),
 }
 
 macro_rules! storage_from {

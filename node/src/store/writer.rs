@@ -39,8 +39,8 @@ enum Request {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Backup {
-        target: std::path::PathBuf,
-        reply: oneshot::Sender<Result<u64, StoreError>>,
+        name: String,
+        reply: oneshot::Sender<Result<(std::path::PathBuf, u64), StoreError>>,
     },
     Stock {
         entries: Vec<StockEntry>,
@@ -109,10 +109,10 @@ impl StoreHandle {
         .await
     }
 
-    /// Copies the whole store to `target` between two transactions;
-    /// returns its size.
-    pub async fn backup(&self, target: std::path::PathBuf) -> Result<u64, StoreError> {
-        self.ask(|reply| Request::Backup { target, reply }).await
+    /// Copies the whole store, between two transactions, to `backups/NAME`
+    /// beside it (see [`super::backup`]); returns the file and its size.
+    pub async fn backup(&self, name: String) -> Result<(std::path::PathBuf, u64), StoreError> {
+        self.ask(|reply| Request::Backup { name, reply }).await
     }
 
     /// The record this company knows by its own code.
@@ -327,8 +327,8 @@ fn writer(
             Request::ResetCheckpoints { peer, reply } => {
                 let _ = reply.send(store.reset_checkpoints(peer.as_deref()));
             }
-            Request::Backup { target, reply } => {
-                let _ = reply.send(store.backup_to(&target));
+            Request::Backup { name, reply } => {
+                let _ = reply.send(store.backup_named(&name));
             }
             Request::Stock {
                 entries,
