@@ -168,18 +168,22 @@ fn a_branch_adopts_its_data_without_duplicates_and_restores_a_backup() {
     // group's records out for the ERP, nothing of the file written.
     let backup = files.path().join("filial.backup");
     let group_out = files.path().join("group.jsonl");
-    let (_, r) = adopt(
-        &b,
-        &[
+    let replace = |out: &std::path::Path| {
+        let file = different.to_str().unwrap().to_owned();
+        let (backup, out) = (backup.display().to_string(), out.display().to_string());
+        [
             "product",
-            different.to_str().unwrap(),
+            &file,
             "--replace",
             "--backup",
-            backup.to_str().unwrap(),
+            &backup,
             "--out",
-            group_out.to_str().unwrap(),
-        ],
-    );
+            &out,
+        ]
+        .map(str::to_owned)
+    };
+    let args = replace(&group_out);
+    let (_, r) = adopt(&b, &args.each_ref().map(String::as_str));
     assert_eq!(r["replace"], true, "{r}");
     let exported = std::fs::read_to_string(&group_out).unwrap();
     assert_eq!(exported.lines().count(), 3, "{exported}");
@@ -192,16 +196,10 @@ fn a_branch_adopts_its_data_without_duplicates_and_restores_a_backup() {
     }
     // Neither a backup nor the export replaces a file that is there.
     let kept = std::fs::read(&backup).unwrap();
-    let again = b.elo(&[
-        "adopt",
-        "product",
-        different.to_str().unwrap(),
-        "--replace",
-        "--backup",
-        backup.to_str().unwrap(),
-        "--out",
-        files.path().join("other.jsonl").to_str().unwrap(),
-    ]);
+    let args = replace(&files.path().join("other.jsonl"));
+    let mut again = vec!["adopt"];
+    again.extend(args.each_ref().map(String::as_str));
+    let again = b.elo(&again);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
     let refused = b.elo(&["backup", group_out.to_str().unwrap()]);
