@@ -93,20 +93,16 @@ async fn admit_and_load(
     group.term = accepted.term;
     DataDir::set_group(&mut store, &group)?;
     let handle = StoreHandle::spawn(store);
-    let from = Source::new(
-        &net,
-        &handle,
-        peer,
-        &crate::group::ReceivePolicy::everything(),
-    );
-    let docs = pull_records(&from, &accepted.admitted_by, |p| {
-        progress(p.their_latest, p.checkpoint)
-    })
+    // The source is a temporary: its copy of the store handle is gone when
+    // the walk ends, so the file can be closed and compacted below.
+    let everything = crate::group::ReceivePolicy::everything();
+    let docs = pull_records(
+        &Source::new(&net, &handle, peer, &everything),
+        &accepted.admitted_by,
+        |p| progress(p.their_latest, p.checkpoint),
+    )
     .await
     .map_err(JoinError::Pull)?;
-    // The walk's copy of the store handle keeps the file open: let it go
-    // before closing, so the file can be compacted.
-    drop(from);
     // Everything is stored: that is the time the join took. Then the
     // housekeeping: the initial load leaves freed pages behind.
     let took = started.elapsed();

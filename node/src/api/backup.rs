@@ -9,14 +9,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
-use super::request::body_as;
+use super::request::body_or_default;
 use super::state::ApiState;
 
 pub(super) fn router() -> Router<ApiState> {
     Router::new().route("/v1/backup", post(backup))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct BackupRequest {
     /// A plain file name in the data directory's `backups/` folder.
@@ -30,14 +30,7 @@ struct BackupRequest {
 /// time): a copy of the store as `backups/NAME` in the data directory,
 /// readable by the node's user only, never replacing a file.
 async fn backup(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {
-    let req: BackupRequest = if body.is_empty() {
-        BackupRequest {
-            name: None,
-            file: None,
-        }
-    } else {
-        body_as(&body)?
-    };
+    let req: BackupRequest = body_or_default(&body)?;
     if req.file.is_some() {
         return Err(ApiError::unprocessable(
             "file: the API writes backups only to the data directory's backups/ folder; send {\"name\": \"NAME\"}, or run `elo backup FILE` on the node's machine to put a copy elsewhere",

@@ -294,7 +294,7 @@ async fn the_checkpoint_never_passes_what_is_not_committed() {
     // 2,500 products are 5,000 documents: three pages, ten fetches.
     let Pair { a, b, served, link } = pair(2_500).await;
     let everything = ReceivePolicy::everything();
-    // The seventh fetch (on the second page) is refused.
+    // The seventh fetch (past the first page's four) is refused.
     served.set_fault(Fault::RefuseFetch(7));
     let failed = pull(&link, &b, &a, &everything).await;
     assert!(matches!(failed, Err(PullError::Refused(_))), "{failed:?}");
@@ -359,7 +359,7 @@ async fn a_stalled_or_garbage_answer_fails_one_pull_and_the_next_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stock_log_has_its_own_checkpoint_and_keeps_the_newest_figures() {
-    let Pair { a, b, served, link } = pair(0).await;
+    let Pair { a, b, link, .. } = pair(0).await;
     let figures = |qty: i64| -> Vec<StockEntry> {
         (0..3)
             .map(|i| StockEntry {
@@ -392,16 +392,21 @@ async fn the_stock_log_has_its_own_checkpoint_and_keeps_the_newest_figures() {
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].quantity, 22, "the newest figure");
 
-    // A company that does not receive products takes none.
+    // A member the sender serves, but which does not receive products,
+    // drops the figures it is sent (the receiver's own check): the same
+    // walk with every category takes them.
+    let c = TestNode::open("45723174000110");
+    let members: Vec<Member> = [&a, &b, &c]
+        .iter()
+        .map(|n| member(n, &[&a, &b, &c]))
+        .collect();
+    let serves_c = Server::start(&a, roster_of(&a, &members));
     let mut no_products = everything.clone();
     no_products.receives = Sharing::parse("customers").expect("sharing");
-    let c = TestNode::open("45723174000110");
-    let got = pull_stock(
-        &Source::new(&served.link_for(&c), &c.store, a.peer, &no_products),
-        |_| {},
-    )
-    .await
-    .expect("pull");
+    let from_a = |policy| Source::new(&serves_c.link_for(&c), &c.store, a.peer, policy);
+    let got = pull_stock(&from_a(&no_products), |_| {})
+        .await
+        .expect("pull");
     assert_eq!(got, 0);
     assert!(
         c.store
@@ -410,4 +415,9 @@ async fn the_stock_log_has_its_own_checkpoint_and_keeps_the_newest_figures() {
             .expect("read")
             .is_empty()
     );
+    c.store.reset_checkpoints(None).await.expect("walk again");
+    let got = pull_stock(&from_a(&everything), |_| {})
+        .await
+        .expect("pull");
+    assert_eq!(got, 3, "the sender did send them");
 }
