@@ -154,17 +154,21 @@ enum Command {
         #[arg(long)]
         receive: Option<String>,
     },
-    /// Accept what another company sends (seed 002's pair authorisation):
-    /// nothing it made reaches this company before this
+    /// Take in the records another company creates (seed 002's pair
+    /// authorisation). Every member is taken in by default; this undoes
+    /// `revoke-authorization` or limits the categories
     Authorize {
-        /// The sending company's CNPJ
+        /// The creating company's CNPJ, or `*` for every member not named
         #[arg(long)]
         from: String,
         /// Which categories (default all)
         #[arg(long, default_value = "all")]
         categories: String,
     },
-    /// Stop receiving what another company makes
+    /// Keep out the records another company creates: they are held back
+    /// whole (with every edit anyone made to them) and listed in
+    /// `elo status` as withheld; edits it makes to other records still
+    /// arrive, as part of those records
     RevokeAuthorization {
         #[arg(long)]
         from: String,

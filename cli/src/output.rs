@@ -128,6 +128,24 @@ pub fn show_policy(p: &Value, json_out: bool) {
 }
 
 /// Members waiting for this company's authorisation.
+/// The records members hold back because this company keeps their creators
+/// out, and what to do.
+pub fn print_withheld(withheld: &Value) {
+    let Some(list) = withheld.as_array().filter(|l| !l.is_empty()) else {
+        return;
+    };
+    println!("withheld (members hold these records back from this company):");
+    for w in list {
+        println!(
+            "  {} records created by {} {}: {}",
+            w["records"],
+            w["company"].as_str().unwrap_or("?"),
+            w["name"].as_str().unwrap_or("?"),
+            w["what_to_do"].as_str().unwrap_or("?"),
+        );
+    }
+}
+
 pub fn print_pending(pending: &Value) {
     let Some(list) = pending.as_array().filter(|l| !l.is_empty()) else {
         return;

@@ -417,60 +417,55 @@ impl RecordDoc {
         )
     }
 
-    /// Like [`missing_for`](Self::missing_for), but only the changes made
-    /// by companies `allowed` accepts, and those built on them: a change
-    /// of a company the receiver has not authorised is withheld, and so is
-    /// every later change that depends on it (a replica cannot hold a change
-    /// without its dependencies). Returns the payload and how many changes
-    /// were withheld. A whole document is still sent whole when nothing in
-    /// it is withheld.
-    pub fn missing_for_authors(
-        &mut self,
-        have: &[ChangeHash],
-        allowed: &dyn Fn(&str) -> bool,
-    ) -> (DocPayload, usize) {
-        let known = self.known_of(have);
-        let mut withheld = std::collections::HashSet::new();
-        let mut sent = Vec::new();
-        // `get_changes` lists changes in causal order: dependencies first.
-        for c in self.doc.get_changes(&known) {
-            let author_ok = c.message().is_some_and(allowed);
-            if !author_ok || c.deps().iter().any(|d| withheld.contains(d)) {
-                withheld.insert(c.hash());
-            } else {
-                sent.push(c.raw_bytes().to_vec());
-            }
-        }
-        if withheld.is_empty() {
-            return (self.missing_for(have), 0);
-        }
-        (DocPayload::Changes(sent), withheld.len())
+    /// The companies that created the record: the authors of its changes
+    /// that depend on nothing. Usually one; two when two companies created
+    /// the same record apart. A record's origin never changes, which is why
+    /// the authorisation of a receiver is checked on it (whole records, with
+    /// every edit anyone made) and not change by change: a causal history
+    /// cannot lose a change and keep what was built on it.
+    pub fn origins(&mut self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .doc
+            .get_changes(&[])
+            .into_iter()
+            .filter(|c| c.deps().is_empty())
+            .filter_map(|c| c.message().map(str::to_string))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
-    /// The companies that made the changes of a payload, as their change
-    /// messages name them (`None` for a change without one).
-    pub fn authors_of(payload: &DocPayload) -> Result<Vec<Option<String>>, DocError> {
+    /// The creators named in a payload: every author of a change in it that
+    /// depends on nothing (none when the payload only continues a record the
+    /// receiver already holds).
+    pub fn origins_in(payload: &DocPayload) -> Result<Vec<String>, DocError> {
         let mut out = Vec::new();
         match payload {
             DocPayload::Whole(bytes) => {
                 let mut doc = AutoCommit::load(bytes)?;
                 for c in doc.get_changes(&[]) {
-                    out.push(c.message().map(str::to_string));
+                    if c.deps().is_empty() {
+                        out.extend(c.message().map(str::to_string));
+                    }
                 }
             }
             DocPayload::Changes(changes) => {
                 for bytes in changes {
                     let c = automerge::Change::try_from(bytes.as_slice())
                         .map_err(|e| DocError::BadChange(e.to_string()))?;
-                    out.push(c.message().map(str::to_string));
+                    if c.deps().is_empty() {
+                        out.extend(c.message().map(str::to_string));
+                    }
                 }
             }
         }
+        out.sort();
+        out.dedup();
         Ok(out)
     }
 
-    /// A document this replica has never had, built from changes (what a
-    /// sender that withheld some changes sends). Checks it is a created
+    /// A document this replica has never had, built from changes. Checks it is a created
     /// record with the expected id; returns its saved bytes.
     pub fn from_changes(
         changes: &[Vec<u8>],

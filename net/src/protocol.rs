@@ -160,6 +160,11 @@ pub struct ChangeSummary {
     pub id: String,
     pub heads: Vec<ByteBuf>,
     pub seq: u64,
+    /// The companies that created the record (CNPJs joined by `,`; a
+    /// part's record for a part), sent when the asker keeps some company
+    /// out: it decides from them whether to fetch the record at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origins: Option<String>,
 }
 
 /// A document asked for, with the heads the asker already has.

@@ -16,7 +16,7 @@ use elo_node::DataDir;
 use elo_node::credit::CreditChange;
 use serde_json::{Value, json};
 
-use crate::api::{self, PolicyChange};
+use crate::api;
 use crate::client::Client;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -219,17 +219,9 @@ fn start_group(dir: &Path, json_out: bool) -> Result<Demo> {
         ));
         demo.filiais.push(node);
     }
-    // Each company receives only from companies it authorised: a filial
-    // authorises the members present when it joins, and the matriz
-    // authorises whom it invites. Filial 1 accepts filial 2 here.
-    let authorize = PolicyChange::Authorize {
-        from: "45.723.174/0001-10".into(),
-        categories: "all".into(),
-    };
-    api::policy(demo.filiais[0].api()?, authorize)?;
-    demo.say(
-        "filial 1 authorises receiving from filial 2 (each pair is authorised once)".to_string(),
-    );
+    // One invite is enough: every company takes in every member's records
+    // unless it keeps one out (`elo revoke-authorization`).
+    demo.say("no pair to authorise: each invite was enough".to_string());
     Ok(demo)
 }
 

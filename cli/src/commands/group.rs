@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::api;
 use crate::client::Client;
-use crate::output::{print_json, print_members, print_pending, progress_bar};
+use crate::output::{print_json, print_members, print_pending, print_withheld, progress_bar};
 
 /// How `elo node` runs.
 #[derive(clap::Args)]
@@ -93,6 +93,7 @@ pub fn status(data: &DataDir, json_out: bool) -> Result<()> {
     }
     print_members(&s);
     print_pending(&s["pending_authorizations"]);
+    print_withheld(&s["withheld"]);
     Ok(())
 }
 

@@ -25,6 +25,7 @@ pub(super) fn router() -> Router<ApiState> {
         .route("/v1/authorizations", get(share_show).post(authorize))
         .route("/v1/authorizations/{company}", delete(revoke))
         .route("/v1/restricted", get(share_show).put(restrict))
+        .route("/v1/withheld", get(withheld))
         .route("/v1/members/{company}", delete(remove_company))
 }
 
@@ -38,10 +39,12 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     };
     let roster = group::roster(&state.store).await?;
     let pending = group::pending_authorizations(&roster, &state.company.cnpj);
+    let withheld = sharing::withheld(&state.store, &state.company.cnpj).await?;
     let (primary, _) = state.primary.view().await?;
     Ok(Json(json!({
         "company": state.company,
         "pending_authorizations": pending,
+        "withheld": withheld,
         "group": { "id": state.group.id,
             "primary": primary.primary.as_ref().map(|p| p.company.clone()),
             "term": primary.primary.as_ref().map_or(0, |p| p.term) },
@@ -138,6 +141,12 @@ struct AuthorizeRequest {
     from: String,
     #[serde(default)]
     categories: Option<String>,
+}
+
+/// The records members hold back from this company, by their creators.
+async fn withheld(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let withheld = sharing::withheld(&state.store, &state.company.cnpj).await?;
+    Ok(Json(json!({ "withheld": withheld })))
 }
 
 async fn authorize(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Value>> {

@@ -117,21 +117,23 @@ pub async fn accept_join(
     let cnpj = elo_crdt::ident::cnpj(&req.company)
         .map_err(|e| MembershipError::Invalid(format!("CNPJ: {e}")))?;
     not_a_member_elsewhere(store, &cnpj, peer).await?;
-    // The newcomer came with an invite to receive the group's data: it
-    // authorises every current member. The admitting company, by inviting
-    // it, authorises it in return. Every other member decides for itself
-    // (`elo authorize`), and sees it pending in `elo status` until then.
+    // The newcomer came with an invite to exchange data with the group: it
+    // takes in every member's records (`*`), and every member that takes in
+    // everyone's (the default) takes in its records with no further step. A
+    // member that keeps an explicit list has the admitting company add the
+    // newcomer to its own; any other such member sees it pending in
+    // `elo status` and decides (`elo authorize`).
     let members = roster(store).await?;
-    let mut theirs = Authorizations::default();
-    for m in &members {
-        theirs.grant(m.cnpj.clone(), Sharing::all());
-    }
+    let theirs = Authorizations::default();
     let mut mine = members
         .iter()
         .find(|m| m.cnpj == me.cnpj)
         .map(|m| m.authorizes.clone())
         .unwrap_or_default();
-    mine.grant(cnpj.clone(), Sharing::all());
+    let grant_mine = !mine.decides(&cnpj);
+    if grant_mine {
+        mine.grant(cnpj.clone(), Sharing::all());
+    }
     let body = json!({
         "cnpj": cnpj, "name": req.name, "peer_id": peer.to_string(),
         "listen_addrs": req.addrs.join(" "), "admitted_by": me.cnpj,
@@ -150,10 +152,12 @@ pub async fn accept_join(
     records::put(store, Kind::Company, None, &body, false)
         .await
         .map_err(|e| MembershipError::Invalid(e.to_string()))?;
-    let own = json!({ "cnpj": me.cnpj, "authorizes": mine.to_string() });
-    records::put(store, Kind::Company, None, &own, false)
-        .await
-        .map_err(|e| MembershipError::Invalid(e.to_string()))?;
+    if grant_mine {
+        let own = json!({ "cnpj": me.cnpj, "authorizes": mine.to_string() });
+        records::put(store, Kind::Company, None, &own, false)
+            .await
+            .map_err(|e| MembershipError::Invalid(e.to_string()))?;
+    }
     tracing::info!(company = %cnpj, %peer, "admitted a new member");
     Ok(JoinAccepted {
         group: group.id.clone(),

@@ -3,20 +3,27 @@
 //!
 //! A company sends a record to a member when the record's category is in
 //! what it sends (`elo share --send`) and in what that member receives
-//! (`--receive`), and, change by change, when the member has authorised the
-//! company that made the change (`elo authorize`). The receiver checks the
-//! same again on what arrives, whatever the sender did. Stock figures follow
-//! the products category and the authorisation of the company that owns
-//! them.
+//! (`--receive`): that is the sender's rule, and it keeps data where it
+//! belongs. Which companies' records a member takes in is the member's own
+//! consent (`elo authorize`, every member unless it keeps one out), and the
+//! member decides it: a company takes in a record when it created the
+//! record, already holds it, or takes in what one of the record's creators
+//! makes. A record taken in comes whole, with every edit anyone made to it.
+//! Checking change by change cannot work: a change built on a withheld one
+//! cannot be held without it, so an authorised company's edit would be
+//! frozen behind an unauthorised one. To spare a member that keeps someone
+//! out the fetch of what it would refuse, the sender lists each record's
+//! creators with it; what the member does not take is noted as withheld
+//! (`elo status`, `GET /v1/withheld`). Stock figures follow the products
+//! category only: seed 002's stock view does not wait for authorisation
+//! ("considerar estoque desta empresa" decides what counts).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use elo_crdt::{Category, DocId, DocPayload, RecordDoc, Sharing};
 use elo_net::PeerId;
 
 use super::roster::{Authorizations, Member, by_peer};
-use crate::store::read::AuthorFilter;
 
 /// The group as this node sees it now: its members by node, and which node
 /// is this one. Rebuilt from the company records whenever one changes.
@@ -65,8 +72,8 @@ impl Roster {
         self.members.get(&self.local)
     }
 
-    /// Whether `m` authorises every other member for everything: then no
-    /// change needs checking by its author.
+    /// Whether `m` takes in every other member's records in every
+    /// category: then no record needs checking by its origin.
     fn authorises_everyone(&self, m: &Member) -> bool {
         m.authorizes.allows_all(
             self.members
@@ -83,20 +90,12 @@ impl Roster {
         let receives = self
             .member(&peer)
             .map_or_else(Sharing::none, |m| m.receives.clone());
-        let authors = self.member(&peer).and_then(|member| {
-            if self.authorises_everyone(member) {
-                return None;
-            }
-            let authorizes = member.authorizes.clone();
-            let own = member.cnpj.clone();
-            let filter: Arc<AuthorFilter> = Arc::new(move |author: &str, category| {
-                author == own || authorizes.allows(author, category)
-            });
-            Some(filter)
-        });
+        let lists_origins = self
+            .member(&peer)
+            .is_some_and(|member| !self.authorises_everyone(member));
         SendPolicy {
             categories: sends.intersect(&receives),
-            authors,
+            lists_origins,
         }
     }
 
@@ -144,8 +143,9 @@ impl Roster {
 pub struct SendPolicy {
     /// Categories this company sends and that member receives.
     categories: Sharing,
-    /// Whose changes it accepts, when it does not accept everyone's.
-    authors: Option<Arc<AuthorFilter>>,
+    /// Whether the member keeps some company out: then each listed record
+    /// goes with its creators.
+    lists_origins: bool,
 }
 
 impl SendPolicy {
@@ -154,19 +154,15 @@ impl SendPolicy {
         self.categories.covers_doc(id)
     }
 
-    /// The per-change filter by author, when there is one.
-    pub fn authors(&self) -> Option<Arc<AuthorFilter>> {
-        self.authors.clone()
+    /// Whether listed records go with their creators.
+    pub fn lists_origins(&self) -> bool {
+        self.lists_origins
     }
 
-    /// Whether a company's stock figures may go: products, from a company
-    /// the member has authorised.
-    pub fn covers_stock(&self, owner: &str) -> bool {
+    /// Whether a company's stock figures may go: the member receives
+    /// products. Authorisation does not hold stock back (seed 002).
+    pub fn covers_stock(&self) -> bool {
         self.categories.covers_category(Category::Products)
-            && self
-                .authors
-                .as_ref()
-                .is_none_or(|f| f(owner, Category::Products))
     }
 }
 
@@ -194,32 +190,35 @@ impl ReceivePolicy {
         self.receives.covers_doc(id)
     }
 
-    /// Why a received document must not be stored, if it must not.
-    pub fn refuses(&self, id: &DocId, payload: &DocPayload) -> Option<String> {
-        let authorizes = self.authorizes.as_ref()?;
+    /// Whether a record this company does not hold is taken in, by the
+    /// companies that created it (a part goes with its record).
+    pub fn takes(&self, id: &DocId, origins: &[String]) -> bool {
+        let Some(authorizes) = self.authorizes.as_ref() else {
+            return true;
+        };
         let category = id.category();
-        match RecordDoc::authors_of(payload) {
+        origins.iter().any(|o| authorizes.allows(o, category))
+    }
+
+    /// Why a received record must not be stored, if it must not: this
+    /// company had nothing of it, and the payload's creators (its changes
+    /// that depend on nothing) are all companies it keeps out. What the
+    /// sender listed was checked before the fetch; this is the check again
+    /// on what arrived. A part of a record (`kind/key/category`) went with
+    /// its record's check and is never shown without it.
+    pub fn refuses(&self, id: &DocId, payload: &DocPayload, had_nothing: bool) -> Option<String> {
+        if self.authorizes.is_none() || !had_nothing || id.part_category().is_some() {
+            return None;
+        }
+        match RecordDoc::origins_in(payload) {
             Err(e) => Some(e.to_string()),
-            Ok(authors) => authors
-                .into_iter()
-                .find(|a| !a.as_deref().is_some_and(|a| authorizes.allows(a, category)))
-                .map(|a| {
-                    format!(
-                        "it holds a change by {} in {}, which this company has not authorised",
-                        a.as_deref().unwrap_or("an unnamed company"),
-                        category.as_str()
-                    )
-                }),
+            Ok(origins) => (!self.takes(id, &origins)).then(|| origins.join(",")),
         }
     }
 
-    /// Whether a company's stock figures are taken (the sender's
-    /// [`SendPolicy::covers_stock`], checked again).
-    pub fn accepts_stock(&self, owner: &str) -> bool {
+    /// Whether stock figures are taken (the sender's
+    /// [`SendPolicy::covers_stock`], checked again): products are received.
+    pub fn accepts_stock(&self) -> bool {
         self.receives.covers_category(Category::Products)
-            && self
-                .authorizes
-                .as_ref()
-                .is_none_or(|a| a.allows(owner, Category::Products))
     }
 }

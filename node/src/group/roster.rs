@@ -21,53 +21,112 @@ pub struct Member {
     /// that does not parse counts as none: nothing is sent on a guess.
     pub sends: Sharing,
     pub receives: Sharing,
-    /// The companies it has authorised to send to it, and which categories
-    /// (seed 002's pair authorisation). Nothing from anyone else reaches it.
+    /// Whose records it takes in, and which categories (seed 002's pair
+    /// authorisation, every company unless it names one).
     pub authorizes: Authorizations,
 }
 
-/// Whom a company receives from: company CNPJ → categories. Written on the
-/// company's own roster record as `CNPJ:cat,cat;CNPJ:all`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Whose records a company takes in: company CNPJ → categories, and `*` →
+/// the categories taken from every company not listed. Written on the
+/// company's own roster record as `*:all;CNPJ:none`. An empty field means
+/// `*:all`: joining is enough to exchange data with every member, and a
+/// company is kept out by naming it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authorizations(pub BTreeMap<String, Sharing>);
 
+/// The key of the entry for every company not named.
+pub const EVERY_COMPANY: &str = "*";
+
+impl Default for Authorizations {
+    /// Every company, every category.
+    fn default() -> Authorizations {
+        let mut map = BTreeMap::new();
+        map.insert(EVERY_COMPANY.to_owned(), Sharing::all());
+        Authorizations(map)
+    }
+}
+
 impl Authorizations {
+    /// Nobody: the starting point of an explicit list.
+    pub fn nobody() -> Authorizations {
+        Authorizations(BTreeMap::new())
+    }
+
     /// Reads the roster field; an entry that does not parse authorises
     /// nothing (nothing is received on a guess).
     pub fn parse(text: &str) -> Authorizations {
+        if text.trim().is_empty() {
+            return Authorizations::default();
+        }
         let mut out = BTreeMap::new();
         for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
-            let (cnpj, cats) = entry.split_once(':').unwrap_or((entry, "all"));
-            if let (Ok(cnpj), Ok(cats)) = (elo_crdt::ident::cnpj(cnpj), Sharing::parse(cats)) {
-                out.insert(cnpj, cats);
+            let (who, cats) = entry.split_once(':').unwrap_or((entry, "all"));
+            let who = match who.trim() {
+                EVERY_COMPANY => Ok(EVERY_COMPANY.to_owned()),
+                cnpj => elo_crdt::ident::cnpj(cnpj),
+            };
+            if let (Ok(who), Ok(cats)) = (who, Sharing::parse(cats)) {
+                out.insert(who, cats);
             }
         }
         Authorizations(out)
     }
 
-    /// Whether changes made by `author` in category `c` may reach this
-    /// company. The roster itself always may.
-    pub fn allows(&self, author: &str, c: Category) -> bool {
-        c == Category::Group || self.0.get(author).is_some_and(|s| s.covers_category(c))
+    /// The categories taken from records `company` created.
+    fn of(&self, company: &str) -> Option<&Sharing> {
+        self.0.get(company).or_else(|| self.0.get(EVERY_COMPANY))
+    }
+
+    /// Whether records created by `origin` in category `c` are taken in.
+    /// The roster itself always is.
+    pub fn allows(&self, origin: &str, c: Category) -> bool {
+        c == Category::Group || self.of(origin).is_some_and(|s| s.covers_category(c))
     }
 
     /// Whether every one of `companies` is authorised for every category:
-    /// then nothing needs checking change by change.
+    /// then no record needs checking by its origin.
     pub fn allows_all<'a>(&self, mut companies: impl Iterator<Item = &'a str>) -> bool {
-        companies.all(|c| self.0.get(c).is_some_and(Sharing::is_all))
+        companies.all(|c| self.of(c).is_some_and(Sharing::is_all))
     }
 
-    pub fn grant(&mut self, cnpj: String, categories: Sharing) {
-        self.0.insert(cnpj, categories);
+    /// Whether `company` is decided on: named, or covered by `*`.
+    pub fn decides(&self, company: &str) -> bool {
+        self.of(company).is_some()
     }
 
-    pub fn revoke(&mut self, cnpj: &str) -> bool {
-        self.0.remove(cnpj).is_some()
+    /// Takes in what `who` (a CNPJ, or `*` for everyone) created, in
+    /// `categories`.
+    pub fn grant(&mut self, who: String, categories: Sharing) {
+        self.0.insert(who, categories);
+    }
+
+    /// Stops taking in what `who` created: with `*` set, the company is
+    /// named with no categories, so it stays out. Returns whether anything
+    /// changed.
+    pub fn revoke(&mut self, who: &str) -> bool {
+        if who != EVERY_COMPANY && self.0.contains_key(EVERY_COMPANY) {
+            let before = self.0.insert(who.to_owned(), Sharing::none());
+            return before.is_none_or(|s| !s.is_empty());
+        }
+        self.0.remove(who).is_some()
+    }
+
+    /// The companies named with fewer categories than all: the ones kept
+    /// (partly) out.
+    pub fn kept_out(&self) -> impl Iterator<Item = (&str, &Sharing)> {
+        self.0
+            .iter()
+            .filter(|(who, s)| who.as_str() != EVERY_COMPANY && !s.is_all())
+            .map(|(who, s)| (who.as_str(), s))
     }
 }
 
 impl std::fmt::Display for Authorizations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            // An empty field would read as everyone.
+            return f.write_str("none");
+        }
         let entries: Vec<String> = self.0.iter().map(|(c, s)| format!("{c}:{s}")).collect();
         f.write_str(&entries.join(";"))
     }
@@ -91,7 +150,7 @@ pub fn pending_authorizations(members: &[Member], me: &str) -> Vec<PendingAuthor
     };
     members
         .iter()
-        .filter(|m| m.cnpj != me && !mine.authorizes.0.contains_key(&m.cnpj))
+        .filter(|m| m.cnpj != me && !mine.authorizes.decides(&m.cnpj))
         .filter_map(|m| {
             let offered = m.sends.intersect(&mine.receives);
             (!offered.is_empty()).then(|| PendingAuthorization {

@@ -10,7 +10,7 @@ use elo_crdt::{Kind, Sharing, schema};
 use serde::Serialize;
 use serde_json::json;
 
-use super::roster::{self, Authorizations, PendingAuthorization};
+use super::roster::{self, Authorizations, EVERY_COMPANY, PendingAuthorization};
 use crate::records::{self, RecordError};
 use crate::store::{StoreError, StoreHandle, WriteOp};
 
@@ -55,6 +55,9 @@ pub async fn show(store: &StoreHandle, me: &str) -> Result<Policy, PolicyError> 
         .find(|m| m.cnpj == me)
         .ok_or(PolicyError::NoRecord)?;
     let name_of = |c: &str| {
+        if c == EVERY_COMPANY {
+            return "(every member not named)".to_owned();
+        }
         members
             .iter()
             .find(|m| m.cnpj == c)
@@ -78,6 +81,64 @@ pub async fn show(store: &StoreHandle, me: &str) -> Result<Policy, PolicyError> 
     })
 }
 
+/// Records members held back from this company, by the companies that
+/// created them, with what to do about it.
+#[derive(Clone, Debug, Serialize)]
+pub struct WithheldFrom {
+    /// The creators' CNPJs (usually one), comma-separated.
+    pub company: String,
+    pub name: String,
+    pub records: u64,
+    /// A few of the records' ids.
+    pub examples: Vec<String>,
+    pub what_to_do: String,
+}
+
+/// What company `me` lacks because it keeps the records' creators out.
+pub async fn withheld(store: &StoreHandle, me: &str) -> Result<Vec<WithheldFrom>, PolicyError> {
+    let members = roster::roster(store).await?;
+    let mine = members.iter().find(|m| m.cnpj == me);
+    let mut by_origin: std::collections::BTreeMap<String, WithheldFrom> = Default::default();
+    for (id, origins) in store.withheld().await? {
+        let entry = by_origin.entry(origins.clone()).or_insert_with(|| {
+            let names: Vec<String> = origins
+                .split(',')
+                .map(|c| {
+                    members
+                        .iter()
+                        .find(|m| m.cnpj == c)
+                        .map_or_else(|| "(no longer a member)".to_owned(), |m| m.name.clone())
+                })
+                .collect();
+            let category = elo_crdt::DocId::parse(&id).map(|d| d.category());
+            let taken_now = mine
+                .zip(category)
+                .is_some_and(|(m, c)| origins.split(',').any(|o| m.authorizes.allows(o, c)));
+            let first = origins.split(',').next().unwrap_or_default();
+            WithheldFrom {
+                company: origins.clone(),
+                name: names.join(", "),
+                records: 0,
+                examples: Vec::new(),
+                what_to_do: if taken_now {
+                    "authorised since: the records arrive as members walk their logs again \
+                     (`elo resync` asks them now)"
+                        .to_owned()
+                } else {
+                    format!(
+                        "`elo authorize --from {first}` takes in the records this company created"
+                    )
+                },
+            }
+        });
+        entry.records += 1;
+        if entry.examples.len() < 5 {
+            entry.examples.push(id);
+        }
+    }
+    Ok(by_origin.into_values().collect())
+}
+
 /// Sets what company `me` sends and receives (either may be left as is).
 pub async fn share(
     store: &StoreHandle,
@@ -98,28 +159,28 @@ pub async fn share(
     show(store, me).await
 }
 
-/// Company `me` authorises `from` to send it these categories.
+/// Company `me` takes in the records `from` creates (a CNPJ, or `*` for
+/// every member), in these categories.
 pub async fn authorize(
     store: &StoreHandle,
     me: &str,
     from: &str,
     categories: &str,
 ) -> Result<Policy, PolicyError> {
-    let from =
-        elo_crdt::ident::cnpj(from).map_err(|e| PolicyError::Invalid(format!("--from: {e}")))?;
+    let from = company_or_everyone(from)?;
     let categories = Sharing::parse(categories).map_err(PolicyError::Invalid)?;
     let members = roster::roster(store).await?;
-    if from == me || !members.iter().any(|m| m.cnpj == from) {
+    if from != EVERY_COMPANY && (from == me || !members.iter().any(|m| m.cnpj == from)) {
         return Err(PolicyError::NotMember(from));
     }
     update_authorizations(store, me, &members, |a| a.grant(from, categories)).await?;
     show(store, me).await
 }
 
-/// Company `me` stops receiving from `from`.
+/// Company `me` stops taking in what `from` creates (a CNPJ keeps that
+/// company out; `*` leaves only the companies named).
 pub async fn revoke(store: &StoreHandle, me: &str, from: &str) -> Result<Policy, PolicyError> {
-    let from =
-        elo_crdt::ident::cnpj(from).map_err(|e| PolicyError::Invalid(format!("--from: {e}")))?;
+    let from = company_or_everyone(from)?;
     let members = roster::roster(store).await?;
     let mut found = false;
     update_authorizations(store, me, &members, |a| found = a.revoke(&from)).await?;
@@ -129,6 +190,13 @@ pub async fn revoke(store: &StoreHandle, me: &str, from: &str) -> Result<Policy,
         )));
     }
     show(store, me).await
+}
+
+fn company_or_everyone(from: &str) -> Result<String, PolicyError> {
+    if from.trim() == EVERY_COMPANY {
+        return Ok(EVERY_COMPANY.to_owned());
+    }
+    elo_crdt::ident::cnpj(from).map_err(|e| PolicyError::Invalid(format!("--from: {e}")))
 }
 
 async fn update_authorizations(

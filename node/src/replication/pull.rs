@@ -16,7 +16,7 @@ use serde_bytes::ByteBuf;
 use super::error::PullError;
 use super::link::{Link, ask, heads_bytes, parse_heads};
 use super::log::{Log, Page, Progress, Source, walk};
-use crate::store::ReplicatedLog;
+use crate::store::{ReplicatedLog, WriteOp};
 
 /// Fetch requests in flight per member.
 pub const FETCHES_IN_FLIGHT: usize = 6;
@@ -101,29 +101,54 @@ impl<L: Link> Log for RecordLog<L> {
 
 impl<L: Link> RecordLog<L> {
     /// The page's documents whose heads differ from the ones held here, of
-    /// the categories this company receives.
+    /// the categories this company receives and, when the member listed
+    /// who created them, of records this company takes in. The records it
+    /// does not take are noted as withheld, before the checkpoint passes
+    /// them: `elo status` tells what is missing and why.
     async fn differing(&self, entries: &[ChangeSummary]) -> Result<Vec<FetchDoc>, PullError> {
-        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        let local = self.from.store.heads_of(ids).await?;
+        let policy = &self.from.policy;
+        let mut ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        // Whether a listed record is held here decides for its parts too.
+        ids.extend(
+            entries.iter().map(|e| {
+                DocId::parse(&e.id).map_or_else(String::new, |id| id.record().to_string())
+            }),
+        );
+        let mut local = self.from.store.heads_of(ids).await?;
+        let records_held = local.split_off(entries.len());
         let mut need = Vec::new();
-        for (entry, mine) in entries.iter().zip(local) {
+        let mut withheld = Vec::new();
+        for ((entry, mine), record_held) in entries.iter().zip(local).zip(records_held) {
             let theirs = parse_heads(&entry.heads)
                 .ok_or_else(|| PullError::MalformedHeads(entry.id.clone()))?;
-            let mine = mine.unwrap_or_default();
-            let same = mine.len() == theirs.len() && theirs.iter().all(|h| mine.contains(h));
             let Some(id) = DocId::parse(&entry.id) else {
                 continue;
             };
-            if !self.from.policy.covers_doc(&id) {
+            if !policy.covers_doc(&id) {
                 tracing::debug!(id = %entry.id, "not fetching a record of a category this company does not receive");
                 continue;
             }
+            if let Some(origins) = &entry.origins {
+                let creators: Vec<String> = origins.split(',').map(str::to_owned).collect();
+                if record_held.is_none() && !policy.takes(&id, &creators) {
+                    if id.part_category().is_none() {
+                        let origins = origins.clone();
+                        withheld.push(WriteOp::Withheld { id, origins });
+                    }
+                    continue;
+                }
+            }
+            let mine = mine.unwrap_or_default();
+            let same = mine.len() == theirs.len() && theirs.iter().all(|h| mine.contains(h));
             if !same {
                 need.push(FetchDoc {
                     id: entry.id.clone(),
                     have: heads_bytes(&mine),
                 });
             }
+        }
+        if !withheld.is_empty() {
+            self.from.store.write(withheld).await?;
         }
         Ok(need)
     }
@@ -197,8 +222,9 @@ impl<L: Link> RecordLog<L> {
         let ops = tokio::task::spawn_blocking(move || {
             let mut ops = Vec::with_capacity(received.len());
             for (id, payload, whole) in received {
-                if let Some(reason) = policy.refuses(&id, &payload) {
-                    tracing::warn!(%peer, %id, "dropped a received document: {reason}");
+                if let Some(origins) = policy.refuses(&id, &payload, whole) {
+                    tracing::warn!(%peer, %id, %origins, "withheld a received record: this company keeps its creators out");
+                    ops.push(WriteOp::Withheld { id, origins });
                     continue;
                 }
                 match store.prepare_received(&id, payload, whole, &origin) {
@@ -211,7 +237,10 @@ impl<L: Link> RecordLog<L> {
         })
         .await
         .map_err(|e| PullError::Prepare(e.to_string()))?;
-        let n = ops.len() as u64;
+        let n = ops
+            .iter()
+            .filter(|op| !matches!(op, WriteOp::Withheld { .. }))
+            .count() as u64;
         for r in self.from.store.write(ops).await? {
             if let Err(e) = r {
                 tracing::warn!(%peer, "a received document was refused: {e}");

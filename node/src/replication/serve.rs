@@ -63,28 +63,45 @@ async fn hello(serving: &Serving) -> Answer {
 
 /// A page of the change log. What this company does not send, or that
 /// member does not receive, is not even listed; `through` tells the member
-/// how far the page went anyway.
+/// how far the page went anyway. To a member that keeps some company out,
+/// each record goes with the companies that created it.
 async fn changes(store: &StoreHandle, policy: &SendPolicy, since: u64, limit: u32) -> Answer {
     let limit = limit.clamp(1, MAX_CHANGES_PER_PAGE) as usize;
     let entries = store.changes_since(since, limit).await?;
     let latest_seq = store.last_seq().await?;
-    Ok(ResponseBody::Changes {
-        through: entries.last().map_or(since, |e| e.seq),
-        entries: entries
+    let through = entries.last().map_or(since, |e| e.seq);
+    let listed: Vec<_> = entries
+        .into_iter()
+        .filter(|e| DocId::parse(&e.id).is_some_and(|id| policy.covers_doc(&id)))
+        .collect();
+    let origins = if policy.lists_origins() {
+        let ids = listed.iter().map(|e| e.id.clone()).collect();
+        store
+            .origins_of(ids)
+            .await?
             .into_iter()
-            .filter(|e| DocId::parse(&e.id).is_some_and(|id| policy.covers_doc(&id)))
-            .map(|e| ChangeSummary {
+            .map(|o| o.map(|o| o.join(",")))
+            .collect()
+    } else {
+        vec![None; listed.len()]
+    };
+    Ok(ResponseBody::Changes {
+        through,
+        entries: listed
+            .into_iter()
+            .zip(origins)
+            .map(|(e, origins)| ChangeSummary {
                 heads: heads_bytes(&e.heads),
                 id: e.id,
                 seq: e.seq,
+                origins,
             })
             .collect(),
         latest_seq,
     })
 }
 
-/// The documents a member asked for, as the changes it lacks, withholding
-/// changes by companies it has not authorised.
+/// The documents a member asked for, as the changes it lacks.
 async fn fetch(
     store: &StoreHandle,
     policy: &SendPolicy,
@@ -107,7 +124,7 @@ async fn fetch(
         };
         wanted.push((d.id, have));
     }
-    let docs = store.docs_for_peer(wanted, policy.authors()).await?;
+    let docs = store.docs_for_peer(wanted).await?;
     Ok(ResponseBody::Docs {
         docs: within_answer_limit(docs),
     })
@@ -151,7 +168,7 @@ async fn stock(store: &StoreHandle, policy: &SendPolicy, since: u64, limit: u32)
         entries: entries
             .into_iter()
             .map(|(_, e)| e)
-            .filter(|e| policy.covers_stock(&e.company))
+            .filter(|_| policy.covers_stock())
             .map(|e| StockFigures {
                 sku: e.sku,
                 company: e.company,

@@ -77,7 +77,7 @@ impl<L> StockLog<L> {
     /// A figure this company may hold, checked like a local write: one it
     /// does not receive, or with a bad SKU, is dropped, not stored.
     fn accept(&self, f: StockFigures) -> Option<StockEntry> {
-        if !self.from.policy.accepts_stock(&f.company) {
+        if !self.from.policy.accepts_stock() {
             tracing::warn!(peer = %self.from.peer, company = %f.company, sku = %f.sku, "dropped stock figures this company does not receive");
             return None;
         }

@@ -9,6 +9,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use super::stored::meta_u64;
 use super::tables::{
     CHANGES, CHECKPOINTS, DOC_SEQ, DOCS, META, META_LAST_SEQ, OWN_CODE_OF, OWN_CODES, RESTRICTED,
+    WITHHELD,
 };
 use super::{ChangeEntry, Store, StoreError, WriteError};
 
@@ -23,6 +24,7 @@ pub(super) struct Batch<'t> {
     pub local: Table<'t, &'static str, &'static [u8]>,
     pub own_codes: Table<'t, &'static str, &'static str>,
     pub own_code_of: Table<'t, &'static str, &'static str>,
+    pub withheld: Table<'t, &'static str, &'static str>,
     /// The last sequence number handed out, this batch's included.
     last_seq: u64,
     entries: Vec<ChangeEntry>,
@@ -41,6 +43,7 @@ impl<'t> Batch<'t> {
             local: txn.open_table(RESTRICTED)?,
             own_codes: txn.open_table(OWN_CODES)?,
             own_code_of: txn.open_table(OWN_CODE_OF)?,
+            withheld: txn.open_table(WITHHELD)?,
             last_seq,
             entries: Vec::new(),
         })

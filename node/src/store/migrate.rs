@@ -15,7 +15,7 @@ use super::checkpoint::ReplicatedLog;
 use super::stored::meta_u64;
 use super::tables::{
     CHANGES, CHECKPOINTS, CHECKPOINTS_V1, DOC_SEQ, DOCS, META, META_SCHEMA,
-    META_STOCK_CHECKPOINT_V1, OWN_CODE_OF, OWN_CODES, RESTRICTED, STOCK, STOCK_LOG,
+    META_STOCK_CHECKPOINT_V1, OWN_CODE_OF, OWN_CODES, RESTRICTED, STOCK, STOCK_LOG, WITHHELD,
 };
 
 /// The schema version this build writes.
@@ -34,6 +34,7 @@ pub(crate) fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(OWN_CODES)?;
     txn.open_table(OWN_CODE_OF)?;
     txn.open_table(STOCK_LOG)?;
+    txn.open_table(WITHHELD)?;
     let schema = meta_u64(&txn.open_table(META)?, META_SCHEMA)?;
     if schema < 2 {
         one_checkpoint_table(&txn)?;

@@ -55,6 +55,9 @@ pub enum WriteOp {
         peer: String,
         seq: u64,
     },
+    /// A member held this record back: `origins` (its creators, CNPJs
+    /// joined by `,`) are companies this one keeps out.
+    Withheld { id: DocId, origins: String },
 
     // ---- What stays with this company ----
     /// Keep these product fields to this company from now on (replaces the

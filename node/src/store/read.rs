@@ -8,7 +8,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::local::{overlay, restricted_in};
 use super::stored::{self, READER, load_doc, meta_u64};
-use super::tables::{CHANGES, DOC_SEQ, DOCS, META, META_LAST_SEQ, RESTRICTED};
+use super::tables::{CHANGES, DOC_SEQ, DOCS, META, META_LAST_SEQ, RESTRICTED, WITHHELD};
 use super::{ChangeEntry, StoreError};
 
 /// A record as this company sees it: its main document, the part
@@ -177,20 +177,45 @@ pub fn heads_of(
     Ok(out)
 }
 
-/// Whether changes made by a company (first argument) in a category may go
-/// to the member being answered.
-pub type AuthorFilter = dyn Fn(&str, elo_crdt::Category) -> bool + Send + Sync;
+/// The companies that created each record (a part's record for a part), or
+/// `None` for an id this node does not hold. Loads each record's document:
+/// only asked for members that keep some company out.
+pub fn origins_of(db: &Database, ids: &[String]) -> Result<Vec<Option<Vec<String>>>, StoreError> {
+    let txn = db.begin_read()?;
+    let docs = txn.open_table(DOCS)?;
+    let mut cache: std::collections::HashMap<String, Option<Vec<String>>> = Default::default();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(record) = DocId::parse(id).map(|d| d.record()) else {
+            out.push(None);
+            continue;
+        };
+        let key = record.to_string();
+        if let Some(known) = cache.get(&key) {
+            out.push(known.clone());
+            continue;
+        }
+        let origins = match docs.get(key.as_str())? {
+            None => None,
+            Some(bytes) => match RecordDoc::load(bytes.value(), READER, &record) {
+                Ok(mut d) => Some(d.origins()),
+                Err(e) => {
+                    tracing::warn!(%id, "cannot tell who created a damaged record: {e}");
+                    None
+                }
+            },
+        };
+        cache.insert(key, origins.clone());
+        out.push(origins);
+    }
+    Ok(out)
+}
 
 /// What a peer asked for: for each document, the changes it lacks
 /// beyond the heads it has, or the saved bytes when it has nothing.
-///
-/// With `allowed` (author, category → may the peer have it), changes by
-/// companies the peer has not authorised are withheld, with everything
-/// built on them; a document with nothing left comes back as no changes.
 pub fn docs_for_peer(
     db: &Database,
     wanted: &[(String, Vec<elo_crdt::ChangeHash>)],
-    allowed: Option<&AuthorFilter>,
 ) -> Result<Vec<(String, DocPayload)>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
@@ -199,24 +224,6 @@ pub fn docs_for_peer(
         let Some(bytes) = docs.get(id.as_str())? else {
             continue;
         };
-        if let Some(allowed) = allowed {
-            let Some(doc_id) = DocId::parse(id) else {
-                continue;
-            };
-            let category = doc_id.category();
-            match RecordDoc::load(bytes.value(), READER, &doc_id) {
-                Ok(mut d) => {
-                    let (payload, withheld) =
-                        d.missing_for_authors(have, &|author| allowed(author, category));
-                    if withheld > 0 {
-                        tracing::debug!(%id, withheld, "withheld changes of companies the member has not authorised");
-                    }
-                    out.push((id.clone(), payload));
-                }
-                Err(e) => tracing::warn!(%id, "not sending a damaged document: {e}"),
-            }
-            continue;
-        }
         if have.is_empty() {
             out.push((id.clone(), DocPayload::Whole(bytes.value().to_vec())));
             continue;
@@ -227,6 +234,22 @@ pub fn docs_for_peer(
         match RecordDoc::load(bytes.value(), READER, &doc_id) {
             Ok(mut d) => out.push((id.clone(), d.missing_for(have))),
             Err(e) => tracing::warn!(%id, "not sending a damaged document: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// The records members held back from this company that it still lacks:
+/// (record id, its creators' CNPJs joined by `,`).
+pub fn withheld(db: &Database) -> Result<Vec<(String, String)>, StoreError> {
+    let txn = db.begin_read()?;
+    let withheld = txn.open_table(WITHHELD)?;
+    let docs = txn.open_table(DOCS)?;
+    let mut out = Vec::new();
+    for item in withheld.iter()? {
+        let (id, origins) = item?;
+        if docs.get(id.value())?.is_none() {
+            out.push((id.value().to_owned(), origins.value().to_owned()));
         }
     }
     Ok(out)

@@ -65,6 +65,12 @@ pub const OWN_CODE_OF: TableDefinition<&str, &str> = TableDefinition::new("own-c
 // ---- Metadata ----
 
 /// Node metadata. Keys: the `META_*` constants below. Values: UTF-8 or JSON.
+/// Records a member held back from this company because it keeps their
+/// creators out: record id → the creators' CNPJs, comma-separated. What
+/// `elo status` and `GET /v1/withheld` show; an entry whose record has
+/// since arrived is no longer shown.
+pub const WITHHELD: TableDefinition<&str, &str> = TableDefinition::new("withheld-1");
+
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-1");
 
 /// The last record-log sequence number handed out (decimal text).

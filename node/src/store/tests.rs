@@ -221,7 +221,7 @@ fn a_received_document_merges_into_the_stored_one() {
     let mut b = open(&dir_b, "44555666000172");
     let id = put(&mut a, "A-1", "Parafuso");
     let whole = |s: &Store| {
-        read::docs_for_peer(&s.database(), &[(id.to_string(), vec![])], None)
+        read::docs_for_peer(&s.database(), &[(id.to_string(), vec![])])
             .unwrap()
             .remove(0)
             .1
@@ -240,7 +240,7 @@ fn a_received_document_merges_into_the_stored_one() {
     let have = read::heads_of(&b.database(), &[id.to_string()]).unwrap()[0]
         .clone()
         .unwrap();
-    let payload = read::docs_for_peer(&a.database(), &[(id.to_string(), have)], None)
+    let payload = read::docs_for_peer(&a.database(), &[(id.to_string(), have)])
         .unwrap()
         .remove(0)
         .1;

@@ -196,6 +196,10 @@ impl Store {
                 result,
                 base,
             } => self.store_merged(batch, id, bytes, origin, result, base),
+            WriteOp::Withheld { id, origins } => {
+                batch.withheld.insert(id.as_str(), origins.as_str())?;
+                Ok(Ok(WriteResult::unchanged(id.clone())))
+            }
             WriteOp::Checkpoint { log, peer, seq } => {
                 checkpoint::set(&mut batch.checkpoints, *log, peer, *seq)?;
                 Ok(Ok(WriteResult::unchanged(DocId::kind_root(Kind::Company))))

@@ -182,12 +182,24 @@ impl StoreHandle {
         self.blocking(move |db| read::heads_of(db, &ids)).await
     }
 
+    /// See [`read::origins_of`].
+    pub async fn origins_of(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<Vec<Option<Vec<String>>>, StoreError> {
+        self.blocking(move |db| read::origins_of(db, &ids)).await
+    }
+
+    /// See [`read::withheld`].
+    pub async fn withheld(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.blocking(read::withheld).await
+    }
+
     pub async fn docs_for_peer(
         &self,
         wanted: Vec<(String, Vec<elo_crdt::ChangeHash>)>,
-        allowed: Option<std::sync::Arc<read::AuthorFilter>>,
     ) -> Result<Vec<(String, elo_crdt::DocPayload)>, StoreError> {
-        self.blocking(move |db| read::docs_for_peer(db, &wanted, allowed.as_deref()))
+        self.blocking(move |db| read::docs_for_peer(db, &wanted))
             .await
     }
 
