@@ -29,6 +29,8 @@ mod serve;
 mod stock;
 
 #[cfg(test)]
+mod origin_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;

@@ -41,7 +41,8 @@ pub async fn pull_records<L: Link>(
         from: from.clone(),
         origin: Arc::from(member),
     };
-    walk(log, &from.store, &from.peer.to_string(), progress).await
+    let taken = log.fetch_withheld().await?;
+    Ok(taken + walk(log, &from.store, &from.peer.to_string(), progress).await?)
 }
 
 impl<L: Link> Log for RecordLog<L> {
@@ -95,11 +96,78 @@ impl<L: Link> Log for RecordLog<L> {
 
     async fn work(&self, docs: Vec<FetchDoc>) -> Result<u64, PullError> {
         let received = self.fetch(docs).await?;
-        self.store_received(received).await
+        self.store_received(Vec::new(), received).await
     }
 }
 
 impl<L: Link> RecordLog<L> {
+    /// Asks the member for what was withheld here before and is taken in
+    /// now: the company took its creator in since, or came to hold the
+    /// record another way (it created it too), so this member's changes
+    /// and the record's parts are owed. The member answers with what it holds
+    /// of them; the checkpoint has passed them, so no walk would bring them.
+    async fn fetch_withheld(&self) -> Result<u64, PullError> {
+        let member = self.from.peer.to_string();
+        let noted = self.from.store.withheld_documents(member.clone()).await?;
+        if noted.is_empty() {
+            return Ok(0);
+        }
+        let mut ids: Vec<String> = noted.iter().map(|(id, _)| id.clone()).collect();
+        ids.extend(
+            noted.iter().map(|(id, _)| {
+                DocId::parse(id).map_or_else(String::new, |d| d.record().to_string())
+            }),
+        );
+        let mut heads = self.from.store.heads_of(ids).await?;
+        let records_held = heads.split_off(noted.len());
+        let owed: Vec<(FetchDoc, bool)> = noted
+            .into_iter()
+            .zip(heads.into_iter().zip(records_held))
+            .filter_map(|((id, origins), (mine, record_held))| {
+                let doc = DocId::parse(&id)?;
+                let creators: Vec<String> = origins.split(',').map(str::to_owned).collect();
+                let taken = record_held.is_some() || self.from.policy.takes(&doc, &creators);
+                let have = heads_bytes(mine.as_deref().unwrap_or_default());
+                taken.then_some((FetchDoc { id, have }, mine.is_none()))
+            })
+            .collect();
+        let mut taken = 0;
+        for chunk in owed.chunks(MAX_DOCS_PER_FETCH) {
+            let docs = chunk.iter().map(|(d, _)| d.clone()).collect();
+            let answer = ask(
+                &self.from.link,
+                self.from.peer,
+                RequestBody::Fetch { docs },
+                "fetch",
+                |answer| match answer {
+                    ResponseBody::Docs { docs } => Some(docs),
+                    _ => None,
+                },
+            )
+            .await?;
+            let mut received = Vec::new();
+            let mut fetched = Vec::new();
+            for d in answer {
+                let Some((asked, first)) = chunk.iter().find(|(c, _)| c.id == d.id) else {
+                    continue;
+                };
+                let Some(id) = DocId::parse(&asked.id) else {
+                    continue;
+                };
+                // Answered: the member has sent all it holds of it.
+                fetched.push(WriteOp::NoLongerWithheld {
+                    member: member.clone(),
+                    id: id.clone(),
+                });
+                if let Some(payload) = payload_of(d).filter(|_| self.from.policy.covers_doc(&id)) {
+                    received.push((id, payload, *first));
+                }
+            }
+            taken += self.store_received(fetched, received).await?;
+        }
+        Ok(taken)
+    }
+
     /// The page's documents whose heads differ from the ones held here, of
     /// the categories this company receives and, when the member listed
     /// who created them, of records this company takes in. The records it
@@ -131,10 +199,11 @@ impl<L: Link> RecordLog<L> {
             if let Some(origins) = &entry.origins {
                 let creators: Vec<String> = origins.split(',').map(str::to_owned).collect();
                 if record_held.is_none() && !policy.takes(&id, &creators) {
-                    if id.part_category().is_none() {
-                        let origins = origins.clone();
-                        withheld.push(WriteOp::Withheld { id, origins });
-                    }
+                    withheld.push(WriteOp::Withheld {
+                        member: self.from.peer.to_string(),
+                        id,
+                        origins: origins.clone(),
+                    });
                     continue;
                 }
             }
@@ -190,19 +259,13 @@ impl<L: Link> RecordLog<L> {
                     tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for");
                     continue;
                 };
-                answered.insert(d.id);
-                if d.bytes.is_empty() && d.changes.is_empty() {
-                    // The member holds nothing of it this company may have.
-                    tracing::debug!(%peer, %id, "the member withheld a document");
-                } else if !self.from.policy.covers_doc(&id) {
+                answered.insert(d.id.clone());
+                if !self.from.policy.covers_doc(&id) {
                     tracing::warn!(%peer, %id, "dropped a document of a category this company does not receive");
-                } else {
-                    let payload = if d.changes.is_empty() {
-                        DocPayload::Whole(d.bytes.into_vec())
-                    } else {
-                        DocPayload::Changes(d.changes.into_iter().map(ByteBuf::into_vec).collect())
-                    };
+                } else if let Some(payload) = payload_of(d) {
                     received.push((id, payload, *whole));
+                } else {
+                    tracing::debug!(%peer, %id, "the member sent nothing of a document");
                 }
             }
             pending.retain(|d| !answered.contains(&d.id));
@@ -212,7 +275,12 @@ impl<L: Link> RecordLog<L> {
 
     /// Checks what arrived against this company's policy, prepares the
     /// merges off the async threads, and stores them in one write.
-    async fn store_received(&self, received: Vec<Received>) -> Result<u64, PullError> {
+    /// `first` goes in the same write, before them.
+    async fn store_received(
+        &self,
+        first: Vec<WriteOp>,
+        received: Vec<Received>,
+    ) -> Result<u64, PullError> {
         let (peer, store, origin, policy) = (
             self.from.peer,
             self.from.store.clone(),
@@ -220,11 +288,13 @@ impl<L: Link> RecordLog<L> {
             self.from.policy.clone(),
         );
         let ops = tokio::task::spawn_blocking(move || {
-            let mut ops = Vec::with_capacity(received.len());
+            let mut ops = first;
+            ops.reserve(received.len());
             for (id, payload, whole) in received {
                 if let Some(origins) = policy.refuses(&id, &payload, whole) {
                     tracing::warn!(%peer, %id, %origins, "withheld a received record: this company keeps its creators out");
-                    ops.push(WriteOp::Withheld { id, origins });
+                    let member = peer.to_string();
+                    ops.push(WriteOp::Withheld { member, id, origins });
                     continue;
                 }
                 match store.prepare_received(&id, payload, whole, &origin) {
@@ -239,7 +309,12 @@ impl<L: Link> RecordLog<L> {
         .map_err(|e| PullError::Prepare(e.to_string()))?;
         let n = ops
             .iter()
-            .filter(|op| !matches!(op, WriteOp::Withheld { .. }))
+            .filter(|op| {
+                !matches!(
+                    op,
+                    WriteOp::Withheld { .. } | WriteOp::NoLongerWithheld { .. }
+                )
+            })
             .count() as u64;
         for r in self.from.store.write(ops).await? {
             if let Err(e) = r {
@@ -248,6 +323,16 @@ impl<L: Link> RecordLog<L> {
         }
         Ok(n)
     }
+}
+
+/// What an answered document carries; `None` when it carries nothing.
+fn payload_of(d: elo_net::protocol::DocBytes) -> Option<DocPayload> {
+    if !d.changes.is_empty() {
+        return Some(DocPayload::Changes(
+            d.changes.into_iter().map(ByteBuf::into_vec).collect(),
+        ));
+    }
+    (!d.bytes.is_empty()).then(|| DocPayload::Whole(d.bytes.into_vec()))
 }
 
 /// A fetched document: id, payload, whether this node had nothing of it.

@@ -41,15 +41,15 @@ enum Fault {
 }
 
 /// One company's node in the test: a real store and its roster.
-struct TestNode {
-    peer: PeerId,
-    cnpj: String,
-    store: StoreHandle,
+pub(super) struct TestNode {
+    pub peer: PeerId,
+    pub cnpj: String,
+    pub store: StoreHandle,
     _dir: tempfile::TempDir,
 }
 
 impl TestNode {
-    fn open(cnpj: &str) -> TestNode {
+    pub(super) fn open(cnpj: &str) -> TestNode {
         let dir = tempfile::tempdir().expect("temporary directory");
         let keypair = elo_net::Keypair::generate_ed25519();
         let peer = keypair.public().to_peer_id();

@@ -55,9 +55,16 @@ pub enum WriteOp {
         peer: String,
         seq: u64,
     },
-    /// A member held this record back: `origins` (its creators, CNPJs
-    /// joined by `,`) are companies this one keeps out.
-    Withheld { id: DocId, origins: String },
+    /// Member `member` (a node) listed this document and this company did
+    /// not take it: `origins` (its creators, CNPJs joined by `,`) are
+    /// companies it keeps out.
+    Withheld {
+        member: String,
+        id: DocId,
+        origins: String,
+    },
+    /// A document noted as withheld has been fetched from that member since.
+    NoLongerWithheld { member: String, id: DocId },
 
     // ---- What stays with this company ----
     /// Keep these product fields to this company from now on (replaces the

@@ -8,7 +8,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::local::{overlay, restricted_in};
 use super::stored::{self, READER, load_doc, meta_u64};
-use super::tables::{CHANGES, DOC_SEQ, DOCS, META, META_LAST_SEQ, RESTRICTED, WITHHELD};
+use super::tables::{
+    CHANGES, DOC_SEQ, DOCS, META, META_LAST_SEQ, RESTRICTED, WITHHELD, withheld_key,
+};
 use super::{ChangeEntry, StoreError};
 
 /// A record as this company sees it: its main document, the part
@@ -240,17 +242,42 @@ pub fn docs_for_peer(
 }
 
 /// The records members held back from this company that it still lacks:
-/// (record id, its creators' CNPJs joined by `,`).
+/// (record id, its creators' CNPJs joined by `,`), once each.
 pub fn withheld(db: &Database) -> Result<Vec<(String, String)>, StoreError> {
     let txn = db.begin_read()?;
     let withheld = txn.open_table(WITHHELD)?;
     let docs = txn.open_table(DOCS)?;
-    let mut out = Vec::new();
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
     for item in withheld.iter()? {
-        let (id, origins) = item?;
-        if docs.get(id.value())?.is_none() {
-            out.push((id.value().to_owned(), origins.value().to_owned()));
+        let (key, origins) = item?;
+        let Some((_, id)) = key.value().split_once(' ') else {
+            continue;
+        };
+        let record = DocId::parse(id).is_some_and(|d| d.part_category().is_none());
+        if record && docs.get(id)?.is_none() {
+            out.insert(id.to_owned(), origins.value().to_owned());
         }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Every document `member` listed and this company did not take, not
+/// fetched from it since: records and their parts, held here or not (one
+/// this company created itself since still lacks that member's changes).
+pub fn withheld_documents(
+    db: &Database,
+    member: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let txn = db.begin_read()?;
+    let withheld = txn.open_table(WITHHELD)?;
+    let from = withheld_key(member, "");
+    let mut out = Vec::new();
+    for item in withheld.range(from.as_str()..)? {
+        let (key, origins) = item?;
+        let Some(id) = key.value().strip_prefix(from.as_str()) else {
+            break;
+        };
+        out.push((id.to_owned(), origins.value().to_owned()));
     }
     Ok(out)
 }

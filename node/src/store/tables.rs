@@ -65,11 +65,19 @@ pub const OWN_CODE_OF: TableDefinition<&str, &str> = TableDefinition::new("own-c
 // ---- Metadata ----
 
 /// Node metadata. Keys: the `META_*` constants below. Values: UTF-8 or JSON.
-/// Records a member held back from this company because it keeps their
-/// creators out: record id → the creators' CNPJs, comma-separated. What
+/// Documents (records and their parts) this company did not take because
+/// it keeps their creators out: `member id` ([`withheld_key`], the node
+/// that listed it) → the creators' CNPJs, comma-separated. Per member: what
+/// one member holds of a record, another may not. What
 /// `elo status` and `GET /v1/withheld` show; an entry whose record has
 /// since arrived is no longer shown.
 pub const WITHHELD: TableDefinition<&str, &str> = TableDefinition::new("withheld-1");
+
+/// The key of [`WITHHELD`]: the member's node id (which has no space), a
+/// space, the document id.
+pub fn withheld_key(member: &str, id: &str) -> String {
+    format!("{member} {id}")
+}
 
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-1");
 

@@ -9,7 +9,7 @@ use elo_crdt::{Author, DocId, Kind, RecordDoc, RecordPatch};
 use redb::{Durability, ReadableDatabase};
 
 use super::batch::Batch;
-use super::tables::RESTRICTED;
+use super::tables::{RESTRICTED, withheld_key};
 use super::{BatchOutcome, Store, StoreError, WriteError, WriteOp, WriteResult, checkpoint, local};
 
 /// One write's outcome: the outer error fails the batch, the inner one
@@ -196,8 +196,19 @@ impl Store {
                 result,
                 base,
             } => self.store_merged(batch, id, bytes, origin, result, base),
-            WriteOp::Withheld { id, origins } => {
-                batch.withheld.insert(id.as_str(), origins.as_str())?;
+            WriteOp::Withheld {
+                member,
+                id,
+                origins,
+            } => {
+                let key = withheld_key(member, id.as_str());
+                batch.withheld.insert(key.as_str(), origins.as_str())?;
+                Ok(Ok(WriteResult::unchanged(id.clone())))
+            }
+            WriteOp::NoLongerWithheld { member, id } => {
+                batch
+                    .withheld
+                    .remove(withheld_key(member, id.as_str()).as_str())?;
                 Ok(Ok(WriteResult::unchanged(id.clone())))
             }
             WriteOp::Checkpoint { log, peer, seq } => {

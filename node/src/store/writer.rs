@@ -190,6 +190,15 @@ impl StoreHandle {
         self.blocking(move |db| read::origins_of(db, &ids)).await
     }
 
+    /// See [`read::withheld_documents`].
+    pub async fn withheld_documents(
+        &self,
+        member: String,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.blocking(move |db| read::withheld_documents(db, &member))
+            .await
+    }
+
     /// See [`read::withheld`].
     pub async fn withheld(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.blocking(read::withheld).await
