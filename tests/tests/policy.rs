@@ -192,3 +192,139 @@ fn restricted_fields_and_unreceived_categories_never_cross_the_wire() {
     assert_eq!(refused.body["error"], "category_not_held");
     assert_eq!(b_node.get("/v1/records/product").status, 200);
 }
+
+/// Issue 12's scenario on real processes: M (the matriz), A, then B. A
+/// keeps B out. M creates a customer, B edits it, M edits it on top of B's
+/// edit: A holds every edit (a record taken in comes whole). B's own
+/// customer is withheld from A, `elo status` says so and what to do, and it
+/// arrives once A takes B in. B's stock counts at A all along: stock views
+/// do not wait for authorisation.
+#[test]
+fn an_edit_built_on_a_kept_out_companys_edit_still_arrives() {
+    let m = Company::init(&cnpj(51), "Matriz");
+    let node_m = m.start_node();
+    let a = Company::join(&node_m.invite(), &cnpj(52), "Filial A");
+    let node_a = a.start_node();
+    let b = Company::join(&node_m.invite(), &cnpj(53), "Filial B");
+    let node_b = b.start_node();
+    let b_digits = elo_tests::digits(&cnpj(53));
+
+    let kept_out = node_a.request(
+        "DELETE",
+        &format!("/v1/authorizations/{b_digits}"),
+        None,
+        None,
+    );
+    assert_eq!(kept_out.status, 200, "{:?}", kept_out.body);
+    wait_until("M sees that A keeps B out", LIMIT, || {
+        node_m.record("company", &b_digits).is_some()
+            && node_m
+                .record("company", &elo_tests::digits(&cnpj(52)))
+                .is_some_and(|c| {
+                    c["authorizes"]
+                        .as_str()
+                        .is_some_and(|t| t.contains(&b_digits))
+                })
+    });
+
+    // B publishes stock while A keeps it out: A counts it all the same.
+    let sku = r#"{"sku":"SKU-1","description":"Parafuso"}"#;
+    assert_eq!(node_m.put("/v1/records/product/SKU-1", sku).status, 201);
+    wait_until("the product at B", LIMIT, || {
+        node_b.record("product", "SKU-1").is_some()
+    });
+    b.elo_ok(&["stock", "set", "SKU-1", "20"]);
+    wait_until("B's stock in A's group total", LIMIT, || {
+        node_a.get("/v1/stock/SKU-1").body["total"]["quantity"] == "20.000"
+    });
+
+    let cpf = "52998224725";
+    let ana = r#"{"name":"Ana","city":"Natal"}"#;
+    assert_eq!(
+        node_m
+            .put(&format!("/v1/records/customer/{cpf}"), ana)
+            .status,
+        201
+    );
+    wait_until("Ana at B", LIMIT, || {
+        node_b.record("customer", cpf).is_some()
+    });
+    let phone = node_b.request(
+        "PATCH",
+        &format!("/v1/records/customer/{cpf}"),
+        Some(r#"{"mobile_phone":"(84) 99999-1111"}"#),
+        None,
+    );
+    assert_eq!(phone.status, 200, "{:?}", phone.body);
+    wait_until("B's edit at M", LIMIT, || {
+        node_m
+            .record("customer", cpf)
+            .is_some_and(|r| r["mobile_phone"] == "(84) 99999-1111")
+    });
+    let recife = node_m.request(
+        "PATCH",
+        &format!("/v1/records/customer/{cpf}"),
+        Some(r#"{"city":"Recife"}"#),
+        None,
+    );
+    assert_eq!(recife.status, 200, "{:?}", recife.body);
+    wait_until("M's edit, built on B's, at A", LIMIT, || {
+        node_a
+            .record("customer", cpf)
+            .is_some_and(|r| r["city"] == "Recife")
+    });
+    let at_a = node_a.record("customer", cpf).expect("at A");
+    assert_eq!(
+        at_a["mobile_phone"], "(84) 99999-1111",
+        "the record came whole"
+    );
+
+    // B's own customer stays out of A, and A is told.
+    let bruno = elo_tests::cpf(7);
+    let body = r#"{"name":"Bruno"}"#;
+    assert_eq!(
+        node_b
+            .put(&format!("/v1/records/customer/{bruno}"), body)
+            .status,
+        201
+    );
+    wait_until("Bruno at M", LIMIT, || {
+        node_m.record("customer", &bruno).is_some()
+    });
+    wait_until("A lists Bruno as withheld", LIMIT, || {
+        let s = node_a.get("/v1/status").body;
+        s["withheld"].as_array().is_some_and(|w| {
+            w.iter().any(|w| {
+                w["company"] == b_digits
+                    && w["examples"].as_array().is_some_and(|e| {
+                        e.iter()
+                            .any(|e| e.as_str().is_some_and(|e| e.ends_with(&bruno)))
+                    })
+                    && w["what_to_do"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("elo authorize --from"))
+            })
+        })
+    });
+    assert!(node_a.record("customer", &bruno).is_none());
+    let shown = String::from_utf8_lossy(&a.elo_ok(&["status"]).stdout).to_string();
+    assert!(
+        shown.contains("withheld") && shown.contains(&b_digits),
+        "{shown}"
+    );
+
+    // A takes B in: Bruno arrives, and nothing is listed as withheld.
+    let granted = node_a.request(
+        "POST",
+        "/v1/authorizations",
+        Some(&format!(r#"{{"from":"{}"}}"#, cnpj(53))),
+        None,
+    );
+    assert_eq!(granted.status, 200, "{:?}", granted.body);
+    wait_until("Bruno at A once B is taken in", LIMIT, || {
+        node_a.record("customer", &bruno).is_some()
+    });
+    wait_until("nothing withheld", LIMIT, || {
+        node_a.get("/v1/withheld").body["withheld"] == serde_json::json!([])
+    });
+}
