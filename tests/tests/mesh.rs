@@ -181,7 +181,7 @@ fn records_relay_along_a_line() {
         serde_json::json!([])
     );
     // A and C never connected to each other.
-    assert_eq!(node_a.member(&c_digits)["connected"], false);
+    assert_eq!(node_a.member(&digits(&cnpj(13)))["connected"], false);
 }
 
 #[test]
