@@ -133,12 +133,18 @@ impl Company {
 
     /// Starts `elo node` with extra arguments and environment variables.
     pub fn start_node_with_env(&self, extra: &[&str], env: &[(&str, &Path)]) -> RunningNode {
+        self.start_node_at("127.0.0.1:0", extra, env)
+    }
+
+    /// Starts `elo node` with its API at `api` (a fixed port lets a test
+    /// restart it where its clients look).
+    pub fn start_node_at(&self, api: &str, extra: &[&str], env: &[(&str, &Path)]) -> RunningNode {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.data().join("node.log"))
             .expect("node log");
-        let mut args = vec!["--json", "node", "--api", "127.0.0.1:0"];
+        let mut args = vec!["--json", "node", "--api", api];
         args.extend_from_slice(extra);
         let mut child = self
             .command(&args)
