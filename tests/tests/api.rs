@@ -283,3 +283,54 @@ fn the_api_stays_on_loopback_unless_told_otherwise() {
         "{err}"
     );
 }
+
+/// The TCP ports a process listens on, from /proc: its socket inodes
+/// matched against the kernel's table of listening sockets.
+#[cfg(target_os = "linux")]
+fn listening(pid: u32) -> Vec<String> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().to_string();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // State 0A is LISTEN; column 9 is the inode.
+            if cols.len() > 9 && cols[3] == "0A" && inodes.iter().any(|i| i == cols[9]) {
+                out.push(cols[1].to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `elo node --offline` is the API only: it listens on its API address and
+/// nowhere else (no mesh port, on loopback or any other address).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_offline_node_listens_only_on_its_api_address() {
+    let c = Company::init("11.222.333/0001-81", "Matriz");
+    let node = c.start_node_with(&["--offline"]);
+    let api_port: u16 = node
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    // 127.0.0.1:PORT as /proc/net/tcp writes it.
+    let api = format!("0100007F:{api_port:04X}");
+    let sockets = listening(node.child.id());
+    assert_eq!(
+        sockets,
+        vec![api],
+        "an offline node listens only on its API"
+    );
+}
