@@ -223,6 +223,37 @@ pub struct RunningNode {
     pub log: PathBuf,
 }
 
+/// One request to a node's API with a bearer token; the error when the
+/// node did not answer (refused, timed out).
+pub fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<&str>,
+) -> Result<Answer, ureq::Error> {
+    let auth = format!("Bearer {token}");
+    let body = body.unwrap_or("");
+    let resp = match method {
+        "GET" => agent.get(url).header("Authorization", &auth).call(),
+        "DELETE" => agent.delete(url).header("Authorization", &auth).call(),
+        "PUT" => agent.put(url).header("Authorization", &auth).send(body),
+        "PATCH" => agent.patch(url).header("Authorization", &auth).send(body),
+        "POST" => agent.post(url).header("Authorization", &auth).send(body),
+        other => panic!("unsupported method {other}"),
+    };
+    let mut resp = resp?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok(Answer { status, body })
+}
+
 /// A minimal HTTP answer.
 pub struct Answer {
     pub status: u16,
@@ -247,36 +278,10 @@ impl RunningNode {
         body: Option<&str>,
         token: Option<&str>,
     ) -> Answer {
-        let agent = Self::agent();
         let url = format!("{}{path}", self.base);
-        let auth = format!("Bearer {}", token.unwrap_or(&self.token));
-        let resp = match method {
-            "GET" => agent.get(&url).header("Authorization", &auth).call(),
-            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
-            "PUT" => agent
-                .put(&url)
-                .header("Authorization", &auth)
-                .send(body.unwrap_or("")),
-            "PATCH" => agent
-                .patch(&url)
-                .header("Authorization", &auth)
-                .send(body.unwrap_or("")),
-            "POST" => agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send(body.unwrap_or("")),
-            other => panic!("unsupported method {other}"),
-        };
-        let mut resp = resp.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Answer { status, body }
+        let token = token.unwrap_or(&self.token);
+        send(&Self::agent(), method, &url, token, body)
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
     }
 
     /// A one-time invite from this node.

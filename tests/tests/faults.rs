@@ -193,24 +193,9 @@ fn call(
     body: Option<&Value>,
 ) -> Option<(u16, Value)> {
     let url = format!("http://{base}{path}");
-    let auth = format!("Bearer {token}");
-    let text = body.map(Value::to_string).unwrap_or_default();
-    let resp = match method {
-        "GET" => agent.get(&url).header("Authorization", &auth).call(),
-        "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
-        "PUT" => agent.put(&url).header("Authorization", &auth).send(&text),
-        "PATCH" => agent.patch(&url).header("Authorization", &auth).send(&text),
-        _ => agent.post(&url).header("Authorization", &auth).send(&text),
-    };
-    let mut resp = resp.ok()?;
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_string()
-        .unwrap_or_default();
-    Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    let body = body.map(Value::to_string);
+    let answer = elo_tests::send(agent, method, &url, token, body.as_deref()).ok()?;
+    Some((answer.status, answer.body))
 }
 
 // ---------------------------------------------------------------- writers
@@ -263,16 +248,8 @@ struct Writer {
 }
 
 fn writer(me: Writer) {
-    let Writer {
-        w,
-        base,
-        token,
-        company,
-        seed,
-        stop,
-        acks,
-        tally,
-    } = me;
+    let (w, seed, acks, tally) = (me.w, me.seed, me.acks.clone(), me.tally.clone());
+    let (base, token, company, stop) = (me.base, me.token, me.company, me.stop);
     let agent = agent(Duration::from_secs(4));
     let mut rng = StdRng::seed_from_u64(seed ^ ((w as u64 + 1) * 0x9e37_79b9));
     let mut n = 0u64;
@@ -680,24 +657,17 @@ fn the_group_keeps_every_promise_under_faults() {
     let writer_threads: Vec<_> = (0..WRITERS)
         .map(|w| {
             let m = &group.members[w];
-            let (base, token, company) = (
-                m.api.clone(),
-                m.company.api_token(),
-                digits(&m.company.cnpj),
-            );
-            let (stop, acks, tally) = (writers_stop.clone(), acks.clone(), tally.clone());
-            std::thread::spawn(move || {
-                writer(Writer {
-                    w,
-                    base,
-                    token,
-                    company,
-                    seed,
-                    stop,
-                    acks,
-                    tally,
-                })
-            })
+            let me = Writer {
+                w,
+                base: m.api.clone(),
+                token: m.company.api_token(),
+                company: digits(&m.company.cnpj),
+                seed,
+                stop: writers_stop.clone(),
+                acks: acks.clone(),
+                tally: tally.clone(),
+            };
+            std::thread::spawn(move || writer(me))
         })
         .collect();
 

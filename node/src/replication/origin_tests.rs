@@ -238,6 +238,20 @@ impl Group {
         Roster::new(self.nodes[i].peer, &members_now(&self.members)).receive_policy()
     }
 
+    /// Company `node` takes in what company `other` creates, and walks its
+    /// members' logs again, as the rescan it is told of makes it do.
+    async fn authorize(&self, node: usize, other: usize) {
+        let cnpj = self.nodes[other].cnpj.clone();
+        self.members.lock().expect("members")[node]
+            .authorizes
+            .grant(cnpj, Sharing::all());
+        self.nodes[node]
+            .store
+            .reset_checkpoints(None)
+            .await
+            .expect("reset");
+    }
+
     /// Company `x` walks company `y`'s log; returns the documents stored.
     async fn pull(&self, x: usize, y: usize) -> u64 {
         let (asker, member) = (&self.nodes[x], &self.nodes[y]);
@@ -293,15 +307,7 @@ impl Group {
                     self.pull(x, y).await;
                 }
                 Step::Authorize { node, other } if node != other => {
-                    let cnpj = self.nodes[other].cnpj.clone();
-                    self.members.lock().expect("members")[node]
-                        .authorizes
-                        .grant(cnpj, Sharing::all());
-                    self.nodes[node]
-                        .store
-                        .reset_checkpoints(None)
-                        .await
-                        .expect("reset");
+                    self.authorize(node, other).await;
                 }
                 Step::Authorize { .. } => {}
             }
@@ -535,15 +541,7 @@ fn an_edit_built_on_a_kept_out_companys_edit_still_arrives() {
         );
 
         // A takes B in: the rescan brings Bruno through M.
-        let cnpj_b = group.nodes[b].cnpj.clone();
-        group.members.lock().expect("members")[a]
-            .authorizes
-            .grant(cnpj_b, Sharing::all());
-        group.nodes[a]
-            .store
-            .reset_checkpoints(None)
-            .await
-            .expect("reset");
+        group.authorize(a, b).await;
         group.pull(a, m).await;
         assert!(
             group.nodes[a]
