@@ -460,6 +460,18 @@ proptest! {
     }
 }
 
+/// M (company 0), A (1) and B (2), everything received everywhere; A
+/// keeps B out and reaches B only through M.
+fn a_keeps_b_out(steps: Vec<Step>) -> Case {
+    Case {
+        n: 3,
+        receives: vec![0, 0, 0],
+        keeps_out: vec![vec![false; 3], vec![false, false, true], vec![false; 3]],
+        links: vec![(0, 1), (0, 2)],
+        steps,
+    }
+}
+
 /// The scenario: M (the matriz), A and B; A keeps B out, and
 /// reaches B only through M. M creates a customer, B edits it, M edits it
 /// again on top: A holds every edit. B's own customer is listed at A as
@@ -467,14 +479,7 @@ proptest! {
 #[test]
 fn an_edit_built_on_a_kept_out_companys_edit_still_arrives() {
     runtime().block_on(async {
-        let case = Case {
-            n: 3,
-            receives: vec![0, 0, 0],
-            // Company 1 (A) keeps company 2 (B) out.
-            keeps_out: vec![vec![false; 3], vec![false, false, true], vec![false; 3]],
-            links: vec![(0, 1), (0, 2)],
-            steps: Vec::new(),
-        };
+        let case = a_keeps_b_out(Vec::new());
         let group = Group::open(&case);
         let (m, a, b) = (0, 1, 2);
         let write = |node: usize, body: Value| {
@@ -559,26 +564,20 @@ fn an_edit_built_on_a_kept_out_companys_edit_still_arrives() {
 #[test]
 fn the_checks_fail_on_a_tampered_result() {
     runtime().block_on(async {
-        let case = Case {
-            n: 3,
-            receives: vec![0, 0, 0],
-            keeps_out: vec![vec![false; 3], vec![false, false, true], vec![false; 3]],
-            links: vec![(0, 1), (0, 2)],
-            steps: vec![
-                Step::Write {
-                    node: 0,
-                    record: 3,
-                    field: 0,
-                    value: 1,
-                },
-                Step::Write {
-                    node: 2,
-                    record: 4,
-                    field: 0,
-                    value: 2,
-                },
-            ],
-        };
+        let case = a_keeps_b_out(vec![
+            Step::Write {
+                node: 0,
+                record: 3,
+                field: 0,
+                value: 1,
+            },
+            Step::Write {
+                node: 2,
+                record: 4,
+                field: 0,
+                value: 2,
+            },
+        ]);
         let group = Group::open(&case);
         group.run(&case).await;
         assert_eq!(group.broken(&case).await, None);
