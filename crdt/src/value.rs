@@ -56,10 +56,7 @@ impl FieldValue {
 /// to the user, next to the field name.
 pub fn parse_value(ty: FieldType, value: &Json) -> Result<FieldValue, String> {
     match ty {
-        FieldType::Decimal(places) => {
-            let text = scalar_text(value)?;
-            parse_decimal(&text, places).map(FieldValue::Int)
-        }
+        FieldType::Decimal(places) => decimal_of_json(value, places).map(FieldValue::Int),
         FieldType::Count => {
             let text = scalar_text(value)?;
             let n: i64 = text
@@ -167,9 +164,44 @@ fn json_type(v: &Json) -> &'static str {
     }
 }
 
-/// Parses "1234.5", "1234,50" or "1.234,50" into an integer scaled by
-/// 10^places. More decimal places than the field keeps is an error, not a
-/// rounding: money is exact.
+/// The ways a decimal may be written, as error messages show them.
+pub const DECIMAL_FORMS: &str =
+    "a JSON number, 1500 or 1500.50 or 1500,50, or grouped as 1.500,50 (pt-BR) or 1,500.50";
+
+/// A decimal from JSON: a number is read plainly (JSON numbers are never
+/// grouped); text as [`parse_decimal`] reads it.
+pub fn decimal_of_json(value: &Json, places: u8) -> Result<i64, String> {
+    match value {
+        // serde_json keeps the shortest text that round-trips, so a number
+        // written as 12.34 comes back as "12.34" and is read exactly.
+        Json::Number(n) => {
+            let text = n.to_string();
+            let t = text.strip_prefix('-').map_or(text.as_str(), |_| "");
+            if t.is_empty() {
+                return Err("must not be negative".into());
+            }
+            if t.contains(['e', 'E']) {
+                return Err(format!(
+                    "write the number plainly, not in exponent form ({text:?})"
+                ));
+            }
+            let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+            scaled(whole, frac, places, &text)
+        }
+        other => parse_decimal(&scalar_text(other)?, places),
+    }
+}
+
+/// Parses a decimal written as text into an integer scaled by 10^places:
+/// `1500`, `1500.50`, `1500,50`, `1.500,50`, `1,500.50`, `1.500.000`. With
+/// both separators the last is the decimal one and the other groups
+/// thousands; a separator used more than once groups thousands. One that
+/// could be either, a single `.` or `,` followed by exactly three digits
+/// (`1.500`: one thousand five hundred in pt-BR, one and a half elsewhere),
+/// is refused, never read the small way; except that in a field of three
+/// places or more a dot and three digits is read as elo writes quantities
+/// (`7.000` is seven), so what elo exports imports again. More decimal places than the field
+/// keeps is an error, not a rounding: money is exact.
 pub fn parse_decimal(text: &str, places: u8) -> Result<i64, String> {
     let t = text.trim();
     if t.is_empty() {
@@ -179,21 +211,92 @@ pub fn parse_decimal(text: &str, places: u8) -> Result<i64, String> {
         return Err("must not be negative".into());
     }
     let t = t.strip_prefix('+').unwrap_or(t);
-    // Brazilian notation: a comma is the decimal separator, dots group thousands.
-    let normalised: String = if t.contains(',') {
-        t.replace('.', "").replace(',', ".")
-    } else {
-        t.to_string()
-    };
-    if normalised.contains(['e', 'E']) {
+    if t.contains(['e', 'E']) {
         return Err(format!(
             "write the number plainly, not in exponent form ({text:?})"
         ));
     }
-    let (whole, frac) = normalised.split_once('.').unwrap_or((&normalised, ""));
+    let (whole, frac) = separate(t, text, places)?;
+    scaled(&whole, &frac, places, text)
+}
+
+/// The whole and fractional digits of a decimal's text, by the rules of
+/// [`parse_decimal`].
+fn separate(t: &str, text: &str, places: u8) -> Result<(String, String), String> {
+    let dots = t.matches('.').count();
+    let commas = t.matches(',').count();
+    let at = |sep: char| t.rfind(sep).unwrap_or(t.len());
+    match (dots, commas) {
+        (0, 0) => Ok((t.to_owned(), String::new())),
+        (d, c) if d > 0 && c > 0 => {
+            let (decimal, group) = if at('.') > at(',') {
+                ('.', ',')
+            } else {
+                (',', '.')
+            };
+            let (whole, frac) = t.rsplit_once(decimal).unwrap_or((t, ""));
+            if whole.contains(decimal) {
+                return Err(format!(
+                    "two decimal separators in {text:?}; write {DECIMAL_FORMS}"
+                ));
+            }
+            Ok((ungroup(whole, group, text)?, frac.to_owned()))
+        }
+        (d, c) if d > 1 || c > 1 => {
+            let group = if d > 1 { '.' } else { ',' };
+            Ok((ungroup(t, group, text)?, String::new()))
+        }
+        _ => {
+            let sep = if dots == 1 { '.' } else { ',' };
+            let (whole, frac) = t.split_once(sep).unwrap_or((t, ""));
+            // In a field of three places or more, `7.000` is how elo itself
+            // writes seven: read it so, or an export would not import.
+            let own_form = sep == '.' && places >= 3;
+            let digits3 = frac.len() == 3 && frac.chars().all(|c| c.is_ascii_digit());
+            if digits3 && is_group_head(whole) && !own_form {
+                let small = frac.trim_end_matches('0');
+                let small = if small.is_empty() { "0" } else { small };
+                let grouped = if sep == '.' { "1.500,00" } else { "1,500.00" };
+                return Err(format!(
+                    "{text:?} can be read two ways, {whole}{frac} or {whole}.{small}: write \
+                     {whole}{frac} (or grouped with decimals, as {grouped}) or {whole}.{small}; \
+                     accepted: {DECIMAL_FORMS}"
+                ));
+            }
+            Ok((whole.to_owned(), frac.to_owned()))
+        }
+    }
+}
+
+/// Whether digits could open a grouped number: one to three, not led by 0.
+fn is_group_head(s: &str) -> bool {
+    (1..=3).contains(&s.len()) && s.chars().all(|c| c.is_ascii_digit()) && !s.starts_with('0')
+}
+
+/// The digits of a number grouped by `sep` in threes (`1.500.000`).
+fn ungroup(s: &str, sep: char, text: &str) -> Result<String, String> {
+    let mut groups = s.split(sep);
+    let head = groups.next().unwrap_or_default();
+    let rest: Vec<&str> = groups.collect();
+    let well_grouped = is_group_head(head)
+        && rest
+            .iter()
+            .all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()));
+    if !well_grouped {
+        return Err(format!(
+            "{text:?} is not grouped in thousands (1.500.000,00 or 1,500,000.00); write {DECIMAL_FORMS}"
+        ));
+    }
+    Ok(std::iter::once(head).chain(rest).collect())
+}
+
+/// `whole.frac` as an integer scaled by 10^places.
+fn scaled(whole: &str, frac: &str, places: u8, text: &str) -> Result<i64, String> {
     let all_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
     if (whole.is_empty() && frac.is_empty()) || !all_digits(whole) || !all_digits(frac) {
-        return Err(format!("expected a number, found {text:?}"));
+        return Err(format!(
+            "expected a number, found {text:?}; write {DECIMAL_FORMS}"
+        ));
     }
     let frac = frac.trim_end_matches('0');
     if frac.len() > usize::from(places) {
@@ -268,9 +371,9 @@ mod tests {
         assert_eq!(parse_decimal("1.234,50", 2), Ok(123450));
         assert_eq!(parse_decimal("0,1", 2), Ok(10));
         assert_eq!(parse_decimal("7", 3), Ok(7000));
-        assert_eq!(parse_decimal("12.340", 2), Ok(1234));
+        assert_eq!(parse_decimal("12.3400", 2), Ok(1234));
         assert!(
-            parse_decimal("12.345", 2)
+            parse_decimal("12.3456", 2)
                 .unwrap_err()
                 .contains("decimal places")
         );
@@ -299,6 +402,72 @@ mod tests {
         assert_eq!(
             parse_value(FieldType::Decimal(2), &v),
             Ok(FieldValue::Int(199999))
+        );
+    }
+
+    /// Every grouping form, read the one way it can be read, or refused
+    /// when it can be read two ways.
+    #[test]
+    fn grouped_decimals_are_read_one_way_or_refused() {
+        let ok = |t: &str, places: u8, want: i64| {
+            assert_eq!(parse_decimal(t, places), Ok(want), "{t:?}");
+        };
+        // pt-BR: dots group, a comma is the decimal separator.
+        ok("1.500,50", 2, 150_050);
+        ok("1.500,5", 2, 150_050);
+        ok("1.500.000,00", 2, 150_000_000);
+        ok("1.500.000", 2, 150_000_000);
+        ok("12.500.000,7", 3, 12_500_000_700);
+        ok("1500,50", 2, 150_050);
+        ok("0,500", 3, 500);
+        // The other way round: commas group, a dot is the decimal one.
+        ok("1,500.50", 2, 150_050);
+        ok("1,500,000.00", 2, 150_000_000);
+        ok("1,500,000", 2, 150_000_000);
+        // Plain.
+        ok("1500", 2, 150_000);
+        ok("1500.5", 2, 150_050);
+        ok("1.5", 2, 150);
+        ok("1.50", 2, 150);
+        ok("0.500", 3, 500);
+        ok("1234.500", 3, 1_234_500);
+        // Quantities as elo writes them.
+        ok("7.000", 3, 7_000);
+        ok("22.500", 3, 22_500);
+        ok("18.000", 4, 180_000);
+        assert!(parse_decimal("1,500", 3).unwrap_err().contains("two ways"));
+        ok("+7", 0, 7);
+        // Two readings: refused, with both shown.
+        for t in ["1.500", "1,500", "12.345", "999,000", "1.000"] {
+            let e = parse_decimal(t, 2).unwrap_err();
+            assert!(
+                e.contains("two ways") && e.contains("1500,50"),
+                "{t:?}: {e}"
+            );
+        }
+        let e = parse_decimal("1.500", 2).unwrap_err();
+        assert!(e.contains("1500 ") && e.contains("1.5;"), "{e}");
+        // Badly grouped or mixed up.
+        for t in [
+            "1.50.000",
+            "15.00,00",
+            "1,5.00",
+            "1.500,000.5",
+            ",5,",
+            "1..5",
+            "0.500.000",
+        ] {
+            assert!(parse_decimal(t, 2).is_err(), "{t:?}");
+        }
+        // JSON numbers are never grouped: 1.5 is one and a half.
+        let n = |t: &str| serde_json::from_str::<Json>(t).expect("number");
+        assert_eq!(decimal_of_json(&n("1.500"), 3), Ok(1_500));
+        assert_eq!(decimal_of_json(&n("1500"), 2), Ok(150_000));
+        assert!(decimal_of_json(&n("-1.5"), 2).is_err());
+        assert!(decimal_of_json(&n("1e-7"), 2).is_err());
+        assert_eq!(
+            decimal_of_json(&Json::String("1.500,50".into()), 2),
+            Ok(150_050)
         );
     }
 

@@ -399,3 +399,64 @@ fn inode(path: &std::path::Path) -> u64 {
         0
     };
 }
+
+/// Money as ERPs and people write it, through the API, in every money and
+/// decimal field: each accepted form read the one way it can be, each form
+/// that can be read two ways refused with the accepted forms shown, and
+/// nothing stored on a refusal.
+#[tokio::test]
+async fn money_is_read_one_way_or_refused() {
+    let node = Node::start().await;
+    let accepted = [
+        (r#""1.500,50""#, "1500.50"),
+        (r#""1.500.000,00""#, "1500000.00"),
+        (r#""1.500.000""#, "1500000.00"),
+        (r#""1,500.50""#, "1500.50"),
+        (r#""1,500,000""#, "1500000.00"),
+        (r#""1500,5""#, "1500.50"),
+        (r#""1500.50""#, "1500.50"),
+        (r#""1.5""#, "1.50"),
+        ("1500.5", "1500.50"),
+        ("1500", "1500.00"),
+    ];
+    for (written, stored) in accepted {
+        let body = format!(r#"{{"name":"Ana","credit_limit":{written}}}"#);
+        let a = node.put(&customer_path(), body).await;
+        assert!(a.status.is_success(), "{written}: {:?}", a.body);
+        let got = node.get(&customer_path()).await;
+        assert_eq!(got.body["credit_limit"], stored, "{written}");
+    }
+    for (kind, key, field) in [
+        ("customer", CPF, "credit_limit"),
+        ("product", "SKU-1", "sale_price"),
+        ("product", "SKU-1", "cost_price"),
+        ("product", "SKU-1", "wholesale_price"),
+    ] {
+        for written in ["1.500", "1,500", "2.000", "10,250"] {
+            let named = if kind == "customer" {
+                "name"
+            } else {
+                "description"
+            };
+            let body = format!(r#"{{"{named}":"Ana","{field}":"{written}"}}"#);
+            let path = format!("/v1/records/{kind}/{key}");
+            let a = node.put(&path, body).await;
+            assert_eq!(
+                a.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{field} {written}: {:?}",
+                a.body
+            );
+            assert_eq!(named_fields(&a), [field]);
+            let reason = a.body["fields"][0]["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains("two ways") && reason.contains("1.500,50"),
+                "{reason}"
+            );
+        }
+    }
+    // The refused writes changed nothing.
+    let got = node.get(&customer_path()).await;
+    assert_eq!(got.body["credit_limit"], "1500.00");
+    node.assert_no_record("/v1/records/product/SKU-1").await;
+}

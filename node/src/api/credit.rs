@@ -40,13 +40,9 @@ struct CreditRequest {
 impl CreditRequest {
     /// The one change asked for; amounts come as strings or JSON numbers.
     fn change(&self) -> ApiResult<CreditChange> {
-        let text = |v: &Value| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
         match (&self.charge, &self.release) {
-            (Some(c), None) => Ok(CreditChange::Charge(credit::parse_amount(&text(c))?)),
-            (None, Some(r)) => Ok(CreditChange::Release(credit::parse_amount(&text(r))?)),
+            (Some(c), None) => Ok(CreditChange::Charge(credit::amount_of_json(c)?)),
+            (None, Some(r)) => Ok(CreditChange::Release(credit::amount_of_json(r)?)),
             _ => Err(ApiError::unprocessable(
                 "send either {\"charge\": AMOUNT} or {\"release\": AMOUNT}",
             )),

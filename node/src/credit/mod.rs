@@ -21,7 +21,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use elo_crdt::schema::CREDIT_USED;
-use elo_crdt::value::{format_decimal, parse_decimal};
+use elo_crdt::value::{decimal_of_json, format_decimal, parse_decimal};
 use elo_crdt::{DocId, FieldValue, Kind, RecordPatch};
 use serde::Serialize;
 
@@ -118,7 +118,15 @@ pub struct CreditContext<'a> {
 /// Parses an amount such as `150`, `"150.00"` or `"1.500,00"` into cents;
 /// it must be more than zero.
 pub fn parse_amount(text: &str) -> Result<i64, CreditError> {
-    let cents = parse_decimal(text, 2).map_err(CreditError::BadAmount)?;
+    positive(parse_decimal(text, 2).map_err(CreditError::BadAmount)?)
+}
+
+/// [`parse_amount`] of a JSON value: a number is read plainly.
+pub fn amount_of_json(value: &serde_json::Value) -> Result<i64, CreditError> {
+    positive(decimal_of_json(value, 2).map_err(CreditError::BadAmount)?)
+}
+
+fn positive(cents: i64) -> Result<i64, CreditError> {
     if cents <= 0 {
         return Err(CreditError::BadAmount("must be more than zero".into()));
     }

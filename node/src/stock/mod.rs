@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use elo_crdt::value::{format_decimal, parse_decimal};
+use elo_crdt::value::{decimal_of_json, format_decimal};
 use elo_crdt::{DocId, FieldValue, Kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -130,17 +130,18 @@ fn quantity(q: i64) -> String {
 /// Parses a quantity (three places, like the product fields); stock may be
 /// negative where the ERP allows selling what it has not received yet.
 fn parse_quantity(value: &Value, what: &str) -> Result<i64, String> {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
+    let (negative, magnitude) = match value {
+        Value::String(s) => match s.trim().strip_prefix('-') {
+            Some(rest) => (true, Value::String(rest.to_owned())),
+            None => (false, value.clone()),
+        },
+        Value::Number(n) => match n.to_string().strip_prefix('-') {
+            Some(rest) => (true, serde_json::from_str(rest).unwrap_or(Value::Null)),
+            None => (false, value.clone()),
+        },
         _ => return Err(format!("{what}: expected a number")),
     };
-    let t = text.trim();
-    let (negative, digits) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t),
-    };
-    let v = parse_decimal(digits, 3).map_err(|e| format!("{what}: {e}"))?;
+    let v = decimal_of_json(&magnitude, 3).map_err(|e| format!("{what}: {e}"))?;
     Ok(if negative { -v } else { v })
 }
 
