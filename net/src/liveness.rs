@@ -24,6 +24,10 @@ pub(crate) const PING_EVERY: Duration = Duration::from_secs(5);
 pub(crate) const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a peer may answer nothing before its connection is closed.
 pub(crate) const SILENT_LIMIT: Duration = Duration::from_secs(15);
+/// A check this long after the one before means this node itself was
+/// stalled (frozen, starved of CPU): its peers' answers may be waiting
+/// unread, so they get a fresh limit rather than being cut off.
+const OWN_STALL: Duration = Duration::from_secs(3);
 
 /// Per connection: whose it is and when its peer last answered.
 #[derive(Default)]
@@ -31,6 +35,8 @@ pub(crate) struct Liveness {
     answered: HashMap<ConnectionId, (PeerId, Instant)>,
     /// Why a peer's connection was closed here, for its disconnection.
     why_closed: HashMap<PeerId, String>,
+    /// When [`Liveness::silent`] last looked.
+    last_check: Option<Instant>,
 }
 
 /// A connection to close.
@@ -86,6 +92,16 @@ impl Liveness {
     /// The connections whose peer has said nothing for [`SILENT_LIMIT`],
     /// forgotten here: the caller closes them.
     pub fn silent(&mut self, now: Instant) -> Vec<Silent> {
+        let stalled = self
+            .last_check
+            .is_some_and(|then| now.saturating_duration_since(then) > OWN_STALL);
+        self.last_check = Some(now);
+        if stalled {
+            for (_, at) in self.answered.values_mut() {
+                *at = now;
+            }
+            return Vec::new();
+        }
         let quiet: Vec<Silent> = self
             .answered
             .iter()
@@ -152,6 +168,35 @@ mod tests {
         assert!(why.contains("no answer"), "{why}");
         // A connection closed by the peer carries no reason of ours.
         assert!(l.closed(chatty, q, true).is_none());
+    }
+
+    #[test]
+    fn after_this_node_itself_stalled_its_peers_get_a_fresh_limit() {
+        let mut l = Liveness::default();
+        let (c, p) = (ConnectionId::new_unchecked(1), peer());
+        let start = Instant::now();
+        l.established(c, p, start);
+        assert!(l.silent(start).is_empty());
+        // Nothing was checked for a minute: this node was frozen.
+        let resumed = start + Duration::from_secs(60);
+        assert!(l.silent(resumed).is_empty());
+        let mut t = resumed;
+        while t < resumed + SILENT_LIMIT {
+            t += Duration::from_secs(1);
+            if t <= resumed + SILENT_LIMIT {
+                assert!(
+                    l.silent(t).is_empty(),
+                    "cut off {:?} after resuming",
+                    t - resumed
+                );
+            }
+        }
+        t += Duration::from_secs(1);
+        assert_eq!(
+            l.silent(t).len(),
+            1,
+            "still silent a full limit after resuming"
+        );
     }
 
     #[test]

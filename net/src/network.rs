@@ -328,29 +328,7 @@ impl EventLoop {
                 endpoint,
                 connection_id,
                 ..
-            } => {
-                if let Some(reply) = self.dialing.remove(&connection_id) {
-                    let _ = reply.send(Ok(()));
-                }
-                self.liveness
-                    .established(connection_id, peer_id, std::time::Instant::now());
-                let addr = endpoint.get_remote_address().clone();
-                if !self.roster.contains(&peer_id) && endpoint.is_listener() {
-                    tracing::info!(peer = %peer_id, %addr, "a peer outside the roster connected; it may only join");
-                    self.outsiders
-                        .entry(peer_id)
-                        .or_insert_with(std::time::Instant::now);
-                }
-                emit(
-                    &self.events,
-                    NetEvent::Connected {
-                        peer: peer_id,
-                        addr,
-                        outbound: endpoint.is_dialer(),
-                    },
-                )
-                .await;
-            }
+            } => self.on_established(peer_id, connection_id, endpoint).await,
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
@@ -412,6 +390,38 @@ impl EventLoop {
             }
             other => tracing::trace!("swarm event: {other:?}"),
         }
+    }
+
+    /// A connection is up: its dial is answered, its pings watched, an
+    /// outsider's join window starts, and the node hears of it.
+    async fn on_established(
+        &mut self,
+        peer: PeerId,
+        connection: libp2p::swarm::ConnectionId,
+        endpoint: libp2p::core::ConnectedPoint,
+    ) {
+        if let Some(reply) = self.dialing.remove(&connection) {
+            let _ = reply.send(Ok(()));
+        }
+        self.liveness
+            .established(connection, peer, std::time::Instant::now());
+        let addr = endpoint.get_remote_address().clone();
+        if !self.roster.contains(&peer) && endpoint.is_listener() {
+            tracing::info!(%peer, %addr, "a peer outside the roster connected; it may only join");
+            self.outsiders
+                .entry(peer)
+                .or_insert_with(std::time::Instant::now);
+        }
+        let outbound = endpoint.is_dialer();
+        emit(
+            &self.events,
+            NetEvent::Connected {
+                peer,
+                addr,
+                outbound,
+            },
+        )
+        .await;
     }
 
     async fn on_sync_event(&mut self, event: request_response::Event<Request, Response>) {
