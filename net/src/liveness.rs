@@ -135,6 +135,13 @@ impl Liveness {
 mod tests {
     use super::*;
 
+    fn two_connections() -> (ConnectionId, ConnectionId) {
+        (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+        )
+    }
+
     fn peer() -> PeerId {
         libp2p::identity::Keypair::generate_ed25519()
             .public()
@@ -144,10 +151,7 @@ mod tests {
     #[test]
     fn a_connection_silent_past_the_limit_is_named_once_with_why() {
         let mut l = Liveness::default();
-        let (quiet, chatty) = (
-            ConnectionId::new_unchecked(1),
-            ConnectionId::new_unchecked(2),
-        );
+        let (quiet, chatty) = two_connections();
         let (p, q) = (peer(), peer());
         let start = Instant::now();
         l.established(quiet, p, start);
@@ -202,10 +206,7 @@ mod tests {
     #[test]
     fn a_failed_ping_closes_the_connection_but_not_lacking_ping() {
         let mut l = Liveness::default();
-        let (c, old) = (
-            ConnectionId::new_unchecked(1),
-            ConnectionId::new_unchecked(2),
-        );
+        let (c, old) = two_connections();
         let p = peer();
         let start = Instant::now();
         l.established(c, p, start);

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use elo_net::network::MAX_REQUESTS_PER_PEER;
 use elo_net::protocol::RequestBody;
-use elo_net::{Keypair, Multiaddr, NetConfig, NetError, NetEvent};
+use elo_net::{Keypair, Multiaddr, NetError, NetEvent};
 
-const SECRET: &[u8] = b"a group secret for tests";
+mod common;
+use common::net;
 
 /// A relay to `to` that passes bytes until `cut`, then holds both sockets
 /// open and passes nothing, until `done`.
@@ -92,19 +93,9 @@ fn pass_until_cut(mut from: TcpStream, mut to: TcpStream, cut: &AtomicBool, done
 async fn a_member_behind_a_dead_link_is_disconnected_and_its_requests_fail() {
     let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
     let (pa, pb) = (ka.public().to_peer_id(), kb.public().to_peer_id());
-    let start = |key: &Keypair, roster| {
-        elo_net::start(NetConfig {
-            keypair: key.clone(),
-            group_secret: SECRET.to_vec(),
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            mdns: false,
-            roster,
-        })
-        .unwrap()
-    };
-    let (a, mut a_events) = start(&ka, HashSet::from([pb]));
+    let (a, mut a_events) = net(&ka, HashSet::from([pb]));
     // B takes requests and never answers them.
-    let (b, mut b_events) = start(&kb, HashSet::from([pa]));
+    let (b, mut b_events) = net(&kb, HashSet::from([pa]));
     let held = tokio::spawn(async move {
         let mut replies = Vec::new();
         while let Some(e) = b_events.recv().await {
