@@ -342,7 +342,11 @@ impl Actor {
                 let wait = (state.retry_wait * 2).clamp(RETRY_AFTER, MAX_RETRY_AFTER);
                 state.retry_wait = wait;
                 tracing::warn!(%peer, "replication stalled: {e}; trying again in {wait:?}");
-                state.status.last_error = Some(e.to_string());
+                // A member cut off keeps the reason it was cut off: the
+                // failed pull only follows from it.
+                if state.status.connected || state.status.last_error.is_none() {
+                    state.status.last_error = Some(e.to_string());
+                }
                 state.again = false;
                 state.backing_off = true;
                 self.work.spawn(async move {
