@@ -18,6 +18,8 @@ pub enum NetError {
     Dial { addr: String, reason: String },
     #[error("request to {peer} failed: {reason}")]
     Request { peer: PeerId, reason: String },
+    #[error("{peer} has {waiting} requests unanswered: not sending more until it answers")]
+    Busy { peer: PeerId, waiting: usize },
     #[error("{peer} refused: {reason}")]
     Refused { peer: PeerId, reason: String },
     #[error("{peer} speaks protocol version {version}, this node speaks {VERSION}")]

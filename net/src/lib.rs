@@ -10,6 +10,9 @@
 //!   `error.rs` ([`NetError`]) are re-exported from it.
 //! - [`codec`]: the protocol's bytes: CBOR with size limits, for libp2p
 //!   streams and in-memory channels alike.
+//! - `liveness.rs`: pings say whether each connection's peer still
+//!   answers; a silent one is closed. `muxer.rs`: a close that cannot hang
+//!   on a dead link.
 //! - [`audit`]: the audit copy of every answer a node sends (`ELO_WIRE_CAPTURE`).
 //! - [`invite`]: the one-line invitation a new company joins with.
 
@@ -18,6 +21,8 @@ mod client;
 pub mod codec;
 mod error;
 pub mod invite;
+mod liveness;
+mod muxer;
 pub mod network;
 pub mod protocol;
 mod swarm;

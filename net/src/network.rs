@@ -8,6 +8,11 @@
 //!
 //! Gating: a peer outside the roster may only send `Join`; anything else
 //! from it is answered `Refused` and its connection closed.
+//!
+//! Bounds: a peer that stops answering is cut off (see [`crate::liveness`]),
+//! and at most [`MAX_REQUESTS_PER_PEER`] requests wait for one peer's
+//! answers; more fail at once with [`NetError::Busy`] instead of queueing
+//! behind it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -23,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::client::Command;
 pub use crate::client::{NetClient, ReplyHandle};
 pub use crate::error::NetError;
+use crate::liveness::Liveness;
 use crate::protocol::{Request, RequestBody, Response, ResponseBody, VERSION};
 pub use crate::swarm::network_key;
 use crate::swarm::{Behaviour, BehaviourEvent, build_swarm};
@@ -31,6 +37,11 @@ use crate::swarm::{Behaviour, BehaviourEvent, build_swarm};
 const REFUSAL_GRACE: Duration = Duration::from_millis(500);
 /// How long a peer outside the roster may stay connected to present a join.
 const JOIN_WINDOW: Duration = Duration::from_secs(10);
+/// Requests that may wait at once for one peer's answers. A pull keeps
+/// about eight in flight, announcements and the primary's messages a few
+/// more; a peer with this many unanswered is not answering, and a request
+/// more would only open another stream behind the others.
+pub const MAX_REQUESTS_PER_PEER: usize = 64;
 
 /// How to start the network.
 pub struct NetConfig {
@@ -58,23 +69,21 @@ pub enum NetEvent {
         addr: Multiaddr,
         outbound: bool,
     },
+    /// The peer's last connection closed; `reason` when this node closed
+    /// it because the peer stopped answering.
     Disconnected {
         peer: PeerId,
+        reason: Option<String>,
     },
     /// A peer this node could reach on the LAN (mDNS).
-    Discovered {
-        peer: PeerId,
-        addr: Multiaddr,
-    },
+    Discovered { peer: PeerId, addr: Multiaddr },
     /// A connection attempt failed.
     DialFailed {
         peer: Option<PeerId>,
         reason: String,
     },
     /// A listen address became active.
-    Listening {
-        addr: Multiaddr,
-    },
+    Listening { addr: Multiaddr },
 }
 
 /// Builds the swarm, listens, and spawns the event loop. Returns the client
@@ -104,6 +113,7 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         dialing: HashMap::new(),
         outsiders: HashMap::new(),
         closing: HashMap::new(),
+        liveness: Liveness::default(),
     };
     tokio::spawn(event_loop.run());
     Ok((NetClient::new(cmd_tx, local), ev_rx))
@@ -123,6 +133,8 @@ struct EventLoop {
     outsiders: HashMap<PeerId, std::time::Instant>,
     /// Refused peers, and when: disconnected once their refusal had time to arrive.
     closing: HashMap<PeerId, std::time::Instant>,
+    /// Whether each connection's peer still answers.
+    liveness: Liveness,
 }
 
 impl EventLoop {
@@ -145,13 +157,16 @@ impl EventLoop {
         self.dialing.clear();
         self.outsiders.clear();
         self.closing.clear();
+        self.liveness.clear();
         for addr in addrs {
             if let Err(e) = self.swarm.listen_on(addr.clone()) {
                 tracing::warn!(%addr, "could not listen again after the key change: {e}");
             }
         }
         for peer in connected {
-            let _ = self.events.try_send(NetEvent::Disconnected { peer });
+            let _ = self
+                .events
+                .try_send(NetEvent::Disconnected { peer, reason: None });
         }
         tracing::info!("the private-network key changed");
         Ok(())
@@ -166,7 +181,10 @@ impl EventLoop {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
-                _ = tick.tick() => self.close_idle_outsiders(),
+                _ = tick.tick() => {
+                    self.close_idle_outsiders();
+                    self.close_silent();
+                }
             }
         }
         tracing::debug!("network stopped");
@@ -201,6 +219,31 @@ impl EventLoop {
         }
     }
 
+    /// Closes the connections whose peer stopped answering.
+    fn close_silent(&mut self) {
+        for silent in self.liveness.silent(std::time::Instant::now()) {
+            tracing::warn!(peer = %silent.peer, "a peer stopped answering: closing its connection");
+            self.swarm.close_connection(silent.connection);
+        }
+    }
+
+    /// Sends a request, unless too many already wait for that peer.
+    fn send_request(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        reply: oneshot::Sender<Result<ResponseBody, NetError>>,
+    ) {
+        let waiting = self.pending.values().filter(|(p, _)| *p == peer).count();
+        if waiting >= MAX_REQUESTS_PER_PEER {
+            tracing::debug!(%peer, waiting, "not sending a request: too many wait for this peer");
+            let _ = reply.send(Err(NetError::Busy { peer, waiting }));
+            return;
+        }
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.pending.insert(id, (peer, reply));
+    }
+
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Request {
@@ -208,14 +251,7 @@ impl EventLoop {
                 version,
                 body,
                 reply,
-            } => {
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_request(&peer, Request { version, body });
-                self.pending.insert(id, (peer, reply));
-            }
+            } => self.send_request(peer, Request { version, body }, reply),
             Command::Respond { reply, body } => {
                 if self
                     .swarm
@@ -292,32 +328,26 @@ impl EventLoop {
                 endpoint,
                 connection_id,
                 ..
-            } => {
-                if let Some(reply) = self.dialing.remove(&connection_id) {
-                    let _ = reply.send(Ok(()));
-                }
-                let addr = endpoint.get_remote_address().clone();
-                if !self.roster.contains(&peer_id) && endpoint.is_listener() {
-                    tracing::info!(peer = %peer_id, %addr, "a peer outside the roster connected; it may only join");
-                    self.outsiders
-                        .entry(peer_id)
-                        .or_insert_with(std::time::Instant::now);
-                }
-                emit(
-                    &self.events,
-                    NetEvent::Connected {
-                        peer: peer_id,
-                        addr,
-                        outbound: endpoint.is_dialer(),
-                    },
-                )
-                .await;
-            }
+            } => self.on_established(peer_id, connection_id, endpoint).await,
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
+                cause,
                 ..
-            } => emit(&self.events, NetEvent::Disconnected { peer: peer_id }).await,
+            } => {
+                let last = num_established == 0;
+                let ours = self.liveness.closed(connection_id, peer_id, last);
+                if last {
+                    let reason = ours.or_else(|| cause.map(|c| format!("connection lost: {c}")));
+                    tracing::info!(peer = %peer_id, reason = reason.as_deref().unwrap_or("closed"), "disconnected");
+                    let event = NetEvent::Disconnected {
+                        peer: peer_id,
+                        reason,
+                    };
+                    emit(&self.events, event).await;
+                }
+            }
             SwarmEvent::OutgoingConnectionError {
                 peer_id,
                 error,
@@ -352,8 +382,46 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
+                if let Some(silent) = self.liveness.on_ping(&event, std::time::Instant::now()) {
+                    tracing::warn!(peer = %silent.peer, "a ping failed: closing the connection");
+                    self.swarm.close_connection(silent.connection);
+                }
+            }
             other => tracing::trace!("swarm event: {other:?}"),
         }
+    }
+
+    /// A connection is up: its dial is answered, its pings watched, an
+    /// outsider's join window starts, and the node hears of it.
+    async fn on_established(
+        &mut self,
+        peer: PeerId,
+        connection: libp2p::swarm::ConnectionId,
+        endpoint: libp2p::core::ConnectedPoint,
+    ) {
+        if let Some(reply) = self.dialing.remove(&connection) {
+            let _ = reply.send(Ok(()));
+        }
+        self.liveness
+            .established(connection, peer, std::time::Instant::now());
+        let addr = endpoint.get_remote_address().clone();
+        if !self.roster.contains(&peer) && endpoint.is_listener() {
+            tracing::info!(%peer, %addr, "a peer outside the roster connected; it may only join");
+            self.outsiders
+                .entry(peer)
+                .or_insert_with(std::time::Instant::now);
+        }
+        let outbound = endpoint.is_dialer();
+        emit(
+            &self.events,
+            NetEvent::Connected {
+                peer,
+                addr,
+                outbound,
+            },
+        )
+        .await;
     }
 
     async fn on_sync_event(&mut self, event: request_response::Event<Request, Response>) {
@@ -471,132 +539,4 @@ async fn emit(events: &mpsc::Sender<NetEvent>, event: NetEvent) {
 }
 
 #[cfg(test)]
-mod tests {
-    //! A peer that speaks garbage on the sync protocol: its stream fails,
-    //! the node hears nothing of it, and goes on serving members.
-
-    use super::*;
-    use crate::protocol::{Hello, PROTOCOL};
-    use crate::swarm::private_transport;
-    use libp2p::request_response::ProtocolSupport;
-    use libp2p::{StreamProtocol, SwarmBuilder};
-    use serde_bytes::ByteBuf;
-
-    const SECRET: &[u8] = b"group secret";
-
-    fn listen_addr() -> Multiaddr {
-        "/ip4/127.0.0.1/tcp/0".parse().unwrap()
-    }
-
-    #[tokio::test]
-    async fn garbage_fails_one_stream_and_the_node_keeps_serving() {
-        let (kb, kg, ka) = (
-            Keypair::generate_ed25519(),
-            Keypair::generate_ed25519(),
-            Keypair::generate_ed25519(),
-        );
-        let (pb, pg, pa) = (
-            kb.public().to_peer_id(),
-            kg.public().to_peer_id(),
-            ka.public().to_peer_id(),
-        );
-        let (b, mut b_events) = start(NetConfig {
-            keypair: kb,
-            group_secret: SECRET.to_vec(),
-            listen: vec![listen_addr()],
-            mdns: false,
-            roster: HashSet::from([pg, pa]),
-        })
-        .unwrap();
-        let b_addr = loop {
-            if let Some(a) = b.listen_addrs().await.unwrap().into_iter().next() {
-                break a;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
-
-        // A member of the roster whose requests are bytes, not `Request`s.
-        let psk = PreSharedKey::new(network_key(SECRET));
-        let mut garbage = SwarmBuilder::with_existing_identity(kg)
-            .with_tokio()
-            .with_other_transport(|key| private_transport(key, psk))
-            .unwrap()
-            .with_behaviour(|_| {
-                request_response::cbor::Behaviour::<ByteBuf, Response>::new(
-                    [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(10)),
-                )
-            })
-            .unwrap()
-            .build();
-        garbage.dial(b_addr.clone()).unwrap();
-        let mut sent = false;
-        let failed = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match garbage.select_next_some().await {
-                    SwarmEvent::ConnectionEstablished { .. } if !sent => {
-                        sent = true;
-                        garbage
-                            .behaviour_mut()
-                            .send_request(&pb, ByteBuf::from(b"\xff\x00 not a request".to_vec()));
-                    }
-                    SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => {
-                        return true;
-                    }
-                    SwarmEvent::Behaviour(request_response::Event::Message { .. }) => return false,
-                    _ => {}
-                }
-            }
-        })
-        .await
-        .expect("the garbage request ends in time");
-        assert!(failed, "a garbage request must fail, not be answered");
-
-        // Nothing of it reached the node behind B's network.
-        while let Ok(e) = b_events.try_recv() {
-            assert!(
-                !matches!(e, NetEvent::Request { .. }),
-                "garbage surfaced as {e:?}"
-            );
-        }
-
-        // B goes on serving: a member's request gets its answer.
-        let (a, _a_events) = start(NetConfig {
-            keypair: ka,
-            group_secret: SECRET.to_vec(),
-            listen: Vec::new(),
-            mdns: false,
-            roster: HashSet::from([pb]),
-        })
-        .unwrap();
-        a.dial(b_addr, Some(pb)).await.unwrap();
-        let ask = tokio::spawn({
-            let a = a.clone();
-            async move {
-                a.request(
-                    pb,
-                    RequestBody::Announce {
-                        latest_seq: 1,
-                        rescan: false,
-                    },
-                )
-                .await
-            }
-        });
-        let reply = loop {
-            match tokio::time::timeout(Duration::from_secs(10), b_events.recv()).await {
-                Ok(Some(NetEvent::Request { reply, .. })) => break reply,
-                Ok(Some(_)) => continue,
-                other => panic!("no request reached B: {other:?}"),
-            }
-        };
-        let hello = Hello {
-            group: "g".into(),
-            company: "b".into(),
-            latest_seq: 1,
-        };
-        b.respond(reply, ResponseBody::Hello(hello)).await.unwrap();
-        assert!(matches!(ask.await.unwrap(), Ok(ResponseBody::Hello(_))));
-    }
-}
+mod tests;

@@ -1,7 +1,7 @@
 //! The swarm under a private-network key: TCP, the private-network
 //! handshake (a peer with another key cannot get past it), noise, yamux
-//! (no QUIC, which would bypass the private network), the sync protocol
-//! and mDNS.
+//! (no QUIC, which would bypass the private network), the sync protocol,
+//! ping (whether a member still answers: see [`crate::liveness`]) and mDNS.
 
 use std::time::Duration;
 
@@ -14,21 +14,32 @@ use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{PeerId, StreamProtocol, Swarm, SwarmBuilder, mdns, noise, tcp, yamux};
+use libp2p::{PeerId, StreamProtocol, Swarm, SwarmBuilder, mdns, noise, ping, tcp, yamux};
 use sha2::{Digest, Sha256};
 
 use crate::error::NetError;
+use crate::liveness::{PING_EVERY, PING_TIMEOUT};
+use crate::muxer::BoundedClose;
 use crate::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL};
 
 /// How long a handshake may take; a peer with the wrong key otherwise hangs
 /// until it fires.
 const TRANSPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may wait for its answer from a member that still
+/// answers pings (a slow link carrying a large page); a member that stops
+/// answering is cut off sooner by [`crate::liveness`], failing its requests.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Streams the sync protocol keeps per connection, inbound and outbound
+/// together. Each side sends at most
+/// [`crate::network::MAX_REQUESTS_PER_PEER`] at a time, so this is never
+/// reached by members, and stays below yamux's own limits (512 streams,
+/// 256 not yet acknowledged).
+const MAX_STREAMS: usize = 256;
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub(crate) sync: request_response::Behaviour<crate::codec::SyncCodec>,
+    pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
@@ -45,6 +56,8 @@ type BoxedError = Box<dyn std::error::Error + Send + Sync>;
 
 /// TCP, then the private-network handshake (a peer with another key cannot
 /// get past it), then noise and yamux, all within [`TRANSPORT_TIMEOUT`].
+/// Closing a connection gives up after a moment when the peer is gone (see
+/// [`BoundedClose`]).
 pub(crate) fn private_transport(
     key: &Keypair,
     psk: PreSharedKey,
@@ -57,6 +70,7 @@ pub(crate) fn private_transport(
             .authenticate(noise)
             .multiplex(yamux::Config::default())
             .timeout(TRANSPORT_TIMEOUT)
+            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(BoundedClose::new(muxer))))
             .boxed(),
     )
 }
@@ -79,7 +93,12 @@ pub(crate) fn build_swarm(
                 [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(REQUEST_TIMEOUT)
-                    .with_max_concurrent_streams(256),
+                    .with_max_concurrent_streams(MAX_STREAMS),
+            );
+            let ping = ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(PING_EVERY)
+                    .with_timeout(PING_TIMEOUT),
             );
             let mdns = if mdns_on {
                 Some(mdns::tokio::Behaviour::new(
@@ -91,10 +110,15 @@ pub(crate) fn build_swarm(
             };
             Ok(Behaviour {
                 sync,
+                ping,
                 mdns: Toggle::from(mdns),
             })
         })
         .map_err(|e| build(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        // A member's connection is not closed for being quiet: it stays
+        // up while the member answers pings, so `connected` in the status
+        // means reachable now. Only members stay connected (outsiders are
+        // closed after the join window, removed members at once).
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::MAX))
         .build())
 }

@@ -9,18 +9,8 @@ use elo_net::protocol::{Hello, RequestBody, ResponseBody};
 use elo_net::{Keypair, NetClient, NetConfig, NetError, NetEvent, PeerId};
 use tokio::sync::mpsc;
 
-const SECRET: &[u8] = b"a group secret for tests";
-
-fn net(key: &Keypair, roster: HashSet<PeerId>) -> (NetClient, mpsc::Receiver<NetEvent>) {
-    elo_net::start(NetConfig {
-        keypair: key.clone(),
-        group_secret: SECRET.to_vec(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        mdns: false,
-        roster,
-    })
-    .unwrap()
-}
+mod common;
+use common::net;
 
 /// Answers every request with a Hello until the channel closes.
 fn answer_hellos(

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod netns;
+
 /// The `elo` binary next to the running test or bench executable, built
 /// (or brought up to date) once per process with the same profile: `cargo
 /// test` builds only test harnesses, not the workspace's binaries.

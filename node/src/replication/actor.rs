@@ -7,7 +7,14 @@
 //!
 //! Pulls run in a `JoinSet`: one per member at a time; a wake during a pull
 //! makes another when it ends (coalesced), and a failed one is retried
-//! after a pause.
+//! after a pause that doubles with each failure.
+//!
+//! Nothing queues without bound behind a member that does not answer: one
+//! announcement per member is on its way at a time (commits meanwhile go
+//! with the next), at most [`PRIMARY_IN_FLIGHT`] of the primary's messages
+//! (it sends them again on its tick), and the network refuses more than
+//! `MAX_REQUESTS_PER_PEER` waiting requests. A member that stops answering
+//! is disconnected by the network; when it connects again both sides pull.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -35,8 +42,14 @@ use crate::primary::machine::Outgoing;
 use crate::store::tables::{META_LISTEN, META_REMEMBERED_ADDR};
 use crate::store::{ChangeEntry, StoreError, StoreHandle};
 
-/// Pause before a failed pull is tried again.
+/// Pause before a failed pull is tried again; doubled after each failure
+/// in a row, up to [`MAX_RETRY_AFTER`].
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Pause before an announcement that failed is tried again.
+const ANNOUNCE_RETRY_AFTER: Duration = Duration::from_secs(2);
+/// The primary's messages to one member that may wait for its answer.
+const PRIMARY_IN_FLIGHT: usize = 16;
 /// How often members not connected are considered for a dial.
 const DIAL_EVERY: Duration = Duration::from_millis(500);
 
@@ -47,6 +60,14 @@ pub(super) enum Finished {
         result: Result<u64, PullError>,
     },
     RetryDue(PeerId),
+    /// An announcement ended: the member took it, or not.
+    Announced {
+        peer: PeerId,
+        delivered: bool,
+    },
+    AnnounceDue(PeerId),
+    /// One of the primary's messages to the member ended.
+    PrimarySent(PeerId),
 }
 
 /// The channels the actor listens on.
@@ -104,7 +125,7 @@ impl Actor {
                 }
                 // New stock figures: the same announce makes members pull.
                 s = stock.changed() => match s {
-                    Ok(()) => self.announce().await,
+                    Ok(()) => self.announce(),
                     Err(_) => break,
                 },
                 Some(m) = inputs.primary.recv() => self.send_primary(m),
@@ -112,7 +133,7 @@ impl Actor {
                     Ok(f) => self.on_finished(f),
                     Err(e) => tracing::error!("a replication task failed: {e}"),
                 },
-                _ = dial_tick.tick() => self.dial().await,
+                _ = dial_tick.tick() => self.dial(),
             }
         }
         self.work.shutdown().await;
@@ -177,15 +198,21 @@ impl Actor {
                 addr,
                 outbound,
             } => self.on_connected(peer, addr, outbound).await,
-            NetEvent::Disconnected { peer } => {
+            NetEvent::Disconnected { peer, reason } => {
+                if let Some(reason) = &reason {
+                    tracing::warn!(%peer, "member disconnected: {reason}");
+                }
                 let status = &mut self.peers.state(peer).status;
                 status.connected = false;
                 status.last_seen_ms = Some(now_ms());
+                if reason.is_some() {
+                    status.last_error = reason;
+                }
             }
             NetEvent::Discovered { peer, addr } => {
                 if self.roster.member(&peer).is_some() && !self.peers.is_connected(&peer) {
                     tracing::debug!(%peer, %addr, "found a member on the LAN");
-                    let _ = self.net.dial(addr, Some(peer)).await;
+                    self.dial_one(Some(peer), addr);
                 }
             }
             NetEvent::DialFailed {
@@ -213,7 +240,11 @@ impl Actor {
                 .await;
         }
         tracing::info!(%peer, %addr, outbound, "member connected");
-        let status = &mut self.peers.state(peer).status;
+        let state = self.peers.state(peer);
+        // A new connection: what failed before may work now.
+        state.backing_off = false;
+        state.retry_wait = Duration::ZERO;
+        let status = &mut state.status;
         status.connected = true;
         status.address = Some(addr.to_string());
         status.last_seen_ms = Some(now_ms());
@@ -231,7 +262,7 @@ impl Actor {
         if !state.status.connected {
             return;
         }
-        if state.status.pulling {
+        if state.status.pulling || state.backing_off {
             state.again = true;
             return;
         }
@@ -262,28 +293,67 @@ impl Actor {
 
     fn on_finished(&mut self, finished: Finished) {
         match finished {
-            Finished::Pulled { peer, result } => {
+            Finished::Pulled { peer, result } => self.on_pulled(peer, result),
+            Finished::RetryDue(peer) => {
+                self.peers.state(peer).backing_off = false;
+                self.wake(peer);
+            }
+            Finished::Announced { peer, delivered } => {
                 let state = self.peers.state(peer);
-                state.status.pulling = false;
-                match result {
-                    Ok(_) => {
-                        state.status.last_error = None;
-                        if std::mem::take(&mut state.again) {
-                            self.wake(peer);
-                        }
+                if delivered {
+                    state.announcing = false;
+                    if state.announce_owed {
+                        self.announce_to(peer);
                     }
-                    Err(e) => {
-                        tracing::warn!(%peer, "replication stalled: {e}");
-                        state.status.last_error = Some(e.to_string());
-                        state.again = false;
-                        self.work.spawn(async move {
-                            tokio::time::sleep(RETRY_AFTER).await;
-                            Finished::RetryDue(peer)
-                        });
-                    }
+                } else {
+                    // Still `announcing`: commits meanwhile go with the retry.
+                    state.announce_owed = true;
+                    self.work.spawn(async move {
+                        tokio::time::sleep(ANNOUNCE_RETRY_AFTER).await;
+                        Finished::AnnounceDue(peer)
+                    });
                 }
             }
-            Finished::RetryDue(peer) => self.wake(peer),
+            Finished::AnnounceDue(peer) => {
+                self.peers.state(peer).announcing = false;
+                self.announce_to(peer);
+            }
+            Finished::PrimarySent(peer) => {
+                let state = self.peers.state(peer);
+                state.primary_in_flight = state.primary_in_flight.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A pull ended: another if woken meanwhile; after a failure, a pause
+    /// that doubles with each failure in a row.
+    fn on_pulled(&mut self, peer: PeerId, result: Result<u64, PullError>) {
+        let state = self.peers.state(peer);
+        state.status.pulling = false;
+        match result {
+            Ok(_) => {
+                state.status.last_error = None;
+                state.retry_wait = Duration::ZERO;
+                if std::mem::take(&mut state.again) {
+                    self.wake(peer);
+                }
+            }
+            Err(e) => {
+                let wait = (state.retry_wait * 2).clamp(RETRY_AFTER, MAX_RETRY_AFTER);
+                state.retry_wait = wait;
+                tracing::warn!(%peer, "replication stalled: {e}; trying again in {wait:?}");
+                // A member cut off keeps the reason it was cut off: the
+                // failed pull only follows from it.
+                if state.status.connected || state.status.last_error.is_none() {
+                    state.status.last_error = Some(e.to_string());
+                }
+                state.again = false;
+                state.backing_off = true;
+                self.work.spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    Finished::RetryDue(peer)
+                });
+            }
         }
     }
 
@@ -324,24 +394,46 @@ impl Actor {
         if roster_changed {
             self.refresh_roster().await;
         }
-        self.announce().await;
+        self.announce();
     }
 
     /// Tells the connected members this node has something new.
-    async fn announce(&mut self) {
-        let Ok(latest_seq) = self.store.last_seq().await else {
-            return;
-        };
+    fn announce(&mut self) {
         for peer in self.peers.connected() {
-            let net = self.net.clone();
-            tokio::spawn(async move {
-                let body = RequestBody::Announce {
-                    latest_seq,
-                    rescan: false,
-                };
-                let _ = net.request(peer, body).await;
-            });
+            self.announce_to(peer);
         }
+    }
+
+    /// Tells one member this node's latest sequence number, unless an
+    /// announcement is already on its way: then the next one, sent when it
+    /// ends, carries what was committed meanwhile.
+    fn announce_to(&mut self, peer: PeerId) {
+        let state = self.peers.state(peer);
+        if !state.status.connected {
+            // It pulls when it connects again.
+            state.announce_owed = false;
+            return;
+        }
+        if state.announcing {
+            state.announce_owed = true;
+            return;
+        }
+        state.announcing = true;
+        state.announce_owed = false;
+        let (net, store) = (self.net.clone(), self.store.clone());
+        self.work.spawn(async move {
+            let delivered = match store.last_seq().await {
+                Ok(latest_seq) => {
+                    let body = RequestBody::Announce {
+                        latest_seq,
+                        rescan: false,
+                    };
+                    net.request(peer, body).await.is_ok()
+                }
+                Err(_) => false,
+            };
+            Finished::Announced { peer, delivered }
+        });
     }
 
     /// Sends the owed rescans to the members connected now; the others hear
@@ -400,35 +492,53 @@ impl Actor {
     }
 
     /// Sends one of the primary's messages to the member it is for. Only a
-    /// connected member: the protocol retransmits, and a dial per message to
-    /// an unreachable member would only queue up.
+    /// connected member, and only while fewer than [`PRIMARY_IN_FLIGHT`]
+    /// wait for its answer: the protocol retransmits on its tick, and
+    /// messages to a member that does not answer would only queue up.
     fn send_primary(&mut self, message: Outgoing) {
         let Some(peer) = self.roster.peer_of(&message.to) else {
             return;
         };
-        if !self.peers.is_connected(&peer) {
+        let state = self.peers.state(peer);
+        if !state.status.connected {
+            return;
+        }
+        if state.primary_in_flight >= PRIMARY_IN_FLIGHT {
+            tracing::debug!(%peer, "a member has not answered the primary's last messages: this one waits for the next tick");
             return;
         }
         let Ok(bytes) = serde_json::to_vec(&message.message) else {
             return;
         };
+        state.primary_in_flight += 1;
         let net = self.net.clone();
-        tokio::spawn(async move {
+        self.work.spawn(async move {
             let body = RequestBody::Primary {
                 message: ByteBuf::from(bytes),
             };
             if let Err(e) = net.request(peer, body).await {
                 tracing::debug!(%peer, "a member did not take a primary message: {e}");
             }
+            Finished::PrimarySent(peer)
         });
     }
 
     /// Dials the members that are not connected, where due.
-    async fn dial(&mut self) {
+    fn dial(&mut self) {
         for (peer, addr) in self.peers.due_dials(&self.roster) {
-            // Dialing an address of a peer already connected is a no-op for libp2p.
-            let _ = self.net.dial(addr, peer).await;
+            self.dial_one(peer, addr);
         }
+    }
+
+    /// Starts a dial without waiting for it: one to a dead link takes the
+    /// transport's whole timeout, and the actor must go on answering
+    /// meanwhile. A failure comes back as a network event.
+    fn dial_one(&self, peer: Option<PeerId>, addr: elo_net::Multiaddr) {
+        let net = self.net.clone();
+        tokio::spawn(async move {
+            // Dialing an address of a peer already connected is a no-op for libp2p.
+            let _ = net.dial(addr, peer).await;
+        });
     }
 
     /// Keeps this node's own addresses in its roster record (so members can

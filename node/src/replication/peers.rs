@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use crate::group::Roster;
 
-/// Longest wait between dial attempts to an unreachable member.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait between dial attempts to an unreachable member: also how
+/// long a member whose link came back may wait to be dialed again (it dials
+/// too, so usually less). A dial of a dead address costs one SYN.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The first wait after a failed dial.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -50,6 +52,17 @@ pub(super) struct PeerState {
     /// before the next pull (not during one, whose checkpoint would then
     /// overwrite the reset).
     pub rescan: bool,
+    /// A failed pull waits before the next; wakes meanwhile only set `again`.
+    pub backing_off: bool,
+    /// The wait after the last failed pull (zero after a success).
+    pub retry_wait: Duration,
+    /// An announcement to the member is on its way (or waits to be tried
+    /// again); what is committed meanwhile goes with the next one.
+    pub announcing: bool,
+    /// Something was committed since the announcement on its way.
+    pub announce_owed: bool,
+    /// The primary's messages to the member not yet answered.
+    pub primary_in_flight: usize,
 }
 
 /// Every member's node, and the dialing state.
