@@ -133,6 +133,35 @@ fn csv_import_reports_bad_rows_by_line_and_exports_round_trip() {
     }
 }
 
+/// Money in a CSV as a pt-BR spreadsheet writes it: grouped amounts are
+/// read whole, an amount that can be read two ways is a rejected row that
+/// says so, and quantities as elo exports them import again.
+#[test]
+fn csv_money_is_read_one_way_or_the_row_is_refused() {
+    let c = Company::init("11.222.333/0001-81", "Matriz");
+    let csv = "sku,description,sale_price,cost_price,weight\n\
+         M-1,Martelo,\"1.500,50\",\"1.200.000,00\",2.500\n\
+         M-2,Marreta,\"1,500.50\",1500,\"0,750\"\n\
+         M-3,Malho,\"1.500\",10,1\n";
+    let file = c.data().join("precos.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = c.elo(&["import", "product", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "one row is rejected");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 4: sale_price") && err.contains("two ways"),
+        "{err}"
+    );
+    let m1 = c.elo_json(&["get", "product", "M-1"]);
+    assert_eq!(m1["sale_price"], "1500.50");
+    assert_eq!(m1["cost_price"], "1200000.00");
+    assert_eq!(m1["weight"], "2.500");
+    let m2 = c.elo_json(&["get", "product", "M-2"]);
+    assert_eq!(m2["sale_price"], "1500.50");
+    assert_eq!(m2["weight"], "0.750");
+    assert!(!c.elo(&["get", "product", "M-3"]).status.success());
+}
+
 #[test]
 fn jsonl_import_is_idempotent() {
     let c = Company::init("11.222.333/0001-81", "Matriz");
