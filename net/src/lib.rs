@@ -12,6 +12,8 @@
 //!   streams and in-memory channels alike.
 //! - [`audit`]: the audit copy of every answer a node sends (`ELO_WIRE_CAPTURE`).
 //! - [`invite`]: the one-line invitation a new company joins with.
+//! - [`once`]: one request under another key (handing a new key to a
+//!   member that missed it).
 
 pub mod audit;
 mod client;
@@ -19,6 +21,7 @@ pub mod codec;
 mod error;
 pub mod invite;
 pub mod network;
+pub mod once;
 pub mod protocol;
 mod swarm;
 

@@ -62,6 +62,15 @@ pub struct Group {
     pub secret: String,
     pub primary: String,
     pub term: u64,
+    /// The secrets the group moved away from, newest first (a few): a
+    /// member that missed a move still listens under one of them, and is
+    /// reached under it to be handed the current one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_secrets: Vec<String>,
+    /// The company whose removal made the last move, named again when a
+    /// member that missed it is handed the current secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_removed: Option<String>,
 }
 
 /// What the running `elo node` advertises to other commands.
@@ -164,12 +173,16 @@ impl DataDir {
                 secret: random_hex(32),
                 primary: cnpj.clone(),
                 term: 1,
+                previous_secrets: Vec::new(),
+                last_removed: None,
             },
             Some((id, secret)) => Group {
                 id: id.to_string(),
                 secret: secret.to_string(),
                 primary: String::new(),
                 term: 0,
+                previous_secrets: Vec::new(),
+                last_removed: None,
             },
         };
         let mut store = Store::open(

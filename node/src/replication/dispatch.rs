@@ -91,11 +91,16 @@ fn announced(ctx: &Context, peer: PeerId, latest_seq: u64, rescan: bool) -> Resp
     ResponseBody::Ack
 }
 
-/// The primary removed a company and hands over the new group secret.
+/// A member hands over the group's new secret: the primary after a
+/// removal, or any member to one that missed the move (then over a
+/// connection under the old key). The sender is a member (the network lets
+/// no one else say more than `Join`).
 async fn rekey(ctx: &Context, peer: PeerId, secret: String, removed: String) -> ResponseBody {
     let store = &ctx.serving.store;
-    if let Err(e) = removal::removed_by_primary(store, &ctx.me, &removed, &secret).await {
-        return refused(e.to_string());
+    match removal::removed_by_primary(store, &ctx.me, &removed, &secret).await {
+        Err(e) => return refused(e.to_string()),
+        Ok(removal::Handover::AlreadyHeld) => return ResponseBody::Ack,
+        Ok(removal::Handover::Moved) => {}
     }
     tracing::warn!(%peer, %removed, "a member removed a company from the group; changing the network key");
     // After the answer has left: the key change closes this stream.
