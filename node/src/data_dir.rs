@@ -2,7 +2,8 @@
 //! opens.
 //!
 //! ```text
-//! DIR/store.redb     records, change log, checkpoints, metadata
+//! DIR/store.redb     records, change log, checkpoints, metadata (with a
+//!                    copy of the identity key and token, for backups)
 //! DIR/identity.key   the node's ed25519 key (owner-only)
 //! DIR/api-token      the local API's bearer token (owner-only)
 //! DIR/node.json      written while `elo node` runs: its API address and pid
@@ -20,7 +21,7 @@ use crate::store::{Store, StoreError, read};
 
 /// Metadata keys the data directory keeps in the store (declared, with
 /// every other key, in `store::tables`).
-use crate::store::tables::{META_COMPANY, META_GROUP};
+use crate::store::tables::{META_API_TOKEN, META_COMPANY, META_GROUP, META_IDENTITY};
 
 /// Why a data directory could not be created or opened.
 #[derive(Debug, thiserror::Error)]
@@ -160,8 +161,9 @@ impl DataDir {
                 path: self.identity_path().display().to_string(),
                 reason: e.to_string(),
             })?;
+        let token = random_hex(32);
         write_private(&self.identity_path(), &key_bytes)?;
-        write_private(&self.token_path(), random_hex(32).as_bytes())?;
+        write_private(&self.token_path(), token.as_bytes())?;
         let company = Company {
             cnpj: cnpj.clone(),
             name: name.to_string(),
@@ -191,6 +193,7 @@ impl DataDir {
             cnpj,
         )?;
         store.put_meta(META_GROUP, &json_bytes(&group))?;
+        keep_credentials(&mut store, &key_bytes, &token)?;
         // This company is the first entry of its roster.
         let me = serde_json::json!({ "cnpj": company.cnpj, "name": company.name, "peer_id": company.peer_id });
         let patch = elo_crdt::RecordPatch::from_json(elo_crdt::Kind::Company, &me)
@@ -215,7 +218,14 @@ impl DataDir {
     /// be stopped. The backup is checked first (it must open as a store of
     /// this same company); the store it replaces is kept beside it as
     /// `store.redb.before-restore`. Returns the records the backup holds.
+    ///
+    /// On a directory that holds no company (a new machine), the backup's
+    /// identity key and API token are put back too: the company comes back
+    /// as the member it was.
     pub fn restore(&self, backup: &Path) -> Result<u64, DataDirError> {
+        if !self.identity_path().exists() && !self.store_path().exists() {
+            return self.restore_on_new_machine(backup);
+        }
         let key = self.identity()?;
         let actor = key.public().to_peer_id().to_bytes();
         let current: Option<Company> =
@@ -270,6 +280,57 @@ impl DataDir {
         Ok(records)
     }
 
+    /// `restore` on a directory that holds no company: the store, the
+    /// identity key and the API token come from the backup, and the
+    /// directory is made as `init` makes it (0700, the key and token 0600).
+    fn restore_on_new_machine(&self, backup: &Path) -> Result<u64, DataDirError> {
+        let damaged = |reason: String| DataDirError::Damaged {
+            path: backup.display().to_string(),
+            reason,
+        };
+        create_private_dir(&self.root)?;
+        let restoring = self.root.join("store.redb.restoring");
+        let _ = fs::remove_file(&restoring);
+        crate::store::backup::copy_file(backup, &restoring)?;
+        let read = (|| -> Result<(Vec<u8>, Vec<u8>, u64), DataDirError> {
+            let store = Store::open(&restoring, Vec::new(), String::new())
+                .map_err(|e| damaged(format!("not an elo store: {e}")))?;
+            let db = store.database();
+            let company: Company = read_json(&read::meta(&db, META_COMPANY)?, &self.root)
+                .map_err(|_| damaged("it holds no elo company".into()))?;
+            let (Some(key), Some(token)) = (
+                read::meta(&db, META_IDENTITY)?,
+                read::meta(&db, META_API_TOKEN)?,
+            ) else {
+                return Err(damaged(format!(
+                    "it was made before backups held the node's identity: put the lost machine's identity.key and api-token in {} first, or invite company {} again",
+                    self.root.display(),
+                    company.cnpj
+                )));
+            };
+            let identity = Keypair::from_protobuf_encoding(&key)
+                .map_err(|e| damaged(format!("its identity key is damaged: {e}")))?;
+            if identity.public().to_peer_id().to_string() != company.peer_id {
+                return Err(damaged("its identity key is not its company's".into()));
+            }
+            Ok((key, token, read::record_count(&db)?))
+        })();
+        let written = read.and_then(|(key, token, records)| {
+            write_private(&self.identity_path(), &key)?;
+            write_private(&self.token_path(), &token)?;
+            let store = self.store_path();
+            fs::rename(&restoring, &store).map_err(io_err(&store))?;
+            Ok(records)
+        });
+        if written.is_err() {
+            // Nothing half-made stays behind: the directory is as empty as it was.
+            for f in [restoring, self.identity_path(), self.token_path()] {
+                let _ = fs::remove_file(f);
+            }
+        }
+        written
+    }
+
     /// The node's identity key.
     pub fn identity(&self) -> Result<Keypair, DataDirError> {
         let path = self.identity_path();
@@ -302,7 +363,17 @@ impl DataDir {
         let db = store.database();
         let company: Company = read_json(&read::meta(&db, META_COMPANY)?, &self.root)?;
         let group: Group = read_json(&read::meta(&db, META_GROUP)?, &self.root)?;
-        let store = store.with_company(company.cnpj.clone());
+        let mut store = store.with_company(company.cnpj.clone());
+        // A directory made before backups carried them.
+        if read::meta(&db, META_IDENTITY)?.is_none() || read::meta(&db, META_API_TOKEN)?.is_none() {
+            let bytes = key
+                .to_protobuf_encoding()
+                .map_err(|e| DataDirError::Damaged {
+                    path: self.identity_path().display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            keep_credentials(&mut store, &bytes, &self.api_token()?)?;
+        }
         Ok((store, company, group))
     }
 
@@ -328,6 +399,14 @@ impl DataDir {
     pub fn remove_node_info(&self) {
         let _ = fs::remove_file(self.node_info_path());
     }
+}
+
+/// Keeps the identity key and API token in the store's metadata too, so
+/// that a backup (a copy of the store) holds them.
+fn keep_credentials(store: &mut Store, key: &[u8], token: &str) -> Result<(), DataDirError> {
+    store.put_meta(META_IDENTITY, key)?;
+    store.put_meta(META_API_TOKEN, token.as_bytes())?;
+    Ok(())
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(
