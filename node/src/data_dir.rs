@@ -155,12 +155,7 @@ impl DataDir {
         }
         create_private_dir(&self.root)?;
         let key = Keypair::generate_ed25519();
-        let key_bytes = key
-            .to_protobuf_encoding()
-            .map_err(|e| DataDirError::Damaged {
-                path: self.identity_path().display().to_string(),
-                reason: e.to_string(),
-            })?;
+        let key_bytes = self.encode_identity(&key)?;
         let token = random_hex(32);
         write_private(&self.identity_path(), &key_bytes)?;
         write_private(&self.token_path(), token.as_bytes())?;
@@ -331,6 +326,15 @@ impl DataDir {
         written
     }
 
+    /// The identity key's bytes, as `identity.key` holds them.
+    fn encode_identity(&self, key: &Keypair) -> Result<Vec<u8>, DataDirError> {
+        key.to_protobuf_encoding()
+            .map_err(|e| DataDirError::Damaged {
+                path: self.identity_path().display().to_string(),
+                reason: e.to_string(),
+            })
+    }
+
     /// The node's identity key.
     pub fn identity(&self) -> Result<Keypair, DataDirError> {
         let path = self.identity_path();
@@ -366,12 +370,7 @@ impl DataDir {
         let mut store = store.with_company(company.cnpj.clone());
         // A directory made before backups carried them.
         if read::meta(&db, META_IDENTITY)?.is_none() || read::meta(&db, META_API_TOKEN)?.is_none() {
-            let bytes = key
-                .to_protobuf_encoding()
-                .map_err(|e| DataDirError::Damaged {
-                    path: self.identity_path().display().to_string(),
-                    reason: e.to_string(),
-                })?;
+            let bytes = self.encode_identity(&key)?;
             keep_credentials(&mut store, &bytes, &self.api_token()?)?;
         }
         Ok((store, company, group))
