@@ -153,3 +153,46 @@ pub async fn keep_secret(
     store.set_meta(META_GROUP, bytes).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! A member's side of a removal against a real store: the primary's own
+    //! deletion landing first does not make it refuse the new key, a key
+    //! handed twice is taken once, and a key the group left is refused.
+
+    use super::*;
+    use crate::data_dir::DataDir;
+
+    const REMOVED: &str = "11444777000161";
+
+    #[tokio::test]
+    async fn the_new_key_is_taken_whatever_arrived_first_and_an_old_one_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("c"));
+        let (me, founded) = data.init("11.222.333/0001-81", "Matriz").unwrap();
+        let (store, _, _) = data.open().unwrap();
+        let store = StoreHandle::spawn(store);
+        let record = serde_json::json!({ "cnpj": REMOVED, "name": "Removida" });
+        records::put(&store, Kind::Company, None, &record, false)
+            .await
+            .unwrap();
+        // The primary's deletion replicated here before its key did.
+        records::delete(&store, Kind::Company, REMOVED)
+            .await
+            .unwrap();
+
+        let moved = removed_by_primary(&store, &me, REMOVED, "new").await;
+        assert_eq!(moved.unwrap(), Handover::Moved);
+        let again = removed_by_primary(&store, &me, REMOVED, "new").await;
+        assert_eq!(again.unwrap(), Handover::AlreadyHeld);
+        let back = removed_by_primary(&store, &me, REMOVED, &founded.secret).await;
+        assert!(matches!(back, Err(RemovalError::OldSecret)), "{back:?}");
+
+        let group = stored_group(&store).await.unwrap();
+        assert_eq!(group.secret, "new");
+        assert_eq!(group.previous_secrets, vec![founded.secret]);
+        assert_eq!(group.last_removed.as_deref(), Some(REMOVED));
+        let own = removed_by_primary(&store, &me, &me.cnpj, "newer").await;
+        assert!(matches!(own, Err(RemovalError::OwnRemoval)), "{own:?}");
+    }
+}
