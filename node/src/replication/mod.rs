@@ -139,7 +139,6 @@ impl Replication {
         let catch_up = rekey::CatchUp {
             store: store.clone(),
             keypair: catch_up_key,
-            roster: roster_rx.clone(),
             commands: commands.clone(),
         };
         tokio::spawn(rekey::catch_up(catch_up, stopping.clone()));

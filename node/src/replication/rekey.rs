@@ -11,7 +11,6 @@
 //! not in the roster, so it is never dialed and never handed anything.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use elo_net::protocol::{RequestBody, ResponseBody};
@@ -20,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::command::Command;
 use super::peers::{PeerStatus, peer_of};
-use crate::group::{Roster, removal};
+use crate::group::{self, Member, removal};
 use crate::store::StoreHandle;
 
 /// How often members not seen are considered for a handover.
@@ -70,7 +69,6 @@ pub(super) async fn deliver(
 pub(super) struct CatchUp {
     pub store: StoreHandle,
     pub keypair: Keypair,
-    pub roster: watch::Receiver<Arc<Roster>>,
     pub commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -94,10 +92,16 @@ pub(super) async fn catch_up(task: CatchUp, mut stopping: watch::Receiver<bool>)
             break;
         }
         let Ok(status) = answer.await else { break };
-        let roster = task.roster.borrow().clone();
+        // Read after the secret, from the store: a removal deletes the
+        // company's record before it keeps the new secret, so a secret seen
+        // here comes with a roster that no longer names the removed company.
+        let Ok(members) = group::roster(&task.store).await else {
+            continue;
+        };
+        let local = task.keypair.public().to_peer_id();
         let now = Instant::now();
         waits.retain(|p, _| !is_connected(&status, p));
-        let due: Vec<(PeerId, Vec<Multiaddr>)> = unseen(&roster, &status)
+        let due: Vec<(PeerId, Vec<Multiaddr>)> = unseen(local, &members, &status)
             .into_iter()
             .filter(|(peer, _)| waits.get(peer).is_none_or(|(at, _)| *at <= now))
             .collect();
@@ -147,10 +151,15 @@ fn is_connected(status: &[PeerStatus], peer: &PeerId) -> bool {
 
 /// The members not connected now, with every address known for them: the
 /// roster's and the one they were last reached at.
-fn unseen(roster: &Roster, status: &[PeerStatus]) -> Vec<(PeerId, Vec<Multiaddr>)> {
+fn unseen(
+    local: PeerId,
+    members: &[Member],
+    status: &[PeerStatus],
+) -> Vec<(PeerId, Vec<Multiaddr>)> {
     let mut out = Vec::new();
-    for (peer, member) in &roster.members {
-        if *peer == roster.local || is_connected(status, peer) {
+    for member in members {
+        let Some(peer) = member.peer_id else { continue };
+        if peer == local || is_connected(status, &peer) {
             continue;
         }
         let mut addrs: Vec<Multiaddr> = member.addresses.clone();
@@ -161,10 +170,10 @@ fn unseen(roster: &Roster, status: &[PeerStatus]) -> Vec<(PeerId, Vec<Multiaddr>
             .and_then(|a| a.parse::<Multiaddr>().ok());
         addrs.extend(last);
         // Dialed as this peer: an address naming another identity is no use.
-        addrs.retain(|a| peer_of(a).is_none_or(|p| p == *peer));
+        addrs.retain(|a| peer_of(a).is_none_or(|p| p == peer));
         addrs.dedup();
         if !addrs.is_empty() {
-            out.push((*peer, addrs));
+            out.push((peer, addrs));
         }
     }
     out
