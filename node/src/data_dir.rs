@@ -19,9 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError, read};
 
+/// Copies of the identity key and API token, which backups carry.
+use crate::store::tables::{META_API_TOKEN, META_IDENTITY};
 /// Metadata keys the data directory keeps in the store (declared, with
 /// every other key, in `store::tables`).
-use crate::store::tables::{META_API_TOKEN, META_COMPANY, META_GROUP, META_IDENTITY};
+use crate::store::tables::{META_COMPANY, META_GROUP};
 
 /// Why a data directory could not be created or opened.
 #[derive(Debug, thiserror::Error)]
