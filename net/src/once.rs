@@ -84,3 +84,55 @@ pub async fn request_under_key(
         .await
         .unwrap_or_else(|_| Err(failed(format!("no answer within {limit:?}"))))
 }
+
+#[cfg(test)]
+mod tests {
+    //! A node under one key answers a one-off request made under that key,
+    //! and a request made under another key gets nothing.
+
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::network::{NetConfig, NetEvent, start};
+
+    #[tokio::test]
+    async fn a_request_under_the_nodes_key_is_answered_and_under_another_fails() {
+        let (kb, ka) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+        let (pb, pa) = (kb.public().to_peer_id(), ka.public().to_peer_id());
+        let (b, mut b_events) = start(NetConfig {
+            keypair: kb,
+            group_secret: b"old secret".to_vec(),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            mdns: false,
+            roster: HashSet::from([pa]),
+        })
+        .unwrap();
+        let b_addr = loop {
+            if let Some(a) = b.listen_addrs().await.unwrap().into_iter().next() {
+                break a;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let answering = tokio::spawn(async move {
+            while let Some(event) = b_events.recv().await {
+                if let NetEvent::Request { reply, .. } = event {
+                    b.respond(reply, ResponseBody::Ack).await.unwrap();
+                }
+            }
+        });
+        let ask = |secret: &'static [u8]| {
+            let (ka, addr) = (ka.clone(), b_addr.clone());
+            async move {
+                let body = RequestBody::Announce {
+                    latest_seq: 1,
+                    rescan: false,
+                };
+                request_under_key(&ka, secret, pb, vec![addr], body, Duration::from_secs(8)).await
+            }
+        };
+        assert!(matches!(ask(b"old secret").await, Ok(ResponseBody::Ack)));
+        let wrong = ask(b"another secret").await;
+        assert!(wrong.is_err(), "{wrong:?}");
+        answering.abort();
+    }
+}
