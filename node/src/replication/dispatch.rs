@@ -17,9 +17,11 @@ use crate::group::{Roster, invite, removal};
 use crate::primary::PrimaryHandle;
 use crate::primary::machine::PrimaryMessage;
 
-/// How long the answer to a removal waits before the network key changes
-/// (the change closes the stream the answer travels on).
-const REKEY_AFTER_ANSWER: Duration = Duration::from_millis(300);
+/// How long after answering a handover the network key changes (the change
+/// closes the stream the answer travels on): long enough for the answer to
+/// arrive on a loaded machine, so the primary counts this member reached,
+/// and for the primary to hand the key to the others meanwhile.
+const REKEY_AFTER_ANSWER: Duration = Duration::from_secs(1);
 
 /// What answering needs; shared by the request tasks, read-only.
 pub(super) struct Context {
