@@ -97,7 +97,7 @@ pub enum Handover {
 /// secret. Forgets the company and keeps the secret; the caller then moves
 /// the network to it. A secret the group already moved away from is
 /// refused: the group never goes back to a key a removed company holds.
-pub async fn removed_by_primary(
+pub async fn take_new_secret(
     store: &StoreHandle,
     me: &Company,
     removed: &str,
@@ -181,18 +181,18 @@ mod tests {
             .await
             .unwrap();
 
-        let moved = removed_by_primary(&store, &me, REMOVED, "new").await;
+        let moved = take_new_secret(&store, &me, REMOVED, "new").await;
         assert_eq!(moved.unwrap(), Handover::Moved);
-        let again = removed_by_primary(&store, &me, REMOVED, "new").await;
+        let again = take_new_secret(&store, &me, REMOVED, "new").await;
         assert_eq!(again.unwrap(), Handover::AlreadyHeld);
-        let back = removed_by_primary(&store, &me, REMOVED, &founded.secret).await;
+        let back = take_new_secret(&store, &me, REMOVED, &founded.secret).await;
         assert!(matches!(back, Err(RemovalError::OldSecret)), "{back:?}");
 
         let group = stored_group(&store).await.unwrap();
         assert_eq!(group.secret, "new");
         assert_eq!(group.previous_secrets, vec![founded.secret]);
         assert_eq!(group.last_removed.as_deref(), Some(REMOVED));
-        let own = removed_by_primary(&store, &me, &me.cnpj, "newer").await;
+        let own = take_new_secret(&store, &me, &me.cnpj, "newer").await;
         assert!(matches!(own, Err(RemovalError::OwnRemoval)), "{own:?}");
     }
 }

@@ -99,7 +99,7 @@ fn announced(ctx: &Context, peer: PeerId, latest_seq: u64, rescan: bool) -> Resp
 /// no one else say more than `Join`).
 async fn rekey(ctx: &Context, peer: PeerId, secret: String, removed: String) -> ResponseBody {
     let store = &ctx.serving.store;
-    match removal::removed_by_primary(store, &ctx.me, &removed, &secret).await {
+    match removal::take_new_secret(store, &ctx.me, &removed, &secret).await {
         Err(e) => return refused(e.to_string()),
         Ok(removal::Handover::AlreadyHeld) => return ResponseBody::Ack,
         Ok(removal::Handover::Moved) => {}
