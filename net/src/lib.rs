@@ -15,6 +15,8 @@
 //!   on a dead link.
 //! - [`audit`]: the audit copy of every answer a node sends (`ELO_WIRE_CAPTURE`).
 //! - [`invite`]: the one-line invitation a new company joins with.
+//! - [`once`]: one request under another key (handing a new key to a
+//!   member that missed it).
 
 pub mod audit;
 mod client;
@@ -24,6 +26,7 @@ pub mod invite;
 mod liveness;
 mod muxer;
 pub mod network;
+pub mod once;
 pub mod protocol;
 mod swarm;
 

@@ -2,7 +2,8 @@
 //! opens.
 //!
 //! ```text
-//! DIR/store.redb     records, change log, checkpoints, metadata
+//! DIR/store.redb     records, change log, checkpoints, metadata (with a
+//!                    copy of the identity key and token, for backups)
 //! DIR/identity.key   the node's ed25519 key (owner-only)
 //! DIR/api-token      the local API's bearer token (owner-only)
 //! DIR/node.json      written while `elo node` runs: its API address and pid
@@ -18,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError, read};
 
+/// Copies of the identity key and API token, which backups carry.
+use crate::store::tables::{META_API_TOKEN, META_IDENTITY};
 /// Metadata keys the data directory keeps in the store (declared, with
 /// every other key, in `store::tables`).
 use crate::store::tables::{META_COMPANY, META_GROUP};
@@ -62,6 +65,15 @@ pub struct Group {
     pub secret: String,
     pub primary: String,
     pub term: u64,
+    /// The secrets the group moved away from, newest first (a few): a
+    /// member that missed a move still listens under one of them, and is
+    /// reached under it to be handed the current one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_secrets: Vec<String>,
+    /// The company whose removal made the last move, named again when a
+    /// member that missed it is handed the current secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_removed: Option<String>,
 }
 
 /// What the running `elo node` advertises to other commands.
@@ -145,14 +157,10 @@ impl DataDir {
         }
         create_private_dir(&self.root)?;
         let key = Keypair::generate_ed25519();
-        let key_bytes = key
-            .to_protobuf_encoding()
-            .map_err(|e| DataDirError::Damaged {
-                path: self.identity_path().display().to_string(),
-                reason: e.to_string(),
-            })?;
+        let key_bytes = self.encode_identity(&key)?;
+        let token = random_hex(32);
         write_private(&self.identity_path(), &key_bytes)?;
-        write_private(&self.token_path(), random_hex(32).as_bytes())?;
+        write_private(&self.token_path(), token.as_bytes())?;
         let company = Company {
             cnpj: cnpj.clone(),
             name: name.to_string(),
@@ -164,12 +172,16 @@ impl DataDir {
                 secret: random_hex(32),
                 primary: cnpj.clone(),
                 term: 1,
+                previous_secrets: Vec::new(),
+                last_removed: None,
             },
             Some((id, secret)) => Group {
                 id: id.to_string(),
                 secret: secret.to_string(),
                 primary: String::new(),
                 term: 0,
+                previous_secrets: Vec::new(),
+                last_removed: None,
             },
         };
         let mut store = Store::open(
@@ -178,6 +190,7 @@ impl DataDir {
             cnpj,
         )?;
         store.put_meta(META_GROUP, &json_bytes(&group))?;
+        keep_credentials(&mut store, &key_bytes, &token)?;
         // This company is the first entry of its roster.
         let me = serde_json::json!({ "cnpj": company.cnpj, "name": company.name, "peer_id": company.peer_id });
         let patch = elo_crdt::RecordPatch::from_json(elo_crdt::Kind::Company, &me)
@@ -202,7 +215,14 @@ impl DataDir {
     /// be stopped. The backup is checked first (it must open as a store of
     /// this same company); the store it replaces is kept beside it as
     /// `store.redb.before-restore`. Returns the records the backup holds.
+    ///
+    /// On a directory that holds no company (a new machine), the backup's
+    /// identity key and API token are put back too: the company comes back
+    /// as the member it was.
     pub fn restore(&self, backup: &Path) -> Result<u64, DataDirError> {
+        if !self.identity_path().exists() && !self.store_path().exists() {
+            return self.restore_on_new_machine(backup);
+        }
         let key = self.identity()?;
         let actor = key.public().to_peer_id().to_bytes();
         let current: Option<Company> =
@@ -257,6 +277,66 @@ impl DataDir {
         Ok(records)
     }
 
+    /// `restore` on a directory that holds no company: the store, the
+    /// identity key and the API token come from the backup, and the
+    /// directory is made as `init` makes it (0700, the key and token 0600).
+    fn restore_on_new_machine(&self, backup: &Path) -> Result<u64, DataDirError> {
+        let damaged = |reason: String| DataDirError::Damaged {
+            path: backup.display().to_string(),
+            reason,
+        };
+        create_private_dir(&self.root)?;
+        let restoring = self.root.join("store.redb.restoring");
+        let _ = fs::remove_file(&restoring);
+        crate::store::backup::copy_file(backup, &restoring)?;
+        let read = (|| -> Result<(Vec<u8>, Vec<u8>, u64), DataDirError> {
+            let store = Store::open(&restoring, Vec::new(), String::new())
+                .map_err(|e| damaged(format!("not an elo store: {e}")))?;
+            let db = store.database();
+            let company: Company = read_json(&read::meta(&db, META_COMPANY)?, &self.root)
+                .map_err(|_| damaged("it holds no elo company".into()))?;
+            let (Some(key), Some(token)) = (
+                read::meta(&db, META_IDENTITY)?,
+                read::meta(&db, META_API_TOKEN)?,
+            ) else {
+                return Err(damaged(format!(
+                    "it was made before backups held the node's identity: put the lost machine's identity.key and api-token in {} first, or invite company {} again",
+                    self.root.display(),
+                    company.cnpj
+                )));
+            };
+            let identity = Keypair::from_protobuf_encoding(&key)
+                .map_err(|e| damaged(format!("its identity key is damaged: {e}")))?;
+            if identity.public().to_peer_id().to_string() != company.peer_id {
+                return Err(damaged("its identity key is not its company's".into()));
+            }
+            Ok((key, token, read::record_count(&db)?))
+        })();
+        let written = read.and_then(|(key, token, records)| {
+            write_private(&self.identity_path(), &key)?;
+            write_private(&self.token_path(), &token)?;
+            let store = self.store_path();
+            fs::rename(&restoring, &store).map_err(io_err(&store))?;
+            Ok(records)
+        });
+        if written.is_err() {
+            // Nothing half-made stays behind: the directory is as empty as it was.
+            for f in [restoring, self.identity_path(), self.token_path()] {
+                let _ = fs::remove_file(f);
+            }
+        }
+        written
+    }
+
+    /// The identity key's bytes, as `identity.key` holds them.
+    fn encode_identity(&self, key: &Keypair) -> Result<Vec<u8>, DataDirError> {
+        key.to_protobuf_encoding()
+            .map_err(|e| DataDirError::Damaged {
+                path: self.identity_path().display().to_string(),
+                reason: e.to_string(),
+            })
+    }
+
     /// The node's identity key.
     pub fn identity(&self) -> Result<Keypair, DataDirError> {
         let path = self.identity_path();
@@ -289,7 +369,12 @@ impl DataDir {
         let db = store.database();
         let company: Company = read_json(&read::meta(&db, META_COMPANY)?, &self.root)?;
         let group: Group = read_json(&read::meta(&db, META_GROUP)?, &self.root)?;
-        let store = store.with_company(company.cnpj.clone());
+        let mut store = store.with_company(company.cnpj.clone());
+        // A directory made before backups carried them.
+        if read::meta(&db, META_IDENTITY)?.is_none() || read::meta(&db, META_API_TOKEN)?.is_none() {
+            let bytes = self.encode_identity(&key)?;
+            keep_credentials(&mut store, &bytes, &self.api_token()?)?;
+        }
         Ok((store, company, group))
     }
 
@@ -315,6 +400,14 @@ impl DataDir {
     pub fn remove_node_info(&self) {
         let _ = fs::remove_file(self.node_info_path());
     }
+}
+
+/// Keeps the identity key and API token in the store's metadata too, so
+/// that a backup (a copy of the store) holds them.
+fn keep_credentials(store: &mut Store, key: &[u8], token: &str) -> Result<(), DataDirError> {
+    store.put_meta(META_IDENTITY, key)?;
+    store.put_meta(META_API_TOKEN, token.as_bytes())?;
+    Ok(())
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(

@@ -211,15 +211,30 @@ pub fn backup(data: &DataDir, file: &Path, json_out: bool) -> Result<()> {
 /// `elo restore FILE`: the node must be stopped. This works on the data
 /// directory itself (it replaces the store file), so it is no request to
 /// the API: the client only tells whether a node holds the store.
+///
+/// On a directory that holds no company yet (a new machine, after the old
+/// one was lost), the backup's identity and API token come back with the
+/// store: no `elo init` first, which would make another identity.
 pub fn restore(data: &DataDir, file: &Path, json_out: bool) -> Result<()> {
-    let client = Client::open(data)?;
-    if client.node_address().is_some() {
-        bail!("stop the node first (`elo node` is running): a store in use cannot be replaced");
+    let new_machine = !data.identity_path().exists() && !data.store_path().exists();
+    if !new_machine {
+        let client = Client::open(data)?;
+        if client.node_address().is_some() {
+            bail!("stop the node first (`elo node` is running): a store in use cannot be replaced");
+        }
+        client.close()?;
     }
-    client.close()?;
     let records = data.restore(file)?;
     if json_out {
-        print_json(&json!({ "restored": file.display().to_string(), "records": records }));
+        print_json(
+            &json!({ "restored": file.display().to_string(), "records": records,
+            "identity_restored": new_machine }),
+        );
+    } else if new_machine {
+        println!(
+            "restored {} ({records} records) with this company's identity and API token; start it with `elo node`",
+            file.display()
+        );
     } else {
         println!(
             "restored {} ({records} records); the store it replaced is kept as store.redb.before-restore",

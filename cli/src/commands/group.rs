@@ -270,7 +270,7 @@ pub fn remove_company(data: &DataDir, cnpj: &str, json_out: bool) -> Result<()> 
     println!("new network key given to: {}", names(&r["reached"]));
     if r["not_reached"].as_array().is_some_and(|a| !a.is_empty()) {
         println!(
-            "NOT reached (they keep the old key and cannot connect until given the new one): {}",
+            "not reached now (they keep the old key until a member that moved sees them again and hands them the new one): {}",
             names(&r["not_reached"])
         );
     }

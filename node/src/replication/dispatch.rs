@@ -17,9 +17,11 @@ use crate::group::{Roster, invite, removal};
 use crate::primary::PrimaryHandle;
 use crate::primary::machine::PrimaryMessage;
 
-/// How long the answer to a removal waits before the network key changes
-/// (the change closes the stream the answer travels on).
-const REKEY_AFTER_ANSWER: Duration = Duration::from_millis(300);
+/// How long after answering a handover the network key changes (the change
+/// closes the stream the answer travels on): long enough for the answer to
+/// arrive on a loaded machine, so the primary counts this member reached,
+/// and for the primary to hand the key to the others meanwhile.
+const REKEY_AFTER_ANSWER: Duration = Duration::from_secs(1);
 
 /// What answering needs; shared by the request tasks, read-only.
 pub(super) struct Context {
@@ -91,11 +93,16 @@ fn announced(ctx: &Context, peer: PeerId, latest_seq: u64, rescan: bool) -> Resp
     ResponseBody::Ack
 }
 
-/// The primary removed a company and hands over the new group secret.
+/// A member hands over the group's new secret: the primary after a
+/// removal, or any member to one that missed the move (then over a
+/// connection under the old key). The sender is a member (the network lets
+/// no one else say more than `Join`).
 async fn rekey(ctx: &Context, peer: PeerId, secret: String, removed: String) -> ResponseBody {
     let store = &ctx.serving.store;
-    if let Err(e) = removal::removed_by_primary(store, &ctx.me, &removed, &secret).await {
-        return refused(e.to_string());
+    match removal::take_new_secret(store, &ctx.me, &removed, &secret).await {
+        Err(e) => return refused(e.to_string()),
+        Ok(removal::Handover::AlreadyHeld) => return ResponseBody::Ack,
+        Ok(removal::Handover::Moved) => {}
     }
     tracing::warn!(%peer, %removed, "a member removed a company from the group; changing the network key");
     // After the answer has left: the key change closes this stream.

@@ -16,6 +16,8 @@
 //! - [`serve`] answers walks of this node's logs; [`pull`] and [`stock`]
 //!   walk a member's record log and stock log through [`log`].
 //! - [`link`]: a request and its answer, over the network or in memory.
+//! - [`rekey`]: the group's new network key to every member, including one
+//!   that missed the move.
 
 mod actor;
 mod command;
@@ -25,6 +27,7 @@ mod link;
 mod log;
 mod peers;
 mod pull;
+mod rekey;
 mod serve;
 mod stock;
 
@@ -98,6 +101,7 @@ impl Replication {
         let local = keypair.public().to_peer_id();
         let members = group::roster(&store).await?;
         let roster = Arc::new(Roster::new(local, &members));
+        let catch_up_key = keypair.clone();
         let (net, events) = elo_net::start(NetConfig {
             keypair,
             group_secret: removal::secret_bytes(&group.secret),
@@ -134,6 +138,12 @@ impl Replication {
             context,
             work: tokio::task::JoinSet::new(),
         };
+        let catch_up = rekey::CatchUp {
+            store: store.clone(),
+            keypair: catch_up_key,
+            commands: commands.clone(),
+        };
+        tokio::spawn(rekey::catch_up(catch_up, stopping.clone()));
         tokio::spawn(actor.run(Inputs {
             events,
             commands: commands_rx,
@@ -195,11 +205,11 @@ impl Replication {
 
     /// Takes a company out of the group (at the primary): its roster record
     /// is deleted (every member then closes its connections and refuses
-    /// it), and the group moves to a new secret, handed to the members
-    /// connected now over their encrypted streams, so its copy of the key,
-    /// and any old invite, stop working. Members not reached keep the old
-    /// key and must be given the new one; today that means removing and
-    /// inviting them again.
+    /// it), and the group moves to a new secret, so its copy of the key,
+    /// and any old invite, stop working. The new secret is kept here first,
+    /// handed to every member at once over the encrypted streams, and this
+    /// node moves last. A member not reached now is handed it when it is
+    /// seen again ([`rekey::catch_up`]), at any member that moved.
     pub async fn remove_company(&self, cnpj: &str) -> Result<Removal, ReplicationError> {
         let (view, _) = self.primary.view().await?;
         let cnpj = removal::may_remove(&self.me, &view, cnpj)?;
@@ -221,25 +231,15 @@ impl Replication {
                 .map(|(p, m)| (*p, m.cnpj.clone()))
                 .collect()
         };
-        let mut removal = Removal {
-            removed: cnpj.clone(),
-            reached: Vec::new(),
-            not_reached: Vec::new(),
-        };
-        for (peer, member) in members {
-            let body = RequestBody::Rekey {
-                secret: secret.clone(),
-                removed: cnpj.clone(),
-            };
-            match self.net.request(peer, body).await {
-                Ok(ResponseBody::Ack) => removal.reached.push(member),
-                _ => removal.not_reached.push(member),
-            }
-        }
-        removal::keep_secret(&self.store, &secret).await?;
+        removal::keep_secret(&self.store, &secret, &cnpj).await?;
+        let (reached, not_reached) = rekey::deliver(&self.net, members, &secret, &cnpj).await;
         self.net.rekey(removal::secret_bytes(&secret)).await?;
         tracing::warn!(removed = %cnpj, "removed a company from the group and changed the network key");
-        Ok(removal)
+        Ok(Removal {
+            removed: cnpj,
+            reached,
+            not_reached,
+        })
     }
 
     /// Asks the connected members, one after another, to hand this company

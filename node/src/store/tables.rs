@@ -93,6 +93,11 @@ pub const META_RESTRICTED: &str = "restricted_fields";
 pub const META_COMPANY: &str = "company";
 /// The group this company belongs to: id and secret (JSON `Group`, `data_dir`).
 pub const META_GROUP: &str = "group";
+/// The node's identity key and API token, as in `identity.key` and
+/// `api-token`: so a backup holds what the company needs to come back on a
+/// new machine.
+pub const META_IDENTITY: &str = "identity_key";
+pub const META_API_TOKEN: &str = "api_token";
 /// The listen addresses the node last advertised, with `/p2p/` (JSON list
 /// of text, `membership`); invites carry them.
 pub const META_LISTEN: &str = "listen_addrs";
