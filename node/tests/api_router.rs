@@ -460,3 +460,93 @@ async fn money_is_read_one_way_or_refused() {
     assert_eq!(got.body["credit_limit"], "1500.00");
     node.assert_no_record("/v1/records/product/SKU-1").await;
 }
+
+/// The change feed names records, once per write; `limit=0` is refused;
+/// a `since` past the log's end answers where the log ends.
+#[tokio::test]
+async fn the_feed_names_records_once_per_write() {
+    let node = Node::start().await;
+    let body = r#"{"name":"Ana","credit_limit":"700.00","extra":{"cor":"azul"}}"#;
+    assert!(node.put(&customer_path(), body).await.status.is_success());
+    let feed = node.get("/v1/changes?since=0").await;
+    let ids: Vec<&str> = feed.body["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str())
+        .filter(|id| id.starts_with("customer/"))
+        .collect();
+    assert_eq!(ids, [format!("customer/cpf:{CPF}")], "{:?}", feed.body);
+    let last = feed.body["last_seq"].as_u64().expect("last_seq");
+
+    let past = node.get("/v1/changes?since=99999999").await;
+    assert_eq!(past.body["changes"], serde_json::json!([]));
+    assert_eq!(past.body["last_seq"].as_u64(), Some(last));
+
+    for path in ["/v1/changes?limit=0", "/v1/records/customer?limit=0"] {
+        let a = node.get(path).await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {:?}",
+            a.body
+        );
+    }
+}
+
+/// Keys a route does not know are refused, not ignored; the command line's
+/// words for the share sets are understood.
+#[tokio::test]
+async fn unknown_keys_are_refused() {
+    let node = Node::start().await;
+    let a = node
+        .send("PUT", "/v1/share", r#"{"sned":"customers"}"#)
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", a.body);
+    let a = node
+        .send("PUT", "/v1/share", r#"{"send":"customers"}"#)
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.body["sends"], "customers");
+    let a = node.send("POST", "/v1/resync", r#"{"peers":"x"}"#).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", a.body);
+    let a = node
+        .send(
+            "POST",
+            "/v1/stock",
+            r#"[{"sku":"SKU-1","quantity":1,"qty":2}]"#,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", a.body);
+}
+
+/// A stock figure is what a company holds: not negative, and no more
+/// reserved than held.
+#[tokio::test]
+async fn stock_is_never_negative_nor_more_reserved_than_held() {
+    let node = Node::start().await;
+    let sku = r#"{"description":"Parafuso"}"#;
+    assert!(
+        node.put("/v1/records/product/SKU-1", sku)
+            .await
+            .status
+            .is_success()
+    );
+    let rows = r#"[{"sku":"SKU-1","quantity":-5},
+        {"sku":"SKU-1","quantity":"2","reserved":"3"},
+        {"sku":"SKU-1","quantity":"1.500,000","reserved":"2"}]"#;
+    let a = node.send("POST", "/v1/stock", rows).await;
+    let rejected: Vec<u64> = a.body["rejected"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["index"].as_u64())
+        .collect();
+    assert_eq!(rejected, [0, 1], "{:?}", a.body);
+    let view = node.get("/v1/stock/SKU-1").await;
+    assert_eq!(
+        view.body["total"]["quantity"], "1500.000",
+        "{:?}",
+        view.body
+    );
+}

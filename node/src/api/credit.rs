@@ -32,6 +32,7 @@ async fn credit_show(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CreditRequest {
     charge: Option<Value>,
     release: Option<Value>,
@@ -81,6 +82,7 @@ async fn credit_change(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EscrowRequest {
     on: bool,
 }

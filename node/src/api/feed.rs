@@ -42,9 +42,14 @@ async fn changes(
     State(state): State<ApiState>,
     Query(q): Query<ChangesQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = page_size(q.limit);
+    let limit = page_size(q.limit)?;
     let entries = state.store.changes_since(q.since, limit).await?;
-    let last = entries.last().map_or(q.since, |e| e.seq);
+    // Where to go on from: past this page, and never past the log's end.
+    let last = match entries.last() {
+        Some(e) => e.seq,
+        None => q.since.min(state.store.last_seq().await?),
+    };
+    let entries = by_record(entries);
     let codes = state
         .store
         .own_codes_of(entries.iter().map(|e| e.id.clone()).collect())
@@ -55,6 +60,28 @@ async fn changes(
         .map(|(e, code)| feed_item(e, code))
         .collect();
     Ok(Json(json!({ "changes": items, "last_seq": last })))
+}
+
+/// The page's changes by record: a part document's change
+/// (`customer/cpf:…/credit_limit`) names its record, and a record changed
+/// more than once in the page is listed once, at its last change. A write
+/// of a customer with a credit limit is one item, not two.
+fn by_record(entries: Vec<ChangeEntry>) -> Vec<ChangeEntry> {
+    let mut last_of: std::collections::HashMap<String, usize> = Default::default();
+    let mut out: Vec<Option<ChangeEntry>> = Vec::with_capacity(entries.len());
+    for mut e in entries {
+        e.id = record_of(&e.id);
+        if let Some(earlier) = last_of.insert(e.id.clone(), out.len()) {
+            out[earlier] = None;
+        }
+        out.push(Some(e));
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// The record a document belongs to (itself, unless it is a part).
+fn record_of(id: &str) -> String {
+    elo_crdt::DocId::parse(id).map_or_else(|| id.to_owned(), |d| d.record().to_string())
 }
 
 /// A change as the feed shows it: enough for an ERP to fetch the record.
@@ -83,8 +110,18 @@ impl Feed {
     /// stops, the store fails or the live channel closes).
     async fn next_event(&mut self) -> Option<Event> {
         loop {
-            if let Some(e) = self.backlog.pop_front() {
+            if let Some(mut e) = self.backlog.pop_front() {
                 self.last = e.seq;
+                // Named by its record, once when the next change is the
+                // same record's (a write of a record and its parts).
+                e.id = record_of(&e.id);
+                if self
+                    .backlog
+                    .front()
+                    .is_some_and(|next| record_of(&next.id) == e.id)
+                {
+                    continue;
+                }
                 // Named by this company's own code too, when it has one.
                 let code = self
                     .store

@@ -58,6 +58,7 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct InviteRequest {
     #[serde(default)]
     addrs: Vec<String>,
@@ -102,6 +103,7 @@ async fn sync_state(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct ResyncRequest {
     peer: Option<String>,
 }
@@ -124,8 +126,12 @@ async fn share_show(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ShareRequest {
+    /// `send` and `receive`, the command line's words, are read too.
+    #[serde(alias = "send")]
     sends: Option<String>,
+    #[serde(alias = "receive")]
     receives: Option<String>,
 }
 
@@ -137,6 +143,7 @@ async fn share_set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AuthorizeRequest {
     from: String,
     #[serde(default)]
@@ -165,6 +172,7 @@ async fn revoke(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RestrictRequest {
     fields: Vec<String>,
 }

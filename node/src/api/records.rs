@@ -75,7 +75,7 @@ async fn list_records(
         Some(a) if !a.is_empty() => Some(parse_id(kind, a)?),
         _ => None,
     };
-    let limit = page_size(q.limit);
+    let limit = page_size(q.limit)?;
     let records = state.store.list(kind, after, limit, q.deleted).await?;
     let next = if records.len() == limit {
         records.last().map(|r| r.id.key().to_string())

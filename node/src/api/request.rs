@@ -19,9 +19,15 @@ pub const MAX_BULK_RECORDS: usize = 10_000;
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 10_000;
 
-/// How many items a page holds when the ERP asks for `limit`.
-pub(super) fn page_size(limit: Option<usize>) -> usize {
-    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+/// How many items a page holds when the ERP asks for `limit`: 1 to
+/// 10,000 (more is cut to 10,000); 0 is refused, not read as 1.
+pub(super) fn page_size(limit: Option<usize>) -> ApiResult<usize> {
+    match limit {
+        Some(0) => Err(ApiError::unprocessable(format!(
+            "limit must be from 1 to {MAX_PAGE}"
+        ))),
+        limit => Ok(limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE)),
+    }
 }
 
 /// Parses a body as JSON, saying where it is malformed.

@@ -24,6 +24,7 @@ pub const MAX_STOCK_ROWS: usize = 10_000;
 
 /// One row of a stock update as the ERP sends it.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StockInput {
     pub sku: String,
     pub quantity: Value,
@@ -127,22 +128,10 @@ fn quantity(q: i64) -> String {
     format_decimal(q, 3)
 }
 
-/// Parses a quantity (three places, like the product fields); stock may be
-/// negative where the ERP allows selling what it has not received yet.
+/// Parses a quantity (three places, like the product fields). A stock
+/// figure is what a company holds: never negative.
 fn parse_quantity(value: &Value, what: &str) -> Result<i64, String> {
-    let (negative, magnitude) = match value {
-        Value::String(s) => match s.trim().strip_prefix('-') {
-            Some(rest) => (true, Value::String(rest.to_owned())),
-            None => (false, value.clone()),
-        },
-        Value::Number(n) => match n.to_string().strip_prefix('-') {
-            Some(rest) => (true, serde_json::from_str(rest).unwrap_or(Value::Null)),
-            None => (false, value.clone()),
-        },
-        _ => return Err(format!("{what}: expected a number")),
-    };
-    let v = decimal_of_json(&magnitude, 3).map_err(|e| format!("{what}: {e}"))?;
-    Ok(if negative { -v } else { v })
+    decimal_of_json(value, 3).map_err(|e| format!("{what}: {e}"))
 }
 
 /// The SKU as records key it (trimmed, checked).
@@ -159,8 +148,12 @@ fn parse_row(row: &StockInput, me: &str) -> Result<StockEntry, String> {
         None | Some(Value::Null) => 0,
         Some(v) => parse_quantity(v, "reserved")?,
     };
-    if reserved < 0 {
-        return Err("reserved: must not be negative".into());
+    if reserved > quantity {
+        return Err(format!(
+            "reserved: {} is more than the quantity held, {}",
+            format_decimal(reserved, 3),
+            format_decimal(quantity, 3)
+        ));
     }
     let deposit = row.deposit.as_deref().unwrap_or("").trim().to_owned();
     if deposit.chars().count() > MAX_DEPOSIT || deposit.chars().any(|c| c.is_control() || c == '/')
