@@ -260,6 +260,9 @@ fn main() -> ExitCode {
     // SAFETY: mi_option_set only stores an option value.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Node(_)) {
+        end_quietly_on_a_closed_pipe();
+    }
     init_logs(cli.verbose);
     match run(cli) {
         Ok(code) => code,
@@ -267,6 +270,19 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command whose output goes to a reader that stops (`elo list | head`)
+/// ends as other command-line tools do, without a panic: the default
+/// action of SIGPIPE, which Rust programs otherwise ignore. Not for
+/// `elo node`, whose sockets must outlive any one peer.
+fn end_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default before any
+    // thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -278,9 +294,12 @@ fn init_logs(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ELO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour codes only for a person at a terminal, never into a log file.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 }
 

@@ -42,6 +42,8 @@ pub enum DataDirError {
     BadCnpj(elo_crdt::ident::IdentError),
     #[error("the company name must not be empty")]
     EmptyName,
+    #[error("the company name {0}")]
+    BadName(String),
     #[error("{path} is damaged: {reason}")]
     Damaged { path: String, reason: String },
     #[error(transparent)]
@@ -149,6 +151,14 @@ impl DataDir {
         let name = name.trim();
         if name.is_empty() {
             return Err(DataDirError::EmptyName);
+        }
+        // The name goes on the company's roster record: check it as that
+        // record checks it, before anything is made.
+        let record = serde_json::json!({ "cnpj": cnpj, "name": name });
+        if let Err(e) = elo_crdt::RecordPatch::from_json(elo_crdt::Kind::Company, &record) {
+            return Err(DataDirError::BadName(
+                e.to_string().replace("name: ", "").trim().to_owned(),
+            ));
         }
         if self.store_path().exists() || self.identity_path().exists() {
             return Err(DataDirError::AlreadyInitialised(

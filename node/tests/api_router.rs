@@ -177,6 +177,15 @@ async fn without_the_token_nothing_but_the_openapi_document_answers() {
     assert_eq!(doc.body["openapi"], "3.1.0");
     assert!(doc.body["paths"]["/v1/records/{kind}/{key}"].is_object());
 
+    // The scheme's name in any case, as HTTP allows.
+    let lower = Request::builder()
+        .uri("/v1/status")
+        .header(header::AUTHORIZATION, format!("bearer {}", node.token))
+        .body(Body::empty())
+        .expect("request");
+    let res = node.app.clone().oneshot(lower).await.expect("answer");
+    assert_eq!(res.status(), StatusCode::OK);
+
     // With the token, the route refused above answers.
     let status = node.get("/v1/status").await;
     assert_eq!(status.status, StatusCode::OK);

@@ -213,6 +213,14 @@ fn init_refuses_a_bad_cnpj_and_a_used_directory() {
     let out = run(&["init", "--company", "11.222.333/0001-82", "--name", "X"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CNPJ"));
+    // A name the roster record cannot hold is refused before anything is
+    // made, not left as a broken group.
+    let long = "Comércio ".repeat(15);
+    let out = run(&["init", "--company", "11.222.333/0001-81", "--name", &long]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("longer than 120"), "{err}");
+    assert!(!dir.path().join("x").exists(), "nothing was made");
     assert!(
         run(&["init", "--company", "11.222.333/0001-81", "--name", "X"])
             .status
@@ -233,4 +241,48 @@ fn init_refuses_a_bad_cnpj_and_a_used_directory() {
             "the API token is readable only by its owner"
         );
     }
+}
+
+/// `elo list | head`: the command ends quietly when its reader stops,
+/// and its log carries no colour codes when it is not a terminal.
+#[cfg(unix)]
+#[test]
+fn output_to_a_closed_pipe_or_a_file_stays_clean() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let c = Company::init("11.222.333/0001-81", "Matriz");
+    let rows: String = (0..3000)
+        .map(|i| format!("{{\"sku\":\"P-{i}\",\"description\":\"Parafuso {i}\"}}\n"))
+        .collect();
+    let file = c.data().join("p.jsonl");
+    std::fs::write(&file, rows).unwrap();
+    c.elo_ok(&["import", "product", file.to_str().unwrap()]);
+    let mut child = c
+        .command(&["list", "product", "--limit", "3000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .as_mut()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(status.code(), Some(101), "{err}");
+
+    let out = c.elo(&["-v", "status"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains('\u{1b}'), "colour codes in a log: {log:?}");
 }
