@@ -8,15 +8,16 @@
 //! a mesh the outbox is simply dropped, and this company can still draw
 //! codes from the blocks it holds.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::awaiting::Awaiting;
 use super::machine::{
-    AllocError, CompanyId, Config, ElectError, Event, KnownPrimary, Machine, Outgoing,
+    AllocError, ClaimError, CompanyId, Config, ElectError, Event, KnownPrimary, Machine, Outgoing,
     PersistentState, PrimaryMessage, Range, RangeError, TableSettings, Term, describe_primary,
 };
 use crate::store::{StoreError, StoreHandle};
@@ -28,9 +29,14 @@ pub use crate::store::tables::META_PRIMARY;
 const TICK: Duration = Duration::from_millis(500);
 /// How long a command waits for an election to finish.
 const ELECT_WAIT: Duration = Duration::from_secs(8);
-/// How long a code request waits for a new block when this company's are
-/// used up and a primary is known.
-const BLOCK_WAIT: Duration = Duration::from_secs(4);
+/// How long `elo id next` waits for a new block when this company's are
+/// used up and a primary is known (or may soon be: a company that just
+/// joined learns it when its first connection comes up).
+pub const BLOCK_WAIT: Duration = Duration::from_secs(4);
+/// How long a new record waits for a code before it is stored without
+/// one (it is numbered when a block arrives): the ERP's write is not held
+/// up for long.
+pub const CREATE_WAIT: Duration = Duration::from_millis(500);
 /// How long `ranges set` waits for a majority to store the range.
 const COMMIT_WAIT: Duration = Duration::from_secs(5);
 /// Most codes one request may draw.
@@ -46,6 +52,8 @@ pub enum PrimaryError {
     Range(#[from] RangeError),
     #[error(transparent)]
     Exhausted(#[from] AllocError),
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
     #[error(
         "no majority answered: the election of term {term} needs {needed} of the {members} members; the primary is unchanged ({primary})"
     )]
@@ -86,6 +94,10 @@ pub struct PrimaryView {
     /// can allocate).
     pub acting: bool,
     pub members: usize,
+    /// Records this company stored without a code, by table: they are
+    /// numbered when a block arrives.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub awaiting_code: BTreeMap<String, usize>,
 }
 
 /// One range, as `elo ranges` lists it.
@@ -124,18 +136,55 @@ enum Input {
     Codes {
         table: String,
         count: usize,
-        wait: bool,
+        wait: Duration,
         reply: oneshot::Sender<Result<Vec<i64>, PrimaryError>>,
+    },
+    Claim {
+        table: String,
+        code: i64,
+        reply: oneshot::Sender<Result<(), PrimaryError>>,
+    },
+    /// Codes records of a table hold, as the store shows them.
+    CodesHeld {
+        table: String,
+        codes: BTreeSet<i64>,
+    },
+    /// New records stored without a code: number them later.
+    Await {
+        table: String,
+        ids: Vec<String>,
+        reply: oneshot::Sender<Result<(), PrimaryError>>,
+    },
+    /// Codes for as many waiting records as the blocks allow.
+    DrawForAwaiting(oneshot::Sender<Result<Vec<AwaitingCode>, PrimaryError>>),
+    /// These waiting records were numbered (or need no code any more).
+    Numbered {
+        table: String,
+        ids: Vec<String>,
     },
     View(oneshot::Sender<(PrimaryView, Vec<RangeRow>)>),
     /// Stop, and answer once the task has let go of the store.
     Stop(oneshot::Sender<()>),
 }
 
+/// A code drawn for a record that was stored without one.
+#[derive(Clone, Debug)]
+pub struct AwaitingCode {
+    pub table: String,
+    pub id: String,
+    pub code: i64,
+}
+
+/// A reply sent once the step's state is stored (or its storing failed).
+type AfterStore = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
 /// A handle to the primary task; cheap to clone.
 #[derive(Clone)]
 pub struct PrimaryHandle {
     inputs: mpsc::Sender<Input>,
+    /// Bumped when a block of this company arrives while records wait for
+    /// a code.
+    blocks: watch::Receiver<u64>,
 }
 
 /// The settings the node starts the task with.
@@ -174,6 +223,7 @@ impl PrimaryHandle {
             None => PersistentState::default(),
         };
         let fresh = state == PersistentState::default();
+        let awaiting = Awaiting::load(&store).await?;
         let mut config = Config::default();
         config.default_table.block_size = settings.block_size.max(1);
         let mut machine = Machine::restore(me.clone(), roster, state).with_config(config);
@@ -185,7 +235,11 @@ impl PrimaryHandle {
             machine.want(table);
         }
         let (inputs, rx) = mpsc::channel(1024);
+        let store_for_codes = store.clone();
         let (outbox, outgoing) = mpsc::unbounded_channel();
+        // Records left waiting by an earlier run are numbered at once if
+        // codes are at hand.
+        let (blocks_tx, blocks) = watch::channel(u64::from(!awaiting.is_empty()));
         let task = Driver {
             offline: settings.offline,
             machine,
@@ -194,10 +248,15 @@ impl PrimaryHandle {
             elections: Vec::new(),
             commits: Vec::new(),
             codes: Vec::new(),
+            after_store: Vec::new(),
+            awaiting,
+            blocks: blocks_tx,
             failed_terms: BTreeSet::new(),
         };
-        tokio::spawn(task.run(rx, stopping));
-        Ok((PrimaryHandle { inputs }, outgoing))
+        tokio::spawn(task.run(rx, stopping.clone()));
+        let handle = PrimaryHandle { inputs, blocks };
+        super::held::spawn(store_for_codes, handle.clone(), fresh, stopping);
+        Ok((handle, outgoing))
     }
 
     /// A member's message (the transport authenticated `from`). Dropped
@@ -241,15 +300,16 @@ impl PrimaryHandle {
         .await?
     }
 
-    /// Draws `count` codes of `table` from this company's blocks. With
-    /// `wait`, a request that runs out waits briefly for the next block
-    /// when a primary is known; it may then return fewer than asked (never
-    /// none: that is an error saying what is left and who is primary).
+    /// Draws `count` codes of `table` from this company's blocks. A
+    /// request that runs out waits up to `wait` for the next block when a
+    /// primary is known or may soon be; it may then return fewer than asked
+    /// (never none: that is an error saying what is left and who is
+    /// primary).
     pub async fn codes(
         &self,
         table: &str,
         count: usize,
-        wait: bool,
+        wait: Duration,
     ) -> Result<Vec<i64>, PrimaryError> {
         let table = table.to_owned();
         let count = count.clamp(1, MAX_CODES_PER_REQUEST);
@@ -260,6 +320,46 @@ impl PrimaryHandle {
             reply,
         })
         .await?
+    }
+
+    /// Gives `code` of `table` to a record by hand (see
+    /// [`Machine::claim_code`]); stored as used before this returns.
+    pub async fn claim(&self, table: &str, code: i64) -> Result<(), PrimaryError> {
+        let table = table.to_owned();
+        self.ask(|reply| Input::Claim { table, code, reply })
+            .await?
+    }
+
+    /// Codes that records of `table` hold: the counters of the ranges they
+    /// lie in rise past them.
+    pub async fn codes_held(&self, table: &str, codes: BTreeSet<i64>) {
+        let table = table.to_owned();
+        let _ = self.inputs.send(Input::CodesHeld { table, codes }).await;
+    }
+
+    /// Notes records stored without a code (before they are written), so
+    /// they are numbered once a block arrives.
+    pub async fn await_code(&self, table: &str, ids: Vec<String>) -> Result<(), PrimaryError> {
+        let table = table.to_owned();
+        self.ask(|reply| Input::Await { table, ids, reply }).await?
+    }
+
+    /// Codes for the records waiting for one, as far as the blocks go;
+    /// each is stored as used before this returns. Tell
+    /// [`PrimaryHandle::numbered`] once a record has its code.
+    pub async fn draw_for_awaiting(&self) -> Result<Vec<AwaitingCode>, PrimaryError> {
+        self.ask(Input::DrawForAwaiting).await?
+    }
+
+    /// Waiting records that got their code, or need none any more.
+    pub async fn numbered(&self, table: &str, ids: Vec<String>) {
+        let table = table.to_owned();
+        let _ = self.inputs.send(Input::Numbered { table, ids }).await;
+    }
+
+    /// Changes when a block of this company arrives while records wait.
+    pub fn blocks_arrived(&self) -> watch::Receiver<u64> {
+        self.blocks.clone()
     }
 
     /// Stops the task; returns once it no longer holds the store (so the
@@ -319,6 +419,11 @@ struct Driver {
     elections: Vec<ElectionWait>,
     commits: Vec<CommitWait>,
     codes: Vec<CodeWait>,
+    /// Replies that wait for the step's state to be stored.
+    after_store: Vec<AfterStore>,
+    /// Records stored without a code, to number when a block arrives.
+    awaiting: Awaiting,
+    blocks: watch::Sender<u64>,
     /// Terms of this company's elections that ended without a majority.
     failed_terms: BTreeSet<Term>,
 }
@@ -400,8 +505,11 @@ impl Driver {
                 wait,
                 reply,
             } => {
-                let deadline = if wait && !self.offline && self.machine.primary().is_some() {
-                    Instant::now() + BLOCK_WAIT
+                // With no primary known yet, one may be learnt as soon as a
+                // member answers (a company that just joined): wait too.
+                let may_come = self.machine.primary().is_some() || self.machine.roster_size() > 1;
+                let deadline = if !self.offline && may_come {
+                    Instant::now() + wait
                 } else {
                     Instant::now()
                 };
@@ -413,12 +521,67 @@ impl Driver {
                     reply,
                 });
             }
+            Input::Claim { table, code, reply } => match self.machine.claim_code(&table, code) {
+                // Answered once the claim is stored, after the step.
+                Ok(()) => self.reply_after_store(reply, ()),
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Input::CodesHeld { table, codes } => self.machine.note_codes_held(&table, &codes),
+            Input::Await { table, ids, reply } => {
+                self.awaiting.add(&table, ids);
+                self.reply_after_store(reply, ());
+            }
+            Input::DrawForAwaiting(reply) => {
+                let drawn = self.draw_for_awaiting();
+                self.reply_after_store(reply, drawn);
+            }
+            Input::Numbered { table, ids } => self.awaiting.remove(&table, &ids),
             Input::View(reply) => {
                 let _ = reply.send((self.view(), self.rows()));
             }
             // Handled by the loop.
             Input::Stop(_) => {}
         }
+    }
+
+    /// Answers `reply` with `value` once the step's state is stored.
+    fn reply_after_store<T: Send + 'static>(
+        &mut self,
+        reply: oneshot::Sender<Result<T, PrimaryError>>,
+        value: T,
+    ) {
+        self.after_store.push(Box::new(move |failed| {
+            let _ = reply.send(match failed {
+                None => Ok(value),
+                Some(e) => Err(PrimaryError::Store(StoreError::Failed(e.to_string()))),
+            });
+        }));
+    }
+
+    /// A code for each waiting record, as far as this company's blocks go
+    /// (never waiting: the records are already stored).
+    fn draw_for_awaiting(&mut self) -> Vec<AwaitingCode> {
+        let waiting: Vec<(String, Vec<String>)> = self
+            .awaiting
+            .tables()
+            .map(|(t, ids)| (t.clone(), ids.iter().cloned().collect()))
+            .collect();
+        let mut drawn = Vec::new();
+        for (table, ids) in waiting {
+            for id in ids {
+                let Ok(issued) = self.machine.next_code(&table) else {
+                    break;
+                };
+                drawn.push(AwaitingCode {
+                    table: table.clone(),
+                    id,
+                    code: issued.code,
+                });
+            }
+        }
+        drawn
     }
 
     /// Draws what the waiting code requests lack, stores the state, sends
@@ -442,11 +605,21 @@ impl Driver {
                 .map_err(|e| StoreError::Failed(e.to_string()))?;
             self.store.set_meta(META_PRIMARY, state).await?;
         }
+        self.awaiting.store_if_changed(&self.store).await?;
+        for reply in std::mem::take(&mut self.after_store) {
+            reply(None);
+        }
         for message in output.messages {
             let _ = self.outbox.send(message);
         }
         for event in output.events {
             self.log(&event);
+            if let Event::RangeCommitted(r) = &event
+                && r.company == self.machine.me()
+                && !self.awaiting.is_empty()
+            {
+                self.blocks.send_modify(|n| *n += 1);
+            }
             if let Event::ElectionFailed { term } = event {
                 self.failed_terms.insert(term);
             }
@@ -558,6 +731,9 @@ impl Driver {
                 .reply
                 .send(Err(PrimaryError::Store(StoreError::Failed(e.to_string()))));
         }
+        for reply in std::mem::take(&mut self.after_store) {
+            reply(Some(e));
+        }
     }
 
     fn view(&self) -> PrimaryView {
@@ -567,6 +743,7 @@ impl Driver {
             current_term: self.machine.current_term(),
             acting: self.machine.acting_primary_term().is_some(),
             members: self.machine.roster_size(),
+            awaiting_code: self.awaiting.counts(),
         }
     }
 
