@@ -37,6 +37,12 @@ pub const BLOCK_WAIT: Duration = Duration::from_secs(4);
 /// one (it is numbered when a block arrives): the ERP's write is not held
 /// up for long.
 pub const CREATE_WAIT: Duration = Duration::from_millis(500);
+/// How long after it starts a node waits, before drawing codes, for a
+/// member to answer its usage report: its own counters may have gone back
+/// (a restored backup, a re-join, a copy of its directory) and the group
+/// knows how far they had got. Past it, codes are drawn from what this
+/// company knows, as a branch with no one reachable does.
+const CONFIRM_WAIT: Duration = Duration::from_secs(3);
 /// How long `ranges set` waits for a majority to store the range.
 const COMMIT_WAIT: Duration = Duration::from_secs(5);
 /// Most codes one request may draw.
@@ -226,6 +232,7 @@ impl PrimaryHandle {
         let awaiting = Awaiting::load(&store).await?;
         let mut config = Config::default();
         config.default_table.block_size = settings.block_size.max(1);
+        let roster_size = roster.len();
         let mut machine = Machine::restore(me.clone(), roster, state).with_config(config);
         if fresh && designated == me {
             let _ = machine.elect(None);
@@ -251,11 +258,13 @@ impl PrimaryHandle {
             after_store: Vec::new(),
             awaiting,
             blocks: blocks_tx,
+            unconfirmed_until: (!settings.offline && roster_size > 1)
+                .then(|| Instant::now() + CONFIRM_WAIT),
             failed_terms: BTreeSet::new(),
         };
-        tokio::spawn(task.run(rx, stopping.clone()));
         let handle = PrimaryHandle { inputs, blocks };
-        super::held::spawn(store_for_codes, handle.clone(), fresh, stopping);
+        let held = super::held::spawn(store_for_codes, handle.clone(), fresh, stopping.clone());
+        tokio::spawn(task.run(rx, stopping, held));
         Ok((handle, outgoing))
     }
 
@@ -424,12 +433,22 @@ struct Driver {
     /// Records stored without a code, to number when a block arrives.
     awaiting: Awaiting,
     blocks: watch::Sender<u64>,
+    /// Until when draws wait for a member to confirm this company's
+    /// counters (`None` once confirmed, or with no one to ask).
+    unconfirmed_until: Option<Instant>,
     /// Terms of this company's elections that ended without a majority.
     failed_terms: BTreeSet<Term>,
 }
 
 impl Driver {
-    async fn run(mut self, mut inputs: mpsc::Receiver<Input>, mut stopping: watch::Receiver<bool>) {
+    /// Runs until stopped; `held` (the task telling the codes records
+    /// hold) is ended first, so nothing holds the store once it answers.
+    async fn run(
+        mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        mut stopping: watch::Receiver<bool>,
+        held: tokio::task::JoinHandle<()>,
+    ) {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stopped = None;
@@ -455,6 +474,8 @@ impl Driver {
             }
         }
         tracing::debug!("primary task stopped");
+        held.abort();
+        let _ = held.await;
         drop(self);
         if let Some(reply) = stopped {
             let _ = reply.send(());
@@ -508,11 +529,14 @@ impl Driver {
                 // With no primary known yet, one may be learnt as soon as a
                 // member answers (a company that just joined): wait too.
                 let may_come = self.machine.primary().is_some() || self.machine.roster_size() > 1;
-                let deadline = if !self.offline && may_come {
+                let mut deadline = if !self.offline && may_come {
                     Instant::now() + wait
                 } else {
                     Instant::now()
                 };
+                if let Some(until) = self.unconfirmed_until {
+                    deadline = deadline.max(until);
+                }
                 self.codes.push(CodeWait {
                     table,
                     wanted: count,
@@ -563,6 +587,10 @@ impl Driver {
     /// A code for each waiting record, as far as this company's blocks go
     /// (never waiting: the records are already stored).
     fn draw_for_awaiting(&mut self) -> Vec<AwaitingCode> {
+        if self.unconfirmed_until.is_some() {
+            // Asked again once the counters are confirmed.
+            return Vec::new();
+        }
         let waiting: Vec<(String, Vec<String>)> = self
             .awaiting
             .tables()
@@ -587,7 +615,16 @@ impl Driver {
     /// Draws what the waiting code requests lack, stores the state, sends
     /// the machine's messages, then answers the commands that are done.
     async fn step(&mut self) -> Result<(), StoreError> {
-        for wait in &mut self.codes {
+        if let Some(until) = self.unconfirmed_until
+            && (self.machine.usage_heard() || Instant::now() >= until)
+        {
+            self.unconfirmed_until = None;
+            if !self.awaiting.is_empty() {
+                self.blocks.send_modify(|n| *n += 1);
+            }
+        }
+        let draw = self.unconfirmed_until.is_none();
+        for wait in self.codes.iter_mut().filter(|_| draw) {
             // A failed draw asks for a block, which an acting primary with
             // no one to ask (a group of one) commits at once: try again once.
             let mut retried = false;

@@ -31,20 +31,21 @@ pub(crate) fn code_of(record: &Record) -> Option<i64> {
     }
 }
 
-/// Starts the task; it ends when the node stops.
+/// Starts the task; it ends when the node stops, or when the primary task
+/// aborts it as it stops.
 pub(super) fn spawn(
     store: StoreHandle,
     primary: PrimaryHandle,
     read_all: bool,
     mut stopping: watch::Receiver<bool>,
-) {
+) -> tokio::task::JoinHandle<()> {
     let mut changes = store.subscribe();
     tokio::spawn(async move {
         tokio::select! {
             _ = watch_codes(&store, &primary, read_all, &mut changes) => {}
             _ = stopping.wait_for(|s| *s) => {}
         }
-    });
+    })
 }
 
 async fn watch_codes(

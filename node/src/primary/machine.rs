@@ -303,9 +303,9 @@ pub enum PrimaryMessage {
     /// (table, first code, count): `elo ranges` shows it anywhere, and the
     /// members keep it to tell the sender if its counters ever go back.
     Usage { used: Vec<(TableName, i64, i64)> },
-    /// The answer to a [`PrimaryMessage::Usage`] that reported less than
-    /// this member knows: codes of the receiver's ranges (table, first
-    /// code, count) already issued. The receiver never draws them again.
+    /// The answer to a [`PrimaryMessage::Usage`]: where the report said
+    /// less than this member knows, codes of the receiver's ranges (table,
+    /// first code, count) already issued, which it never draws again.
     UsageKnown { used: Vec<(TableName, i64, i64)> },
 }
 
@@ -473,6 +473,9 @@ pub struct Machine {
     /// after [`RESTART_RECLAIM_TICKS`] rather than the usual idle delay, so
     /// blocks are handed out again soon after a primary restarts.
     restarted_incumbent: bool,
+    /// A member answered this company's usage report since it started:
+    /// its counters are as high as the group knows them.
+    usage_heard: bool,
     out: Output,
 }
 
@@ -509,6 +512,7 @@ impl Machine {
             wanted_tables: BTreeSet::new(),
             sync_cursor: 0,
             restarted_incumbent,
+            usage_heard: false,
             out: Output::default(),
         }
     }
@@ -816,8 +820,7 @@ impl Machine {
             } => self.on_sync(from, primary, committed, answer),
             PrimaryMessage::Usage { used } => self.on_usage(from, used),
             PrimaryMessage::UsageKnown { used } => {
-                // Counts of this company's own ranges: only ever raised, so
-                // the worst a wrong report does is skip codes.
+                self.usage_heard = true;
                 for (table, range_from, count) in used {
                     self.raise_own_used(&table, range_from, count);
                 }
@@ -857,9 +860,15 @@ impl Machine {
         for ((table, range_from), count) in reported {
             self.raise_group_used(from, &table, range_from, count);
         }
-        if !correction.is_empty() {
-            self.send(from, PrimaryMessage::UsageKnown { used: correction });
-        }
+        // Answered even when there is nothing to correct: the sender then
+        // knows its counters are as high as this member knows them.
+        self.send(from, PrimaryMessage::UsageKnown { used: correction });
+    }
+
+    /// Whether a member answered this company's usage report since it
+    /// started (see [`PrimaryMessage::UsageKnown`]).
+    pub fn usage_heard(&self) -> bool {
+        self.usage_heard
     }
 
     /// Codes records of `table` hold (as the store shows them): whoever's

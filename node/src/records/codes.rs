@@ -63,14 +63,13 @@ pub(super) async fn assign_codes(
         Err(PrimaryError::Exhausted(e)) => (Vec::new(), Some(e.to_string())),
         Err(e) => return Err(RecordError::Codes(e)),
     };
-    let mut numbered = new.into_iter();
-    for (i, code) in numbered.by_ref().zip(drawn) {
+    let waiting = new[drawn.len().min(new.len())..].to_vec();
+    for (&i, code) in new.iter().zip(drawn) {
         patches[i]
             .1
             .edits
             .push((CODE.to_owned(), Some(FieldValue::Int(code))));
     }
-    let waiting: Vec<usize> = numbered.collect();
     let Some(reason) = reason else {
         return Ok(None);
     };
