@@ -1941,7 +1941,7 @@ mod tests {
         ms[0].set_range(&c1, "customer", 1, 10).unwrap();
         settle(&mut ms, &[0, 1, 2]);
         let backup = ms[1].persistent().clone();
-        ms[1].next_code("customer").unwrap();
+        let _ = ms[1].next_code("customer").unwrap();
         ms[0].set_range(&c1, "customer", 11, 20).unwrap();
         settle(&mut ms, &[0, 1, 2]);
         ms[0].elect(None).unwrap();

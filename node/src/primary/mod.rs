@@ -20,6 +20,7 @@
 
 mod awaiting;
 pub mod driver;
+mod handle;
 mod held;
 pub mod machine;
 
