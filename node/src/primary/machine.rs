@@ -476,6 +476,9 @@ pub struct Machine {
     /// A member answered this company's usage report since it started:
     /// its counters are as high as the group knows them.
     usage_heard: bool,
+    /// Codes were drawn since this company last told every member its
+    /// usage: the next tick tells them, so the group knows within a tick.
+    usage_unreported: bool,
     out: Output,
 }
 
@@ -513,6 +516,7 @@ impl Machine {
             sync_cursor: 0,
             restarted_incumbent,
             usage_heard: false,
+            usage_unreported: false,
             out: Output::default(),
         }
     }
@@ -1353,6 +1357,7 @@ impl Machine {
                     .or_default()
                     .insert(range.from, used);
                 self.mark_dirty();
+                self.usage_unreported = true;
                 // A code given by hand ahead of the counter is passed over.
                 let claimed = self.state.claimed.get_mut(table);
                 if claimed.is_some_and(|c| c.remove(&code)) {
@@ -1435,14 +1440,20 @@ impl Machine {
         self.send(peer, message);
         // Sent even when empty: a company that re-joined holds no counts
         // yet, and the peer answers with what it knows of them.
-        let used: Vec<(TableName, i64, i64)> = self
+        let usage = self.usage_report();
+        self.send(peer, usage);
+    }
+
+    /// This company's counts of its committed ranges.
+    fn usage_report(&self) -> PrimaryMessage {
+        let used = self
             .state
             .committed
             .iter()
             .filter(|r| r.company == self.me)
             .map(|r| (r.table.clone(), r.from, self.used(r)))
             .collect();
-        self.send(peer, PrimaryMessage::Usage { used });
+        PrimaryMessage::Usage { used }
     }
 
     fn on_sync(
@@ -1548,6 +1559,10 @@ impl Machine {
         }
         for table in self.tables_in_use() {
             self.maybe_request_block(&table);
+        }
+        if std::mem::take(&mut self.usage_unreported) {
+            let usage = self.usage_report();
+            self.broadcast(usage);
         }
         let others: Vec<CompanyId> = self
             .roster
