@@ -14,14 +14,22 @@ use serde_json::{Value, json};
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn start(c: &Company, block: &str) -> RunningNode {
-    c.start_node_with(&[
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--no-mdns",
-        "-v",
-        "--id-block-size",
-        block,
-    ])
+    c.start_node_with_block_size(block)
+}
+
+/// A matriz (CNPJ number `n`) and a filial (`n + 1`) that joined it, both
+/// running; the filial has drawn `draws` codes into `issued`.
+fn matriz_and_filial(
+    n: u64,
+    draws: usize,
+    issued: &mut BTreeSet<i64>,
+) -> (Company, RunningNode, Company, RunningNode) {
+    let m = Company::init(&cnpj(n), "Matriz");
+    let node_m = start(&m, "100000");
+    let b = Company::join(&node_m.invite(), &cnpj(n + 1), "Filial");
+    let node_b = start(&b, "100000");
+    draw_new(&node_b, draws, issued);
+    (m, node_m, b, node_b)
 }
 
 fn log_of(node: &RunningNode) -> String {
@@ -90,13 +98,9 @@ fn a_restored_backup_never_draws_a_code_again() {
 /// theirs: it never issues one again.
 #[test]
 fn a_stale_store_learns_its_codes_from_the_group() {
-    let m = Company::init(&cnpj(12), "Matriz");
-    let node_m = start(&m, "100000");
-    let b = Company::join(&node_m.invite(), &cnpj(13), "Filial");
-    let b_id = digits(&b.cnpj);
     let mut issued = BTreeSet::new();
-    let node_b = start(&b, "100000");
-    draw_new(&node_b, 3, &mut issued);
+    let (_m, node_m, b, node_b) = matriz_and_filial(12, 3, &mut issued);
+    let b_id = digits(&b.cnpj);
     node_b.stop();
     let stale = b.data().join("stale.redb");
     std::fs::copy(b.data().join("store.redb"), &stale).expect("copy the store");
@@ -120,13 +124,9 @@ fn a_stale_store_learns_its_codes_from_the_group() {
 /// them.
 #[test]
 fn a_company_invited_again_never_reuses_a_code() {
-    let m = Company::init(&cnpj(14), "Matriz");
-    let node_m = start(&m, "100000");
-    let b = Company::join(&node_m.invite(), &cnpj(15), "Filial");
-    let b_id = digits(&b.cnpj);
     let mut issued = BTreeSet::new();
-    let node_b = start(&b, "100000");
-    draw_new(&node_b, 2, &mut issued);
+    let (_m, node_m, b, node_b) = matriz_and_filial(14, 2, &mut issued);
+    let b_id = digits(&b.cnpj);
     let code = create(&node_b, 3).expect("the record got a code");
     assert!(issued.insert(code));
     wait_until("the primary knows the branch's usage", LIMIT, || {

@@ -235,6 +235,25 @@ impl PersistentState {
     }
 }
 
+/// Raises `counts[table][range_from]` to `count` if that is higher (and
+/// inserts nothing otherwise); true if it rose.
+fn raise_count(
+    counts: &mut BTreeMap<TableName, BTreeMap<i64, i64>>,
+    table: &str,
+    range_from: i64,
+    count: i64,
+) -> bool {
+    let at = counts.get(table).and_then(|t| t.get(&range_from));
+    if count <= at.copied().unwrap_or(0) {
+        return false;
+    }
+    counts
+        .entry(table.to_owned())
+        .or_default()
+        .insert(range_from, count);
+    true
+}
+
 /// Takes every count of `other` into `into` where it is higher; true if
 /// any rose.
 fn raise_counts(into: &mut BTreeMap<i64, i64>, other: &BTreeMap<i64, i64>) -> bool {
@@ -904,38 +923,19 @@ impl Machine {
     /// starting at `range_from`. Counts only ever rise, so the worst a
     /// wrong report does is skip codes.
     fn raise_own_used(&mut self, table: &str, range_from: i64, count: i64) {
-        let at = self
-            .state
-            .codes_used
-            .get(table)
-            .and_then(|t| t.get(&range_from));
-        if count > at.copied().unwrap_or(0) {
-            self.state
-                .codes_used
-                .entry(table.to_owned())
-                .or_default()
-                .insert(range_from, count);
+        if raise_count(&mut self.state.codes_used, table, range_from, count) {
             self.mark_dirty();
         }
     }
 
     /// [`Machine::raise_own_used`] for another company's range.
     fn raise_group_used(&mut self, company: &str, table: &str, range_from: i64, count: i64) {
-        let at = self
-            .state
-            .group_used
-            .get(company)
-            .and_then(|c| c.get(table))
-            .and_then(|t| t.get(&range_from));
-        if count > at.copied().unwrap_or(0) {
-            self.state
-                .group_used
-                .entry(company.to_owned())
-                .or_default()
-                .entry(table.to_owned())
-                .or_default()
-                .insert(range_from, count);
+        let mut counts = self.state.group_used.remove(company).unwrap_or_default();
+        if raise_count(&mut counts, table, range_from, count) {
             self.mark_dirty();
+        }
+        if !counts.is_empty() {
+            self.state.group_used.insert(company.to_owned(), counts);
         }
     }
 
@@ -1834,16 +1834,26 @@ mod tests {
         assert_eq!(&back, ms[1].persistent());
     }
 
+    /// Three members, the first elected, and these customer ranges
+    /// (member, from, to) committed.
+    fn with_customer_ranges(ranges: &[(usize, i64, i64)]) -> Vec<Machine> {
+        let mut ms = cluster(3);
+        ms[0].elect(None).unwrap();
+        settle(&mut ms, &[0, 1, 2]);
+        for &(member, from, to) in ranges {
+            let company = ms[member].me().to_owned();
+            ms[0].set_range(&company, "customer", from, to).unwrap();
+        }
+        settle(&mut ms, &[0, 1, 2]);
+        ms
+    }
+
     /// A member whose counters went back (a restored backup, a re-join)
     /// hears from the group what it had issued and never draws it again.
     #[test]
     fn counters_that_went_back_are_raised_by_the_group() {
-        let mut ms = cluster(3);
-        ms[0].elect(None).unwrap();
-        settle(&mut ms, &[0, 1, 2]);
+        let mut ms = with_customer_ranges(&[(1, 100, 199)]);
         let c1 = ms[1].me().to_owned();
-        ms[0].set_range(&c1, "customer", 100, 199).unwrap();
-        settle(&mut ms, &[0, 1, 2]);
         let backup = ms[1].persistent().clone();
         for want in 100..106 {
             assert_eq!(ms[1].next_code("customer").unwrap().code, want);
@@ -1872,13 +1882,8 @@ mod tests {
 
     #[test]
     fn codes_records_hold_raise_the_counters() {
-        let mut ms = cluster(3);
-        ms[0].elect(None).unwrap();
-        settle(&mut ms, &[0, 1, 2]);
-        let (c1, c2) = (ms[1].me().to_owned(), ms[2].me().to_owned());
-        ms[0].set_range(&c1, "customer", 100, 199).unwrap();
-        ms[0].set_range(&c2, "customer", 200, 299).unwrap();
-        settle(&mut ms, &[0, 1, 2]);
+        let mut ms = with_customer_ranges(&[(1, 100, 199), (2, 200, 299)]);
+        let c2 = ms[2].me().to_owned();
         ms[1].note_codes_held("customer", &BTreeSet::from([5, 120, 250, 400]));
         assert_eq!(ms[1].next_code("customer").unwrap().code, 121);
         assert_eq!(ms[1].persistent().group_used[&c2]["customer"][&200], 51);
@@ -1886,34 +1891,24 @@ mod tests {
 
     #[test]
     fn a_code_given_by_hand_is_checked_and_never_drawn() {
-        let mut ms = cluster(3);
-        ms[0].elect(None).unwrap();
-        settle(&mut ms, &[0, 1, 2]);
-        let (c1, c2) = (ms[1].me().to_owned(), ms[2].me().to_owned());
-        ms[0].set_range(&c1, "customer", 1, 10).unwrap();
-        ms[0].set_range(&c2, "customer", 11, 20).unwrap();
-        settle(&mut ms, &[0, 1, 2]);
+        let mut ms = with_customer_ranges(&[(1, 1, 10), (2, 11, 20)]);
         assert_eq!(ms[1].next_code("customer").unwrap().code, 1);
-        assert_eq!(
-            ms[1].claim_code("customer", 1),
-            Err(ClaimError::Issued { code: 1 })
-        );
+        let refused = |m: &mut Machine, code| m.claim_code("customer", code).unwrap_err();
+        assert_eq!(refused(&mut ms[1], 1), ClaimError::Issued { code: 1 });
         assert!(matches!(
-            ms[1].claim_code("customer", 12),
-            Err(ClaimError::OthersBlock { .. })
+            refused(&mut ms[1], 12),
+            ClaimError::OthersBlock { .. }
         ));
         assert!(matches!(
-            ms[1].claim_code("customer", 50),
-            Err(ClaimError::NotInBlock { .. })
+            refused(&mut ms[1], 50),
+            ClaimError::NotInBlock { .. }
         ));
-        assert!(matches!(
-            ms[1].claim_code("customer", 3_000_000_000),
-            Err(ClaimError::OutOfBounds { .. })
-        ));
-        assert!(matches!(
-            ms[1].claim_code("customer", 0),
-            Err(ClaimError::OutOfBounds { .. })
-        ));
+        for out in [0, -3, 3_000_000_000] {
+            assert!(matches!(
+                refused(&mut ms[1], out),
+                ClaimError::OutOfBounds { .. }
+            ));
+        }
         ms[1].claim_code("customer", 3).unwrap();
         assert!(ms[1].take_output().persist);
         assert_eq!(
@@ -1949,12 +1944,8 @@ mod tests {
     /// What a restore carries over from the store it replaces.
     #[test]
     fn a_restored_state_keeps_the_highest_counters_and_terms() {
-        let mut ms = cluster(3);
-        ms[0].elect(None).unwrap();
-        settle(&mut ms, &[0, 1, 2]);
+        let mut ms = with_customer_ranges(&[(1, 1, 10)]);
         let c1 = ms[1].me().to_owned();
-        ms[0].set_range(&c1, "customer", 1, 10).unwrap();
-        settle(&mut ms, &[0, 1, 2]);
         let backup = ms[1].persistent().clone();
         let _ = ms[1].next_code("customer").unwrap();
         ms[0].set_range(&c1, "customer", 11, 20).unwrap();
