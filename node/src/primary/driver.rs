@@ -94,7 +94,8 @@ impl PrimaryHandle {
             failed_terms: BTreeSet::new(),
         };
         let handle = PrimaryHandle { inputs, blocks };
-        let held = super::held::spawn(store_for_codes, handle.clone(), fresh, stopping.clone());
+        let held = (!settings.offline)
+            .then(|| super::held::spawn(store_for_codes, handle.clone(), fresh, stopping.clone()));
         tokio::spawn(task.run(rx, stopping, held));
         Ok((handle, outgoing))
     }
@@ -149,7 +150,7 @@ impl Driver {
         mut self,
         mut inputs: mpsc::Receiver<Input>,
         mut stopping: watch::Receiver<bool>,
-        held: tokio::task::JoinHandle<()>,
+        held: Option<tokio::task::JoinHandle<()>>,
     ) {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -176,8 +177,10 @@ impl Driver {
             }
         }
         tracing::debug!("primary task stopped");
-        held.abort();
-        let _ = held.await;
+        if let Some(held) = held {
+            held.abort();
+            let _ = held.await;
+        }
         drop(self);
         if let Some(reply) = stopped {
             let _ = reply.send(());

@@ -6,7 +6,9 @@
 //!
 //! A store that holds no primary state yet (a company that just joined and
 //! received the group's records) is read whole once; after that every
-//! committed change of a numbered kind is looked at as it happens.
+//! committed change of a numbered kind is looked at as it happens. Only a
+//! node with a network runs it: without one, no record comes from the
+//! group.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -22,6 +24,8 @@ const PAGE: usize = 2_000;
 /// Changes gathered before their codes are told, so a bulk load is told in
 /// a few messages rather than one per record.
 const GATHER: Duration = Duration::from_millis(200);
+/// How long the store must be quiet before everything is read again.
+const QUIET: Duration = Duration::from_secs(2);
 
 /// The record's code, if it has a valid one.
 pub(crate) fn code_of(record: &Record) -> Option<i64> {
@@ -54,21 +58,34 @@ async fn watch_codes(
     read_all: bool,
     changes: &mut broadcast::Receiver<ChangeEntry>,
 ) {
+    // Changes were missed (a bulk load outran this task): everything is
+    // read again once the store has been quiet for a while, not at every
+    // miss.
     if read_all && let Err(e) = tell_all(store, primary).await {
         tracing::warn!("could not read the codes records hold: {e}");
     }
+    let mut read_again = false;
     loop {
-        let mut ids: Vec<DocId> = Vec::new();
-        match changes.recv().await {
-            Ok(entry) => ids.extend(numbered(&entry)),
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                // Changes were missed: read everything again.
+        let next = if read_again {
+            tokio::time::timeout(QUIET, changes.recv()).await
+        } else {
+            Ok(changes.recv().await)
+        };
+        let mut ids: BTreeSet<DocId> = BTreeSet::new();
+        match next {
+            Err(_quiet) => {
                 if let Err(e) = tell_all(store, primary).await {
                     tracing::warn!("could not read the codes records hold: {e}");
                 }
+                read_again = false;
                 continue;
             }
-            Err(broadcast::error::RecvError::Closed) => return,
+            Ok(Ok(entry)) => ids.extend(numbered(&entry)),
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                read_again = true;
+                continue;
+            }
+            Ok(Err(broadcast::error::RecvError::Closed)) => return,
         }
         let until = tokio::time::Instant::now() + GATHER;
         while let Ok(Ok(entry)) = tokio::time::timeout_at(until, changes.recv()).await {
