@@ -166,6 +166,9 @@ impl Driver {
                     None => break,
                 },
                 _ = ticker.tick() => self.machine.tick(),
+                // A code request's deadline is kept to the millisecond,
+                // not to the next tick.
+                _ = sleep_until_deadline(self.codes.iter().map(|w| w.deadline).min()) => {}
                 _ = stopping.wait_for(|s| *s) => break,
             }
             if let Err(e) = self.step().await {
@@ -504,6 +507,14 @@ impl Driver {
             .into_iter()
             .map(|v| row_of(&v.range, v.committed, v.used))
             .collect()
+    }
+}
+
+/// Sleeps until `deadline`, or for ever without one.
+async fn sleep_until_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
