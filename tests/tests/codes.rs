@@ -198,6 +198,20 @@ fn codes_given_by_hand_are_checked_on_every_write_path() {
         assert_eq!(a.status, 422, "code {bad}: {:?}", a.body);
         assert_eq!(a.body["fields"][0]["field"], "code", "{:?}", a.body);
     }
+    // On a new record, `null` asks for a code like no `code` at all.
+    let mut fresh = customer(6);
+    fresh["code"] = Value::Null;
+    let fresh_key = fresh["cpf"].as_str().expect("cpf").to_owned();
+    let a = node.put(
+        &format!("/v1/records/customer/{fresh_key}"),
+        &fresh.to_string(),
+    );
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    assert!(
+        a.body["code"].as_i64().is_some_and(|c| c != ahead),
+        "{:?}",
+        a.body
+    );
     let stored = node.record("customer", &other_key).expect("stored");
     assert!(
         stored["code"]

@@ -11,7 +11,7 @@ use super::RecordError;
 use crate::primary::{CREATE_WAIT, PrimaryError, PrimaryHandle, code_of};
 use crate::store::{StoreHandle, WriteOp};
 
-/// The fields a record's group code is written in.
+/// The field a record's group code is written in.
 const CODE: &str = "code";
 
 /// Gives each new record without a code the next code of its table. A
@@ -33,7 +33,8 @@ pub(super) async fn assign_codes(
     let lacking: Vec<usize> = patches
         .iter()
         .enumerate()
-        .filter(|(_, (_, p))| !p.edits.iter().any(|(k, _)| k == CODE))
+        // `"code": null` on a new record asks for a code like no `code`.
+        .filter(|(_, (_, p))| !p.edits.iter().any(|(k, v)| k == CODE && v.is_some()))
         .map(|(i, _)| i)
         .collect();
     if lacking.is_empty() {
@@ -65,10 +66,9 @@ pub(super) async fn assign_codes(
     };
     let waiting = new[drawn.len().min(new.len())..].to_vec();
     for (&i, code) in new.iter().zip(drawn) {
-        patches[i]
-            .1
-            .edits
-            .push((CODE.to_owned(), Some(FieldValue::Int(code))));
+        let edits = &mut patches[i].1.edits;
+        edits.retain(|(k, _)| k != CODE);
+        edits.push((CODE.to_owned(), Some(FieldValue::Int(code))));
     }
     let Some(reason) = reason else {
         return Ok(None);
@@ -103,19 +103,20 @@ pub(super) async fn check_given_codes(
         let Some((_, value)) = patch.edits.iter().rev().find(|(k, _)| k == CODE) else {
             continue;
         };
+        let current = store.get((*id).clone()).await?.and_then(|r| code_of(&r));
         let code = match value {
             Some(FieldValue::Int(code)) => *code,
-            // Clearing a code would leave a record to be numbered again.
-            None => {
+            // Clearing a code would leave a record to be numbered again;
+            // on a record without one, `null` asks for one.
+            None if current.is_some() => {
                 refused.insert(
                     index,
                     ValidationError::one(CODE, "a record's code cannot be cleared"),
                 );
                 continue;
             }
-            Some(_) => continue,
+            _ => continue,
         };
-        let current = store.get((*id).clone()).await?.and_then(|r| code_of(&r));
         if current == Some(code) {
             continue;
         }
