@@ -23,7 +23,7 @@ use crate::store::{Store, StoreError, read};
 use crate::store::tables::{META_API_TOKEN, META_IDENTITY};
 /// Metadata keys the data directory keeps in the store (declared, with
 /// every other key, in `store::tables`).
-use crate::store::tables::{META_COMPANY, META_GROUP};
+use crate::store::tables::{META_COMPANY, META_GROUP, META_PRIMARY};
 
 /// Why a data directory could not be created or opened.
 #[derive(Debug, thiserror::Error)]
@@ -235,18 +235,22 @@ impl DataDir {
         }
         let key = self.identity()?;
         let actor = key.public().to_peer_id().to_bytes();
-        let current: Option<Company> =
-            Store::open(&self.store_path(), actor.clone(), String::new())
-                .ok()
-                .and_then(|s| read::meta(&s.database(), META_COMPANY).ok().flatten())
-                .and_then(|b| serde_json::from_slice(&b).ok());
+        let current_store = Store::open(&self.store_path(), actor.clone(), String::new()).ok();
+        let current: Option<Company> = current_store
+            .as_ref()
+            .and_then(|s| read::meta(&s.database(), META_COMPANY).ok().flatten())
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        // The counters of the store being replaced only ever grow: they
+        // are carried into the restored one, so no code is drawn again.
+        let counters =
+            current_store.and_then(|s| read::meta(&s.database(), META_PRIMARY).ok().flatten());
         let restoring = self.root.join("store.redb.restoring");
         // What a restore that stopped half-way left behind is ours to replace.
         let _ = std::fs::remove_file(&restoring);
         crate::store::backup::copy_file(backup, &restoring)?;
         let checked =
             (|| -> Result<u64, DataDirError> {
-                let store = Store::open(&restoring, actor, String::new()).map_err(|e| {
+                let mut store = Store::open(&restoring, actor, String::new()).map_err(|e| {
                     DataDirError::Damaged {
                         path: backup.display().to_string(),
                         reason: format!("not an elo store: {e}"),
@@ -268,6 +272,9 @@ impl DataDir {
                             company.cnpj, current.cnpj
                         ),
                     });
+                }
+                if let Some(counters) = &counters {
+                    crate::primary::carry_over_counters(&mut store, counters)?;
                 }
                 Ok(read::record_count(&db)?)
             })();

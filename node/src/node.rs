@@ -81,6 +81,11 @@ pub async fn run(
         stopping.clone(),
     )
     .await?;
+    tokio::spawn(crate::records::number_waiting_records(
+        handle.clone(),
+        primary.clone(),
+        stopping.clone(),
+    ));
     let mesh = match config.mesh.clone() {
         Some(m) => Some(
             Replication::start(

@@ -127,6 +127,19 @@ impl Company {
         self.start_node_with(&["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
     }
 
+    /// Starts `elo node` on loopback, without mDNS, logging verbosely, with
+    /// blocks of `block` codes (small ones make tests cross blocks).
+    pub fn start_node_with_block_size(&self, block: &str) -> RunningNode {
+        self.start_node_with(&[
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "-v",
+            "--id-block-size",
+            block,
+        ])
+    }
+
     /// Starts `elo node` with these extra arguments. Its log goes to
     /// `node.log` in the data directory.
     pub fn start_node_with(&self, extra: &[&str]) -> RunningNode {

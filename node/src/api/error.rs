@@ -110,6 +110,7 @@ impl From<RecordError> for ApiError {
             RecordError::Invalid(v) => ApiError::invalid(v),
             RecordError::NotFound(id) => ApiError::no_record(id),
             RecordError::Store(s) => s.into(),
+            RecordError::Codes(p) => p.into(),
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "damaged",

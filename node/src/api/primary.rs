@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ApiResult};
 use super::request::{body_as, body_or_default};
 use super::state::ApiState;
+use crate::primary::BLOCK_WAIT;
 use crate::primary::driver::MAX_CODES_PER_REQUEST;
 
 /// Longest table name.
@@ -73,7 +74,11 @@ async fn elect(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Val
 /// `GET /v1/ranges`
 async fn list(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let (view, ranges) = state.primary.view().await?;
-    Ok(Json(json!({ "primary": view.primary, "ranges": ranges })))
+    Ok(Json(json!({
+        "primary": view.primary,
+        "ranges": ranges,
+        "awaiting_code": view.awaiting_code,
+    })))
 }
 
 #[derive(Deserialize)]
@@ -117,7 +122,7 @@ async fn next(
             format!("count must be 1 to {}", MAX_CODES_PER_REQUEST),
         ));
     }
-    let codes = state.primary.codes(&table, count, true).await?;
+    let codes = state.primary.codes(&table, count, BLOCK_WAIT).await?;
     Ok(Json(json!({
         "table": table,
         "company": state.company.cnpj,

@@ -122,7 +122,10 @@ async fn write_record(
         Some(&state.primary),
     )
     .await?;
-    let (status, Json(body)) = written(result);
+    let (status, Json(mut body)) = written(result.result);
+    if let (Some(reason), Value::Object(m)) = (result.code_pending, &mut body) {
+        m.insert("code_pending".into(), json!(reason));
+    }
     Ok((status, Json(with_own_code(body, &state.company.cnpj))).into_response())
 }
 

@@ -11,13 +11,18 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::awaiting::Awaiting;
+use super::handle::{AfterStore, Input};
+pub use super::handle::{
+    AwaitingCode, BLOCK_WAIT, CREATE_WAIT, MAX_CODES_PER_REQUEST, PrimaryError, PrimaryHandle,
+    PrimarySettings, PrimaryView, RangeRow,
+};
 use super::machine::{
-    AllocError, CompanyId, Config, ElectError, Event, KnownPrimary, Machine, Outgoing,
-    PersistentState, PrimaryMessage, Range, RangeError, TableSettings, Term, describe_primary,
+    AllocError, CompanyId, Config, Event, Machine, Outgoing, PersistentState, Range, Term,
+    describe_primary,
 };
 use crate::store::{StoreError, StoreHandle};
 
@@ -28,133 +33,14 @@ pub use crate::store::tables::META_PRIMARY;
 const TICK: Duration = Duration::from_millis(500);
 /// How long a command waits for an election to finish.
 const ELECT_WAIT: Duration = Duration::from_secs(8);
-/// How long a code request waits for a new block when this company's are
-/// used up and a primary is known.
-const BLOCK_WAIT: Duration = Duration::from_secs(4);
+/// How long after it starts a node waits, before drawing codes, for a
+/// member to answer its usage report: its own counters may have gone back
+/// (a restored backup, a re-join, a copy of its directory) and the group
+/// knows how far they had got. Past it, codes are drawn from what this
+/// company knows, as a branch with no one reachable does.
+const CONFIRM_WAIT: Duration = Duration::from_secs(3);
 /// How long `ranges set` waits for a majority to store the range.
 const COMMIT_WAIT: Duration = Duration::from_secs(5);
-/// Most codes one request may draw.
-pub const MAX_CODES_PER_REQUEST: usize = 100_000;
-
-/// Why a primary or range command failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PrimaryError {
-    #[error(transparent)]
-    Elect(#[from] ElectError),
-    #[error(transparent)]
-    Range(#[from] RangeError),
-    #[error(transparent)]
-    Exhausted(#[from] AllocError),
-    #[error(
-        "no majority answered: the election of term {term} needs {needed} of the {members} members; the primary is unchanged ({primary})"
-    )]
-    NoMajority {
-        term: Term,
-        needed: usize,
-        members: usize,
-        primary: String,
-    },
-    #[error(
-        "{candidate} did not win an election within {secs} s (it may be unreachable, or no majority answered it); the primary is {primary}"
-    )]
-    NotElected {
-        candidate: CompanyId,
-        secs: u64,
-        primary: String,
-    },
-    #[error(
-        "the range was proposed but a majority of the members has not stored it within {secs} s; it is not committed"
-    )]
-    NotCommitted { secs: u64 },
-    #[error("the stored primary state is damaged ({0}); it was left as it is")]
-    Damaged(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the primary task has stopped")]
-    Stopped,
-}
-
-/// What `elo primary` shows.
-#[derive(Clone, Debug, Serialize)]
-pub struct PrimaryView {
-    pub company: CompanyId,
-    pub primary: Option<KnownPrimary>,
-    /// The highest term this member has seen.
-    pub current_term: Term,
-    /// Whether this company is acting as primary now (it won its term and
-    /// can allocate).
-    pub acting: bool,
-    pub members: usize,
-}
-
-/// One range, as `elo ranges` lists it.
-#[derive(Clone, Debug, Serialize)]
-pub struct RangeRow {
-    pub company: CompanyId,
-    pub table: String,
-    pub from: i64,
-    pub to: i64,
-    pub term: Term,
-    /// Stored by a majority; proposed ones may still be dropped.
-    pub committed: bool,
-    /// Codes issued from it: exact for this company's ranges, as last
-    /// reported by the others for theirs.
-    pub used: Option<i64>,
-}
-
-enum Input {
-    Message {
-        from: CompanyId,
-        message: PrimaryMessage,
-    },
-    Connected(CompanyId),
-    Roster(Vec<CompanyId>),
-    Elect {
-        candidate: Option<CompanyId>,
-        reply: oneshot::Sender<Result<PrimaryView, PrimaryError>>,
-    },
-    SetRange {
-        company: CompanyId,
-        table: String,
-        from: i64,
-        to: i64,
-        reply: oneshot::Sender<Result<RangeRow, PrimaryError>>,
-    },
-    Codes {
-        table: String,
-        count: usize,
-        wait: bool,
-        reply: oneshot::Sender<Result<Vec<i64>, PrimaryError>>,
-    },
-    View(oneshot::Sender<(PrimaryView, Vec<RangeRow>)>),
-    /// Stop, and answer once the task has let go of the store.
-    Stop(oneshot::Sender<()>),
-}
-
-/// A handle to the primary task; cheap to clone.
-#[derive(Clone)]
-pub struct PrimaryHandle {
-    inputs: mpsc::Sender<Input>,
-}
-
-/// The settings the node starts the task with.
-#[derive(Clone, Debug)]
-pub struct PrimarySettings {
-    /// Block size of every table (the primary's setting is the one used).
-    pub block_size: i64,
-    /// No network: a code request never waits for a block that cannot come.
-    pub offline: bool,
-}
-
-impl Default for PrimarySettings {
-    fn default() -> Self {
-        PrimarySettings {
-            block_size: TableSettings::default().block_size,
-            offline: false,
-        }
-    }
-}
 
 impl PrimaryHandle {
     /// Loads the persisted state and starts the task. `designated` is the
@@ -174,8 +60,10 @@ impl PrimaryHandle {
             None => PersistentState::default(),
         };
         let fresh = state == PersistentState::default();
+        let awaiting = Awaiting::load(&store).await?;
         let mut config = Config::default();
         config.default_table.block_size = settings.block_size.max(1);
+        let roster_size = roster.len();
         let mut machine = Machine::restore(me.clone(), roster, state).with_config(config);
         if fresh && designated == me {
             let _ = machine.elect(None);
@@ -185,7 +73,11 @@ impl PrimaryHandle {
             machine.want(table);
         }
         let (inputs, rx) = mpsc::channel(1024);
+        let store_for_codes = store.clone();
         let (outbox, outgoing) = mpsc::unbounded_channel();
+        // Records left waiting by an earlier run are numbered at once if
+        // codes are at hand.
+        let (blocks_tx, blocks) = watch::channel(u64::from(!awaiting.is_empty()));
         let task = Driver {
             offline: settings.offline,
             machine,
@@ -194,98 +86,18 @@ impl PrimaryHandle {
             elections: Vec::new(),
             commits: Vec::new(),
             codes: Vec::new(),
+            after_store: Vec::new(),
+            awaiting,
+            blocks: blocks_tx,
+            unconfirmed_until: (!settings.offline && roster_size > 1)
+                .then(|| Instant::now() + CONFIRM_WAIT),
             failed_terms: BTreeSet::new(),
         };
-        tokio::spawn(task.run(rx, stopping));
-        Ok((PrimaryHandle { inputs }, outgoing))
-    }
-
-    /// A member's message (the transport authenticated `from`). Dropped
-    /// when the task is busy: the protocol retransmits.
-    pub fn deliver(&self, from: CompanyId, message: PrimaryMessage) {
-        let _ = self.inputs.try_send(Input::Message { from, message });
-    }
-
-    /// A member connected: exchange views with it.
-    pub fn connected(&self, company: CompanyId) {
-        let _ = self.inputs.try_send(Input::Connected(company));
-    }
-
-    /// The roster changed.
-    pub async fn set_roster(&self, roster: Vec<CompanyId>) {
-        let _ = self.inputs.send(Input::Roster(roster)).await;
-    }
-
-    /// Runs an election (for `candidate`, or this company) and waits for
-    /// its outcome.
-    pub async fn elect(&self, candidate: Option<CompanyId>) -> Result<PrimaryView, PrimaryError> {
-        self.ask(|reply| Input::Elect { candidate, reply }).await?
-    }
-
-    /// Gives `from..=to` of `table` to `company` (primary only) and waits
-    /// for a majority to store it.
-    pub async fn set_range(
-        &self,
-        company: CompanyId,
-        table: String,
-        from: i64,
-        to: i64,
-    ) -> Result<RangeRow, PrimaryError> {
-        self.ask(|reply| Input::SetRange {
-            company,
-            table,
-            from,
-            to,
-            reply,
-        })
-        .await?
-    }
-
-    /// Draws `count` codes of `table` from this company's blocks. With
-    /// `wait`, a request that runs out waits briefly for the next block
-    /// when a primary is known; it may then return fewer than asked (never
-    /// none: that is an error saying what is left and who is primary).
-    pub async fn codes(
-        &self,
-        table: &str,
-        count: usize,
-        wait: bool,
-    ) -> Result<Vec<i64>, PrimaryError> {
-        let table = table.to_owned();
-        let count = count.clamp(1, MAX_CODES_PER_REQUEST);
-        self.ask(|reply| Input::Codes {
-            table,
-            count,
-            wait,
-            reply,
-        })
-        .await?
-    }
-
-    /// Stops the task; returns once it no longer holds the store (so the
-    /// store can be closed and compacted).
-    pub async fn stop(self) {
-        let (reply, rx) = oneshot::channel();
-        if self.inputs.send(Input::Stop(reply)).await.is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    /// The current primary and every known range.
-    pub async fn view(&self) -> Result<(PrimaryView, Vec<RangeRow>), PrimaryError> {
-        self.ask(Input::View).await
-    }
-
-    async fn ask<T>(
-        &self,
-        input: impl FnOnce(oneshot::Sender<T>) -> Input,
-    ) -> Result<T, PrimaryError> {
-        let (reply, rx) = oneshot::channel();
-        self.inputs
-            .send(input(reply))
-            .await
-            .map_err(|_| PrimaryError::Stopped)?;
-        rx.await.map_err(|_| PrimaryError::Stopped)
+        let handle = PrimaryHandle { inputs, blocks };
+        let held = (!settings.offline)
+            .then(|| super::held::spawn(store_for_codes, handle.clone(), fresh, stopping.clone()));
+        tokio::spawn(task.run(rx, stopping, held));
+        Ok((handle, outgoing))
     }
 }
 
@@ -319,12 +131,27 @@ struct Driver {
     elections: Vec<ElectionWait>,
     commits: Vec<CommitWait>,
     codes: Vec<CodeWait>,
+    /// Replies that wait for the step's state to be stored.
+    after_store: Vec<AfterStore>,
+    /// Records stored without a code, to number when a block arrives.
+    awaiting: Awaiting,
+    blocks: watch::Sender<u64>,
+    /// Until when draws wait for a member to confirm this company's
+    /// counters (`None` once confirmed, or with no one to ask).
+    unconfirmed_until: Option<Instant>,
     /// Terms of this company's elections that ended without a majority.
     failed_terms: BTreeSet<Term>,
 }
 
 impl Driver {
-    async fn run(mut self, mut inputs: mpsc::Receiver<Input>, mut stopping: watch::Receiver<bool>) {
+    /// Runs until stopped; `held` (the task telling the codes records
+    /// hold) is ended first, so nothing holds the store once it answers.
+    async fn run(
+        mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        mut stopping: watch::Receiver<bool>,
+        held: Option<tokio::task::JoinHandle<()>>,
+    ) {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stopped = None;
@@ -339,6 +166,9 @@ impl Driver {
                     None => break,
                 },
                 _ = ticker.tick() => self.machine.tick(),
+                // A code request's deadline is kept to the millisecond,
+                // not to the next tick.
+                _ = sleep_until_deadline(self.codes.iter().map(|w| w.deadline).min()) => {}
                 _ = stopping.wait_for(|s| *s) => break,
             }
             if let Err(e) = self.step().await {
@@ -350,6 +180,10 @@ impl Driver {
             }
         }
         tracing::debug!("primary task stopped");
+        if let Some(held) = held {
+            held.abort();
+            let _ = held.await;
+        }
         drop(self);
         if let Some(reply) = stopped {
             let _ = reply.send(());
@@ -399,20 +233,24 @@ impl Driver {
                 count,
                 wait,
                 reply,
-            } => {
-                let deadline = if wait && !self.offline && self.machine.primary().is_some() {
-                    Instant::now() + BLOCK_WAIT
-                } else {
-                    Instant::now()
-                };
-                self.codes.push(CodeWait {
-                    table,
-                    wanted: count,
-                    drawn: Vec::with_capacity(count.min(4096)),
-                    deadline,
-                    reply,
-                });
+            } => self.queue_codes(table, count, wait, reply),
+            Input::Claim { table, code, reply } => match self.machine.claim_code(&table, code) {
+                // Answered once the claim is stored, after the step.
+                Ok(()) => self.reply_after_store(reply, ()),
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Input::CodesHeld { table, codes } => self.machine.note_codes_held(&table, &codes),
+            Input::Await { table, ids, reply } => {
+                self.awaiting.add(&table, ids);
+                self.reply_after_store(reply, ());
             }
+            Input::DrawForAwaiting(reply) => {
+                let drawn = self.draw_for_awaiting();
+                self.reply_after_store(reply, drawn);
+            }
+            Input::Numbered { table, ids } => self.awaiting.remove(&table, &ids),
             Input::View(reply) => {
                 let _ = reply.send((self.view(), self.rows()));
             }
@@ -421,10 +259,89 @@ impl Driver {
         }
     }
 
+    /// A code request, served by the next steps until its deadline.
+    fn queue_codes(
+        &mut self,
+        table: String,
+        count: usize,
+        wait: Duration,
+        reply: oneshot::Sender<Result<Vec<i64>, PrimaryError>>,
+    ) {
+        // With no primary known yet, one may be learnt as soon as a member
+        // answers (a company that just joined): wait too.
+        let may_come = self.machine.primary().is_some() || self.machine.roster_size() > 1;
+        let mut deadline = if !self.offline && may_come {
+            Instant::now() + wait
+        } else {
+            Instant::now()
+        };
+        if let Some(until) = self.unconfirmed_until {
+            deadline = deadline.max(until);
+        }
+        self.codes.push(CodeWait {
+            table,
+            wanted: count,
+            drawn: Vec::with_capacity(count.min(4096)),
+            deadline,
+            reply,
+        });
+    }
+
+    /// Answers `reply` with `value` once the step's state is stored.
+    fn reply_after_store<T: Send + 'static>(
+        &mut self,
+        reply: oneshot::Sender<Result<T, PrimaryError>>,
+        value: T,
+    ) {
+        self.after_store.push(Box::new(move |failed| {
+            let _ = reply.send(match failed {
+                None => Ok(value),
+                Some(e) => Err(PrimaryError::Store(StoreError::Failed(e.to_string()))),
+            });
+        }));
+    }
+
+    /// A code for each waiting record, as far as this company's blocks go
+    /// (never waiting: the records are already stored).
+    fn draw_for_awaiting(&mut self) -> Vec<AwaitingCode> {
+        if self.unconfirmed_until.is_some() {
+            // Asked again once the counters are confirmed.
+            return Vec::new();
+        }
+        let waiting: Vec<(String, Vec<String>)> = self
+            .awaiting
+            .tables()
+            .map(|(t, ids)| (t.clone(), ids.iter().cloned().collect()))
+            .collect();
+        let mut drawn = Vec::new();
+        for (table, ids) in waiting {
+            for id in ids {
+                let Ok(issued) = self.machine.next_code(&table) else {
+                    break;
+                };
+                drawn.push(AwaitingCode {
+                    table: table.clone(),
+                    id,
+                    code: issued.code,
+                });
+            }
+        }
+        drawn
+    }
+
     /// Draws what the waiting code requests lack, stores the state, sends
     /// the machine's messages, then answers the commands that are done.
     async fn step(&mut self) -> Result<(), StoreError> {
-        for wait in &mut self.codes {
+        if let Some(until) = self.unconfirmed_until
+            && (self.machine.usage_heard() || Instant::now() >= until)
+        {
+            self.unconfirmed_until = None;
+            if !self.awaiting.is_empty() {
+                self.blocks.send_modify(|n| *n += 1);
+            }
+        }
+        let draw = self.unconfirmed_until.is_none();
+        for wait in self.codes.iter_mut().filter(|_| draw) {
             // A failed draw asks for a block, which an acting primary with
             // no one to ask (a group of one) commits at once: try again once.
             let mut retried = false;
@@ -442,11 +359,21 @@ impl Driver {
                 .map_err(|e| StoreError::Failed(e.to_string()))?;
             self.store.set_meta(META_PRIMARY, state).await?;
         }
+        self.awaiting.store_if_changed(&self.store).await?;
+        for reply in std::mem::take(&mut self.after_store) {
+            reply(None);
+        }
         for message in output.messages {
             let _ = self.outbox.send(message);
         }
         for event in output.events {
             self.log(&event);
+            if let Event::RangeCommitted(r) = &event
+                && r.company == self.machine.me()
+                && !self.awaiting.is_empty()
+            {
+                self.blocks.send_modify(|n| *n += 1);
+            }
             if let Event::ElectionFailed { term } = event {
                 self.failed_terms.insert(term);
             }
@@ -558,6 +485,9 @@ impl Driver {
                 .reply
                 .send(Err(PrimaryError::Store(StoreError::Failed(e.to_string()))));
         }
+        for reply in std::mem::take(&mut self.after_store) {
+            reply(Some(e));
+        }
     }
 
     fn view(&self) -> PrimaryView {
@@ -567,6 +497,7 @@ impl Driver {
             current_term: self.machine.current_term(),
             acting: self.machine.acting_primary_term().is_some(),
             members: self.machine.roster_size(),
+            awaiting_code: self.awaiting.counts(),
         }
     }
 
@@ -576,6 +507,14 @@ impl Driver {
             .into_iter()
             .map(|v| row_of(&v.range, v.committed, v.used))
             .collect()
+    }
+}
+
+/// Sleeps until `deadline`, or for ever without one.
+async fn sleep_until_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

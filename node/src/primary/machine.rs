@@ -180,6 +180,92 @@ pub struct PersistentState {
     /// code of the range → how many were issued. Codes are drawn in order,
     /// so this is enough to never issue one twice.
     pub codes_used: BTreeMap<TableName, BTreeMap<i64, i64>>,
+    /// Codes of this company's ranges given by hand to a record ahead of
+    /// the counter: table → codes. Drawing skips them.
+    #[serde(default)]
+    pub claimed: BTreeMap<TableName, BTreeSet<i64>>,
+    /// How many codes the other companies issued from their committed
+    /// ranges, as they reported it or as their records show: company →
+    /// table → first code of the range → count. Kept durably so that a
+    /// company whose own counters went back (a restore, a re-join, a stale
+    /// copy of its directory) hears from the group how far it had got.
+    #[serde(default)]
+    pub group_used: BTreeMap<CompanyId, BTreeMap<TableName, BTreeMap<i64, i64>>>,
+}
+
+impl PersistentState {
+    /// The state a restored store must hold, given the one it replaces
+    /// (`current`): the backup's state with every fact and counter that
+    /// only grows taken at its highest, so a restore never makes this
+    /// company vote twice in a term, forget a range, or draw a code again.
+    pub fn carried_over(mut self, current: &PersistentState) -> PersistentState {
+        if current.current_term > self.current_term {
+            self.current_term = current.current_term;
+            self.voted_for = current.voted_for.clone();
+        } else if current.current_term == self.current_term && current.voted_for.is_some() {
+            self.voted_for = current.voted_for.clone();
+        }
+        if current
+            .primary
+            .as_ref()
+            .is_some_and(|c| self.primary.as_ref().is_none_or(|p| c.term > p.term))
+        {
+            self.primary = current.primary.clone();
+        }
+        self.committed.extend(current.committed.iter().cloned());
+        self.proposed.extend(current.proposed.iter().cloned());
+        let committed = &self.committed;
+        self.proposed.retain(|r| !committed.contains(r));
+        for (table, counts) in &current.codes_used {
+            raise_counts(self.codes_used.entry(table.clone()).or_default(), counts);
+        }
+        for (table, codes) in &current.claimed {
+            self.claimed
+                .entry(table.clone())
+                .or_default()
+                .extend(codes.iter().copied());
+        }
+        for (company, tables) in &current.group_used {
+            let mine = self.group_used.entry(company.clone()).or_default();
+            for (table, counts) in tables {
+                raise_counts(mine.entry(table.clone()).or_default(), counts);
+            }
+        }
+        self
+    }
+}
+
+/// Raises `counts[table][range_from]` to `count` if that is higher (and
+/// inserts nothing otherwise); true if it rose.
+fn raise_count(
+    counts: &mut BTreeMap<TableName, BTreeMap<i64, i64>>,
+    table: &str,
+    range_from: i64,
+    count: i64,
+) -> bool {
+    let at = counts.get(table).and_then(|t| t.get(&range_from));
+    if count <= at.copied().unwrap_or(0) {
+        return false;
+    }
+    counts
+        .entry(table.to_owned())
+        .or_default()
+        .insert(range_from, count);
+    true
+}
+
+/// Takes every count of `other` into `into` where it is higher; true if
+/// any rose.
+fn raise_counts(into: &mut BTreeMap<i64, i64>, other: &BTreeMap<i64, i64>) -> bool {
+    let mut rose = false;
+    for (&from, &count) in other {
+        let at = into.entry(from).or_insert(0);
+        if count > *at {
+            *at = count;
+            rose = true;
+        }
+    }
+    rose
 }
 
 /// The messages members exchange about the primary and ranges.
@@ -233,8 +319,13 @@ pub enum PrimaryMessage {
         answer: bool,
     },
     /// How many codes the sender issued from each of its committed ranges
-    /// (table, first code, count), so `elo ranges` can show it anywhere.
+    /// (table, first code, count): `elo ranges` shows it anywhere, and the
+    /// members keep it to tell the sender if its counters ever go back.
     Usage { used: Vec<(TableName, i64, i64)> },
+    /// The answer to a [`PrimaryMessage::Usage`]: where the report said
+    /// less than this member knows, codes of the receiver's ranges (table,
+    /// first code, count) already issued, which it never draws again.
+    UsageKnown { used: Vec<(TableName, i64, i64)> },
 }
 
 /// A message to send to one company.
@@ -319,6 +410,23 @@ pub enum RangeError {
     TableFull { table: TableName },
 }
 
+/// Why a code given by hand to a record is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error("code {code} is out of bounds: codes are 1 to {max_code}")]
+    OutOfBounds { code: i64, max_code: i64 },
+    #[error(
+        "code {code} lies in no block of table {table} this company holds: leave `code` out and the record gets the next one"
+    )]
+    NotInBlock { code: i64, table: TableName },
+    #[error(
+        "code {code} lies in a block of company {company}: leave `code` out and the record gets the next one of this company"
+    )]
+    OthersBlock { code: i64, company: CompanyId },
+    #[error("code {code} was already issued: leave `code` out and the record gets the next one")]
+    Issued { code: i64 },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllocError {
     #[error(
@@ -380,11 +488,25 @@ pub struct Machine {
     /// block even before the first one arrives.
     wanted_tables: BTreeSet<TableName>,
     sync_cursor: usize,
-    /// Codes other companies said they issued from their ranges (company,
-    /// table, first code of the range): for display only, never for safety.
-    reported_used: BTreeMap<(CompanyId, TableName, i64), i64>,
+    /// This member restarted as the known primary: it reclaims its role
+    /// after [`RESTART_RECLAIM_TICKS`] rather than the usual idle delay, so
+    /// blocks are handed out again soon after a primary restarts.
+    restarted_incumbent: bool,
+    /// A member answered this company's usage report since it started:
+    /// its counters are as high as the group knows them.
+    usage_heard: bool,
+    /// Codes were drawn since this company last told every member its
+    /// usage: the next tick tells them, so the group knows within a tick.
+    usage_unreported: bool,
     out: Output,
 }
+
+/// Ticks a primary that restarted waits before reclaiming its role: time
+/// for its connections to come up, so the first round of votes is heard.
+const RESTART_RECLAIM_TICKS: u64 = 2;
+/// Ticks an idle known primary waits, after a campaign ended, before a
+/// member's block request makes it reclaim at once.
+const RECLAIM_ON_REQUEST_TICKS: u64 = 4;
 
 impl Machine {
     /// A member with nothing persisted yet.
@@ -398,6 +520,7 @@ impl Machine {
         roster: impl IntoIterator<Item = CompanyId>,
         state: PersistentState,
     ) -> Self {
+        let restarted_incumbent = state.primary.as_ref().is_some_and(|p| p.company == me);
         Self {
             me,
             roster: roster.into_iter().collect(),
@@ -410,7 +533,9 @@ impl Machine {
             block_requests: BTreeMap::new(),
             wanted_tables: BTreeSet::new(),
             sync_cursor: 0,
-            reported_used: BTreeMap::new(),
+            restarted_incumbent,
+            usage_heard: false,
+            usage_unreported: false,
             out: Output::default(),
         }
     }
@@ -473,8 +598,11 @@ impl Machine {
             used: if r.company == self.me {
                 Some(self.used(r))
             } else {
-                self.reported_used
-                    .get(&(r.company.clone(), r.table.clone(), r.from))
+                self.state
+                    .group_used
+                    .get(&r.company)
+                    .and_then(|t| t.get(&r.table))
+                    .and_then(|c| c.get(&r.from))
                     .copied()
             },
         });
@@ -713,22 +841,139 @@ impl Machine {
                 committed,
                 answer,
             } => self.on_sync(from, primary, committed, answer),
-            PrimaryMessage::Usage { used } => {
-                // A company reports only its own counts; anything else in
-                // the report is ignored.
+            PrimaryMessage::Usage { used } => self.on_usage(from, used),
+            PrimaryMessage::UsageKnown { used } => {
+                self.usage_heard = true;
                 for (table, range_from, count) in used {
-                    if self
-                        .state
-                        .committed
-                        .iter()
-                        .any(|r| r.company == from && r.table == table && r.from == range_from)
-                    {
-                        self.reported_used
-                            .insert((from.to_owned(), table, range_from), count);
-                    }
+                    self.raise_own_used(&table, range_from, count);
                 }
             }
         }
+    }
+
+    /// A company reports its own counts (anything else in the report is
+    /// ignored). Where this member knows of more codes issued from that
+    /// company's ranges than it reports, it tells it so.
+    fn on_usage(&mut self, from: &str, used: Vec<(TableName, i64, i64)>) {
+        let mut reported: BTreeMap<(TableName, i64), i64> = BTreeMap::new();
+        for (table, range_from, count) in used {
+            if self
+                .state
+                .committed
+                .iter()
+                .any(|r| r.company == from && r.table == table && r.from == range_from)
+            {
+                reported.insert((table, range_from), count);
+            }
+        }
+        let mut correction = Vec::new();
+        let empty = BTreeMap::new();
+        let known = self.state.group_used.get(from).unwrap_or(&empty);
+        for (table, counts) in known {
+            for (&range_from, &count) in counts {
+                let theirs = reported
+                    .get(&(table.clone(), range_from))
+                    .copied()
+                    .unwrap_or(0);
+                if count > theirs {
+                    correction.push((table.clone(), range_from, count));
+                }
+            }
+        }
+        for ((table, range_from), count) in reported {
+            self.raise_group_used(from, &table, range_from, count);
+        }
+        // Answered even when there is nothing to correct: the sender then
+        // knows its counters are as high as this member knows them.
+        self.send(from, PrimaryMessage::UsageKnown { used: correction });
+    }
+
+    /// Whether a member answered this company's usage report since it
+    /// started (see [`PrimaryMessage::UsageKnown`]).
+    pub fn usage_heard(&self) -> bool {
+        self.usage_heard
+    }
+
+    /// Codes records of `table` hold (as the store shows them): whoever's
+    /// range holds one has issued it, so a count that went back (this
+    /// company's after a restore, another's as this member knows it) rises
+    /// past it.
+    pub fn note_codes_held(&mut self, table: &str, codes: &BTreeSet<i64>) {
+        let ranges: Vec<Range> = self
+            .state
+            .committed
+            .iter()
+            .filter(|r| r.table == table)
+            .cloned()
+            .collect();
+        for range in ranges {
+            let Some(&highest) = codes.range(range.from..=range.to).next_back() else {
+                continue;
+            };
+            let count = highest - range.from + 1;
+            if range.company == self.me {
+                self.raise_own_used(&range.table, range.from, count);
+            } else {
+                self.raise_group_used(&range.company, &range.table, range.from, count);
+            }
+        }
+    }
+
+    /// This company issued at least `count` codes of its range of `table`
+    /// starting at `range_from`. Counts only ever rise, so the worst a
+    /// wrong report does is skip codes.
+    fn raise_own_used(&mut self, table: &str, range_from: i64, count: i64) {
+        if raise_count(&mut self.state.codes_used, table, range_from, count) {
+            self.mark_dirty();
+        }
+    }
+
+    /// [`Machine::raise_own_used`] for another company's range.
+    fn raise_group_used(&mut self, company: &str, table: &str, range_from: i64, count: i64) {
+        let mut counts = self.state.group_used.remove(company).unwrap_or_default();
+        if raise_count(&mut counts, table, range_from, count) {
+            self.mark_dirty();
+        }
+        if !counts.is_empty() {
+            self.state.group_used.insert(company.to_owned(), counts);
+        }
+    }
+
+    /// Gives `code` of `table` to a record by hand: it must lie in one of
+    /// this company's committed ranges and not have been issued yet. It is
+    /// then never drawn. Persist before storing the record, as for a drawn
+    /// code.
+    pub fn claim_code(&mut self, table: &str, code: i64) -> Result<(), ClaimError> {
+        let max_code = self.config.table(table).max_code;
+        if !(1..=max_code).contains(&code) {
+            return Err(ClaimError::OutOfBounds { code, max_code });
+        }
+        let Some(range) = self
+            .state
+            .committed
+            .iter()
+            .find(|r| r.table == table && r.from <= code && code <= r.to)
+            .cloned()
+        else {
+            return Err(ClaimError::NotInBlock {
+                code,
+                table: table.to_owned(),
+            });
+        };
+        if range.company != self.me {
+            return Err(ClaimError::OthersBlock {
+                code,
+                company: range.company,
+            });
+        }
+        let next = range.from + self.used(&range);
+        let claimed = self.state.claimed.entry(table.to_owned()).or_default();
+        if code < next || claimed.contains(&code) {
+            return Err(ClaimError::Issued { code });
+        }
+        claimed.insert(code);
+        self.mark_dirty();
+        Ok(())
     }
 
     fn on_request_vote(
@@ -908,7 +1153,29 @@ impl Machine {
         }
     }
 
+    /// The known primary, not acting (it restarted, or a failed election
+    /// moved the terms on), runs an election for itself again.
+    fn reclaim(&mut self) {
+        self.restarted_incumbent = false;
+        let reclaim_of = self.state.primary.as_ref().map(|p| p.term);
+        self.start_campaign(reclaim_of, self.now);
+    }
+
     fn on_request_block(&mut self, company: &str, table: &str, blocks_held: usize) {
+        let incumbent = self
+            .state
+            .primary
+            .as_ref()
+            .is_some_and(|p| p.company == self.me);
+        if incumbent
+            && self.leader.is_none()
+            && self.campaign.is_none()
+            && self.idle_incumbent_ticks >= RECLAIM_ON_REQUEST_TICKS
+        {
+            // A member needs a block now: no reason to wait out the idle
+            // delay. Its next request (the retry) is then served.
+            self.reclaim();
+        }
         let Some(leader) = &self.leader else {
             // Tell the asker who the primary is, if this member knows.
             if let Some(primary) = self.state.primary.clone()
@@ -1080,15 +1347,22 @@ impl Machine {
         let mut ranges: Vec<Range> = self.own_ranges(table).cloned().collect();
         ranges.sort_by_key(|r| r.from);
         for range in ranges {
-            let used = self.used(&range);
-            if used < range.size() {
+            let mut used = self.used(&range);
+            while used < range.size() {
                 let code = range.from + used;
+                used += 1;
                 self.state
                     .codes_used
                     .entry(range.table.clone())
                     .or_default()
-                    .insert(range.from, used + 1);
+                    .insert(range.from, used);
                 self.mark_dirty();
+                self.usage_unreported = true;
+                // A code given by hand ahead of the counter is passed over.
+                let claimed = self.state.claimed.get_mut(table);
+                if claimed.is_some_and(|c| c.remove(&code)) {
+                    continue;
+                }
                 self.maybe_request_block(table);
                 return Ok(IssuedCode { code });
             }
@@ -1164,16 +1438,22 @@ impl Machine {
             answer: true,
         };
         self.send(peer, message);
-        let used: Vec<(TableName, i64, i64)> = self
+        // Sent even when empty: a company that re-joined holds no counts
+        // yet, and the peer answers with what it knows of them.
+        let usage = self.usage_report();
+        self.send(peer, usage);
+    }
+
+    /// This company's counts of its committed ranges.
+    fn usage_report(&self) -> PrimaryMessage {
+        let used = self
             .state
             .committed
             .iter()
             .filter(|r| r.company == self.me)
             .map(|r| (r.table.clone(), r.from, self.used(r)))
             .collect();
-        if !used.is_empty() {
-            self.send(peer, PrimaryMessage::Usage { used });
-        }
+        PrimaryMessage::Usage { used }
     }
 
     fn on_sync(
@@ -1266,15 +1546,23 @@ impl Machine {
             .is_some_and(|p| p.company == self.me);
         if incumbent && self.leader.is_none() && self.campaign.is_none() {
             self.idle_incumbent_ticks += 1;
-            if self.idle_incumbent_ticks >= self.config.reclaim_after_ticks {
-                let reclaim_of = self.state.primary.as_ref().map(|p| p.term);
-                self.start_campaign(reclaim_of, self.now);
+            let after = if self.restarted_incumbent {
+                RESTART_RECLAIM_TICKS
+            } else {
+                self.config.reclaim_after_ticks
+            };
+            if self.idle_incumbent_ticks >= after {
+                self.reclaim();
             }
         } else {
             self.idle_incumbent_ticks = 0;
         }
         for table in self.tables_in_use() {
             self.maybe_request_block(&table);
+        }
+        if std::mem::take(&mut self.usage_unreported) {
+            let usage = self.usage_report();
+            self.broadcast(usage);
         }
         let others: Vec<CompanyId> = self
             .roster
@@ -1544,5 +1832,132 @@ mod tests {
         let json = serde_json::to_string(ms[1].persistent()).unwrap();
         let back: PersistentState = serde_json::from_str(&json).unwrap();
         assert_eq!(&back, ms[1].persistent());
+    }
+
+    /// Three members, the first elected, and these customer ranges
+    /// (member, from, to) committed.
+    fn with_customer_ranges(ranges: &[(usize, i64, i64)]) -> Vec<Machine> {
+        let mut ms = cluster(3);
+        ms[0].elect(None).unwrap();
+        settle(&mut ms, &[0, 1, 2]);
+        for &(member, from, to) in ranges {
+            let company = ms[member].me().to_owned();
+            ms[0].set_range(&company, "customer", from, to).unwrap();
+        }
+        settle(&mut ms, &[0, 1, 2]);
+        ms
+    }
+
+    /// A member whose counters went back (a restored backup, a re-join)
+    /// hears from the group what it had issued and never draws it again.
+    #[test]
+    fn counters_that_went_back_are_raised_by_the_group() {
+        let mut ms = with_customer_ranges(&[(1, 100, 199)]);
+        let c1 = ms[1].me().to_owned();
+        let backup = ms[1].persistent().clone();
+        for want in 100..106 {
+            assert_eq!(ms[1].next_code("customer").unwrap().code, want);
+        }
+        // The primary hears the usage.
+        let p = ms[0].me().to_owned();
+        ms[1].sync_with(&p);
+        settle(&mut ms, &[0, 1, 2]);
+        // Restored from the backup taken after three codes... or with
+        // nothing at all (a re-join): both are corrected.
+        for (state, next) in [(backup, 106), (PersistentState::default(), 107)] {
+            let roster = ids(3);
+            ms[1] = Machine::restore(c1.clone(), roster, state);
+            ms[1].sync_with(&p);
+            settle(&mut ms, &[0, 1, 2]);
+            assert_eq!(ms[1].next_code("customer").unwrap().code, next);
+            // The primary keeps the new count for the next time.
+            ms[1].sync_with(&p);
+            settle(&mut ms, &[0, 1, 2]);
+            ms[1] = Machine::restore(c1.clone(), ids(3), ms[1].persistent().clone());
+        }
+        // The counts survive the primary's own restart.
+        let kept = ms[0].persistent().clone();
+        assert_eq!(kept.group_used[&c1]["customer"][&100], 8);
+    }
+
+    #[test]
+    fn codes_records_hold_raise_the_counters() {
+        let mut ms = with_customer_ranges(&[(1, 100, 199), (2, 200, 299)]);
+        let c2 = ms[2].me().to_owned();
+        ms[1].note_codes_held("customer", &BTreeSet::from([5, 120, 250, 400]));
+        assert_eq!(ms[1].next_code("customer").unwrap().code, 121);
+        assert_eq!(ms[1].persistent().group_used[&c2]["customer"][&200], 51);
+    }
+
+    #[test]
+    fn a_code_given_by_hand_is_checked_and_never_drawn() {
+        let mut ms = with_customer_ranges(&[(1, 1, 10), (2, 11, 20)]);
+        assert_eq!(ms[1].next_code("customer").unwrap().code, 1);
+        let refused = |m: &mut Machine, code| m.claim_code("customer", code).unwrap_err();
+        assert_eq!(refused(&mut ms[1], 1), ClaimError::Issued { code: 1 });
+        assert!(matches!(
+            refused(&mut ms[1], 12),
+            ClaimError::OthersBlock { .. }
+        ));
+        assert!(matches!(
+            refused(&mut ms[1], 50),
+            ClaimError::NotInBlock { .. }
+        ));
+        for out in [0, -3, 3_000_000_000] {
+            assert!(matches!(
+                refused(&mut ms[1], out),
+                ClaimError::OutOfBounds { .. }
+            ));
+        }
+        ms[1].claim_code("customer", 3).unwrap();
+        assert!(ms[1].take_output().persist);
+        assert_eq!(
+            ms[1].claim_code("customer", 3),
+            Err(ClaimError::Issued { code: 3 })
+        );
+        let drawn: Vec<i64> = (0..3)
+            .map(|_| ms[1].next_code("customer").unwrap().code)
+            .collect();
+        assert_eq!(drawn, vec![2, 4, 5]);
+    }
+
+    /// A primary that restarts hands out blocks again within a few ticks,
+    /// not after the whole idle delay.
+    #[test]
+    fn a_restarted_primary_reclaims_at_once() {
+        let mut ms = cluster(3);
+        ms[0].elect(None).unwrap();
+        settle(&mut ms, &[0, 1, 2]);
+        let p = ms[0].me().to_owned();
+        ms[0] = Machine::restore(p.clone(), ids(3), ms[0].persistent().clone());
+        assert!(ms[0].acting_primary_term().is_none());
+        for _ in 0..RESTART_RECLAIM_TICKS {
+            ms[0].tick();
+        }
+        settle(&mut ms, &[0, 1, 2]);
+        assert!(ms[0].acting_primary_term().is_some());
+        assert!(ms[2].next_code("order").is_err());
+        settle(&mut ms, &[0, 1, 2]);
+        assert_eq!(ms[2].next_code("order").unwrap().code, 1);
+    }
+
+    /// What a restore carries over from the store it replaces.
+    #[test]
+    fn a_restored_state_keeps_the_highest_counters_and_terms() {
+        let mut ms = with_customer_ranges(&[(1, 1, 10)]);
+        let c1 = ms[1].me().to_owned();
+        let backup = ms[1].persistent().clone();
+        let _ = ms[1].next_code("customer").unwrap();
+        ms[0].set_range(&c1, "customer", 11, 20).unwrap();
+        settle(&mut ms, &[0, 1, 2]);
+        ms[0].elect(None).unwrap();
+        settle(&mut ms, &[0, 1, 2]);
+        let current = ms[1].persistent().clone();
+        let restored = backup.carried_over(&current);
+        assert_eq!(restored.current_term, current.current_term);
+        assert_eq!(restored.voted_for, current.voted_for);
+        assert_eq!(restored.primary, current.primary);
+        assert_eq!(restored.committed, current.committed);
+        assert_eq!(restored.codes_used, current.codes_used);
     }
 }

@@ -9,6 +9,8 @@
 //!
 //! [`driver`] runs it inside the node: one task, persisting before it
 //! sends, with replication carrying its messages and the API its commands.
+//! `held` tells it the codes the store's records hold, so counters that
+//! went back (a restore, a re-join) rise past every code already in use.
 //!
 //! `machine.rs` is larger than the node's other files (about 1,300 lines
 //! besides its tests) on purpose: it is one state machine, election and
@@ -16,9 +18,40 @@
 //! handed out twice) are read and checked as a whole. `sim.rs` is test
 //! code. It reads the store and elo-crdt only; it knows no network.
 
+mod awaiting;
 pub mod driver;
+mod handle;
+mod held;
 pub mod machine;
 
-pub use driver::{PrimaryError, PrimaryHandle, PrimarySettings, PrimaryView, RangeRow};
+pub use driver::{
+    AwaitingCode, BLOCK_WAIT, CREATE_WAIT, PrimaryError, PrimaryHandle, PrimarySettings,
+    PrimaryView, RangeRow,
+};
+pub(crate) use held::code_of;
 #[cfg(test)]
 mod sim;
+
+/// Takes into a restored store the primary state of the store it
+/// replaces (`current`, as stored): terms, votes, ranges and counters only
+/// grow, so a restore never draws a code again nor votes twice in a term
+/// ([`machine::PersistentState::carried_over`]). A damaged `current` is
+/// left out, and the restored store keeps its own state.
+pub fn carry_over_counters(
+    restored: &mut crate::store::Store,
+    current: &[u8],
+) -> Result<(), crate::store::StoreError> {
+    let Ok(current) = serde_json::from_slice::<machine::PersistentState>(current) else {
+        tracing::warn!(
+            "the primary state of the store being replaced is unreadable; the restored one keeps its own"
+        );
+        return Ok(());
+    };
+    let db = restored.database();
+    let state = crate::store::read::meta(&db, driver::META_PRIMARY)?
+        .and_then(|b| serde_json::from_slice::<machine::PersistentState>(&b).ok())
+        .unwrap_or_default();
+    let bytes = serde_json::to_vec(&state.carried_over(&current))
+        .map_err(|e| crate::store::StoreError::Failed(e.to_string()))?;
+    restored.put_meta(driver::META_PRIMARY, &bytes)
+}

@@ -5,11 +5,13 @@
 
 mod codes;
 
+pub use codes::number_waiting_records;
+
 use elo_crdt::{DocId, FieldError, Kind, RecordPatch, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::primary::PrimaryHandle;
+use crate::primary::{PrimaryError, PrimaryHandle};
 use crate::store::{StoreError, StoreHandle, WriteError, WriteOp, WriteResult};
 
 /// Why a record operation was refused.
@@ -24,6 +26,18 @@ pub enum RecordError {
     Write(WriteError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Codes(PrimaryError),
+}
+
+/// A record written, and why it has no code yet if it is new and none
+/// could be had.
+#[derive(Debug)]
+pub struct Written {
+    pub result: WriteResult,
+    /// The record is stored without a code and gets one when a block
+    /// arrives: why.
+    pub code_pending: Option<String>,
 }
 
 impl From<FieldError> for RecordError {
@@ -52,11 +66,14 @@ pub async fn put(
     body: &Value,
     must_exist: bool,
 ) -> Result<WriteResult, RecordError> {
-    put_with_codes(store, kind, key, body, must_exist, None).await
+    Ok(put_with_codes(store, kind, key, body, must_exist, None)
+        .await?
+        .result)
 }
 
 /// [`put`], and a new record of a numbered kind sent without `code` gets
-/// the next code of its table from this company's ID ranges.
+/// the next code of its table from this company's ID ranges; a code given
+/// by hand must be one of this company's not issued yet.
 pub async fn put_with_codes(
     store: &StoreHandle,
     kind: Kind,
@@ -64,7 +81,7 @@ pub async fn put_with_codes(
     body: &Value,
     must_exist: bool,
     codes: Option<&PrimaryHandle>,
-) -> Result<WriteResult, RecordError> {
+) -> Result<Written, RecordError> {
     let mut patch = RecordPatch::from_json(kind, body)?;
     let id = match key {
         Some(k) => {
@@ -77,16 +94,27 @@ pub async fn put_with_codes(
     if must_exist && store.get(id.clone()).await?.is_none_or(|r| r.deleted) {
         return Err(RecordError::NotFound(id.to_string()));
     }
+    let mut code_pending = None;
     if let Some(codes) = codes {
-        codes::assign_codes(store, kind, &mut [(&id, &mut patch)], codes).await?;
+        let refused = codes::check_given_codes(store, kind, &[(&id, &patch)], codes).await?;
+        if let Some((_, e)) = refused.into_iter().next() {
+            return Err(RecordError::Invalid(e));
+        }
+        code_pending = codes::assign_codes(store, kind, &mut [(&id, &mut patch)], codes)
+            .await?
+            .map(|(_, reason)| reason);
     }
-    Ok(store
+    let result = store
         .write_one(WriteOp::Put {
             id,
             patch,
             return_record: true,
         })
-        .await??)
+        .await??;
+    Ok(Written {
+        result,
+        code_pending,
+    })
 }
 
 /// Deletes one record.
@@ -115,6 +143,17 @@ pub struct BulkReport {
     /// Rows that changed a record.
     pub changed: usize,
     pub rejected: Vec<Rejected>,
+    /// New rows stored without a code (they get one when a block
+    /// arrives), by index, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_pending: Option<CodePending>,
+}
+
+/// Rows stored without a code, and why.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CodePending {
+    pub rows: Vec<usize>,
+    pub reason: String,
 }
 
 /// Writes many records of one kind in one transaction. Each row is checked
@@ -123,7 +162,7 @@ pub async fn put_many(
     store: &StoreHandle,
     kind: Kind,
     rows: &[Value],
-) -> Result<BulkReport, StoreError> {
+) -> Result<BulkReport, RecordError> {
     put_many_with_codes(store, kind, rows, None).await
 }
 
@@ -133,32 +172,47 @@ pub async fn put_many_with_codes(
     kind: Kind,
     rows: &[Value],
     codes: Option<&PrimaryHandle>,
-) -> Result<BulkReport, StoreError> {
+) -> Result<BulkReport, RecordError> {
     let mut report = BulkReport::default();
-    let mut ops = Vec::with_capacity(rows.len());
-    let mut index_of_op = Vec::with_capacity(rows.len());
+    let mut checked = Vec::with_capacity(rows.len());
     for (index, row) in rows.iter().enumerate() {
         match RecordPatch::from_json(kind, row).and_then(|p| p.doc_id(kind).map(|id| (id, p))) {
-            Ok((id, patch)) => {
-                ops.push(WriteOp::Put {
-                    id,
-                    patch,
-                    return_record: false,
-                });
-                index_of_op.push(index);
-            }
+            Ok((id, patch)) => checked.push((index, id, patch)),
             Err(e) => report.rejected.push(rejected(index, e)),
         }
     }
     if let Some(codes) = codes {
-        let mut numbered: Vec<(&DocId, &mut RecordPatch)> = ops
-            .iter_mut()
-            .filter_map(|op| match op {
-                WriteOp::Put { id, patch, .. } => Some((&*id, patch)),
-                _ => None,
-            })
-            .collect();
-        codes::assign_codes(store, kind, &mut numbered, codes).await?;
+        let given: Vec<(&DocId, &RecordPatch)> = checked.iter().map(|(_, id, p)| (id, p)).collect();
+        let refused = codes::check_given_codes(store, kind, &given, codes).await?;
+        let mut position = 0;
+        checked.retain(|(index, _, _)| {
+            let keep = match refused.get(&position) {
+                Some(e) => {
+                    report.rejected.push(rejected(*index, e.clone()));
+                    false
+                }
+                None => true,
+            };
+            position += 1;
+            keep
+        });
+        let mut numbered: Vec<(&DocId, &mut RecordPatch)> =
+            checked.iter_mut().map(|(_, id, p)| (&*id, p)).collect();
+        if let Some((rows, reason)) = codes::assign_codes(store, kind, &mut numbered, codes).await?
+        {
+            let rows = rows.into_iter().map(|i| checked[i].0).collect();
+            report.code_pending = Some(CodePending { rows, reason });
+        }
+    }
+    let mut ops = Vec::with_capacity(checked.len());
+    let mut index_of_op = Vec::with_capacity(checked.len());
+    for (index, id, patch) in checked {
+        ops.push(WriteOp::Put {
+            id,
+            patch,
+            return_record: false,
+        });
+        index_of_op.push(index);
     }
     let results = if ops.is_empty() {
         Vec::new()

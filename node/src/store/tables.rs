@@ -104,6 +104,9 @@ pub const META_LISTEN: &str = "listen_addrs";
 /// The primary machine's persisted election and range state (JSON
 /// `PersistentState`, `primary::driver`).
 pub const META_PRIMARY: &str = "primary_state";
+/// Records this company stored without a code, to number once a block
+/// arrives (JSON: table → record ids, `primary::awaiting`).
+pub const META_CODES_AWAITING: &str = "codes_awaiting";
 /// Prefix; `remembered_addr/{peer id}`: the address a member was last
 /// reached at (text multiaddr, `mesh`), dialed first after a restart.
 pub const META_REMEMBERED_ADDR: &str = "remembered_addr/";
