@@ -176,14 +176,18 @@ impl<L: Link> RecordLog<L> {
     async fn differing(&self, entries: &[ChangeSummary]) -> Result<Vec<FetchDoc>, PullError> {
         let policy = &self.from.policy;
         let mut ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        // Whether a listed record is held here decides for its parts too.
-        ids.extend(
-            entries.iter().map(|e| {
+        // Whether a listed record is held here decides for its parts too;
+        // asked only when the member listed creators (this company keeps
+        // someone out), so the common walk reads no more than before.
+        let lists_origins = entries.iter().any(|e| e.origins.is_some());
+        if lists_origins {
+            ids.extend(entries.iter().map(|e| {
                 DocId::parse(&e.id).map_or_else(String::new, |id| id.record().to_string())
-            }),
-        );
+            }));
+        }
         let mut local = self.from.store.heads_of(ids).await?;
-        let records_held = local.split_off(entries.len());
+        let mut records_held = local.split_off(entries.len());
+        records_held.resize(entries.len(), None);
         let mut need = Vec::new();
         let mut withheld = Vec::new();
         for ((entry, mine), record_held) in entries.iter().zip(local).zip(records_held) {
