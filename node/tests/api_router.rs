@@ -211,9 +211,15 @@ async fn a_record_put_is_read_back_and_updated() {
     assert_eq!(got.body["name"], "Ana");
     assert_eq!(got.body["city"], "Recife");
 
-    // A second PUT sets one field and keeps the others.
+    // A second PUT sets one field and keeps the others; the answer is the
+    // whole record, the credit limit (a part) included.
+    let limit = node.put(&customer_path(), r#"{"credit_limit":"700.00"}"#).await;
+    assert_eq!(limit.status, StatusCode::OK, "{:?}", limit.body);
     let updated = node.put(&customer_path(), r#"{"city":"Olinda"}"#).await;
     assert_eq!(updated.status, StatusCode::OK, "{:?}", updated.body);
+    assert_eq!(updated.body["credit_limit"], "700.00", "{:?}", updated.body);
+    assert_eq!(updated.body["name"], "Ana");
+    assert!(updated.body["seq"].as_u64().is_some());
     let got = node.get(&customer_path()).await;
     assert_eq!(got.body["name"], "Ana");
     assert_eq!(got.body["city"], "Olinda");

@@ -123,6 +123,15 @@ async fn write_record(
     )
     .await?;
     let (status, Json(mut body)) = written(result.result);
+    // The answer is the record as a GET shows it, the fields this write did
+    // not touch and the parts (credit limit, prices, rates) included.
+    if let Some(record) = state.store.get(id).await?.filter(|r| !r.deleted) {
+        let seq = body["seq"].clone();
+        body = record.to_json();
+        if let Value::Object(m) = &mut body {
+            m.insert("seq".into(), seq);
+        }
+    }
     if let (Some(reason), Value::Object(m)) = (result.code_pending, &mut body) {
         m.insert("code_pending".into(), json!(reason));
     }

@@ -5,10 +5,14 @@
 //! code a record it receives from the group already holds.
 //!
 //! A store that holds no primary state yet (a company that just joined and
-//! received the group's records) is read whole once; after that every
-//! committed change of a numbered kind is looked at as it happens. Only a
-//! node with a network runs it: without one, no record comes from the
-//! group.
+//! received the group's records) is read whole once. Then the records
+//! committed in the first minutes after the node starts are looked at as
+//! they arrive: that is when a company's counters can be behind (a
+//! restore, a copy, a re-join catch up from the group then). Past that
+//! window nothing is read: every code a running company draws is its own
+//! and counted as drawn, and a code given by hand must lie in the writer's
+//! own blocks. Reading is paced, so a catch-up of many records is not
+//! slowed by it: each record read costs a document load.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -24,8 +28,11 @@ const PAGE: usize = 2_000;
 /// Changes gathered before their codes are told, so a bulk load is told in
 /// a few messages rather than one per record.
 const GATHER: Duration = Duration::from_millis(200);
-/// How long the store must be quiet before everything is read again.
-const QUIET: Duration = Duration::from_secs(2);
+/// How long after the start records are looked at as they are committed.
+const WATCH_FOR: Duration = Duration::from_secs(120);
+/// Pause after each record read: at most about 5,000 records a second, a
+/// part of one core, whatever the rate of the catch-up.
+const PACE: Duration = Duration::from_micros(200);
 
 /// The record's code, if it has a valid one.
 pub(crate) fn code_of(record: &Record) -> Option<i64> {
@@ -58,37 +65,34 @@ async fn watch_codes(
     read_all: bool,
     changes: &mut broadcast::Receiver<ChangeEntry>,
 ) {
-    // Changes were missed (a bulk load outran this task): everything is
-    // read again once the store has been quiet for a while, not at every
-    // miss.
     if read_all && let Err(e) = tell_all(store, primary).await {
         tracing::warn!("could not read the codes records hold: {e}");
     }
-    let mut read_again = false;
+    let until = tokio::time::Instant::now() + WATCH_FOR;
+    // The last change looked at: what a lag missed is read from the log.
+    let mut seen = match store.last_seq().await {
+        Ok(seq) => seq,
+        Err(_) => return,
+    };
     loop {
-        let next = if read_again {
-            tokio::time::timeout(QUIET, changes.recv()).await
-        } else {
-            Ok(changes.recv().await)
-        };
         let mut ids: BTreeSet<DocId> = BTreeSet::new();
-        match next {
-            Err(_quiet) => {
-                if let Err(e) = tell_all(store, primary).await {
-                    tracing::warn!("could not read the codes records hold: {e}");
-                }
-                read_again = false;
-                continue;
+        match tokio::time::timeout_at(until, changes.recv()).await {
+            Err(_window_over) => return,
+            Ok(Ok(entry)) => {
+                seen = seen.max(entry.seq);
+                ids.extend(numbered(&entry));
             }
-            Ok(Ok(entry)) => ids.extend(numbered(&entry)),
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                read_again = true;
-                continue;
+                match missed_since(store, &mut seen).await {
+                    Ok(missed) => ids.extend(missed),
+                    Err(e) => tracing::warn!("could not read the codes records hold: {e}"),
+                }
             }
             Ok(Err(broadcast::error::RecvError::Closed)) => return,
         }
-        let until = tokio::time::Instant::now() + GATHER;
-        while let Ok(Ok(entry)) = tokio::time::timeout_at(until, changes.recv()).await {
+        let gathered = tokio::time::Instant::now() + GATHER;
+        while let Ok(Ok(entry)) = tokio::time::timeout_at(gathered, changes.recv()).await {
+            seen = seen.max(entry.seq);
             ids.extend(numbered(&entry));
         }
         let mut held: BTreeMap<&'static str, BTreeSet<i64>> = BTreeMap::new();
@@ -98,6 +102,7 @@ async fn watch_codes(
             {
                 held.entry(table).or_default().insert(code);
             }
+            tokio::time::sleep(PACE).await;
         }
         for (table, codes) in held {
             primary.codes_held(table, codes).await;
@@ -105,9 +110,27 @@ async fn watch_codes(
     }
 }
 
-/// The changed record, if it is of a numbered kind.
+/// The records of numbered kinds committed after `seen`, read from the
+/// change log (the live channel lagged behind a bulk load); moves `seen`.
+async fn missed_since(store: &StoreHandle, seen: &mut u64) -> Result<Vec<DocId>, StoreError> {
+    let mut out = Vec::new();
+    loop {
+        let page = store.changes_since(*seen, PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(out);
+        };
+        *seen = last.seq;
+        out.extend(page.iter().filter_map(numbered));
+        if page.len() < PAGE {
+            return Ok(out);
+        }
+    }
+}
+
+/// The changed record (a part's record for a part), if it is of a numbered
+/// kind.
 fn numbered(entry: &ChangeEntry) -> Option<DocId> {
-    let id = DocId::parse(&entry.id)?;
+    let id = DocId::parse(&entry.id)?.record();
     id.kind().code_table().map(|_| id)
 }
 
@@ -122,6 +145,7 @@ async fn tell_all(store: &StoreHandle, primary: &PrimaryHandle) -> Result<(), St
         loop {
             let page = store.list(kind, after.take(), PAGE, true).await?;
             codes.extend(page.iter().filter_map(code_of));
+            tokio::time::sleep(PACE * page.len() as u32).await;
             match page.last() {
                 Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
                 _ => break,
