@@ -143,13 +143,13 @@ async fn tell_all(store: &StoreHandle, primary: &PrimaryHandle) -> Result<(), St
         let mut codes = BTreeSet::new();
         let mut after = None;
         loop {
-            let page = store.list(kind, after.take(), PAGE, true).await?;
-            codes.extend(page.iter().filter_map(code_of));
-            tokio::time::sleep(PACE * page.len() as u32).await;
-            match page.last() {
-                Some(last) if page.len() == PAGE => after = Some(last.id.clone()),
-                _ => break,
-            }
+            let (page, last) = store.codes_held(kind, after.take(), PAGE).await?;
+            codes.extend(page.into_iter().filter(|c| *c >= 1));
+            let Some(last) = last else {
+                break;
+            };
+            after = Some(last);
+            tokio::time::sleep(PACE * PAGE as u32).await;
         }
         if !codes.is_empty() {
             primary.codes_held(table, codes).await;

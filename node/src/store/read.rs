@@ -94,6 +94,45 @@ fn assemble(
     Ok(record)
 }
 
+/// The codes held by records of `kind` after `after` (a page of at most
+/// `limit` records): each record's own document only, not its parts, so
+/// reading every record costs one document load each. Returns the codes
+/// and the last record read (where the next page starts).
+pub fn codes_held(
+    db: &Database,
+    kind: Kind,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<i64>, Option<String>), StoreError> {
+    let txn = db.begin_read()?;
+    let docs = txn.open_table(DOCS)?;
+    let prefix = DocId::kind_prefix(kind);
+    let start = after.map_or(prefix.clone(), str::to_owned);
+    let (mut codes, mut last, mut read) = (Vec::new(), None, 0);
+    for item in docs.range(start.as_str()..)? {
+        let (k, v) = item?;
+        let key = k.value();
+        if !key.starts_with(&prefix) || read >= limit {
+            break;
+        }
+        let Some(id) = DocId::parse(key).filter(|id| id.part_category().is_none()) else {
+            continue;
+        };
+        if after == Some(key) {
+            continue;
+        }
+        read += 1;
+        last = Some(key.to_owned());
+        if let Ok(doc) = RecordDoc::load(v.value(), READER, &id)
+            && let Some(elo_crdt::FieldValue::Int(code)) =
+                doc.record().and_then(|r| r.values.get("code").cloned())
+        {
+            codes.push(code);
+        }
+    }
+    Ok((codes, last))
+}
+
 /// Records of a kind in key order, starting after `after` (a document
 /// id), skipping deleted ones unless asked.
 pub fn list(

@@ -182,6 +182,17 @@ impl StoreHandle {
         self.blocking(move |db| read::heads_of(db, &ids)).await
     }
 
+    /// See [`read::codes_held`].
+    pub async fn codes_held(
+        &self,
+        kind: Kind,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<i64>, Option<String>), StoreError> {
+        self.blocking(move |db| read::codes_held(db, kind, after.as_deref(), limit))
+            .await
+    }
+
     /// See [`read::origins_of`].
     pub async fn origins_of(
         &self,
