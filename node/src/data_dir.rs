@@ -276,6 +276,7 @@ impl DataDir {
                 if let Some(counters) = &counters {
                     crate::primary::carry_over_counters(&mut store, counters)?;
                 }
+                store.put_meta(crate::store::tables::META_RESTORED, b"1")?;
                 Ok(read::record_count(&db)?)
             })();
         let records = match checked {
@@ -307,7 +308,7 @@ impl DataDir {
         let _ = fs::remove_file(&restoring);
         crate::store::backup::copy_file(backup, &restoring)?;
         let read = (|| -> Result<(Vec<u8>, Vec<u8>, u64), DataDirError> {
-            let store = Store::open(&restoring, Vec::new(), String::new())
+            let mut store = Store::open(&restoring, Vec::new(), String::new())
                 .map_err(|e| damaged(format!("not an elo store: {e}")))?;
             let db = store.database();
             let company: Company = read_json(&read::meta(&db, META_COMPANY)?, &self.root)
@@ -327,6 +328,7 @@ impl DataDir {
             if identity.public().to_peer_id().to_string() != company.peer_id {
                 return Err(damaged("its identity key is not its company's".into()));
             }
+            store.put_meta(crate::store::tables::META_RESTORED, b"1")?;
             Ok((key, token, read::record_count(&db)?))
         })();
         let written = read.and_then(|(key, token, records)| {

@@ -60,6 +60,13 @@ impl PrimaryHandle {
             None => PersistentState::default(),
         };
         let fresh = state == PersistentState::default();
+        // Only a restored store reads the codes its records hold: a running
+        // company's counters only grow, and a company that joins learns its
+        // usage from the group.
+        let restored = store
+            .meta(crate::store::tables::META_RESTORED)
+            .await?
+            .is_some_and(|v| v == b"1");
         let awaiting = Awaiting::load(&store).await?;
         let mut config = Config::default();
         config.default_table.block_size = settings.block_size.max(1);
@@ -94,8 +101,8 @@ impl PrimaryHandle {
             failed_terms: BTreeSet::new(),
         };
         let handle = PrimaryHandle { inputs, blocks };
-        let held = (!settings.offline)
-            .then(|| super::held::spawn(store_for_codes, handle.clone(), fresh, stopping.clone()));
+        let held = (!settings.offline && restored)
+            .then(|| super::held::spawn(store_for_codes, handle.clone(), stopping.clone()));
         tokio::spawn(task.run(rx, stopping, held));
         Ok((handle, outgoing))
     }

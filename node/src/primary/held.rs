@@ -4,15 +4,15 @@
 //! restored a backup, started from a copy of its directory) never draws a
 //! code a record it receives from the group already holds.
 //!
-//! A store that holds no primary state yet (a company that just joined and
-//! received the group's records) is read whole once. Then the records
-//! committed in the first minutes after the node starts are looked at as
-//! they arrive: that is when a company's counters can be behind (a
-//! restore, a copy, a re-join catch up from the group then). Past that
-//! window nothing is read: every code a running company draws is its own
-//! and counted as drawn, and a code given by hand must lie in the writer's
-//! own blocks. Reading is paced, so a catch-up of many records is not
-//! slowed by it: each record read costs a document load.
+//! It runs only on the first start after `elo restore`: the restored
+//! store's records are read whole once, then the records committed in the
+//! next two minutes (the group sending back what was written after the
+//! backup) as they arrive. A running company needs none of it: its
+//! counters only grow, every code it draws is counted as drawn, a code
+//! given by hand must lie in the writer's own blocks, and a company that
+//! joins (again) learns its usage from the group. Reading is paced, so the
+//! catch-up it watches is not slowed by it: each record read costs a
+//! document load.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -21,6 +21,7 @@ use elo_crdt::{DocId, FieldValue, Kind, Record};
 use tokio::sync::{broadcast, watch};
 
 use super::driver::PrimaryHandle;
+use crate::store::tables::META_RESTORED;
 use crate::store::{ChangeEntry, StoreError, StoreHandle};
 
 /// Records read per page of the first reading.
@@ -47,14 +48,17 @@ pub(crate) fn code_of(record: &Record) -> Option<i64> {
 pub(super) fn spawn(
     store: StoreHandle,
     primary: PrimaryHandle,
-    read_all: bool,
     mut stopping: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let mut changes = store.subscribe();
     tokio::spawn(async move {
-        tokio::select! {
-            _ = watch_codes(&store, &primary, read_all, &mut changes) => {}
-            _ = stopping.wait_for(|s| *s) => {}
+        let finished = tokio::select! {
+            _ = watch_codes(&store, &primary, &mut changes) => true,
+            _ = stopping.wait_for(|s| *s) => false,
+        };
+        // Done: the next start reads nothing.
+        if finished && store.set_meta(META_RESTORED, b"0".to_vec()).await.is_err() {
+            tracing::warn!("could not note the restore's codes as read");
         }
     })
 }
@@ -62,10 +66,9 @@ pub(super) fn spawn(
 async fn watch_codes(
     store: &StoreHandle,
     primary: &PrimaryHandle,
-    read_all: bool,
     changes: &mut broadcast::Receiver<ChangeEntry>,
 ) {
-    if read_all && let Err(e) = tell_all(store, primary).await {
+    if let Err(e) = tell_all(store, primary).await {
         tracing::warn!("could not read the codes records hold: {e}");
     }
     let until = tokio::time::Instant::now() + WATCH_FOR;

@@ -104,6 +104,10 @@ pub const META_LISTEN: &str = "listen_addrs";
 /// The primary machine's persisted election and range state (JSON
 /// `PersistentState`, `primary::driver`).
 pub const META_PRIMARY: &str = "primary_state";
+/// Set (`1`) by `elo restore`: the next start reads the codes the records
+/// hold, and those the group sends back in its first minutes, so a code a
+/// record took after the backup is never drawn again; `0` once done.
+pub const META_RESTORED: &str = "restored";
 /// Records this company stored without a code, to number once a block
 /// arrives (JSON: table → record ids, `primary::awaiting`).
 pub const META_CODES_AWAITING: &str = "codes_awaiting";
