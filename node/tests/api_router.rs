@@ -213,7 +213,9 @@ async fn a_record_put_is_read_back_and_updated() {
 
     // A second PUT sets one field and keeps the others; the answer is the
     // whole record, the credit limit (a part) included.
-    let limit = node.put(&customer_path(), r#"{"credit_limit":"700.00"}"#).await;
+    let limit = node
+        .put(&customer_path(), r#"{"credit_limit":"700.00"}"#)
+        .await;
     assert_eq!(limit.status, StatusCode::OK, "{:?}", limit.body);
     let updated = node.put(&customer_path(), r#"{"city":"Olinda"}"#).await;
     assert_eq!(updated.status, StatusCode::OK, "{:?}", updated.body);
