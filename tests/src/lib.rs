@@ -173,8 +173,11 @@ impl Company {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("node's first line");
-        let v: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("node printed {line:?}: {e}"));
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            let log = std::fs::read_to_string(self.data().join("node.log")).unwrap_or_default();
+            let tail: String = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+            panic!("node printed {line:?}: {e}\nits log, last lines first:\n{tail}")
+        });
         let api = v["api"].as_str().expect("api address").to_string();
         RunningNode {
             child,

@@ -37,11 +37,19 @@ const WRITERS: usize = 3;
 /// Records every writer updates: two companies on each.
 const SHARED: u64 = 4;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Free ports below the kernel's ephemeral range (32768 and up on Linux),
+/// all different, so that no connection's local port, nor a proxy's port,
+/// can take one while its node is down between a kill and a restart.
+fn free_ports(n: usize) -> Vec<u16> {
+    let mut rng = rand::thread_rng();
+    let mut out: Vec<u16> = Vec::with_capacity(n);
+    while out.len() < n {
+        let port = rng.gen_range(20_000..32_000);
+        if !out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            out.push(port);
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------- proxies
@@ -555,6 +563,7 @@ fn the_group_keeps_every_promise_under_faults() {
     drop(node);
     let stop = Arc::new(AtomicBool::new(false));
     let mut members = Vec::new();
+    let mut ports = free_ports(2 * NODES).into_iter();
     for company in companies {
         let status = company.elo_json(&["status"]);
         let peer = status["company"]["peer_id"]
@@ -563,8 +572,8 @@ fn the_group_keeps_every_promise_under_faults() {
             .to_string();
         members.push(Member {
             company,
-            api: format!("127.0.0.1:{}", free_port()),
-            listen: free_port(),
+            api: format!("127.0.0.1:{}", ports.next().expect("a port")),
+            listen: ports.next().expect("a port"),
             peer,
             node: None,
         });
