@@ -156,9 +156,8 @@ impl DataDir {
         // record checks it, before anything is made.
         let record = serde_json::json!({ "cnpj": cnpj, "name": name });
         if let Err(e) = elo_crdt::RecordPatch::from_json(elo_crdt::Kind::Company, &record) {
-            return Err(DataDirError::BadName(
-                e.to_string().replace("name: ", "").trim().to_owned(),
-            ));
+            let reason = e.0.into_iter().map(|f| f.reason).collect::<Vec<_>>();
+            return Err(DataDirError::BadName(reason.join("; ")));
         }
         if self.store_path().exists() || self.identity_path().exists() {
             return Err(DataDirError::AlreadyInitialised(

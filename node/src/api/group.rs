@@ -39,7 +39,7 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     };
     let roster = group::roster(&state.store).await?;
     let pending = group::pending_authorizations(&roster, &state.company.cnpj);
-    let withheld = sharing::withheld(&state.store, &state.company.cnpj).await?;
+    let withheld = sharing::withheld(&state.store, &roster, &state.company.cnpj).await?;
     let (primary, _) = state.primary.view().await?;
     Ok(Json(json!({
         "company": state.company,
@@ -152,7 +152,8 @@ struct AuthorizeRequest {
 
 /// The records members hold back from this company, by their creators.
 async fn withheld(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
-    let withheld = sharing::withheld(&state.store, &state.company.cnpj).await?;
+    let roster = group::roster(&state.store).await?;
+    let withheld = sharing::withheld(&state.store, &roster, &state.company.cnpj).await?;
     Ok(Json(json!({ "withheld": withheld })))
 }
 

@@ -47,11 +47,6 @@ impl Default for Authorizations {
 }
 
 impl Authorizations {
-    /// Nobody: the starting point of an explicit list.
-    pub fn nobody() -> Authorizations {
-        Authorizations(BTreeMap::new())
-    }
-
     /// Reads the roster field; an entry that does not parse authorises
     /// nothing (nothing is received on a guess).
     pub fn parse(text: &str) -> Authorizations {
@@ -109,15 +104,6 @@ impl Authorizations {
             return before.is_none_or(|s| !s.is_empty());
         }
         self.0.remove(who).is_some()
-    }
-
-    /// The companies named with fewer categories than all: the ones kept
-    /// (partly) out.
-    pub fn kept_out(&self) -> impl Iterator<Item = (&str, &Sharing)> {
-        self.0
-            .iter()
-            .filter(|(who, s)| who.as_str() != EVERY_COMPANY && !s.is_all())
-            .map(|(who, s)| (who.as_str(), s))
     }
 }
 

@@ -94,9 +94,13 @@ pub struct WithheldFrom {
     pub what_to_do: String,
 }
 
-/// What company `me` lacks because it keeps the records' creators out.
-pub async fn withheld(store: &StoreHandle, me: &str) -> Result<Vec<WithheldFrom>, PolicyError> {
-    let members = roster::roster(store).await?;
+/// What company `me` lacks because it keeps the records' creators out;
+/// `members` is the roster as the caller read it.
+pub async fn withheld(
+    store: &StoreHandle,
+    members: &[roster::Member],
+    me: &str,
+) -> Result<Vec<WithheldFrom>, PolicyError> {
     let mine = members.iter().find(|m| m.cnpj == me);
     let mut by_origin: std::collections::BTreeMap<String, WithheldFrom> = Default::default();
     for (id, origins) in store.withheld().await? {

@@ -534,9 +534,13 @@ fn an_edit_built_on_a_kept_out_companys_edit_still_arrives() {
                 .expect("read")
                 .is_none()
         );
-        let withheld = crate::group::sharing::withheld(&group.nodes[a].store, &group.nodes[a].cnpj)
-            .await
-            .expect("withheld");
+        let withheld = crate::group::sharing::withheld(
+            &group.nodes[a].store,
+            &members_now(&group.members),
+            &group.nodes[a].cnpj,
+        )
+        .await
+        .expect("withheld");
         assert_eq!(withheld.len(), 1, "{withheld:?}");
         assert_eq!(withheld[0].company, group.nodes[b].cnpj);
         assert_eq!(withheld[0].examples, vec![bruno.to_string()]);

@@ -159,16 +159,18 @@ fn within_answer_limit(docs: Vec<(String, DocPayload)>) -> Vec<DocBytes> {
         .collect()
 }
 
-/// A page of the stock log, with the figures the member may have.
+/// A page of the stock log, with the figures the member may have: all of
+/// them, or none when it does not receive products.
 async fn stock(store: &StoreHandle, policy: &SendPolicy, since: u64, limit: u32) -> Answer {
     let limit = limit.clamp(1, MAX_STOCK_PER_PAGE) as usize;
+    let sends = policy.covers_stock();
     let (entries, latest) = store.stock_since(since, limit).await?;
     Ok(ResponseBody::Stock {
         through: entries.last().map_or(latest.max(since), |(seq, _)| *seq),
         entries: entries
             .into_iter()
             .map(|(_, e)| e)
-            .filter(|_| policy.covers_stock())
+            .filter(|_| sends)
             .map(|e| StockFigures {
                 sku: e.sku,
                 company: e.company,
