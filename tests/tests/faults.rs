@@ -800,11 +800,17 @@ fn the_group_keeps_every_promise_under_faults() {
     twice.draws.push(twice.draws[0]);
     assert!(!check_codes(&twice, &finals).is_empty());
     let mut doubled = finals.clone();
-    let code = doubled[0].values().find_map(|r| r["code"].as_i64());
-    if let (Some(code), Some((_, r))) = (code, doubled[0].iter_mut().last()) {
-        r["code"] = json!(code);
-    }
-    assert!(!check_codes(&acks, &doubled).is_empty() || code.is_none());
+    let (coded, code) = doubled[0]
+        .iter()
+        .find_map(|(k, r)| Some((k.clone(), r["code"].as_i64()?)))
+        .expect("the writers' customers hold codes");
+    let other = doubled[0]
+        .keys()
+        .find(|k| **k != coded)
+        .cloned()
+        .expect("more than one record");
+    doubled[0].get_mut(&other).expect("record")["code"] = json!(code);
+    assert!(!check_codes(&acks, &doubled).is_empty());
     let mut stock = stocks.clone();
     stock[1].insert("00000000000000".into(), "1.000".into());
     assert!(!check_stock(&acks, &stock).is_empty());
