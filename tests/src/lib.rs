@@ -28,6 +28,25 @@ pub fn elo_bin() -> PathBuf {
         build
             .args(["build", "--quiet", "-p", "elo-cli"])
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        // `cargo test` runs this process with the test package's variables
+        // (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, …). Some dependencies' builds
+        // depend on them, so passing them on made every test run rebuild
+        // elo's dependency chain (about 45 s here) and the next shell build
+        // rebuild it back.
+        const OF_THE_TEST_PACKAGE: [&str; 6] = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_EXE_",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+        ];
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            if OF_THE_TEST_PACKAGE.iter().any(|p| name.starts_with(p)) {
+                build.env_remove(name);
+            }
+        }
         if dir.ends_with("release") {
             build.arg("--release");
         }
