@@ -41,14 +41,8 @@ pub struct Author<'a> {
     pub time_ms: i64,
 }
 
-/// One entry of a record's history.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct HistoryEntry {
-    pub company: String,
-    pub time_ms: i64,
-    pub fields: Vec<String>,
-    pub hash: String,
-}
+pub use crate::history::HistoryEntry;
+use crate::history::causal_order;
 
 /// One record's automerge document.
 pub struct RecordDoc {
@@ -343,11 +337,16 @@ impl RecordDoc {
         })
     }
 
-    /// Who changed which fields, oldest first.
+    /// Who changed which fields, in causal order: a change comes after
+    /// every change it was built on, whatever the writers' clocks said, so
+    /// the change that set a field's current value is listed after the
+    /// values it replaced. Changes made apart (neither saw the other) come
+    /// by their clock, then by company, then by hash, so every replica
+    /// lists the same history in the same order.
     pub fn history(&mut self) -> Vec<HistoryEntry> {
-        self.doc
-            .get_changes(&[])
-            .into_iter()
+        let changes = self.doc.get_changes(&[]);
+        let entries: Vec<(HistoryEntry, Vec<ChangeHash>)> = changes
+            .iter()
             .map(|change| {
                 let mut fields: Vec<String> = Vec::new();
                 for op in change.decode().operations {
@@ -358,16 +357,18 @@ impl RecordDoc {
                         }
                     }
                 }
-                HistoryEntry {
+                let entry = HistoryEntry {
                     company: change
                         .message()
                         .map_or_else(|| format!("actor {}", change.actor_id()), str::to_string),
                     time_ms: change.timestamp(),
                     fields,
                     hash: change.hash().to_string(),
-                }
+                };
+                (entry, change.deps().to_vec())
             })
-            .collect()
+            .collect();
+        causal_order(entries, changes.iter().map(|c| c.hash()).collect())
     }
 
     pub fn save(&mut self) -> Vec<u8> {

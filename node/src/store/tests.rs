@@ -272,3 +272,23 @@ fn a_received_document_merges_into_the_stored_one() {
         Some(&elo_crdt::FieldValue::Text("R9".into()))
     );
 }
+
+/// A node whose clock was set back: its second write, made after the
+/// first, is listed after it, as the one that set the current value.
+#[test]
+fn history_follows_the_changes_not_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, "11222333000181");
+    let (id, patch) = product("KIT-H", "first");
+    let op = |patch| WriteOp::Put {
+        id: id.clone(),
+        patch,
+        return_record: false,
+    };
+    store.write_batch(vec![op(patch)], 9_000_000).unwrap();
+    let (_, second) = product("KIT-H", "second");
+    store.write_batch(vec![op(second)], 1_000).unwrap();
+    let history = read::history(&store.database(), &id).unwrap().unwrap();
+    let times: Vec<i64> = history.iter().map(|e| e.time_ms).collect();
+    assert_eq!(times, [9_000_000, 1_000], "{history:?}");
+}
