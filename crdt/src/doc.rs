@@ -126,7 +126,10 @@ impl RecordDoc {
                     _ => None,
                 }
             };
-            check_structure(stored, patch)?;
+            check_structure(id, stored.clone(), patch)?;
+            if stored.as_deref() == Some("kit") {
+                self.check_components_kept(patch)?;
+            }
         }
         let mut touched = Vec::new();
         let result = (|| -> Result<(), automerge::AutomergeError> {
@@ -177,6 +180,32 @@ impl RecordDoc {
         Ok(self.commit(author, &touched))
     }
 
+    /// A kit's components are part of its structure: a write that changes
+    /// them (adds, removes or changes a quantity) on a kit the group has is
+    /// refused unless it says `change_structure`, like a change of
+    /// `structure` itself. Writing the components the kit has is no change.
+    fn check_components_kept(&self, patch: &RecordPatch) -> Result<(), ValidationError> {
+        if patch.change_structure {
+            return Ok(());
+        }
+        let changed: Vec<crate::error::FieldError> = patch
+            .edits
+            .iter()
+            .filter(|(k, v)| k.starts_with(schema::COMPONENT) && self.scalar(k) != *v)
+            .map(|(k, _)| {
+                crate::error::FieldError::new(
+                    k.clone(),
+                    "this write changes the components of a kit the group has; they are its structure and must be the same in every company. Change them on purpose, from one company, with \"change_structure\": true",
+                )
+            })
+            .collect();
+        if changed.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationError(changed))
+        }
+    }
+
     /// The saved bytes of a brand-new record holding `patch`, built as one
     /// automerge change without going through an in-memory document.
     ///
@@ -202,7 +231,7 @@ impl RecordDoc {
             return Err(ValidationError(missing));
         }
         if id.kind() == Kind::Product && id.part_category().is_none() {
-            check_structure(None, patch)?;
+            check_structure(id, None, patch)?;
         }
         let put = |key: &str, value: automerge::ScalarValue| Op {
             action: OpType::Put(value),
@@ -551,7 +580,15 @@ pub enum DocPayload {
 /// every company (seed 002): a write that would change the one the group has
 /// is refused unless it says `change_structure`. Components belong to kits
 /// only.
-fn check_structure(stored: Option<String>, patch: &RecordPatch) -> Result<(), ValidationError> {
+fn check_structure(
+    id: &DocId,
+    stored: Option<String>,
+    patch: &RecordPatch,
+) -> Result<(), ValidationError> {
+    let own = format!("{}{}", schema::COMPONENT, id.key_value());
+    if patch.edits.iter().any(|(k, v)| *k == own && v.is_some()) {
+        return Err(ValidationError::one(own, "a kit cannot contain itself"));
+    }
     let wanted = match patch.get("structure") {
         Some(FieldValue::Text(s)) => Some(s.clone()),
         _ => None,

@@ -1,0 +1,142 @@
+//! The business rules of the write path, against a real store in a
+//! temporary folder.
+
+use elo_crdt::{DocId, FieldValue, Kind};
+use serde_json::{Value, json};
+
+use super::{RecordError, put, put_many};
+use crate::store::{Store, StoreHandle};
+
+const ME: &str = "11222333000181";
+
+fn store(dir: &tempfile::TempDir) -> StoreHandle {
+    let store = Store::open(
+        &dir.path().join("store.redb"),
+        ME.as_bytes().to_vec(),
+        ME.into(),
+    )
+    .unwrap();
+    StoreHandle::spawn(store)
+}
+
+async fn receives(store: &StoreHandle, categories: &str) {
+    let company = json!({"cnpj": ME, "name": "Filial", "receives": categories});
+    put(store, Kind::Company, None, &company, false)
+        .await
+        .unwrap();
+}
+
+fn refusal(result: Result<impl std::fmt::Debug, RecordError>) -> String {
+    match result {
+        Err(RecordError::Invalid(e)) => format!("{e} {:?}", e.0),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+async fn value(store: &StoreHandle, kind: Kind, key: &str, field: &str) -> Option<FieldValue> {
+    let id = DocId::from_key(kind, key).unwrap();
+    store
+        .get(id)
+        .await
+        .unwrap()
+        .and_then(|r| r.values.get(field).cloned())
+}
+
+/// A branch that does not receive credit limits cannot write one: it would
+/// replace the group's value without seeing it. Single writes and bulk
+/// rows alike; the rest of the record is written as usual.
+#[tokio::test]
+async fn a_category_not_received_is_not_written_blind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    receives(&store, "customers,products").await;
+    let customer = json!({"cpf": "52998224725", "name": "Ana", "credit_limit": "1.00"});
+    let message = refusal(put(&store, Kind::Customer, None, &customer, false).await);
+    assert!(
+        message.contains("credit_limit") && message.contains("does not receive"),
+        "{message}"
+    );
+    assert_eq!(
+        value(&store, Kind::Customer, "52998224725", "name").await,
+        None,
+        "nothing stored"
+    );
+    let rows: Vec<Value> = vec![customer, json!({"cpf": "11144477735", "name": "Bia"})];
+    let report = put_many(&store, Kind::Customer, &rows).await.unwrap();
+    assert_eq!(report.stored, 1);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].fields[0].field, "credit_limit");
+    // Receiving it, the company sees the value and may write it.
+    receives(&store, "customers,products,credit_limit").await;
+    let customer = json!({"cpf": "52998224725", "name": "Ana", "credit_limit": "700.00"});
+    put(&store, Kind::Customer, None, &customer, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&store, Kind::Customer, "52998224725", "credit_limit").await,
+        Some(FieldValue::Int(70000))
+    );
+}
+
+fn product(sku: &str, components: Value) -> Value {
+    json!({"sku": sku, "description": sku, "structure": "kit", "components": components})
+}
+
+/// Kits whose components are themselves, a cycle or unknown SKUs are
+/// refused; a branch changes a kit's components only on purpose.
+#[tokio::test]
+async fn kits_are_made_of_other_products_that_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let part = json!({"sku": "PART-1", "description": "Parafuso"});
+    put(&store, Kind::Product, None, &part, false)
+        .await
+        .unwrap();
+
+    let itself = product("KIT-A", json!({"KIT-A": 1}));
+    let message = refusal(put(&store, Kind::Product, None, &itself, false).await);
+    assert!(message.contains("itself"), "{message}");
+
+    let unknown = product("KIT-A", json!({"NOPE-9": 1}));
+    let message = refusal(put(&store, Kind::Product, None, &unknown, false).await);
+    assert!(
+        message.contains("NOPE-9") && message.contains("sync"),
+        "{message}"
+    );
+
+    let kit_a = product("KIT-A", json!({"PART-1": 2}));
+    put(&store, Kind::Product, None, &kit_a, false)
+        .await
+        .unwrap();
+    let kit_b = product("KIT-B", json!({"KIT-A": 1}));
+    put(&store, Kind::Product, None, &kit_b, false)
+        .await
+        .unwrap();
+    // KIT-A ↔ KIT-B, even on purpose.
+    let cycle = json!({"sku": "KIT-A", "components": {"KIT-B": 1}, "change_structure": true});
+    let message = refusal(put(&store, Kind::Product, None, &cycle, false).await);
+    assert!(message.contains("KIT-A → KIT-B → KIT-A"), "{message}");
+    // A cycle within one bulk write.
+    let rows = vec![
+        product("KIT-C", json!({"KIT-D": 1})),
+        product("KIT-D", json!({"KIT-C": 1})),
+    ];
+    let report = put_many(&store, Kind::Product, &rows).await.unwrap();
+    assert_eq!(report.rejected.len(), 2, "{report:?}");
+
+    // Changing a kit's components needs change_structure; the same ones do not.
+    let changed = json!({"sku": "KIT-A", "components": {"PART-1": 3}});
+    let message = refusal(put(&store, Kind::Product, None, &changed, false).await);
+    assert!(message.contains("change_structure"), "{message}");
+    put(&store, Kind::Product, None, &kit_a, false)
+        .await
+        .unwrap();
+    let on_purpose = json!({"sku": "KIT-A", "components": {"PART-1": 3}, "change_structure": true});
+    put(&store, Kind::Product, None, &on_purpose, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&store, Kind::Product, "KIT-A", "component.PART-1").await,
+        Some(FieldValue::Int(3000))
+    );
+}
