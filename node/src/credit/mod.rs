@@ -279,6 +279,7 @@ pub async fn change(
     let _guard = ONE_AT_A_TIME.lock().await;
     if !crate::records::received::received(store)
         .await?
+        .receives
         .covers_category(Category::CreditLimit)
     {
         return Err(CreditError::Refused(

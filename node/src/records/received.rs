@@ -20,11 +20,24 @@ use elo_crdt::{
 use super::RecordError;
 use crate::store::StoreHandle;
 
-/// The categories this company receives, from its own roster record;
-/// every category while it has none (a store not yet in a group).
-pub async fn received(store: &StoreHandle) -> Result<Sharing, RecordError> {
+/// What this company can see of the group's values: the categories it
+/// receives, and the product fields it keeps to itself (its own values,
+/// never shared, so never written over anyone's).
+pub struct Visible {
+    pub receives: Sharing,
+    restricted: Vec<String>,
+}
+
+/// The categories this company receives, from its own roster record
+/// (every category while it has none: a store not yet in a group), and the
+/// fields it restricts.
+pub async fn received(store: &StoreHandle) -> Result<Visible, RecordError> {
+    let restricted = store.restricted().await?;
     let Ok(me) = DocId::from_key(Kind::Company, store.company()) else {
-        return Ok(Sharing::all());
+        return Ok(Visible {
+            receives: Sharing::all(),
+            restricted,
+        });
     };
     let receives = store
         .get(me)
@@ -33,24 +46,25 @@ pub async fn received(store: &StoreHandle) -> Result<Sharing, RecordError> {
             Some(FieldValue::Text(t)) => Some(t.clone()),
             _ => None,
         });
-    Ok(receives
+    let receives = receives
         .map(|t| Sharing::parse(&t).unwrap_or_else(|_| Sharing::none()))
-        .unwrap_or_else(Sharing::all))
+        .unwrap_or_else(Sharing::all);
+    Ok(Visible {
+        receives,
+        restricted,
+    })
 }
 
 /// Why a write may not be made here: each field of a field-level category
-/// this company does not receive.
-pub fn blind_fields(
-    kind: Kind,
-    patch: &RecordPatch,
-    receives: &Sharing,
-) -> Option<ValidationError> {
+/// this company does not receive (and does not keep to itself).
+pub fn blind_fields(kind: Kind, patch: &RecordPatch, visible: &Visible) -> Option<ValidationError> {
     let errors: Vec<FieldError> = patch
         .edits
         .iter()
+        .filter(|(key, _)| kind != Kind::Product || !visible.restricted.contains(key))
         .filter_map(|(key, _)| {
             let category = key_category(kind, key);
-            (category.is_field_level() && !receives.covers_category(category))
+            (category.is_field_level() && !visible.receives.covers_category(category))
                 .then(|| FieldError::new(key.clone(), not_received(category)))
         })
         .collect();
