@@ -106,15 +106,21 @@ mod tests {
         doc.apply(id, &patch, Author { company, time_ms }).unwrap();
     }
 
+    /// A writes the customer at `time_ms`, and B takes A's document.
+    fn written_at_a_then_at_b(time_ms: i64) -> (DocId, RecordDoc, RecordDoc) {
+        let id = DocId::from_key(Kind::Customer, "52998224725").unwrap();
+        let mut a = RecordDoc::new(b"company-a");
+        write(&mut a, &id, "A", time_ms, "Ana");
+        let mut b = RecordDoc::new(b"company-b");
+        b.merge(&mut a).unwrap();
+        (id, a, b)
+    }
+
     /// B's clock is an hour behind: its edit, made after it received A's,
     /// is still listed last, as the one that set the current value.
     #[test]
     fn a_later_change_is_listed_last_whatever_the_clock() {
-        let id = DocId::from_key(Kind::Customer, "52998224725").unwrap();
-        let mut a = RecordDoc::new(b"company-a");
-        write(&mut a, &id, "A", 10_000_000, "Ana");
-        let mut b = RecordDoc::new(b"company-b");
-        b.merge(&mut a).unwrap();
+        let (id, _, mut b) = written_at_a_then_at_b(10_000_000);
         write(&mut b, &id, "B", 10_000_000 - 3_600_000, "Ana Maria");
         assert_eq!(
             b.record().unwrap().values["name"],
@@ -130,11 +136,7 @@ mod tests {
     /// Changes made apart come by clock, then company, the same at both.
     #[test]
     fn changes_made_apart_come_by_clock_then_company() {
-        let id = DocId::from_key(Kind::Customer, "52998224725").unwrap();
-        let mut a = RecordDoc::new(b"company-a");
-        write(&mut a, &id, "A", 5_000, "Ana");
-        let mut b = RecordDoc::new(b"company-b");
-        b.merge(&mut a).unwrap();
+        let (id, mut a, mut b) = written_at_a_then_at_b(5_000);
         write(&mut a, &id, "A", 9_000, "Ana A");
         write(&mut b, &id, "B", 7_000, "Ana B");
         a.merge(&mut b).unwrap();

@@ -17,6 +17,10 @@ fn send(node: &RunningNode, method: &str, path: &str, body: &str) -> (u16, Value
     (a.status, a.body)
 }
 
+fn patch_customer(node: &RunningNode, cpf: &str, body: &str) -> (u16, Value) {
+    send(node, "PATCH", &format!("/v1/records/customer/{cpf}"), body)
+}
+
 fn charge(node: &RunningNode, cpf: &str, amount: &str) -> (u16, Value) {
     let body = format!(r#"{{"charge":"{amount}"}}"#);
     send(node, "POST", &format!("/v1/customers/{cpf}/credit"), &body)
@@ -46,12 +50,7 @@ fn a_branch_does_not_write_blind_a_category_it_does_not_receive() {
         node_b.record("customer", CPF).is_some()
     });
 
-    let (status, body) = send(
-        &node_b,
-        "PATCH",
-        &format!("/v1/records/customer/{CPF}"),
-        r#"{"credit_limit":"1.00"}"#,
-    );
+    let (status, body) = patch_customer(&node_b, CPF, r#"{"credit_limit":"1.00"}"#);
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["fields"][0]["field"], "credit_limit", "{body}");
     let reason = body["fields"][0]["reason"].as_str().unwrap_or_default();
@@ -63,12 +62,7 @@ fn a_branch_does_not_write_blind_a_category_it_does_not_receive() {
     let (status, body) = charge(&node_b, CPF, "10");
     assert_eq!(status, 409, "{body}");
     // The rest of the record it writes as usual; the matriz keeps 700.00.
-    let (status, body) = send(
-        &node_b,
-        "PATCH",
-        &format!("/v1/records/customer/{CPF}"),
-        r#"{"contact":"Bia"}"#,
-    );
+    let (status, body) = patch_customer(&node_b, CPF, r#"{"contact":"Bia"}"#);
     assert_eq!(status, 200, "{body}");
     wait_until("B's edit at A", LIMIT, || {
         node_a
@@ -101,12 +95,7 @@ fn codes_kits_and_escrow_follow_the_rules() {
     );
     let (status, body) = put(OTHER_CPF, r#"{"name":"Bia","erp_code":"4522"}"#);
     assert_eq!(status, 201, "{body}");
-    let (status, body) = send(
-        &node,
-        "PATCH",
-        &format!("/v1/records/customer/{OTHER_CPF}"),
-        r#"{"erp_code":"4521"}"#,
-    );
+    let (status, body) = patch_customer(&node, OTHER_CPF, r#"{"erp_code":"4521"}"#);
     assert_eq!(status, 422, "{body}");
     let (status, body) = send(
         &node,
@@ -126,28 +115,21 @@ fn codes_kits_and_escrow_follow_the_rules() {
     // their components change only on purpose.
     let product =
         |sku: &str, body: &str| send(&node, "PUT", &format!("/v1/records/product/{sku}"), body);
+    let kit = |sku: &str, components: &str| {
+        let body =
+            format!(r#"{{"description":"Kit","structure":"kit","components":{components}}}"#);
+        product(sku, &body)
+    };
     let (status, body) = product("PARAF-1", r#"{"description":"Parafuso"}"#);
     assert_eq!(status, 201, "{body}");
-    let (status, body) = product(
-        "KIT-A",
-        r#"{"description":"Kit A","structure":"kit","components":{"KIT-A":1}}"#,
-    );
+    let (status, body) = kit("KIT-A", r#"{"KIT-A":1}"#);
     assert_eq!(status, 422, "{body}");
-    let (status, body) = product(
-        "KIT-A",
-        r#"{"description":"Kit A","structure":"kit","components":{"NADA-9":1}}"#,
-    );
+    let (status, body) = kit("KIT-A", r#"{"NADA-9":1}"#);
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["fields"][0]["field"], "component.NADA-9", "{body}");
-    let (status, body) = product(
-        "KIT-A",
-        r#"{"description":"Kit A","structure":"kit","components":{"PARAF-1":4}}"#,
-    );
+    let (status, body) = kit("KIT-A", r#"{"PARAF-1":4}"#);
     assert_eq!(status, 201, "{body}");
-    let (status, body) = product(
-        "KIT-B",
-        r#"{"description":"Kit B","structure":"kit","components":{"KIT-A":2}}"#,
-    );
+    let (status, body) = kit("KIT-B", r#"{"KIT-A":2}"#);
     assert_eq!(status, 201, "{body}");
     let (status, body) = product(
         "KIT-A",

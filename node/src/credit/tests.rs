@@ -6,20 +6,14 @@ use serde_json::json;
 
 use super::{CreditChange, CreditContext, CreditError, change, set_escrow, write_keys};
 use crate::records::put;
-use crate::store::{Store, StoreHandle};
+use crate::store::StoreHandle;
 
 const ME: &str = "11222333000181";
 const OTHER: &str = "11444777000161";
 const CPF: &str = "52998224725";
 
 fn store(dir: &tempfile::TempDir) -> StoreHandle {
-    let store = Store::open(
-        &dir.path().join("store.redb"),
-        ME.as_bytes().to_vec(),
-        ME.into(),
-    )
-    .unwrap();
-    StoreHandle::spawn(store)
+    StoreHandle::spawn_in(dir, ME)
 }
 
 async fn charge(store: &StoreHandle, cents: i64) -> Result<super::CreditView, CreditError> {

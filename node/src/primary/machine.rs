@@ -1677,12 +1677,18 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn primary_steps_down_on_higher_term() {
+    /// Three members, the first elected in term 1.
+    fn elected_cluster() -> Vec<Machine> {
         let mut ms = cluster(3);
         ms[0].elect(None).unwrap();
         settle(&mut ms, &[0, 1, 2]);
         assert_eq!(ms[0].acting_primary_term(), Some(1));
+        ms
+    }
+
+    #[test]
+    fn primary_steps_down_on_higher_term() {
+        let mut ms = elected_cluster();
         assert!(ms.iter().all(|m| m.primary().map(|p| p.term) == Some(1)));
         let from = ms[1].me().to_owned();
         ms[0].handle(
@@ -1714,10 +1720,7 @@ mod tests {
     /// are back it acts again (in its term, or after reclaiming).
     #[test]
     fn a_failed_election_leaves_the_acting_primary_acting() {
-        let mut ms = cluster(3);
-        ms[0].elect(None).unwrap();
-        settle(&mut ms, &[0, 1, 2]);
-        assert_eq!(ms[0].acting_primary_term(), Some(1));
+        let mut ms = elected_cluster();
         ms[0].take_output();
         ms[0].elect(None).unwrap();
         for _ in 0..=ms[0].config.election_timeout_ticks {

@@ -5,18 +5,12 @@ use elo_crdt::{DocId, FieldValue, Kind};
 use serde_json::{Value, json};
 
 use super::{RecordError, put, put_many};
-use crate::store::{Store, StoreHandle};
+use crate::store::StoreHandle;
 
 const ME: &str = "11222333000181";
 
 fn store(dir: &tempfile::TempDir) -> StoreHandle {
-    let store = Store::open(
-        &dir.path().join("store.redb"),
-        ME.as_bytes().to_vec(),
-        ME.into(),
-    )
-    .unwrap();
-    StoreHandle::spawn(store)
+    StoreHandle::spawn_in(dir, ME)
 }
 
 async fn receives(store: &StoreHandle, categories: &str) {
@@ -31,6 +25,10 @@ fn refusal(result: Result<impl std::fmt::Debug, RecordError>) -> String {
         Err(RecordError::Invalid(e)) => format!("{e} {:?}", e.0),
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+async fn put_ok(store: &StoreHandle, kind: Kind, body: &Value) {
+    put(store, kind, None, body, false).await.unwrap();
 }
 
 async fn value(store: &StoreHandle, kind: Kind, key: &str, field: &str) -> Option<FieldValue> {
@@ -69,9 +67,7 @@ async fn a_category_not_received_is_not_written_blind() {
     // Receiving it, the company sees the value and may write it.
     receives(&store, "customers,products,credit_limit").await;
     let customer = json!({"cpf": "52998224725", "name": "Ana", "credit_limit": "700.00"});
-    put(&store, Kind::Customer, None, &customer, false)
-        .await
-        .unwrap();
+    put_ok(&store, Kind::Customer, &customer).await;
     assert_eq!(
         value(&store, Kind::Customer, "52998224725", "credit_limit").await,
         Some(FieldValue::Int(70000))
@@ -89,9 +85,7 @@ async fn kits_are_made_of_other_products_that_exist() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     let part = json!({"sku": "PART-1", "description": "Parafuso"});
-    put(&store, Kind::Product, None, &part, false)
-        .await
-        .unwrap();
+    put_ok(&store, Kind::Product, &part).await;
 
     let itself = product("KIT-A", json!({"KIT-A": 1}));
     let message = refusal(put(&store, Kind::Product, None, &itself, false).await);
@@ -105,13 +99,9 @@ async fn kits_are_made_of_other_products_that_exist() {
     );
 
     let kit_a = product("KIT-A", json!({"PART-1": 2}));
-    put(&store, Kind::Product, None, &kit_a, false)
-        .await
-        .unwrap();
+    put_ok(&store, Kind::Product, &kit_a).await;
     let kit_b = product("KIT-B", json!({"KIT-A": 1}));
-    put(&store, Kind::Product, None, &kit_b, false)
-        .await
-        .unwrap();
+    put_ok(&store, Kind::Product, &kit_b).await;
     // KIT-A ↔ KIT-B, even on purpose.
     let cycle = json!({"sku": "KIT-A", "components": {"KIT-B": 1}, "change_structure": true});
     let message = refusal(put(&store, Kind::Product, None, &cycle, false).await);
@@ -128,13 +118,9 @@ async fn kits_are_made_of_other_products_that_exist() {
     let changed = json!({"sku": "KIT-A", "components": {"PART-1": 3}});
     let message = refusal(put(&store, Kind::Product, None, &changed, false).await);
     assert!(message.contains("change_structure"), "{message}");
-    put(&store, Kind::Product, None, &kit_a, false)
-        .await
-        .unwrap();
+    put_ok(&store, Kind::Product, &kit_a).await;
     let on_purpose = json!({"sku": "KIT-A", "components": {"PART-1": 3}, "change_structure": true});
-    put(&store, Kind::Product, None, &on_purpose, false)
-        .await
-        .unwrap();
+    put_ok(&store, Kind::Product, &on_purpose).await;
     assert_eq!(
         value(&store, Kind::Product, "KIT-A", "component.PART-1").await,
         Some(FieldValue::Int(3000))

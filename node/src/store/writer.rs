@@ -443,3 +443,13 @@ fn group_commit(
     }
     pending
 }
+
+#[cfg(test)]
+impl StoreHandle {
+    /// The store of `company` in a temporary folder, for tests.
+    pub(crate) fn spawn_in(dir: &tempfile::TempDir, company: &str) -> StoreHandle {
+        let path = dir.path().join("store.redb");
+        let store = Store::open(&path, company.as_bytes().to_vec(), company.into());
+        StoreHandle::spawn(store.expect("a store in a temporary folder"))
+    }
+}
