@@ -130,6 +130,7 @@ impl RecordDoc {
             if stored.as_deref() == Some("kit") {
                 self.check_components_kept(patch)?;
             }
+            self.check_parent_kept(patch)?;
         }
         let mut touched = Vec::new();
         let result = (|| -> Result<(), automerge::AutomergeError> {
@@ -204,6 +205,26 @@ impl RecordDoc {
         } else {
             Err(ValidationError(changed))
         }
+    }
+
+    /// A variation's parent is part of the structure too: once set, a
+    /// write that moves the variation to another parent (or clears it) is
+    /// refused unless it says `change_structure`.
+    fn check_parent_kept(&self, patch: &RecordPatch) -> Result<(), ValidationError> {
+        let Some(stored) = self.scalar("parent_sku") else {
+            return Ok(());
+        };
+        let moved = patch
+            .edits
+            .iter()
+            .any(|(k, v)| k == "parent_sku" && v.as_ref() != Some(&stored));
+        if moved && !patch.change_structure {
+            return Err(ValidationError::one(
+                "parent_sku",
+                "this write moves a variation to another parent; the structure must be the same in every company. Change it on purpose, from one company, with \"change_structure\": true",
+            ));
+        }
+        Ok(())
     }
 
     /// The saved bytes of a brand-new record holding `patch`, built as one

@@ -1,6 +1,8 @@
 //! A kit's components must be products this company holds, and no kit may
 //! contain itself through other kits (KIT-A ↔ KIT-B): its balance would be
-//! made of itself. "Holds" means stored here and not deleted, or written in
+//! made of itself. Likewise a variation's `parent_sku` names a product
+//! held here, never the variation itself nor, through other parents, one
+//! of its own variations. "Holds" means stored here and not deleted, or written in
 //! the same bulk write: a kit is written where its components can be seen,
 //! so a component still on its way from another member is refused until it
 //! arrives (`elo sync --wait`), with a message that says so. Kits received
@@ -53,6 +55,10 @@ pub(super) async fn check_kits(
         known: BTreeMap::new(),
     };
     for (index, (id, patch)) in rows.iter().enumerate() {
+        if let Some(e) = graph.check_parent(id, patch).await? {
+            refused.insert(index, e);
+            continue;
+        }
         let added: Vec<&str> = patch
             .edits
             .iter()
@@ -110,6 +116,61 @@ impl Graph<'_> {
         Ok(found)
     }
 
+    /// The parent a product has after the write (stored, or set by it).
+    async fn parent_of(&mut self, sku: &str) -> Result<Option<String>, RecordError> {
+        let patch = self.in_write.get(sku).copied();
+        if let Some(p) = patch
+            && let Some((_, value)) = p.edits.iter().rev().find(|(k, _)| k == "parent_sku")
+        {
+            return Ok(parent_key(value.as_ref()));
+        }
+        let Ok(id) = DocId::from_key(Kind::Product, sku) else {
+            return Ok(None);
+        };
+        let stored = self.store.get(id).await?.filter(|r| !r.deleted);
+        Ok(stored.and_then(|r| parent_key(r.values.get("parent_sku"))))
+    }
+
+    /// A variation's parent must be another product held here, and not one
+    /// of its own variations (following the parents from it).
+    async fn check_parent(
+        &mut self,
+        id: &DocId,
+        patch: &RecordPatch,
+    ) -> Result<Option<ValidationError>, RecordError> {
+        let Some((_, value)) = patch.edits.iter().rev().find(|(k, _)| k == "parent_sku") else {
+            return Ok(None);
+        };
+        let Some(parent) = parent_key(value.as_ref()) else {
+            return Ok(None);
+        };
+        let me = id.key_value();
+        if self.components(&parent).await?.is_none() {
+            return Ok(Some(ValidationError::one(
+                "parent_sku",
+                format!(
+                    "no product {parent:?} here: a variation's parent must be a product this company holds; write it first, or, if another member created it, wait until it arrives (`elo sync --wait`)"
+                ),
+            )));
+        }
+        let mut path = vec![me.to_owned()];
+        let mut next = Some(parent);
+        while let Some(sku) = next {
+            path.push(sku.clone());
+            if sku == me {
+                return Ok(Some(ValidationError::one(
+                    "parent_sku",
+                    format!("a product cannot be its own parent: {}", path.join(" → ")),
+                )));
+            }
+            if path.len() > 64 {
+                break;
+            }
+            next = self.parent_of(&sku).await?;
+        }
+        Ok(None)
+    }
+
     /// A path of components from `kit` back to itself, if there is one.
     async fn cycle_through(&mut self, kit: &str) -> Result<Option<Vec<String>>, RecordError> {
         let mut seen = BTreeSet::new();
@@ -129,4 +190,14 @@ impl Graph<'_> {
         }
         Ok(None)
     }
+}
+
+/// A `parent_sku` value as the SKU key it names (normalised as a SKU).
+fn parent_key(value: Option<&FieldValue>) -> Option<String> {
+    let Some(FieldValue::Text(text)) = value else {
+        return None;
+    };
+    DocId::from_key(Kind::Product, text)
+        .ok()
+        .map(|id| id.key_value().to_owned())
 }

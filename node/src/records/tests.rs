@@ -27,6 +27,10 @@ fn refusal(result: Result<impl std::fmt::Debug, RecordError>) -> String {
     }
 }
 
+async fn refused(store: &StoreHandle, kind: Kind, body: &Value) -> String {
+    refusal(put(store, kind, None, body, false).await)
+}
+
 async fn put_ok(store: &StoreHandle, kind: Kind, body: &Value) {
     put(store, kind, None, body, false).await.unwrap();
 }
@@ -49,7 +53,7 @@ async fn a_category_not_received_is_not_written_blind() {
     let store = store(&dir);
     receives(&store, "customers,products").await;
     let customer = json!({"cpf": "52998224725", "name": "Ana", "credit_limit": "1.00"});
-    let message = refusal(put(&store, Kind::Customer, None, &customer, false).await);
+    let message = refused(&store, Kind::Customer, &customer).await;
     assert!(
         message.contains("credit_limit") && message.contains("does not receive"),
         "{message}"
@@ -88,11 +92,11 @@ async fn kits_are_made_of_other_products_that_exist() {
     put_ok(&store, Kind::Product, &part).await;
 
     let itself = product("KIT-A", json!({"KIT-A": 1}));
-    let message = refusal(put(&store, Kind::Product, None, &itself, false).await);
+    let message = refused(&store, Kind::Product, &itself).await;
     assert!(message.contains("itself"), "{message}");
 
     let unknown = product("KIT-A", json!({"NOPE-9": 1}));
-    let message = refusal(put(&store, Kind::Product, None, &unknown, false).await);
+    let message = refused(&store, Kind::Product, &unknown).await;
     assert!(
         message.contains("NOPE-9") && message.contains("sync"),
         "{message}"
@@ -104,7 +108,7 @@ async fn kits_are_made_of_other_products_that_exist() {
     put_ok(&store, Kind::Product, &kit_b).await;
     // KIT-A ↔ KIT-B, even on purpose.
     let cycle = json!({"sku": "KIT-A", "components": {"KIT-B": 1}, "change_structure": true});
-    let message = refusal(put(&store, Kind::Product, None, &cycle, false).await);
+    let message = refused(&store, Kind::Product, &cycle).await;
     assert!(message.contains("KIT-A → KIT-B → KIT-A"), "{message}");
     // A cycle within one bulk write.
     let rows = vec![
@@ -116,7 +120,7 @@ async fn kits_are_made_of_other_products_that_exist() {
 
     // Changing a kit's components needs change_structure; the same ones do not.
     let changed = json!({"sku": "KIT-A", "components": {"PART-1": 3}});
-    let message = refusal(put(&store, Kind::Product, None, &changed, false).await);
+    let message = refused(&store, Kind::Product, &changed).await;
     assert!(message.contains("change_structure"), "{message}");
     put_ok(&store, Kind::Product, &kit_a).await;
     let on_purpose = json!({"sku": "KIT-A", "components": {"PART-1": 3}, "change_structure": true});
@@ -125,4 +129,35 @@ async fn kits_are_made_of_other_products_that_exist() {
         value(&store, Kind::Product, "KIT-A", "component.PART-1").await,
         Some(FieldValue::Int(3000))
     );
+}
+
+/// A variation's parent exists, is not itself nor one of its variations,
+/// and changes only on purpose.
+#[tokio::test]
+async fn a_variation_has_another_product_for_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let parent = json!({"sku": "CAMISA", "description": "Camisa", "structure": "variations"});
+    put_ok(&store, Kind::Product, &parent).await;
+    let variation =
+        |sku: &str, parent: &str| json!({"sku": sku, "description": sku, "parent_sku": parent});
+    let message = refused(&store, Kind::Product, &variation("CAMISA-P", "NADA")).await;
+    assert!(
+        message.contains("parent_sku") && message.contains("NADA"),
+        "{message}"
+    );
+    let message = refused(&store, Kind::Product, &variation("CAMISA-P", "CAMISA-P")).await;
+    assert!(message.contains("its own parent"), "{message}");
+    put_ok(&store, Kind::Product, &variation("CAMISA-P", "CAMISA")).await;
+    let cycle = json!({"sku": "CAMISA", "parent_sku": "CAMISA-P", "change_structure": true});
+    let message = refused(&store, Kind::Product, &cycle).await;
+    assert!(message.contains("CAMISA → CAMISA-P → CAMISA"), "{message}");
+    put_ok(
+        &store,
+        Kind::Product,
+        &json!({"sku": "CALCA", "description": "Calça"}),
+    )
+    .await;
+    let message = refused(&store, Kind::Product, &variation("CAMISA-P", "CALCA")).await;
+    assert!(message.contains("change_structure"), "{message}");
 }
