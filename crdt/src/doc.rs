@@ -28,6 +28,7 @@ use crate::kind::Kind;
 use crate::patch::RecordPatch;
 pub use crate::record::Record;
 use crate::schema;
+use crate::structure;
 use crate::value::FieldValue;
 
 const ID: &str = "_id";
@@ -126,11 +127,12 @@ impl RecordDoc {
                     _ => None,
                 }
             };
-            check_structure(id, stored.clone(), patch)?;
+            structure::check(id, stored.clone(), patch)?;
+            let current = |key: &str| self.scalar(key);
             if stored.as_deref() == Some("kit") {
-                self.check_components_kept(patch)?;
+                structure::components_kept(&current, patch)?;
             }
-            self.check_parent_kept(patch)?;
+            structure::parent_kept(&current, patch)?;
         }
         let mut touched = Vec::new();
         let result = (|| -> Result<(), automerge::AutomergeError> {
@@ -181,52 +183,6 @@ impl RecordDoc {
         Ok(self.commit(author, &touched))
     }
 
-    /// A kit's components are part of its structure: a write that changes
-    /// them (adds, removes or changes a quantity) on a kit the group has is
-    /// refused unless it says `change_structure`, like a change of
-    /// `structure` itself. Writing the components the kit has is no change.
-    fn check_components_kept(&self, patch: &RecordPatch) -> Result<(), ValidationError> {
-        if patch.change_structure {
-            return Ok(());
-        }
-        let changed: Vec<crate::error::FieldError> = patch
-            .edits
-            .iter()
-            .filter(|(k, v)| k.starts_with(schema::COMPONENT) && self.scalar(k) != *v)
-            .map(|(k, _)| {
-                crate::error::FieldError::new(
-                    k.clone(),
-                    "this write changes the components of a kit the group has; they are its structure and must be the same in every company. Change them on purpose, from one company, with \"change_structure\": true",
-                )
-            })
-            .collect();
-        if changed.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationError(changed))
-        }
-    }
-
-    /// A variation's parent is part of the structure too: once set, a
-    /// write that moves the variation to another parent (or clears it) is
-    /// refused unless it says `change_structure`.
-    fn check_parent_kept(&self, patch: &RecordPatch) -> Result<(), ValidationError> {
-        let Some(stored) = self.scalar("parent_sku") else {
-            return Ok(());
-        };
-        let moved = patch
-            .edits
-            .iter()
-            .any(|(k, v)| k == "parent_sku" && v.as_ref() != Some(&stored));
-        if moved && !patch.change_structure {
-            return Err(ValidationError::one(
-                "parent_sku",
-                "this write moves a variation to another parent; the structure must be the same in every company. Change it on purpose, from one company, with \"change_structure\": true",
-            ));
-        }
-        Ok(())
-    }
-
     /// The saved bytes of a brand-new record holding `patch`, built as one
     /// automerge change without going through an in-memory document.
     ///
@@ -252,7 +208,7 @@ impl RecordDoc {
             return Err(ValidationError(missing));
         }
         if id.kind() == Kind::Product && id.part_category().is_none() {
-            check_structure(id, None, patch)?;
+            structure::check(id, None, patch)?;
         }
         let put = |key: &str, value: automerge::ScalarValue| Op {
             action: OpType::Put(value),
@@ -595,46 +551,4 @@ pub enum DocPayload {
     Whole(Vec<u8>),
     /// Changes, in causal order.
     Changes(Vec<Vec<u8>>),
-}
-
-/// A product's structure (simple, kit, with variations) must be the same in
-/// every company (seed 002): a write that would change the one the group has
-/// is refused unless it says `change_structure`. Components belong to kits
-/// only.
-fn check_structure(
-    id: &DocId,
-    stored: Option<String>,
-    patch: &RecordPatch,
-) -> Result<(), ValidationError> {
-    let own = format!("{}{}", schema::COMPONENT, id.key_value());
-    if patch.edits.iter().any(|(k, v)| *k == own && v.is_some()) {
-        return Err(ValidationError::one(own, "a kit cannot contain itself"));
-    }
-    let wanted = match patch.get("structure") {
-        Some(FieldValue::Text(s)) => Some(s.clone()),
-        _ => None,
-    };
-    if let (Some(stored), Some(wanted)) = (&stored, &wanted)
-        && stored != wanted
-        && !patch.change_structure
-    {
-        return Err(ValidationError::one(
-            "structure",
-            format!(
-                "this product is {stored:?} in the group and this write makes it {wanted:?}; the structure must be the same in every company. Change it on purpose, from one company, with \"change_structure\": true"
-            ),
-        ));
-    }
-    let result = wanted.or(stored);
-    let adds_components = patch
-        .edits
-        .iter()
-        .any(|(k, v)| k.starts_with(schema::COMPONENT) && v.is_some());
-    if adds_components && result.as_deref() != Some("kit") {
-        return Err(ValidationError::one(
-            "components",
-            "only a kit has components: set \"structure\": \"kit\"",
-        ));
-    }
-    Ok(())
 }

@@ -12,6 +12,7 @@
 //! - [`patch`]: parsing a write (JSON or CSV columns) into checked edits.
 //! - [`doc`]: a record as an automerge document: apply, delete, merge.
 //! - [`history`]: who changed which fields, in causal order.
+//! - [`structure`]: a product's structure, kept the same in every company.
 //! - [`record`]: a record's current values and the JSON the API shows.
 
 pub mod doc;
@@ -23,6 +24,7 @@ pub mod kind;
 pub mod patch;
 pub mod record;
 pub mod schema;
+pub mod structure;
 pub mod value;
 
 pub use automerge::ChangeHash;

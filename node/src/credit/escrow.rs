@@ -140,26 +140,52 @@ impl Escrow {
         })
     }
 
-    /// At the founder: hands each member what it lacks of an equal part
+    /// At the founder: takes over what each member used before escrow
+    /// beyond what it was handed (so the founder is the only company that
+    /// may hold less than nothing, and the rights a raised limit brings pay
+    /// for it first), then hands each member what it lacks of an equal part
     /// of the credit still available (the limit less what all companies
-    /// used), covering first what a member used before escrow. Returns the
-    /// keys to write; `self` is updated with them.
+    /// used), as far as the founder holds it. Returns the keys to write;
+    /// `self` is updated with them.
     pub fn top_up(&mut self, members: &[String]) -> Vec<(String, i64)> {
         let Some(limit) = self.limit else {
             return Vec::new();
         };
-        let companies = i64::try_from(members.len() + 1).unwrap_or(i64::MAX);
-        let share = (limit - self.used_total()).max(0) / companies;
         let founder = self.founder.clone();
-        let mut keys = Vec::new();
-        for member in members {
-            let lacking = share - self.holds(member);
-            if let Some((key, total, _)) = self.give(&founder, member, lacking) {
-                self.gave.insert((founder.clone(), member.clone()), total);
-                keys.push((key, total));
+        let mut gifts: BTreeMap<String, i64> = BTreeMap::new();
+        for member in members.iter().filter(|m| **m != founder) {
+            let deficit = -self.holds(member);
+            if deficit > 0 {
+                self.hand(member, deficit);
+                gifts.insert(member.clone(), 0);
             }
         }
-        keys
+        let companies = i64::try_from(members.len() + 1).unwrap_or(i64::MAX);
+        let share = (limit - self.used_total()).max(0) / companies;
+        for member in members.iter().filter(|m| **m != founder) {
+            let lacking = share - self.holds(member);
+            let affordable = lacking.min(self.holds(&founder));
+            if affordable > 0 {
+                self.hand(member, affordable);
+                gifts.insert(member.clone(), 0);
+            }
+        }
+        gifts
+            .into_keys()
+            .map(|member| {
+                let key = (founder.clone(), member.clone());
+                let total = self.gave.get(&key).copied().unwrap_or(0);
+                (format!("{GAVE}{founder}.{member}"), total)
+            })
+            .collect()
+    }
+
+    /// Adds `amount` to what the founder handed `member`.
+    fn hand(&mut self, member: &str, amount: i64) {
+        *self
+            .gave
+            .entry((self.founder.clone(), member.to_owned()))
+            .or_insert(0) += amount;
     }
 }
 

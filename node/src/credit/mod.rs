@@ -184,12 +184,6 @@ impl Credit {
     }
 }
 
-/// Whether the group keeps credit in escrow: the founding company's roster
-/// record says so.
-pub async fn escrow_mode(store: &StoreHandle, founder: &str) -> Result<bool, CreditError> {
-    Ok(escrow_founder(store).await?.is_some_and(|f| f == founder))
-}
-
 /// The company whose roster record switched escrow on (the founding
 /// company, the only one that can), if escrow is on.
 async fn escrow_founder(store: &StoreHandle) -> Result<Option<String>, CreditError> {
