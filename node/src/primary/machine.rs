@@ -41,6 +41,10 @@
 //! [`Machine::primary`] everywhere once gossip has spread it.
 //!
 //! # Incumbent reclaim
+//! An acting primary that runs an election keeps acting in its term until
+//! it wins the new one, so a failed election changes nothing it can do;
+//! a member that took the new term refuses the old one, and the primary
+//! then steps down (see `on_allocate_ack`).
 //! A failed election still advances the terms of the members it reached, and
 //! a restart loses the primary's volatile state; either way the known primary
 //! can no longer allocate in its old term. So a member that is the known
