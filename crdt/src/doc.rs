@@ -28,6 +28,7 @@ use crate::kind::Kind;
 use crate::patch::RecordPatch;
 pub use crate::record::Record;
 use crate::schema;
+use crate::structure;
 use crate::value::FieldValue;
 
 const ID: &str = "_id";
@@ -41,14 +42,8 @@ pub struct Author<'a> {
     pub time_ms: i64,
 }
 
-/// One entry of a record's history.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct HistoryEntry {
-    pub company: String,
-    pub time_ms: i64,
-    pub fields: Vec<String>,
-    pub hash: String,
-}
+pub use crate::history::HistoryEntry;
+use crate::history::causal_order;
 
 /// One record's automerge document.
 pub struct RecordDoc {
@@ -132,7 +127,12 @@ impl RecordDoc {
                     _ => None,
                 }
             };
-            check_structure(stored, patch)?;
+            structure::check(id, stored.clone(), patch)?;
+            let current = |key: &str| self.scalar(key);
+            if stored.as_deref() == Some("kit") {
+                structure::components_kept(&current, patch)?;
+            }
+            structure::parent_kept(&current, patch)?;
         }
         let mut touched = Vec::new();
         let result = (|| -> Result<(), automerge::AutomergeError> {
@@ -208,7 +208,7 @@ impl RecordDoc {
             return Err(ValidationError(missing));
         }
         if id.kind() == Kind::Product && id.part_category().is_none() {
-            check_structure(None, patch)?;
+            structure::check(id, None, patch)?;
         }
         let put = |key: &str, value: automerge::ScalarValue| Op {
             action: OpType::Put(value),
@@ -343,11 +343,16 @@ impl RecordDoc {
         })
     }
 
-    /// Who changed which fields, oldest first.
+    /// Who changed which fields, in causal order: a change comes after
+    /// every change it was built on, whatever the writers' clocks said, so
+    /// the change that set a field's current value is listed after the
+    /// values it replaced. Changes made apart (neither saw the other) come
+    /// by their clock, then by company, then by hash, so every replica
+    /// lists the same history in the same order.
     pub fn history(&mut self) -> Vec<HistoryEntry> {
-        self.doc
-            .get_changes(&[])
-            .into_iter()
+        let changes = self.doc.get_changes(&[]);
+        let entries: Vec<(HistoryEntry, Vec<ChangeHash>)> = changes
+            .iter()
             .map(|change| {
                 let mut fields: Vec<String> = Vec::new();
                 for op in change.decode().operations {
@@ -358,16 +363,18 @@ impl RecordDoc {
                         }
                     }
                 }
-                HistoryEntry {
+                let entry = HistoryEntry {
                     company: change
                         .message()
                         .map_or_else(|| format!("actor {}", change.actor_id()), str::to_string),
                     time_ms: change.timestamp(),
                     fields,
                     hash: change.hash().to_string(),
-                }
+                };
+                (entry, change.deps().to_vec())
             })
-            .collect()
+            .collect();
+        causal_order(entries, changes.iter().map(|c| c.hash()).collect())
     }
 
     pub fn save(&mut self) -> Vec<u8> {
@@ -544,38 +551,4 @@ pub enum DocPayload {
     Whole(Vec<u8>),
     /// Changes, in causal order.
     Changes(Vec<Vec<u8>>),
-}
-
-/// A product's structure (simple, kit, with variations) must be the same in
-/// every company (seed 002): a write that would change the one the group has
-/// is refused unless it says `change_structure`. Components belong to kits
-/// only.
-fn check_structure(stored: Option<String>, patch: &RecordPatch) -> Result<(), ValidationError> {
-    let wanted = match patch.get("structure") {
-        Some(FieldValue::Text(s)) => Some(s.clone()),
-        _ => None,
-    };
-    if let (Some(stored), Some(wanted)) = (&stored, &wanted)
-        && stored != wanted
-        && !patch.change_structure
-    {
-        return Err(ValidationError::one(
-            "structure",
-            format!(
-                "this product is {stored:?} in the group and this write makes it {wanted:?}; the structure must be the same in every company. Change it on purpose, from one company, with \"change_structure\": true"
-            ),
-        ));
-    }
-    let result = wanted.or(stored);
-    let adds_components = patch
-        .edits
-        .iter()
-        .any(|(k, v)| k.starts_with(schema::COMPONENT) && v.is_some());
-    if adds_components && result.as_deref() != Some("kit") {
-        return Err(ValidationError::one(
-            "components",
-            "only a kit has components: set \"structure\": \"kit\"",
-        ));
-    }
-    Ok(())
 }

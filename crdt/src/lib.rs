@@ -10,22 +10,27 @@
 //! - [`value`]: checked field values; exact decimals.
 //! - [`key`]: natural keys and document ids.
 //! - [`patch`]: parsing a write (JSON or CSV columns) into checked edits.
-//! - [`doc`]: a record as an automerge document: apply, delete, merge, history.
+//! - [`doc`]: a record as an automerge document: apply, delete, merge.
+//! - [`history`]: who changed which fields, in causal order.
+//! - [`structure`]: a product's structure, kept the same in every company.
 //! - [`record`]: a record's current values and the JSON the API shows.
 
 pub mod doc;
 pub mod error;
+pub mod history;
 pub mod ident;
 pub mod key;
 pub mod kind;
 pub mod patch;
 pub mod record;
 pub mod schema;
+pub mod structure;
 pub mod value;
 
 pub use automerge::ChangeHash;
-pub use doc::{Author, DocPayload, HistoryEntry, Record, RecordDoc};
+pub use doc::{Author, DocPayload, Record, RecordDoc};
 pub use error::{DocError, FieldError, UnknownKind, ValidationError};
+pub use history::HistoryEntry;
 pub use key::DocId;
 pub use kind::{CODE_TABLES, Category, Kind, Sharing};
 pub use patch::RecordPatch;

@@ -418,9 +418,11 @@ pub fn kind_category(kind: Kind) -> Category {
 /// charges made apart all count once merged: the used credit is the sum.
 /// Written by the credit operations only, never by a record write.
 pub const CREDIT_USED: &str = "credit_used.";
-/// Escrow mode: rights to a customer's credit a company created
-/// (`credit_grant.CNPJ`) and handed to another (`credit_gave.FROM.TO`),
-/// each written by its own company only (see elo-node's `escrow`).
+/// Escrow mode: rights to a customer's credit a company handed to another
+/// (`credit_gave.FROM.TO`), written by the giver only (see elo-node's
+/// `escrow`: every right comes from the limit). `credit_grant.CNPJ`, rights
+/// created by hand when escrow was switched on before the rights followed
+/// the limit, is still recognised as escrow data but no longer counted.
 pub const CREDIT_GRANT: &str = "credit_grant.";
 pub const CREDIT_GAVE: &str = "credit_gave.";
 

@@ -11,8 +11,10 @@
 //! - [`join`]: wiring of a new company entering a group with an invite.
 //! - [`data_dir`]: the data directory: identity, API token, group metadata.
 //! - [`api`]: the HTTP edge for the ERP (axum only here; never opens redb).
-//! - [`records`]: the local write path: validate with crdt, draw codes,
-//!   build the store's write.
+//! - [`records`]: the local write path: validate with crdt, check what
+//!   needs other records (kits' components, a variation's parent) and what
+//!   this company can see (categories it receives), draw codes, build the
+//!   store's write.
 //! - [`group`]: roster, invites and admission, the one send/receive policy,
 //!   the sharing commands, removal.
 //! - [`replication`]: net ↔ store: the actor that owns per-member state,

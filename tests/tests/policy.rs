@@ -104,13 +104,25 @@ fn restricted_fields_and_unreceived_categories_never_cross_the_wire() {
     assert_eq!(customer_at_b["name"], "Ana");
     assert_eq!(customer_at_b["credit_limit"], Value::Null);
 
-    // B writes its own cost price; A's restricted value still stands at A.
+    // B does not receive prices, so it cannot write one blind.
     assert_eq!(
         b_node
             .request(
                 "PATCH",
                 "/v1/records/product/P1",
                 Some(r#"{"cost_price":"50.00"}"#),
+                None
+            )
+            .status,
+        422
+    );
+    // B writes its own location; A's restricted value still stands at A.
+    assert_eq!(
+        b_node
+            .request(
+                "PATCH",
+                "/v1/records/product/P1",
+                Some(r#"{"location":"SHELF-B-7"}"#),
                 None
             )
             .status,
@@ -121,6 +133,10 @@ fn restricted_fields_and_unreceived_categories_never_cross_the_wire() {
             .as_array()
             .is_some_and(|h| h.iter().any(|e| e["company"] == b_digits.as_str()))
     });
+    assert_eq!(
+        node_a.record("product", "P1").unwrap()["location"],
+        "SHELF-SECRET-42"
+    );
     assert_eq!(
         node_a.record("product", "P1").unwrap()["cost_price"],
         "12.34"

@@ -226,6 +226,8 @@ fn a_branch_is_elected_while_the_primary_is_down_and_codes_never_collide() {
     let stderr = String::from_utf8_lossy(&lonely.stderr);
     assert!(stderr.contains("no majority"), "{stderr}");
     assert_eq!(primary_of(&node_b).0.as_deref(), Some(idb.as_str()));
+    let view = b.elo_json(&["primary"]);
+    assert_eq!(view["acting"], true, "B still acts as primary: {view}");
     // B still draws from the blocks it holds, offline.
     draw(&node_b, "customer", 1, &mut customers);
 }

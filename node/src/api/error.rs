@@ -156,7 +156,6 @@ impl From<CreditError> for ApiError {
             CreditError::OverLimit { .. } => (StatusCode::CONFLICT, "over_limit"),
             CreditError::OverRelease { .. } => (StatusCode::CONFLICT, "over_release"),
             CreditError::EscrowShort { .. } => (StatusCode::CONFLICT, "escrow_short"),
-            CreditError::NotInEscrow { .. } => (StatusCode::CONFLICT, "not_in_escrow"),
             CreditError::Refused(_) => (StatusCode::CONFLICT, "refused"),
         };
         ApiError::new(status, code, message)

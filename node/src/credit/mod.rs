@@ -22,11 +22,13 @@ use futures::future::BoxFuture;
 
 use elo_crdt::schema::CREDIT_USED;
 use elo_crdt::value::{decimal_of_json, format_decimal, parse_decimal};
-use elo_crdt::{DocId, FieldValue, Kind, RecordPatch};
+use elo_crdt::{Category, DocId, FieldValue, Kind, RecordPatch};
 use serde::Serialize;
 
 pub mod escrow;
 pub mod rights;
+#[cfg(test)]
+mod tests;
 
 use crate::records::RecordError;
 use crate::store::{StoreHandle, WriteOp};
@@ -69,10 +71,6 @@ pub enum CreditError {
         received: String,
         asked: usize,
     },
-    #[error(
-        "escrow mode is on but this customer's credit is not held in escrow yet: run `elo credit escrow on` at the founding company {founder}"
-    )]
-    NotInEscrow { founder: String },
     #[error("{0}")]
     Refused(String),
     #[error(transparent)]
@@ -137,7 +135,8 @@ pub(super) struct Credit {
     id: DocId,
     limit: Option<i64>,
     by_company: BTreeMap<String, i64>,
-    escrow: Escrow,
+    /// In escrow mode: the rights, which follow the limit.
+    escrow: Option<Escrow>,
 }
 
 impl Credit {
@@ -147,51 +146,53 @@ impl Credit {
 
     fn view(&self) -> CreditView {
         let money = |c: i64| format_decimal(c, 2);
-        // In escrow the limit is the rights created.
-        let limit = if self.escrow.active() {
-            Some(self.escrow.limit())
-        } else {
-            self.limit
-        };
-        let mut companies: Vec<&String> = self
-            .escrow
-            .grant
-            .keys()
-            .chain(self.escrow.gave.keys().map(|(_, to)| to))
-            .chain(self.escrow.used.keys())
-            .collect();
-        companies.sort();
-        companies.dedup();
+        let rights = self.escrow.as_ref().map(|e| {
+            let mut companies: Vec<&String> = std::iter::once(&e.founder)
+                .chain(e.gave.keys().map(|(_, to)| to))
+                .chain(e.used.keys())
+                .collect();
+            companies.sort();
+            companies.dedup();
+            companies
+                .into_iter()
+                .map(|c| (c.clone(), money(e.holds(c))))
+                .collect()
+        });
         CreditView {
             customer: self.id.to_string(),
-            limit: limit.map(money),
+            limit: self.limit.map(money),
             used: money(self.used()),
-            available: limit.map(|l| money(l - self.used())),
+            available: self.limit.map(|l| money(l - self.used())),
             by_company: self
                 .by_company
                 .iter()
                 .map(|(c, v)| (c.clone(), money(*v)))
                 .collect(),
-            rights: self.escrow.active().then(|| {
-                companies
-                    .into_iter()
-                    .map(|c| (c.clone(), money(self.escrow.holds(c))))
-                    .collect()
-            }),
+            rights,
+        }
+    }
+
+    fn over_limit(&self, cents: i64) -> CreditError {
+        let money = |c: i64| format_decimal(c, 2);
+        let limit = self.limit.unwrap_or(0);
+        CreditError::OverLimit {
+            charge: money(cents),
+            available: money(limit - self.used()),
+            limit: money(limit),
+            used: money(self.used()),
         }
     }
 }
 
-/// Whether the group keeps credit in escrow: the founding company's roster
-/// record says so.
-pub async fn escrow_mode(store: &StoreHandle, founder: &str) -> Result<bool, CreditError> {
-    let Ok(id) = DocId::from_key(Kind::Company, founder) else {
-        return Ok(false);
-    };
-    Ok(store
-        .get(id)
-        .await?
-        .is_some_and(|r| matches!(r.values.get("credit_escrow"), Some(FieldValue::Bool(true)))))
+/// The company whose roster record switched escrow on (the founding
+/// company, the only one that can), if escrow is on.
+async fn escrow_founder(store: &StoreHandle) -> Result<Option<String>, CreditError> {
+    let companies = store.list(Kind::Company, None, 10_000, false).await?;
+    Ok(companies
+        .into_iter()
+        .filter(|r| matches!(r.values.get("credit_escrow"), Some(FieldValue::Bool(true))))
+        .map(|r| r.id.key_value().to_owned())
+        .min())
 }
 
 /// Writes some credit keys of a customer (each is this company's own).
@@ -237,8 +238,11 @@ pub(super) async fn load(store: &StoreHandle, key: &str) -> Result<Credit, Credi
             _ => None,
         })
         .collect();
+    let escrow = escrow_founder(store)
+        .await?
+        .map(|founder| Escrow::from_values(&record.values, &founder));
     Ok(Credit {
-        escrow: Escrow::from_values(&record.values),
+        escrow,
         id,
         limit,
         by_company,
@@ -256,7 +260,9 @@ pub(super) static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::co
 
 /// Charges or releases credit at company `me`. A charge over the credit
 /// available as known here is refused; companies that cannot talk may
-/// together go over the limit (the used credit still adds up exactly).
+/// together go over the limit (the used credit still adds up exactly),
+/// unless the group keeps credit in escrow. A company that does not
+/// receive credit limits cannot see the limit, so it cannot charge.
 pub async fn change(
     store: &StoreHandle,
     me: &str,
@@ -265,10 +271,19 @@ pub async fn change(
     context: &CreditContext<'_>,
 ) -> Result<CreditView, CreditError> {
     let _guard = ONE_AT_A_TIME.lock().await;
+    if !crate::records::received::received(store)
+        .await?
+        .receives
+        .covers_category(Category::CreditLimit)
+    {
+        return Err(CreditError::Refused(
+            crate::records::received::not_received(Category::CreditLimit),
+        ));
+    }
     let mut credit = load(store, key).await?;
     let money = |c: i64| format_decimal(c, 2);
     if let CreditChange::Charge(cents) = change
-        && escrow_mode(store, context.founder).await?
+        && credit.escrow.is_some()
     {
         return charge_in_escrow(store, me, key, cents, credit, context).await;
     }
@@ -277,12 +292,7 @@ pub async fn change(
             if let Some(limit) = credit.limit
                 && credit.used().saturating_add(cents) > limit
             {
-                return Err(CreditError::OverLimit {
-                    charge: money(cents),
-                    available: money(limit - credit.used()),
-                    limit: money(limit),
-                    used: money(credit.used()),
-                });
+                return Err(credit.over_limit(cents));
             }
             cents
         }
@@ -307,7 +317,8 @@ pub async fn change(
 const RIGHTS_WAIT: Duration = Duration::from_secs(8);
 
 /// A charge in escrow mode: within this company's rights, or after the
-/// others handed over what is missing; never above them.
+/// others handed over what is missing; never above them, and never above
+/// the limit as known here.
 async fn charge_in_escrow(
     store: &StoreHandle,
     me: &str,
@@ -316,13 +327,18 @@ async fn charge_in_escrow(
     mut credit: Credit,
     context: &CreditContext<'_>,
 ) -> Result<CreditView, CreditError> {
-    if !credit.escrow.active() {
-        return Err(CreditError::NotInEscrow {
-            founder: context.founder.to_owned(),
-        });
-    }
     let money = |c: i64| format_decimal(c, 2);
-    let held = credit.escrow.holds(me);
+    let holds = |credit: &Credit| credit.escrow.as_ref().map_or(0, |e| e.holds(me));
+    let charge = |credit: &Credit| match &credit.escrow {
+        Some(e) => e.charge(me, cents),
+        None => Err(escrow::Short::Rights),
+    };
+    match charge(&credit) {
+        Err(escrow::Short::OverLimit) => return Err(credit.over_limit(cents)),
+        Err(escrow::Short::NoLimit) => return Err(no_limit()),
+        _ => {}
+    }
+    let held = holds(&credit);
     let mut received = 0;
     let mut asked = 0;
     if held < cents
@@ -335,22 +351,33 @@ async fn charge_in_escrow(
         let deadline = tokio::time::Instant::now() + RIGHTS_WAIT;
         while given > 0 && tokio::time::Instant::now() < deadline {
             credit = load(store, key).await?;
-            if credit.escrow.holds(me) >= cents {
+            if holds(&credit) >= cents {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let Some((used_key, used)) = credit.escrow.charge(me, cents) else {
-        return Err(CreditError::EscrowShort {
-            charge: money(cents),
-            holds: money(credit.escrow.holds(me)),
-            received: money(received),
-            asked,
-        });
+    let (used_key, used) = match charge(&credit) {
+        Ok(write) => write,
+        Err(escrow::Short::OverLimit) => return Err(credit.over_limit(cents)),
+        Err(escrow::Short::NoLimit) => return Err(no_limit()),
+        Err(escrow::Short::Rights) => {
+            return Err(CreditError::EscrowShort {
+                charge: money(cents),
+                holds: money(holds(&credit)),
+                received: money(received),
+                asked,
+            });
+        }
     };
     write_keys(store, &credit.id, vec![(used_key, used)]).await?;
     Ok(load(store, key).await?.view())
+}
+
+fn no_limit() -> CreditError {
+    CreditError::Refused(
+        "escrow: no credit limit of this customer is known here, so no company holds rights to charge; set a limit (or, if one was set elsewhere, wait until it arrives)".into(),
+    )
 }
 
 /// What switching escrow on did.
@@ -361,10 +388,11 @@ pub struct EscrowReport {
 }
 
 /// Switches escrow mode on or off for the group; only at the founding
-/// company, which creates the rights when switching on: for each customer
-/// whose limit is above the rights created so far, it creates the
-/// difference and hands an equal part to each member. Run again after
-/// raising limits.
+/// company. The rights follow each customer's limit by themselves (see
+/// [`escrow`]); switching on also hands each member an equal part of the
+/// credit still available, so a branch can charge without asking anyone.
+/// Run again to hand out parts of raised limits and of customers given a
+/// limit since (until then the others ask the founder for rights).
 pub async fn set_escrow(
     store: &StoreHandle,
     me: &str,
@@ -404,28 +432,15 @@ pub async fn set_escrow(
         let Some(last) = page.last() else { break };
         after = Some(last.id.clone());
         for record in &page {
-            let Some(FieldValue::Int(limit)) = record.values.get("credit_limit") else {
-                continue;
-            };
-            let credit = load(store, record.id.key()).await?;
-            let missing = limit - credit.escrow.limit();
-            if missing <= 0 {
+            if !matches!(record.values.get("credit_limit"), Some(FieldValue::Int(_))) {
                 continue;
             }
-            let mut escrow = credit.escrow.clone();
-            let grant = escrow.grant.get(me).copied().unwrap_or(0) + missing;
-            escrow.grant.insert(me.to_owned(), grant);
-            let mut keys = vec![(format!("{}{me}", escrow::GRANT), grant)];
-            // Each member gets an equal part of what is new.
-            let share = missing / i64::try_from(report.members).unwrap_or(1).max(1);
-            for member in &members {
-                if let Some((k, total, amount)) = escrow.give(me, member, share) {
-                    escrow.gave.insert((me.to_owned(), member.clone()), total);
-                    keys.push((k, total));
-                    let _ = amount;
-                }
+            let mut escrow = Escrow::from_values(&record.values, me);
+            let keys = escrow.top_up(&members);
+            if keys.is_empty() {
+                continue;
             }
-            write_keys(store, &credit.id, keys).await?;
+            write_keys(store, &record.id, keys).await?;
             report.customers += 1;
         }
         if page.len() < 1000 {

@@ -41,6 +41,10 @@
 //! [`Machine::primary`] everywhere once gossip has spread it.
 //!
 //! # Incumbent reclaim
+//! An acting primary that runs an election keeps acting in its term until
+//! it wins the new one, so a failed election changes nothing it can do;
+//! a member that took the new term refuses the old one, and the primary
+//! then steps down (see `on_allocate_ack`).
 //! A failed election still advances the terms of the members it reached, and
 //! a restart loses the primary's volatile state; either way the known primary
 //! can no longer allocate in its old term. So a member that is the known
@@ -341,8 +345,8 @@ pub struct Outgoing {
 pub enum Event {
     /// This member won the election of `term`.
     BecamePrimary { term: Term },
-    /// This member stopped acting as primary of `term` (it saw a newer term
-    /// or started a new election).
+    /// This member stopped acting as primary of `term` (it saw a newer term,
+    /// a member refused its term as old, or it won a newer one).
     SteppedDown { term: Term },
     /// This member's election of `term` ended without a majority.
     ElectionFailed { term: Term },
@@ -739,11 +743,12 @@ impl Machine {
         if !self.roster.contains(&self.me) {
             return;
         }
-        if let Some(leader) = self.leader.take() {
-            self.out
-                .events
-                .push(Event::SteppedDown { term: leader.term });
-        }
+        // An acting primary that runs an election keeps acting in its term
+        // until it wins the new one: if the election fails, nothing changes
+        // (as `elo primary elect` promises). Safe as in Raft: it commits in
+        // its old term only with the acknowledgements of a majority still
+        // in that term, and a member that took the new term refuses the old
+        // one and says so, which makes it step down (`on_allocate_ack`).
         let term = self.state.current_term + 1;
         self.state.current_term = term;
         self.state.voted_for = Some(self.me.clone());
@@ -777,6 +782,9 @@ impl Machine {
         }
         let term = campaign.term;
         self.campaign = None;
+        if let Some(old) = self.leader.take() {
+            self.out.events.push(Event::SteppedDown { term: old.term });
+        }
         self.leader = Some(Leader {
             term,
             pending: BTreeMap::new(),
@@ -1086,6 +1094,15 @@ impl Machine {
         let Some(leader) = &mut self.leader else {
             return;
         };
+        if !accepted && term > leader.term {
+            // The member is in a newer term (this member's own failed
+            // election took it there): the old term cannot commit there
+            // any more, so step down and let the incumbent reclaim run.
+            let old = leader.term;
+            self.leader = None;
+            self.out.events.push(Event::SteppedDown { term: old });
+            return;
+        }
         if !accepted || leader.term != term {
             return;
         }
@@ -1664,12 +1681,18 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn primary_steps_down_on_higher_term() {
+    /// Three members, the first elected in term 1.
+    fn elected_cluster() -> Vec<Machine> {
         let mut ms = cluster(3);
         ms[0].elect(None).unwrap();
         settle(&mut ms, &[0, 1, 2]);
         assert_eq!(ms[0].acting_primary_term(), Some(1));
+        ms
+    }
+
+    #[test]
+    fn primary_steps_down_on_higher_term() {
+        let mut ms = elected_cluster();
         assert!(ms.iter().all(|m| m.primary().map(|p| p.term) == Some(1)));
         let from = ms[1].me().to_owned();
         ms[0].handle(
@@ -1693,6 +1716,39 @@ mod tests {
                 .take_output()
                 .events
                 .contains(&Event::SteppedDown { term: 1 })
+        );
+    }
+
+    /// The acting primary runs an election with no one reachable: it
+    /// fails, and the primary keeps acting in its term; once the others
+    /// are back it acts again (in its term, or after reclaiming).
+    #[test]
+    fn a_failed_election_leaves_the_acting_primary_acting() {
+        let mut ms = elected_cluster();
+        ms[0].take_output();
+        ms[0].elect(None).unwrap();
+        for _ in 0..=ms[0].config.election_timeout_ticks {
+            ms[0].tick();
+            settle(&mut ms, &[0]);
+        }
+        let events = ms[0].take_output().events;
+        assert!(!ms[0].is_campaigning());
+        assert_eq!(ms[0].acting_primary_term(), Some(1), "{events:?}");
+        assert_eq!(ms[0].primary().map(|p| p.term), Some(1));
+        let c1 = ms[1].me().to_owned();
+        assert!(ms[0].set_range(&c1, "product", 1, 10).is_ok());
+        // Healed: the range commits and the primary keeps acting.
+        for _ in 0..200 {
+            ms.iter_mut().for_each(Machine::tick);
+            settle(&mut ms, &[0, 1, 2]);
+        }
+        assert!(ms[0].acting_primary_term().is_some());
+        assert!(
+            ms[1]
+                .persistent()
+                .committed
+                .iter()
+                .any(|r| r.from == 1 && r.to == 10)
         );
     }
 

@@ -4,6 +4,10 @@
 //! what is valid. It never touches the network nor redb directly.
 
 mod codes;
+mod kits;
+pub mod received;
+#[cfg(test)]
+mod tests;
 
 pub use codes::number_waiting_records;
 
@@ -94,6 +98,15 @@ pub async fn put_with_codes(
     if must_exist && store.get(id.clone()).await?.is_none_or(|r| r.deleted) {
         return Err(RecordError::NotFound(id.to_string()));
     }
+    if let Some(e) = received::blind_fields(kind, &patch, &received::received(store).await?) {
+        return Err(RecordError::Invalid(e));
+    }
+    if let Some((_, e)) = kits::check_kits(store, kind, &[(&id, &patch)])
+        .await?
+        .pop_first()
+    {
+        return Err(RecordError::Invalid(e));
+    }
     let mut code_pending = None;
     if let Some(codes) = codes {
         let refused = codes::check_given_codes(store, kind, &[(&id, &patch)], codes).await?;
@@ -175,27 +188,28 @@ pub async fn put_many_with_codes(
 ) -> Result<BulkReport, RecordError> {
     let mut report = BulkReport::default();
     let mut checked = Vec::with_capacity(rows.len());
+    let receives = received::received(store).await?;
     for (index, row) in rows.iter().enumerate() {
-        match RecordPatch::from_json(kind, row).and_then(|p| p.doc_id(kind).map(|id| (id, p))) {
+        match RecordPatch::from_json(kind, row)
+            .and_then(|p| p.doc_id(kind).map(|id| (id, p)))
+            .and_then(
+                |(id, p)| match received::blind_fields(kind, &p, &receives) {
+                    Some(e) => Err(e),
+                    None => Ok((id, p)),
+                },
+            ) {
             Ok((id, patch)) => checked.push((index, id, patch)),
             Err(e) => report.rejected.push(rejected(index, e)),
         }
     }
+    let rows: Vec<(&DocId, &RecordPatch)> = checked.iter().map(|(_, id, p)| (id, p)).collect();
+    let refused = kits::check_kits(store, kind, &rows).await?;
+    drop(rows);
+    retain_unrefused(&mut checked, &refused, &mut report);
     if let Some(codes) = codes {
         let given: Vec<(&DocId, &RecordPatch)> = checked.iter().map(|(_, id, p)| (id, p)).collect();
         let refused = codes::check_given_codes(store, kind, &given, codes).await?;
-        let mut position = 0;
-        checked.retain(|(index, _, _)| {
-            let keep = match refused.get(&position) {
-                Some(e) => {
-                    report.rejected.push(rejected(*index, e.clone()));
-                    false
-                }
-                None => true,
-            };
-            position += 1;
-            keep
-        });
+        retain_unrefused(&mut checked, &refused, &mut report);
         let mut numbered: Vec<(&DocId, &mut RecordPatch)> =
             checked.iter_mut().map(|(_, id, p)| (&*id, p)).collect();
         if let Some((rows, reason)) = codes::assign_codes(store, kind, &mut numbered, codes).await?
@@ -235,6 +249,26 @@ pub async fn put_many_with_codes(
     }
     report.rejected.sort_by_key(|r| r.index);
     Ok(report)
+}
+
+/// Drops the rows refused (by their position in `checked`) and reports them.
+fn retain_unrefused(
+    checked: &mut Vec<(usize, DocId, RecordPatch)>,
+    refused: &std::collections::BTreeMap<usize, ValidationError>,
+    report: &mut BulkReport,
+) {
+    let mut position = 0;
+    checked.retain(|(index, _, _)| {
+        let keep = match refused.get(&position) {
+            Some(e) => {
+                report.rejected.push(rejected(*index, e.clone()));
+                false
+            }
+            None => true,
+        };
+        position += 1;
+        keep
+    });
 }
 
 fn rejected(index: usize, e: ValidationError) -> Rejected {

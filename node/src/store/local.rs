@@ -119,8 +119,22 @@ pub(super) fn write_local(
     edit_local(&mut batch.local, id, edits)
 }
 
+/// The record of `kind` this company's `code` names in the batch, if any.
+pub(super) fn holder_of_code(
+    batch: &Batch<'_>,
+    kind: Kind,
+    code: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(batch
+        .own_codes
+        .get(code_key(kind, code).as_str())?
+        .map(|g| g.value().to_owned()))
+}
+
 /// `WriteOp::OwnCode`: this company's code for a record, replacing the
-/// code it had before in the by-code index.
+/// code it had before in the by-code index. The write path refuses a code
+/// that names another live record before this (see `Store::put`); one
+/// taken over from a deleted record leaves that record without it.
 pub(super) fn write_own_code(
     batch: &mut Batch<'_>,
     id: &DocId,
@@ -131,12 +145,20 @@ pub(super) fn write_own_code(
         .insert(id.as_str(), code)?
         .map(|g| g.value().to_owned());
     let kind = id.kind();
-    if let Some(old) = old {
+    if let Some(old) = old
+        && old != code
+    {
         batch.own_codes.remove(code_key(kind, &old).as_str())?;
     }
-    batch
+    let previous = batch
         .own_codes
-        .insert(code_key(kind, code).as_str(), id.as_str())?;
+        .insert(code_key(kind, code).as_str(), id.as_str())?
+        .map(|g| g.value().to_owned());
+    if let Some(previous) = previous
+        && previous != id.as_str()
+    {
+        batch.own_code_of.remove(previous.as_str())?;
+    }
     Ok(())
 }
 

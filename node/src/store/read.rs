@@ -26,37 +26,19 @@ pub fn record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
 }
 
 /// Who changed which fields of a record, in its main document and its
-/// parts, oldest first.
+/// parts, in causal order (see `RecordDoc::history`).
 pub fn history(db: &Database, id: &DocId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
     let id = id.record();
-    let mut out: Option<Vec<HistoryEntry>> = None;
+    let mut out: Option<Vec<Vec<HistoryEntry>>> = None;
     let parts = part_ids(&id);
     for doc_id in std::iter::once(id.clone()).chain(parts) {
         if let Some(mut doc) = load_doc(&docs, &doc_id)? {
-            out.get_or_insert_with(Vec::new).extend(doc.history());
+            out.get_or_insert_with(Vec::new).push(doc.history());
         }
     }
-    Ok(out.map(|mut h| {
-        h.sort_by_key(|e| e.time_ms);
-        // One write touching several documents of the record (its main
-        // document and a part) is one entry, as the user made it.
-        let mut merged: Vec<HistoryEntry> = Vec::with_capacity(h.len());
-        for e in h {
-            match merged.last_mut() {
-                Some(last) if last.company == e.company && last.time_ms == e.time_ms => {
-                    for f in e.fields {
-                        if !last.fields.contains(&f) {
-                            last.fields.push(f);
-                        }
-                    }
-                }
-                _ => merged.push(e),
-            }
-        }
-        merged
-    }))
+    Ok(out.map(elo_crdt::history::merge_histories))
 }
 
 /// The ids of the part documents a record of this kind may have.

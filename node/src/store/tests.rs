@@ -272,3 +272,98 @@ fn a_received_document_merges_into_the_stored_one() {
         Some(&elo_crdt::FieldValue::Text("R9".into()))
     );
 }
+
+/// A node whose clock was set back: its second write, made after the
+/// first, is listed after it, as the one that set the current value.
+#[test]
+fn history_follows_the_changes_not_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, "11222333000181");
+    let (id, patch) = product("KIT-H", "first");
+    let op = |patch| WriteOp::Put {
+        id: id.clone(),
+        patch,
+        return_record: false,
+    };
+    store.write_batch(vec![op(patch)], 9_000_000).unwrap();
+    let (_, second) = product("KIT-H", "second");
+    store.write_batch(vec![op(second)], 1_000).unwrap();
+    let history = read::history(&store.database(), &id).unwrap().unwrap();
+    let times: Vec<i64> = history.iter().map(|e| e.time_ms).collect();
+    assert_eq!(times, [9_000_000, 1_000], "{history:?}");
+}
+
+fn customer(cpf: &str, erp_code: &str) -> WriteOp {
+    let patch = RecordPatch::from_json(
+        Kind::Customer,
+        &json!({"cpf": cpf, "name": "Ana", "erp_code": erp_code}),
+    )
+    .unwrap();
+    WriteOp::Put {
+        id: patch.doc_id(Kind::Customer).unwrap(),
+        patch,
+        return_record: false,
+    }
+}
+
+/// An ERP's code names one record per company and kind: a second record
+/// given the same code is refused (alone or in one bulk write) naming the
+/// holder, and `erp:CODE` keeps answering the holder.
+#[test]
+fn an_erp_code_names_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, "11222333000181");
+    let first = DocId::from_key(Kind::Customer, "52998224725").unwrap();
+    let second = DocId::from_key(Kind::Customer, "11144477735").unwrap();
+    let (r, _) = store
+        .write_batch(vec![customer("52998224725", "4521")], 1_000)
+        .unwrap();
+    assert!(r[0].is_ok(), "{r:?}");
+    let (r, _) = store
+        .write_batch(vec![customer("11144477735", "4521")], 2_000)
+        .unwrap();
+    let refused = format!("{:?}", r[0].as_ref().unwrap_err());
+    assert!(
+        refused.contains("erp_code") && refused.contains(first.as_str()),
+        "{refused}"
+    );
+    assert!(
+        read::record(&store.database(), &second).unwrap().is_none(),
+        "nothing stored"
+    );
+    let db = store.database();
+    assert_eq!(
+        super::local::id_by_own_code(&db, Kind::Customer, "4521").unwrap(),
+        Some(first.clone())
+    );
+    // The same record again with its code is fine.
+    let (r, _) = store
+        .write_batch(vec![customer("52998224725", "4521")], 3_000)
+        .unwrap();
+    assert!(r[0].is_ok(), "{r:?}");
+    // Two new rows with one code in one batch: the second is refused.
+    let (r, _) = store
+        .write_batch(
+            vec![customer("11144477735", "77"), customer("39053344705", "77")],
+            4_000,
+        )
+        .unwrap();
+    assert!(r[0].is_ok() && r[1].is_err(), "{r:?}");
+    // A deleted record's code may be given to another.
+    store
+        .write_batch(vec![WriteOp::Delete { id: first.clone() }], 5_000)
+        .unwrap();
+    let (r, _) = store
+        .write_batch(vec![customer("39053344705", "4521")], 6_000)
+        .unwrap();
+    assert!(r[0].is_ok(), "{r:?}");
+    let third = DocId::from_key(Kind::Customer, "39053344705").unwrap();
+    assert_eq!(
+        super::local::id_by_own_code(&db, Kind::Customer, "4521").unwrap(),
+        Some(third)
+    );
+    assert_eq!(
+        super::local::own_codes_of(&db, &[first.to_string()]).unwrap(),
+        vec![None]
+    );
+}

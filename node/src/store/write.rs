@@ -239,6 +239,11 @@ impl Store {
         want_record: bool,
         author: Author<'_>,
     ) -> Applied {
+        if id.part_category().is_none()
+            && let Some(refused) = self.own_code_taken(batch, id, patch)?
+        {
+            return Ok(Err(refused));
+        }
         if !self.cache.contains(id.as_str()) && !batch.has_doc(id)? {
             // A record that exists nowhere yet is written straight from its
             // patch (see `RecordDoc::create_bytes`): the bulk-import path.
@@ -277,6 +282,46 @@ impl Store {
             id: id.clone(),
             seq,
             created,
+        }))
+    }
+
+    /// An ERP's own code names one record per company and kind (`erp:CODE`
+    /// finds it): a write that gives a record the code another live record
+    /// holds here is refused, naming that record. Checked on the main
+    /// document, so a refused write stores none of its parts.
+    fn own_code_taken(
+        &mut self,
+        batch: &Batch<'_>,
+        id: &DocId,
+        patch: &RecordPatch,
+    ) -> Result<Option<WriteError>, StoreError> {
+        let key = format!("{}{}", elo_crdt::schema::OWN_CODE, self.company);
+        let Some((_, Some(elo_crdt::FieldValue::Text(code)))) =
+            patch.edits.iter().rev().find(|(k, _)| *k == key)
+        else {
+            return Ok(None);
+        };
+        let Some(holder) = local::holder_of_code(batch, id.kind(), code)? else {
+            return Ok(None);
+        };
+        if holder == id.as_str() {
+            return Ok(None);
+        }
+        let Some(holder_id) = DocId::parse(&holder) else {
+            return Ok(None);
+        };
+        let live = match self.cached_doc(&batch.docs, &holder_id)? {
+            Ok(doc) => doc.exists() && !doc.is_deleted(),
+            Err(_) => true,
+        };
+        Ok(live.then(|| {
+            WriteError::Invalid(elo_crdt::ValidationError::one(
+                "erp_code",
+                format!(
+                    "this company's code {code:?} already names {holder} (erp:{code}); an ERP's code names one {} here: give this record another code, or take it off {holder} first",
+                    id.kind()
+                ),
+            ))
         }))
     }
 

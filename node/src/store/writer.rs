@@ -62,6 +62,8 @@ pub struct StoreHandle {
     changes: broadcast::Sender<ChangeEntry>,
     /// The last stock sequence number stored: members are told when it moves.
     stock_seq: watch::Sender<u64>,
+    /// The company whose store this is (CNPJ digits).
+    company: Arc<str>,
 }
 
 impl StoreHandle {
@@ -70,6 +72,7 @@ impl StoreHandle {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (changes, _) = broadcast::channel(4096);
         let db = store.database();
+        let company: Arc<str> = store.company.as_str().into();
         let notify = changes.clone();
         let (stock_seq, _) = watch::channel(0);
         let stock_notify = stock_seq.clone();
@@ -83,7 +86,13 @@ impl StoreHandle {
             writes: tx,
             changes,
             stock_seq,
+            company,
         }
+    }
+
+    /// The company whose store this is (CNPJ digits).
+    pub fn company(&self) -> &str {
+        &self.company
     }
 
     /// Applies writes; resolves once they are committed to disk.
@@ -433,4 +442,14 @@ fn group_commit(
         }
     }
     pending
+}
+
+#[cfg(test)]
+impl StoreHandle {
+    /// The store of `company` in a temporary folder, for tests.
+    pub(crate) fn spawn_in(dir: &tempfile::TempDir, company: &str) -> StoreHandle {
+        let path = dir.path().join("store.redb");
+        let store = Store::open(&path, company.as_bytes().to_vec(), company.into());
+        StoreHandle::spawn(store.expect("a store in a temporary folder"))
+    }
 }
