@@ -54,6 +54,42 @@ fn records_key(kind: Kind, body: &Value) -> Result<String> {
     Ok(patch.doc_id(kind)?.key().to_string())
 }
 
+/// The key that names a record: `key` as typed, or, when it is a group
+/// code (a number that names no record as a CPF, CNPJ or SKU), the key
+/// of the record holding that code. Codes are not indexed: the records
+/// of the kind are read page by page.
+pub fn record_key(client: &Client, kind: Kind, key: &str) -> Result<String> {
+    let Some(code) = key
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|_| kind.code_table().is_some())
+    else {
+        return Ok(key.to_string());
+    };
+    if elo_crdt::DocId::from_key(kind, key).is_ok() && get(client, kind, key)?.is_some() {
+        return Ok(key.to_string());
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let page = list(client, kind, after.as_deref(), 1000)?;
+        let held = page
+            .records
+            .iter()
+            .find(|r| r["code"].as_i64() == Some(code));
+        if let Some(id) = held
+            .and_then(|r| r["id"].as_str())
+            .and_then(elo_crdt::DocId::parse)
+        {
+            return Ok(id.key().to_string());
+        }
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => anyhow::bail!("no {kind} with key or group code {code}"),
+        }
+    }
+}
+
 pub fn get(client: &Client, kind: Kind, key: &str) -> Result<Option<Value>> {
     client.get_optional(&record_path(kind, key))
 }

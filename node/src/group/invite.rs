@@ -23,6 +23,9 @@ use crate::store::{StoreError, StoreHandle};
 
 /// How long an invite lasts unless told otherwise.
 pub const DEFAULT_INVITE_HOURS: u64 = 24;
+/// The longest an invite may stay valid: a month. An invite is a key to
+/// the group; one that never expires is one that leaks some day.
+pub const MAX_INVITE_HOURS: u64 = 720;
 
 /// Why an invite could not be made or a join was refused.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,21 @@ pub async fn create_invite(
     };
     if addrs.is_empty() {
         return Err(MembershipError::NoAddress);
+    }
+    if !(1..=MAX_INVITE_HOURS).contains(&ttl_hours) {
+        return Err(MembershipError::Invalid(format!(
+            "an invite lasts 1 to {MAX_INVITE_HOURS} hours, not {ttl_hours}"
+        )));
+    }
+    // The joining company dials these: one it cannot read would make an
+    // invite that fails only on the other side.
+    if let Some(bad) = addrs
+        .iter()
+        .find(|a| a.parse::<elo_net::Multiaddr>().is_err())
+    {
+        return Err(MembershipError::Invalid(format!(
+            "address {bad:?} is not a multiaddress such as /ip4/10.0.0.5/tcp/4712"
+        )));
     }
     let mut secret = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut secret);
