@@ -48,10 +48,27 @@ pub fn put(client: &Client, kind: Kind, key: Option<&str>, body: &Value) -> Resu
     client.send("PUT", &record_path(kind, &key), Some(body))
 }
 
-/// The key a body names, so a put has a URL.
+/// The key a body names, so a put has a URL. Only the key field is read
+/// here: the API checks the whole record and names every bad field.
 fn records_key(kind: Kind, body: &Value) -> Result<String> {
-    let patch = elo_crdt::RecordPatch::from_json(kind, body)?;
-    Ok(patch.doc_id(kind)?.key().to_string())
+    let fields: &[&str] = if kind.is_contact() {
+        &["cpf", "cnpj"]
+    } else {
+        &[elo_crdt::key::key_field(kind)]
+    };
+    let Some(value) = fields
+        .iter()
+        .find_map(|f| body.get(*f).filter(|v| !v.is_null()))
+    else {
+        anyhow::bail!(
+            "the record names no key: give {} in the JSON, or --key",
+            fields.join(" or ")
+        );
+    };
+    Ok(match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
 }
 
 /// The key that names a record: `key` as typed, or, when it is a group
@@ -85,7 +102,11 @@ pub fn record_key(client: &Client, kind: Kind, key: &str) -> Result<String> {
         }
         match page.next_after {
             Some(next) => after = Some(next),
-            None => anyhow::bail!("no {kind} with key or group code {code}"),
+            None => {
+                return Err(crate::client::ApiFailure::not_found(format!(
+                    "no {kind} with key or group code {code}"
+                )));
+            }
         }
     }
 }

@@ -92,6 +92,20 @@ impl std::fmt::Display for ApiFailure {
 
 impl std::error::Error for ApiFailure {}
 
+impl ApiFailure {
+    /// "Not found" as the API says it, for what a command looked for and
+    /// did not find (a `--json` script sees `not_found` either way).
+    pub fn not_found(message: String) -> anyhow::Error {
+        ApiFailure {
+            status: 404,
+            error: "not_found".into(),
+            message,
+            fields: Value::Array(Vec::new()),
+        }
+        .into()
+    }
+}
+
 impl Client {
     /// Uses the running node if its API answers, else opens the store and
     /// serves the node's router in this process.

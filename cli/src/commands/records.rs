@@ -3,13 +3,13 @@
 
 use std::io::Read;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use elo_crdt::{Kind, schema};
 use elo_node::DataDir;
 use serde_json::{Value, json};
 
 use crate::api;
-use crate::client::Client;
+use crate::client::{ApiFailure, Client};
 use crate::output::{cell, clean, format_time, print_json, show_record, title};
 
 /// `elo put KIND JSON|-`: creates a record or sets some of its fields.
@@ -47,7 +47,7 @@ pub fn get(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<()> 
     let key = &api::record_key(&client, kind, key)?;
     match api::get(&client, kind, key)? {
         Some(r) => show_record(&r, json_out),
-        None => bail!("no {kind} with key {key}"),
+        None => return Err(ApiFailure::not_found(format!("no {kind} with key {key}"))),
     }
     Ok(())
 }
@@ -90,7 +90,7 @@ pub fn history(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<
     let client = Client::open(data)?;
     let key = &api::record_key(&client, kind, key)?;
     let Some(h) = api::history(&client, kind, key)? else {
-        bail!("no {kind} with key {key}");
+        return Err(ApiFailure::not_found(format!("no {kind} with key {key}")));
     };
     if json_out {
         print_json(&h);
@@ -117,7 +117,8 @@ pub fn history(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<
 pub fn codes(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<()> {
     let client = Client::open(data)?;
     let key = &api::record_key(&client, kind, key)?;
-    let record = api::get(&client, kind, key)?.ok_or_else(|| anyhow!("no {kind} {key}"))?;
+    let record = api::get(&client, kind, key)?
+        .ok_or_else(|| ApiFailure::not_found(format!("no {kind} with key {key}")))?;
     let v = json!({ "id": record["id"], "code": record["code"],
         "codes": record.get("codes").cloned().unwrap_or(json!({})) });
     if json_out {

@@ -59,7 +59,7 @@ impl Format {
                 "{} is named as {} but --format {} was asked: give the file a .{} name or drop --format",
                 path.display(),
                 n.name(),
-                a.name(),
+                a.extension(),
                 a.extension()
             ),
             (Some(a), _) => Ok(a),
