@@ -133,7 +133,7 @@ impl Client {
                 Err(e) if store_in_use(&e) => {
                     if std::time::Instant::now() >= deadline {
                         bail!(
-                            "the node is starting (it holds the store {} and its API does not answer yet): try again in a moment, or see its log",
+                            "the data store {} is in use by another elo process: the node is starting (its API does not answer yet) or another command is running; try again in a moment (and see the node's log if it goes on)",
                             data.store_path().display()
                         );
                     }
