@@ -222,3 +222,53 @@ async fn not_a_member_elsewhere(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! An invite's life: refused when asked to last no time, too long or
+    //! with an address nobody can dial; refused once expired.
+
+    use super::*;
+    use crate::data_dir::DataDir;
+
+    const ADDR: &str = "/ip4/127.0.0.1/tcp/4712";
+
+    #[tokio::test]
+    async fn an_invite_is_checked_when_made_and_refused_once_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("c"));
+        let (_, group) = data.init("11.222.333/0001-81", "Matriz").unwrap();
+        let (store, _, _) = data.open().unwrap();
+        let store = StoreHandle::spawn(store);
+        let addrs = || vec![ADDR.to_string()];
+
+        for hours in [0, MAX_INVITE_HOURS + 1] {
+            let made = create_invite(&store, &group, addrs(), hours).await;
+            assert!(matches!(made, Err(MembershipError::Invalid(_))), "{made:?}");
+        }
+        let bad = create_invite(&store, &group, vec!["garbage".into()], 1).await;
+        let Err(MembershipError::Invalid(why)) = bad else {
+            panic!("{bad:?}")
+        };
+        assert!(why.contains("\"garbage\""), "{why}");
+
+        let invite = create_invite(&store, &group, addrs(), 1).await.unwrap();
+        let key = invite_key(&invite.join);
+        assert!(usable_invite(&store, &key).await.is_ok());
+        // An hour later (its expiry moved back, as the clock cannot be).
+        let expired = PendingInvite {
+            expires_ms: now_ms() - 1,
+            used: false,
+        };
+        store
+            .set_meta(&key, serde_json::to_vec(&expired).unwrap())
+            .await
+            .unwrap();
+        let late = usable_invite(&store, &key).await;
+        assert!(
+            matches!(late, Err(MembershipError::Expired)),
+            "{:?}",
+            late.err()
+        );
+    }
+}
