@@ -418,6 +418,27 @@ mod tests {
         );
     }
 
+    /// A command that finds the store held (by a node starting, or another
+    /// command) waits for it rather than failing at once.
+    #[test]
+    fn a_store_held_a_moment_is_waited_for() {
+        let (_dir, data) = temp_data("held");
+        let holder = Client::open(&data).unwrap();
+        let (opened, started) = std::sync::mpsc::channel();
+        let waiting = {
+            let data = data.clone();
+            std::thread::spawn(move || {
+                let _ = started.recv();
+                Client::open(&data).map(Client::close)
+            })
+        };
+        opened.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        holder.close().unwrap();
+        let waited = waiting.join().unwrap();
+        assert!(waited.is_ok(), "{:?}", waited.err());
+    }
+
     #[test]
     fn a_bulk_write_reports_refused_rows_and_stores_the_others() {
         let (_dir, data) = temp_data("bulk");

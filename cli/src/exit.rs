@@ -65,14 +65,17 @@ pub fn usage(e: &clap::Error, json_out: bool) -> ExitCode {
         };
     }
     if json_out {
-        let message = e.render().to_string();
-        let message = message
-            .trim()
-            .trim_start_matches("error: ")
+        // clap's text without its usage and "try --help" lines: the error
+        // and what it lists (the missing arguments, the accepted values).
+        let rendered = e.render().to_string();
+        let message = rendered
             .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string();
+            .map(str::trim)
+            .take_while(|l| !l.starts_with("Usage:"))
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = message.trim_start_matches("error: ");
         println!(
             "{}",
             json!({ "error": "usage", "message": message, "fields": [] })
