@@ -412,7 +412,7 @@ fn all_agree(demo: &Demo, total: Instant) -> Result<()> {
         bail!("the three companies disagree");
     }
     demo.say(format!(
-        "all three agree. demo finished in {:.1} s; cleaning up.",
+        "all three agree. demo finished in {:.1} s; stopping the nodes.",
         total.elapsed().as_secs_f64()
     ));
     if demo.json_out {
