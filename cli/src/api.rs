@@ -48,10 +48,67 @@ pub fn put(client: &Client, kind: Kind, key: Option<&str>, body: &Value) -> Resu
     client.send("PUT", &record_path(kind, &key), Some(body))
 }
 
-/// The key a body names, so a put has a URL.
+/// The key a body names, so a put has a URL. Only the key field is read
+/// here: the API checks the whole record and names every bad field.
 fn records_key(kind: Kind, body: &Value) -> Result<String> {
-    let patch = elo_crdt::RecordPatch::from_json(kind, body)?;
-    Ok(patch.doc_id(kind)?.key().to_string())
+    let fields: &[&str] = if kind.is_contact() {
+        &["cpf", "cnpj"]
+    } else {
+        &[elo_crdt::key::key_field(kind)]
+    };
+    let Some(value) = fields
+        .iter()
+        .find_map(|f| body.get(*f).filter(|v| !v.is_null()))
+    else {
+        anyhow::bail!(
+            "the record names no key: give {} in the JSON, or --key",
+            fields.join(" or ")
+        );
+    };
+    Ok(match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+/// The key that names a record: `key` as typed, or, when it is a group
+/// code (a number that names no record as a CPF, CNPJ or SKU), the key
+/// of the record holding that code. Codes are not indexed: the records
+/// of the kind are read page by page.
+pub fn record_key(client: &Client, kind: Kind, key: &str) -> Result<String> {
+    let Some(code) = key
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|_| kind.code_table().is_some())
+    else {
+        return Ok(key.to_string());
+    };
+    if elo_crdt::DocId::from_key(kind, key).is_ok() && get(client, kind, key)?.is_some() {
+        return Ok(key.to_string());
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let page = list(client, kind, after.as_deref(), 1000)?;
+        let held = page
+            .records
+            .iter()
+            .find(|r| r["code"].as_i64() == Some(code));
+        if let Some(id) = held
+            .and_then(|r| r["id"].as_str())
+            .and_then(elo_crdt::DocId::parse)
+        {
+            return Ok(id.key().to_string());
+        }
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => {
+                return Err(crate::client::ApiFailure::not_found(format!(
+                    "no {kind} with key or group code {code}"
+                )));
+            }
+        }
+    }
 }
 
 pub fn get(client: &Client, kind: Kind, key: &str) -> Result<Option<Value>> {
@@ -101,7 +158,9 @@ pub fn invite(client: &Client, addrs: Vec<String>, ttl_hours: u64) -> Result<Val
 
 /// The running node's replication state.
 pub fn sync_state(client: &Client) -> Result<Value> {
-    client.needs_node(None)?;
+    client.needs_node(Some(
+        "which replicates with the members (without it there is nothing to wait for)",
+    ))?;
     client.send("GET", "/v1/sync", None)
 }
 
@@ -341,7 +400,10 @@ mod tests {
 
         // What only the running node can do is refused, with the reason.
         let err = sync_state(&client).unwrap_err().to_string();
-        assert_eq!(err, "the node is not running: start it with `elo node`");
+        assert!(
+            err.starts_with("the node is not running: start it with `elo node`"),
+            "{err}"
+        );
         let status = status(&client).unwrap();
         assert_eq!(status["node_running"], false);
         assert_eq!(status["records"], 2, "the company and Ana");
@@ -354,6 +416,27 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    /// A command that finds the store held (by a node starting, or another
+    /// command) waits for it rather than failing at once.
+    #[test]
+    fn a_store_held_a_moment_is_waited_for() {
+        let (_dir, data) = temp_data("held");
+        let holder = Client::open(&data).unwrap();
+        let (opened, started) = std::sync::mpsc::channel();
+        let waiting = {
+            let data = data.clone();
+            std::thread::spawn(move || {
+                let _ = started.recv();
+                Client::open(&data).map(Client::close)
+            })
+        };
+        opened.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        holder.close().unwrap();
+        let waited = waiting.join().unwrap();
+        assert!(waited.is_ok(), "{:?}", waited.err());
     }
 
     #[test]

@@ -21,6 +21,24 @@ use elo_node::{DataDir, StoreHandle};
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// How long a command waits for a node that holds the store but does not
+/// answer yet (it is starting: opening the store, checking documents).
+const NODE_START_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether opening the store failed because another process holds it.
+fn store_in_use(e: &anyhow::Error) -> bool {
+    use elo_node::{DataDirError, StoreError};
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::InUse { .. })
+        ) || matches!(
+            c.downcast_ref::<DataDirError>(),
+            Some(DataDirError::Store(StoreError::InUse { .. }))
+        )
+    })
+}
+
 /// Largest answer read from the node (an export page, a status).
 const MAX_ANSWER: usize = 256 * 1024 * 1024;
 
@@ -56,22 +74,74 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// An answer outside 2xx, as an error: the API's code (`not_found`,
+/// `invalid`, …), message and the fields it names, for `--json` errors.
+#[derive(Debug)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub error: String,
+    pub message: String,
+    pub fields: Value,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+impl ApiFailure {
+    /// "Not found" as the API says it, for what a command looked for and
+    /// did not find (a `--json` script sees `not_found` either way).
+    pub fn not_found(message: String) -> anyhow::Error {
+        ApiFailure {
+            status: 404,
+            error: "not_found".into(),
+            message,
+            fields: Value::Array(Vec::new()),
+        }
+        .into()
+    }
+}
+
 impl Client {
     /// Uses the running node if its API answers, else opens the store and
     /// serves the node's router in this process.
+    ///
+    /// A node that is starting holds the store before its API answers:
+    /// this waits for it a while (up to [`NODE_START_WAIT`]) rather than
+    /// failing at once, and then says that the node is starting.
     pub fn open(data: &DataDir) -> Result<Client> {
-        if let Some(info) = data.node_info() {
-            let client = Client::connect(&info.api, data.api_token()?);
-            if client.ping() {
-                return Ok(client);
+        let deadline = std::time::Instant::now() + NODE_START_WAIT;
+        loop {
+            if let Some(info) = data.node_info() {
+                let client = Client::connect(&info.api, data.api_token()?);
+                if client.ping() {
+                    return Ok(client);
+                }
+            }
+            let token = in_process_token();
+            match InProcess::open(data, token.clone()) {
+                Ok(serving) => {
+                    return Ok(Client {
+                        token,
+                        reach: Reach::InProcess(Box::new(serving)),
+                    });
+                }
+                Err(e) if store_in_use(&e) => {
+                    if std::time::Instant::now() >= deadline {
+                        bail!(
+                            "the data store {} is in use by another elo process: the node is starting (its API does not answer yet) or another command is running; try again in a moment (and see the node's log if it goes on)",
+                            data.store_path().display()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => return Err(e),
             }
         }
-        let token = in_process_token();
-        let serving = InProcess::open(data, token.clone())?;
-        Ok(Client {
-            token,
-            reach: Reach::InProcess(Box::new(serving)),
-        })
     }
 
     /// A client of the node answering at `addr` (`host:port`).
@@ -138,7 +208,7 @@ impl Client {
         if (200..300).contains(&a.status) {
             Ok(a.body)
         } else {
-            bail!("{}", a.message())
+            Err(a.failure().into())
         }
     }
 
@@ -148,7 +218,7 @@ impl Client {
         match a.status {
             200 => Ok(Some(a.body)),
             404 if a.body["error"] == "not_found" => Ok(None),
-            _ => bail!("{}", a.message()),
+            _ => Err(a.failure().into()),
         }
     }
 
@@ -157,7 +227,7 @@ impl Client {
     pub fn send_bulk(&self, path: &str, rows: &Value) -> Result<Value> {
         let a = self.call("POST", path, Some(rows))?;
         if a.status != 200 && a.status != 422 {
-            bail!("{}", a.message());
+            return Err(a.failure().into());
         }
         Ok(a.body)
     }
@@ -198,6 +268,22 @@ impl Answer {
             || format!("the node answered {}", self.status),
             str::to_string,
         )
+    }
+
+    /// This answer as an error.
+    pub fn failure(&self) -> ApiFailure {
+        ApiFailure {
+            status: self.status,
+            error: self.body["error"]
+                .as_str()
+                .map_or_else(|| format!("http_{}", self.status), str::to_string),
+            message: self.message(),
+            fields: self
+                .body
+                .get("fields")
+                .cloned()
+                .unwrap_or_else(|| Value::Array(Vec::new())),
+        }
     }
 
     fn parse(status: u16, text: &[u8]) -> Result<Answer> {

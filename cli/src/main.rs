@@ -3,21 +3,23 @@
 //! every operation on the records is a request to the node's API
 //! ([`client`]: the running node, or its router in this process), and
 //! [`output`] prints the answers for people or, with `--json`, for scripts.
-//! Exit code 0 only on success.
+//! Exit codes are in [`exit`]: 0 only on success.
 
 mod api;
 mod client;
 mod commands;
+mod exit;
 mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use elo_crdt::Kind;
 use elo_node::DataDir;
 
+use commands::rows::Encoding;
 use commands::transfer::Format;
 use commands::{adopt, credit, demo, group, primary, records, share, stock, transfer};
 
@@ -31,7 +33,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// elo links the companies of a business group: each runs a node, and their
 /// ERPs share customers, suppliers, products and more without a central server.
 #[derive(Parser)]
-#[command(name = "elo", version, propagate_version = true)]
+#[command(name = "elo", version, propagate_version = true, after_help = exit::HELP)]
 struct Cli {
     /// The company's data directory [default: $ELO_DATA, else the platform's data directory]
     #[arg(long, global = true, env = "ELO_DATA")]
@@ -39,7 +41,7 @@ struct Cli {
     /// Print data as JSON, for scripts
     #[arg(long, global = true)]
     json: bool,
-    /// More log output (repeat for more)
+    /// More log output (repeat for more; ELO_LOG sets the filter)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
@@ -59,7 +61,9 @@ enum Command {
     },
     /// Create a record or set some of its fields (JSON, or - for stdin)
     Put {
+        /// The kind of record: customer, supplier, carrier, product, unit, product_group, company
         kind: Kind,
+        /// The record's fields as a JSON object, or - to read it from standard input
         #[arg(value_name = "JSON")]
         record: String,
         /// The record's key, when the JSON does not carry it
@@ -67,9 +71,15 @@ enum Command {
         key: Option<String>,
     },
     /// Show a record (KEY: CPF/CNPJ with or without punctuation, SKU, code)
-    Get { kind: Kind, key: String },
+    Get {
+        /// The kind of record
+        kind: Kind,
+        /// CPF/CNPJ (with or without punctuation), SKU, unit or group code, or erp:CODE
+        key: String,
+    },
     /// List records of a kind
     List {
+        /// The kind of record
         kind: Kind,
         /// Start after this key
         #[arg(long)]
@@ -79,33 +89,53 @@ enum Command {
         limit: usize,
     },
     /// Delete a record (the deletion replicates)
-    Delete { kind: Kind, key: String },
+    Delete {
+        /// The kind of record
+        kind: Kind,
+        /// CPF/CNPJ (with or without punctuation), SKU, unit or group code, or erp:CODE
+        key: String,
+    },
     /// Who changed which fields of a record, and when
-    History { kind: Kind, key: String },
+    History {
+        /// The kind of record
+        kind: Kind,
+        /// CPF/CNPJ (with or without punctuation), SKU, unit or group code, or erp:CODE
+        key: String,
+    },
     /// Import records from CSV (header row of field names) or JSON lines
     Import {
+        /// The kind of record the file holds
         kind: Kind,
+        /// The file: CSV (`,` `;` or tab between fields, detected) or JSON lines
         file: PathBuf,
         /// File format [default: from the extension; .csv is CSV, else JSON lines]
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// The file's character encoding [default: UTF-8, or Windows-1252
+        /// (what Excel writes in pt-BR) when the file is not UTF-8]
+        #[arg(long, value_enum)]
+        encoding: Option<Encoding>,
         /// Rows stored per transaction
         #[arg(long, default_value_t = 1000)]
         batch: usize,
     },
     /// Export every record of a kind
     Export {
+        /// The kind of record to export
         kind: Kind,
-        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
-        format: Format,
+        /// File format [default: from --output's extension (.csv is CSV), else JSON lines]
+        #[arg(long, value_enum)]
+        format: Option<Format>,
         /// Write to this file instead of standard output
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
     /// The change feed: records changed after a sequence number
     Changes {
+        /// Only changes after this sequence number
         #[arg(long, default_value_t = 0)]
         since: u64,
+        /// How many changes to show
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
@@ -116,15 +146,17 @@ enum Command {
     Node(group::NodeArgs),
     /// Make a one-time invite (one line) for a new company
     Invite {
-        /// Hours until the invite expires
-        #[arg(long, default_value_t = 24)]
+        /// Hours until the invite expires (1 to 720)
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=720))]
         ttl_hours: u64,
-        /// Address to put in the invite instead of the node's own (repeat)
+        /// Address to put in the invite instead of the node's own, a
+        /// multiaddress such as /ip4/10.0.0.5/tcp/4712 (repeat)
         #[arg(long)]
         addr: Vec<String>,
     },
     /// Join a group with an invite from one of its members
     Join {
+        /// The invite line (elo-invite:…) made by `elo invite` at a member
         invite: String,
         /// This company's CNPJ
         #[arg(long)]
@@ -134,6 +166,8 @@ enum Command {
         name: String,
     },
     /// Three companies on this machine syncing: see elo at work in a minute
+    /// (in temporary folders, removed at the end; with --data DIR, in DIR,
+    /// kept)
     Demo,
     /// Wait until this node has caught up with every reachable member
     Sync {
@@ -149,8 +183,10 @@ enum Command {
     /// products, credit_limit, product_parameters, sale_price,
     /// additional_fields, tax_rates, units
     Share {
+        /// What this company sends: all, none, or a comma-separated list of categories
         #[arg(long)]
         send: Option<String>,
+        /// What this company receives: all, none, or a comma-separated list of categories
         #[arg(long)]
         receive: Option<String>,
     },
@@ -170,6 +206,7 @@ enum Command {
     /// `elo status` as withheld; edits it makes to other records still
     /// arrive, as part of those records
     RevokeAuthorization {
+        /// The creating company's CNPJ
         #[arg(long)]
         from: String,
     },
@@ -184,6 +221,7 @@ enum Command {
     /// supplier, location, cost_price, average_cost, sale_price,
     /// promotional_price). `--fields none` shares them all again.
     Restrict {
+        /// The fields, comma-separated, or none
         #[arg(long, value_delimiter = ',')]
         fields: Vec<String>,
     },
@@ -203,6 +241,7 @@ enum Command {
     /// `elo stock set` publishes this company's figures
     #[command(args_conflicts_with_subcommands = true)]
     Stock {
+        /// The product's SKU
         sku: Option<String>,
         /// Only this company's figures
         #[arg(long)]
@@ -215,11 +254,22 @@ enum Command {
     /// duplicate
     Adopt(adopt::AdoptArgs),
     /// A record's codes: the group's and each company's own (its ERP's)
-    Codes { kind: Kind, key: String },
+    Codes {
+        /// The kind of record
+        kind: Kind,
+        /// CPF/CNPJ (with or without punctuation), SKU, unit or group code, or erp:CODE
+        key: String,
+    },
     /// A copy of the whole store (taken between two writes)
-    Backup { file: PathBuf },
+    Backup {
+        /// Where to write the copy (a file that does not exist yet)
+        file: PathBuf,
+    },
     /// Put a backup back in place of the store (the node must be stopped)
-    Restore { file: PathBuf },
+    Restore {
+        /// The backup file made by `elo backup`
+        file: PathBuf,
+    },
     /// The primary (the company that hands out ID ranges) and its term;
     /// `elo primary elect` runs an election
     Primary {
@@ -239,6 +289,7 @@ enum Command {
     },
     /// The fields of each kind, with their Portuguese labels
     Fields {
+        /// Only this kind [default: every kind]
         kind: Option<Kind>,
         /// As a Markdown table (as in the README)
         #[arg(long)]
@@ -259,18 +310,36 @@ fn main() -> ExitCode {
     // without the delay, same speed).
     // SAFETY: mi_option_set only stores an option value.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    let cli = Cli::parse();
+    // Known before parsing, so that a command line clap refuses is
+    // reported as JSON too when --json was asked.
+    let json_out = std::env::args_os().any(|a| a == "--json");
+    let (cli, demo_dir) = match parse() {
+        Ok(parsed) => parsed,
+        Err(e) => return exit::usage(&e, json_out),
+    };
     if !matches!(cli.command, Command::Node(_)) {
         end_quietly_on_a_closed_pipe();
     }
     init_logs(cli.verbose);
-    match run(cli) {
+    let json_out = cli.json;
+    match run(cli, demo_dir) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => exit::failed(&e, json_out),
     }
+}
+
+/// The command line, and the folder given for `elo demo` with --data on
+/// the command line itself (ELO_DATA names the company's data directory,
+/// which the demo never touches).
+fn parse() -> Result<(Cli, Option<PathBuf>), clap::Error> {
+    let matches = Cli::command().try_get_matches()?;
+    let given_here = matches.value_source("data") == Some(clap::parser::ValueSource::CommandLine);
+    let cli = Cli::from_arg_matches(&matches)?;
+    let demo_dir = match (&cli.command, given_here) {
+        (Command::Demo, true) => cli.data.clone(),
+        _ => None,
+    };
+    Ok((cli, demo_dir))
 }
 
 /// A command whose output goes to a reader that stops (`elo list | head`)
@@ -313,11 +382,11 @@ fn data_dir(data: Option<PathBuf>) -> Result<DataDir> {
 }
 
 /// One line per subcommand: its function in `commands`.
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli, demo_dir: Option<PathBuf>) -> Result<ExitCode> {
     let json = cli.json;
     // The demo makes its own data directories: no --data needed.
     if matches!(cli.command, Command::Demo) {
-        return done(demo::run(json));
+        return done(demo::run(demo_dir, json));
     }
     let data = &data_dir(cli.data)?;
     match cli.command {
@@ -331,13 +400,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             kind,
             file,
             format,
+            encoding,
             batch,
-        } => transfer::import(data, kind, &file, format, batch, json),
+        } => {
+            let how = transfer::ImportFile {
+                path: file,
+                format,
+                encoding,
+                batch,
+            };
+            transfer::import(data, kind, &how, json)
+        }
         Command::Export {
             kind,
             format,
             output,
-        } => done(transfer::export(data, kind, format, output)),
+        } => done(transfer::export(data, kind, format, output, json)),
         Command::Changes { since, limit } => done(records::changes(data, since, limit, json)),
         Command::Status => done(group::status(data, json)),
         Command::Node(args) => done(group::node(data.clone(), args, json)),
@@ -349,7 +427,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             name,
         } => done(group::join(data, &invite, &company, &name, json)),
         Command::Sync { wait: _, timeout } => done(group::sync(data, timeout, json)),
-        Command::Demo => done(demo::run(json)),
+        Command::Demo => done(demo::run(demo_dir, json)),
         Command::Share { send, receive } => done(share::share(data, send, receive, json)),
         Command::Authorize { from, categories } => {
             done(share::authorize(data, from, categories, json))
@@ -373,4 +451,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// A command that succeeded exits 0.
 fn done(result: Result<()>) -> Result<ExitCode> {
     result.map(|()| ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument of every command, at every depth, says what it is
+    /// in `--help`: a person at the terminal has nothing else to go by.
+    #[test]
+    fn every_argument_has_a_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "elo", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    #[test]
+    fn help_lists_the_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        for code in ["0  success", "2  bad command line", "3  some rows"] {
+            assert!(help.contains(code), "{help}");
+        }
+    }
 }

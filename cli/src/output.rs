@@ -24,16 +24,45 @@ pub fn print_members(s: &Value) {
         };
         println!(
             "  {} {:<24} {:<32} behind {:<6} {}{}",
-            m["company"].as_str().unwrap_or("?"),
-            m["name"].as_str().unwrap_or(""),
+            cell(&m["company"]),
+            clean(m["name"].as_str().unwrap_or("")),
             state,
             m["behind"].as_u64().unwrap_or(0),
-            m["address"].as_str().unwrap_or(""),
+            clean(m["address"].as_str().unwrap_or("")),
             m["last_error"]
                 .as_str()
-                .map(|e| format!("  error: {e}"))
+                .map(|e| format!("  error: {}", clean(e)))
                 .unwrap_or_default()
         );
+    }
+}
+
+/// Text as one table cell: control characters (a newline in a name, a
+/// tab, an escape sequence) shown escaped, so that a row stays one line
+/// and a value cannot move the terminal's cursor.
+pub fn clean(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A JSON value as one table cell: text cleaned, numbers as they are,
+/// nothing as `-`. A string, so that column widths apply (a `Value`'s
+/// `Display` ignores them).
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => clean(s),
+        Value::Null => "-".to_string(),
+        other => clean(&other.to_string()),
     }
 }
 
@@ -62,11 +91,14 @@ pub fn show_record(r: &Value, json_out: bool) {
     }
 }
 
-pub fn title(r: &Value) -> &str {
-    r["name"]
-        .as_str()
-        .or_else(|| r["description"].as_str())
-        .unwrap_or("")
+/// A record's name or description, as one table cell.
+pub fn title(r: &Value) -> String {
+    clean(
+        r["name"]
+            .as_str()
+            .or_else(|| r["description"].as_str())
+            .unwrap_or(""),
+    )
 }
 
 pub fn format_time(ms: i64) -> String {
@@ -102,7 +134,7 @@ pub fn show_policy(p: &Value, json_out: bool) {
         print_json(p);
         return;
     }
-    let text = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    let text = |v: &Value| clean(v.as_str().unwrap_or("?"));
     println!("sends:      {}", text(&p["sends"]));
     println!("receives:   {}", text(&p["receives"]));
     let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
@@ -138,10 +170,10 @@ pub fn print_withheld(withheld: &Value) {
     for w in list {
         println!(
             "  {} records created by {} {}: {}",
-            w["records"],
-            w["company"].as_str().unwrap_or("?"),
-            w["name"].as_str().unwrap_or("?"),
-            w["what_to_do"].as_str().unwrap_or("?"),
+            cell(&w["records"]),
+            cell(&w["company"]),
+            cell(&w["name"]),
+            cell(&w["what_to_do"]),
         );
     }
 }
@@ -154,10 +186,10 @@ pub fn print_pending(pending: &Value) {
     for p in list {
         println!(
             "  {} {} offers {}: elo authorize --from {}",
-            p["company"].as_str().unwrap_or("?"),
-            p["name"].as_str().unwrap_or("?"),
-            p["categories"].as_str().unwrap_or("?"),
-            p["company"].as_str().unwrap_or("?"),
+            cell(&p["company"]),
+            cell(&p["name"]),
+            cell(&p["categories"]),
+            cell(&p["company"]),
         );
     }
 }

@@ -40,6 +40,12 @@ impl DocId {
                 TaxId::Cnpj(d) => DocId(format!("{kind}/cnpj:{d}")),
             });
         }
+        if kind == Kind::Company {
+            // A company's key is its CNPJ, typed as a CNPJ is anywhere else.
+            let value = key.strip_prefix("cnpj:").unwrap_or(key);
+            let cnpj = ident::cnpj(value).map_err(|e| FieldError::new("key", e.to_string()))?;
+            return Ok(DocId(format!("{kind}/cnpj:{cnpj}")));
+        }
         let field = key_field(kind);
         let value = key
             .strip_prefix(field)
@@ -193,6 +199,13 @@ mod tests {
         assert_eq!(s.key_value(), "11222333000181");
         assert_eq!(s.kind(), Kind::Supplier);
         assert!(DocId::from_key(Kind::Customer, "529.982.247-26").is_err());
+        let company = DocId::from_key(Kind::Company, "11.222.333/0001-81").unwrap();
+        assert_eq!(company.as_str(), "company/cnpj:11222333000181");
+        assert_eq!(
+            DocId::from_key(Kind::Company, "cnpj:11222333000181").unwrap(),
+            company
+        );
+        assert!(DocId::from_key(Kind::Company, "11.222.333/0001-82").is_err());
     }
 
     #[test]

@@ -112,7 +112,7 @@ fn a_branch_adopts_its_data_without_duplicates_and_restores_a_backup() {
         &b,
         &["product", different.to_str().unwrap(), "--rule", "sku+gtin"],
     );
-    assert_eq!(code, 2, "{r}");
+    assert_eq!(code, 3, "{r}");
     assert_eq!(r["conflicting"][0]["record"], "product/sku:A1", "{r}");
     assert_eq!(
         r["conflicting"][0]["differences"][0]["field"],
@@ -157,7 +157,7 @@ fn a_branch_adopts_its_data_without_duplicates_and_restores_a_backup() {
         "cpf,name\n529.982.247-25,ANA SOUZA\n529.982.247-25,Beatriz\n",
     );
     let (code, r) = adopt(&b, &["customer", contacts.to_str().unwrap()]);
-    assert_eq!(code, 2, "{r}");
+    assert_eq!(code, 3, "{r}");
     assert_eq!(r["matched"].as_array().unwrap().len(), 1, "{r}");
     assert_eq!(
         r["conflicting"][0]["reason"],
@@ -305,4 +305,45 @@ fn each_company_keeps_its_own_codes_and_is_answered_in_them() {
         node_b.get("/v1/records/customer/erp:B-1").body["name"],
         "Ana"
     );
+}
+
+/// `--dry-run` with `--replace` writes nothing (neither the backup nor the
+/// group's file), and `--out` gets the format its name says, whatever the
+/// input's.
+#[test]
+fn a_dry_run_replace_writes_nothing_and_out_follows_its_name() {
+    let c = Company::init(&cnpj(45), "Filial");
+    c.elo_ok(&["put", "product", r#"{"sku":"A1","description":"Parafuso"}"#]);
+    let files = tempfile::tempdir().unwrap();
+    let input = write(files.path(), "mine.csv", "sku,description\nA1,Porca\n");
+    let backup = files.path().join("b.redb");
+    let out = files.path().join("group.jsonl");
+    let args = |dry: bool| {
+        let mut v = vec![
+            "product".to_string(),
+            input.display().to_string(),
+            "--replace".into(),
+            "--backup".into(),
+            backup.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        if dry {
+            v.push("--dry-run".into());
+        }
+        v
+    };
+    let dry = args(true);
+    let (_, r) = adopt(&c, &dry.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r["conflicting"].as_array().map(Vec::len), Some(1), "{r}");
+    assert!(!backup.exists(), "a dry run makes no backup");
+    assert!(!out.exists(), "a dry run writes no file");
+
+    let real = args(false);
+    adopt(&c, &real.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("group.jsonl holds {text:?}: {e}"));
+    assert_eq!(first["sku"], "A1");
+    assert!(backup.exists());
 }

@@ -91,7 +91,7 @@ fn csv_import_reports_bad_rows_by_line_and_exports_round_trip() {
     let out = c.elo(&["import", "product", file.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(3),
         "rejected rows make the exit code non-zero"
     );
     let err = String::from_utf8_lossy(&out.stderr);
@@ -146,7 +146,7 @@ fn csv_money_is_read_one_way_or_the_row_is_refused() {
     let file = c.data().join("precos.csv");
     std::fs::write(&file, csv).unwrap();
     let out = c.elo(&["import", "product", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "one row is rejected");
+    assert_eq!(out.status.code(), Some(3), "one row is rejected");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("line 4: sale_price") && err.contains("two ways"),
@@ -176,7 +176,7 @@ fn jsonl_import_is_idempotent() {
     let file = c.data().join("c.jsonl");
     std::fs::write(&file, format!("{lines}not json\n")).unwrap();
     let first = c.elo(&["--json", "import", "customer", file.to_str().unwrap()]);
-    assert_eq!(first.status.code(), Some(2));
+    assert_eq!(first.status.code(), Some(3));
     let summary: Value = serde_json::from_str(
         String::from_utf8_lossy(&first.stdout)
             .lines()

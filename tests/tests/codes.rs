@@ -239,7 +239,7 @@ fn codes_given_by_hand_are_checked_on_every_write_path() {
     let out = m.elo(&["import", "customer", csv.to_str().expect("path")]);
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

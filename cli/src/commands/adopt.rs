@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 
 use crate::api;
 use crate::client::Client;
+use crate::commands::rows::{Encoding, RowFile};
 use crate::commands::transfer::{self, Format};
+use crate::exit;
 use crate::output::print_json;
 
 /// Reads the group's records of a kind, page by page.
@@ -46,15 +48,22 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 /// What `elo adopt` is asked.
 #[derive(clap::Args)]
 pub struct AdoptArgs {
+    /// The kind of record the file holds
     pub kind: Kind,
+    /// This company's records, exported from its ERP: CSV or JSON lines
     pub file: PathBuf,
     /// How products are linked: sku, sku+gtin or sku+gtin+description
     /// (contacts link by CPF/CNPJ and name)
     #[arg(long, default_value = "sku")]
     pub rule: String,
+    /// The file's format [default: from the extension; .csv is CSV, else JSON lines]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Report only; write nothing
+    /// The file's character encoding [default: UTF-8, or Windows-1252 when
+    /// the file is not UTF-8]
+    #[arg(long, value_enum)]
+    pub encoding: Option<Encoding>,
+    /// Report only; write nothing (with --replace: no backup, no --out file)
     #[arg(long)]
     pub dry_run: bool,
     /// Take the group's data in place of this company's (after a
@@ -62,30 +71,46 @@ pub struct AdoptArgs {
     /// go to --out for the ERP to load
     #[arg(long)]
     pub replace: bool,
+    /// With --replace: where to write a backup of the whole store first
+    /// (a file that does not exist yet)
     #[arg(long)]
     pub backup: Option<PathBuf>,
+    /// With --replace: where to write the group's records for the ERP to
+    /// load (a new file; .csv is CSV, .jsonl JSON lines, else the input's format)
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
-/// `elo adopt`: exit code 2 unless everything in the file was adopted
-/// cleanly (some rows conflict, cannot be linked or are invalid).
+/// `elo adopt`: exit code [`exit::ROWS_REFUSED`] unless everything in the
+/// file was adopted cleanly (some rows conflict, cannot be linked or are
+/// invalid).
 pub fn adopt(data: &DataDir, args: AdoptArgs, json_out: bool) -> Result<ExitCode> {
-    let client = Client::open(data)?;
     let rule = LinkRule::parse(&args.rule).map_err(anyhow::Error::msg)?;
-    if args.replace && (args.backup.is_none() || args.out.is_none()) {
-        bail!(
+    let out_format = match (&args.replace, &args.out) {
+        (true, Some(out)) if args.backup.is_some() => out_format(out, &args)?,
+        (true, _) => bail!(
             "--replace takes the group's data in place of this company's: give --backup FILE (a backup made first) and --out FILE (the group's records for the ERP to load)"
-        );
-    }
+        ),
+        (false, _) => {
+            if args.backup.is_some() || args.out.is_some() {
+                bail!("--backup and --out go with --replace");
+            }
+            Format::Jsonl
+        }
+    };
     let format = args.format.unwrap_or_else(|| Format::from_path(&args.file));
-    let rows = read_rows(&args.file, format)?;
+    let file = RowFile::inspect(&args.file, format, args.encoding)?;
+    for note in &file.notes {
+        eprintln!("note: {note}");
+    }
+    let client = Client::open(data)?;
+    let rows = read_rows(&file)?;
     let group = group_records(&client, args.kind)?;
     let plan = adopt::plan(args.kind, rule, &group, rows);
     let mut written = 0usize;
     let mut backup = Value::Null;
-    if args.replace {
-        backup = replace(&client, &args, format)?;
+    if args.replace && !args.dry_run {
+        backup = replace(&client, &args, out_format)?;
     } else if !args.dry_run {
         written = write_plan(&client, args.kind, &plan)?;
     }
@@ -95,16 +120,37 @@ pub fn adopt(data: &DataDir, args: AdoptArgs, json_out: bool) -> Result<ExitCode
     Ok(if clean {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(2)
+        ExitCode::from(exit::ROWS_REFUSED)
     })
 }
 
-/// Every row of the file, with its line number.
-fn read_rows(path: &Path, format: Format) -> Result<Vec<(u64, Result<Value, String>)>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+/// The format of `--out`: its extension's, else the input file's.
+fn out_format(out: &Path, args: &AdoptArgs) -> Result<Format> {
+    let input = args.format.unwrap_or_else(|| Format::from_path(&args.file));
+    let named = out.extension().is_some_and(|e| {
+        ["csv", "jsonl", "json", "ndjson"]
+            .iter()
+            .any(|x| e.eq_ignore_ascii_case(x))
+    });
+    if named {
+        Format::for_output(out, None)
+    } else {
+        Ok(input)
+    }
+}
+
+/// Every row of the file, with its line number (without the keys no
+/// write takes, as an import).
+fn read_rows(file: &RowFile) -> Result<Vec<(u64, Result<Value, String>)>> {
+    let raw =
+        File::open(file.path()).with_context(|| format!("opening {}", file.path().display()))?;
     let mut rows = Vec::new();
-    transfer::for_each_row(BufReader::new(file), format, |line, row| {
-        rows.push((line, row));
+    let mut skipped = std::collections::BTreeSet::new();
+    file.for_each_row(BufReader::new(raw), |line, row| {
+        rows.push((
+            line,
+            row.map(|r| transfer::without_read_only(r, &mut skipped)),
+        ));
         Ok(())
     })?;
     Ok(rows)
@@ -166,7 +212,19 @@ fn report(plan: &AdoptPlan, written: usize, args: &AdoptArgs, backup: &Value, js
         plan.unlinkable.len(),
         plan.invalid.len()
     );
-    if args.replace {
+    if args.replace && args.dry_run {
+        println!(
+            "dry run: nothing written; without --dry-run a backup would go to {} and the group's records to {}",
+            args.backup
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            args.out
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    } else if args.replace {
         println!(
             "backup written to {}; the group's records are in {}: load them into the ERP in place of its own (nothing of the file was written)",
             backup["file"].as_str().unwrap_or("?"),

@@ -14,14 +14,28 @@ use crate::output::print_json;
 #[derive(Subcommand, Debug)]
 pub enum CreditCommand {
     /// Limit, used (by company) and available credit of a customer
-    Show { customer: String },
+    Show {
+        /// The customer's CPF/CNPJ (with or without punctuation) or group code
+        customer: String,
+    },
     /// A purchase on credit at this company: used goes up
-    Charge { customer: String, amount: String },
+    Charge {
+        /// The customer's CPF/CNPJ (with or without punctuation) or group code
+        customer: String,
+        /// The amount (150.00, 1500.50 or 1.500,50)
+        amount: String,
+    },
     /// A payment at this company: used goes down
-    Release { customer: String, amount: String },
+    Release {
+        /// The customer's CPF/CNPJ (with or without punctuation) or group code
+        customer: String,
+        /// The amount (150.00, 1500.50 or 1.500,50)
+        amount: String,
+    },
     /// Escrow mode for the group (at the founding company): each company
     /// holds part of every customer's credit and never charges beyond it
     Escrow {
+        /// on or off
         #[arg(value_parser = ["on", "off"])]
         mode: String,
     },
@@ -40,7 +54,9 @@ pub fn credit(data: &DataDir, command: CreditCommand, json_out: bool) -> Result<
             Some(CreditChange::Release(credit::parse_amount(&amount)?)),
         ),
     };
-    let view = api::credit(&Client::open(data)?, &customer, change)?;
+    let client = Client::open(data)?;
+    let customer = api::record_key(&client, elo_crdt::Kind::Customer, &customer)?;
+    let view = api::credit(&client, &customer, change)?;
     if json_out {
         print_json(&view);
     } else {

@@ -123,11 +123,38 @@ fn ms(d: Duration) -> String {
 
 const CPF: &str = "529.982.247-25";
 
-pub fn run(json_out: bool) -> Result<()> {
-    let dir = tempfile_dir()?;
-    let result = demo(dir.path(), json_out);
-    drop(dir);
-    result
+/// `elo demo`: in a temporary folder removed at the end, or with
+/// `--data DIR` in DIR (new or empty), kept for a look afterwards.
+pub fn run(kept_in: Option<std::path::PathBuf>, json_out: bool) -> Result<()> {
+    let Some(dir) = kept_in else {
+        let dir = tempfile_dir()?;
+        let result = demo(dir.path(), json_out);
+        drop(dir);
+        return result;
+    };
+    let empty = match std::fs::read_dir(&dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("reading {}", dir.display())));
+        }
+    };
+    if !empty {
+        bail!(
+            "--data {}: the demo makes its three companies in a new or empty folder, and this one holds files",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    demo(&dir, json_out)?;
+    if !json_out {
+        println!(
+            "the demo's companies are kept in {} (matriz, filial1, filial2): try `elo --data {}/matriz status`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn tempfile_dir() -> Result<TempDir> {
@@ -385,7 +412,7 @@ fn all_agree(demo: &Demo, total: Instant) -> Result<()> {
         bail!("the three companies disagree");
     }
     demo.say(format!(
-        "all three agree. demo finished in {:.1} s; cleaning up.",
+        "all three agree. demo finished in {:.1} s; stopping the nodes.",
         total.elapsed().as_secs_f64()
     ));
     if demo.json_out {

@@ -16,14 +16,15 @@ use crate::output::{print_json, print_members, print_pending, print_withheld, pr
 /// How `elo node` runs.
 #[derive(clap::Args)]
 pub struct NodeArgs {
-    /// Address of the local API (loopback unless --api-insecure-public)
+    /// Address of the local API, HOST:PORT (loopback, such as
+    /// 127.0.0.1:4711 or localhost:4711, unless --api-insecure-public)
     #[arg(long, visible_alias = "api-listen", default_value = "127.0.0.1:4711")]
-    pub api: SocketAddr,
+    pub api: String,
     /// Allow the API on a non-loopback address (the bearer token then
     /// crosses the network in clear)
     #[arg(long)]
     pub api_insecure_public: bool,
-    /// Where to listen for members (repeat for several)
+    /// Where to listen for members, a multiaddress (repeat for several)
     #[arg(long, default_value = "/ip4/0.0.0.0/tcp/4712")]
     pub listen: Vec<String>,
     /// A member address to dial, e.g. /ip4/10.0.0.5/tcp/4712/p2p/12D3… (repeat)
@@ -120,7 +121,7 @@ pub fn node(data: DataDir, args: NodeArgs, json_out: bool) -> Result<()> {
     };
     let config = elo_node::node::NodeConfig {
         data,
-        api: args.api,
+        api: api_address(&args.api, args.api_insecure_public)?,
         mesh,
         api_insecure_public: args.api_insecure_public,
         primary: elo_node::primary::PrimarySettings {
@@ -137,6 +138,37 @@ pub fn node(data: DataDir, args: NodeArgs, json_out: bool) -> Result<()> {
     };
     runtime()?.block_on(elo_node::node::run(config, shutdown_signal(), on_ready))?;
     Ok(())
+}
+
+/// The address `--api` names: an IP address and port, or a host name
+/// (`localhost:4711`) that resolves to a loopback address; any address
+/// with --api-insecure-public.
+fn api_address(asked: &str, public: bool) -> Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let resolved: Vec<SocketAddr> = asked
+        .to_socket_addrs()
+        .with_context(|| {
+            format!("--api {asked}: not HOST:PORT, or the host name does not resolve")
+        })?
+        .collect();
+    let loopback = resolved.iter().filter(|a| a.ip().is_loopback());
+    // IPv4 first: that is what `localhost` means to most ERPs' clients.
+    let chosen = loopback
+        .clone()
+        .find(|a| a.is_ipv4())
+        .or_else(|| loopback.clone().next())
+        .or_else(|| resolved.first().filter(|_| public));
+    match chosen {
+        Some(a) => Ok(*a),
+        None => bail!(
+            "--api {asked}: resolves to {} and no loopback address: the API listens on loopback only, unless --api-insecure-public",
+            resolved
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// `elo invite`: a one-time invite (one line) for a new company.

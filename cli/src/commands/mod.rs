@@ -14,6 +14,7 @@ pub mod demo;
 pub mod group;
 pub mod primary;
 pub mod records;
+pub mod rows;
 pub mod share;
 pub mod stock;
 pub mod transfer;

@@ -1,5 +1,7 @@
-//! `elo primary`, `elo ranges` and `elo id`: the primary and the ID ranges,
-//! through the running node (it holds the election state and the network).
+//! `elo primary`, `elo ranges` and `elo id`: the primary and the ID ranges.
+//! Showing them and drawing codes work on the store when no node runs (the
+//! primary task works from the blocks already held); an election and a
+//! range given by hand need the running node, which reaches the members.
 
 use anyhow::{Result, anyhow};
 use clap::Subcommand;
@@ -9,7 +11,7 @@ use elo_node::DataDir;
 
 use crate::api;
 use crate::client::Client;
-use crate::output::print_json;
+use crate::output::{cell, print_json};
 
 #[derive(Subcommand, Debug)]
 pub enum PrimaryCommand {
@@ -27,12 +29,16 @@ pub enum RangesCommand {
     /// Give a range of codes of a table to a company, by hand (at the
     /// primary; a range overlapping any other is refused)
     Set {
+        /// The company given the range (CNPJ)
         #[arg(long)]
         company: String,
+        /// The table whose codes the range holds (customer, supplier, carrier, product, …)
         #[arg(long)]
         table: String,
+        /// The range's first code
         #[arg(long)]
         from: i64,
+        /// The range's last code (included)
         #[arg(long)]
         to: i64,
     },
@@ -42,6 +48,7 @@ pub enum RangesCommand {
 pub enum IdCommand {
     /// The next code of TABLE from this company's blocks
     Next {
+        /// The table (customer, supplier, carrier, product, …)
         table: String,
         /// How many codes
         #[arg(long, default_value_t = 1)]
@@ -54,7 +61,7 @@ const WHY: &str = "which holds the election state and reaches the members";
 pub fn primary(data: &DataDir, command: Option<PrimaryCommand>, json_out: bool) -> Result<()> {
     let client = Client::open(data)?;
     let view = match command {
-        None => api::node_request(&client, "GET", "/v1/primary", None, WHY)?,
+        None => client.send("GET", "/v1/primary", None)?,
         Some(PrimaryCommand::Elect { candidate }) => {
             let candidate = candidate
                 .map(|c| elo_crdt::ident::cnpj(&c).map_err(|e| anyhow!("--candidate: {e}")))
@@ -90,7 +97,7 @@ pub fn ranges(data: &DataDir, command: Option<RangesCommand>, json_out: bool) ->
     let client = Client::open(data)?;
     match command {
         None => {
-            let v = api::node_request(&client, "GET", "/v1/ranges", None, WHY)?;
+            let v = client.send("GET", "/v1/ranges", None)?;
             if json_out {
                 print_json(&v);
                 return Ok(());
@@ -127,7 +134,7 @@ pub fn id(data: &DataDir, command: IdCommand, json_out: bool) -> Result<()> {
     let client = Client::open(data)?;
     let IdCommand::Next { table, count } = command;
     let path = format!("/v1/ids/{table}/next?count={count}");
-    let v: Value = api::node_request(&client, "POST", &path, None, WHY)?;
+    let v: Value = client.send("POST", &path, None)?;
     if json_out {
         print_json(&v);
     } else {
@@ -152,12 +159,12 @@ fn show_ranges(v: &Value) {
     for r in rows {
         println!(
             "{:<16} {:<14} {:>12} {:>12} {:>10} {:>5}  {}",
-            r["company"].as_str().unwrap_or("?"),
-            r["table"].as_str().unwrap_or("?"),
-            r["from"],
-            r["to"],
-            r["used"].as_i64().map_or("-".to_owned(), |u| u.to_string()),
-            r["term"],
+            cell(&r["company"]),
+            cell(&r["table"]),
+            cell(&r["from"]),
+            cell(&r["to"]),
+            cell(&r["used"]),
+            cell(&r["term"]),
             if r["committed"] == true {
                 "committed"
             } else {

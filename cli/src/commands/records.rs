@@ -3,14 +3,14 @@
 
 use std::io::Read;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use elo_crdt::{Kind, schema};
 use elo_node::DataDir;
 use serde_json::{Value, json};
 
 use crate::api;
-use crate::client::Client;
-use crate::output::{format_time, print_json, show_record, title};
+use crate::client::{ApiFailure, Client};
+use crate::output::{cell, clean, format_time, print_json, show_record, title};
 
 /// `elo put KIND JSON|-`: creates a record or sets some of its fields.
 pub fn put(
@@ -43,9 +43,11 @@ pub fn put(
 }
 
 pub fn get(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<()> {
-    match api::get(&Client::open(data)?, kind, key)? {
+    let client = Client::open(data)?;
+    let key = &api::record_key(&client, kind, key)?;
+    match api::get(&client, kind, key)? {
         Some(r) => show_record(&r, json_out),
-        None => bail!("no {kind} with key {key}"),
+        None => return Err(ApiFailure::not_found(format!("no {kind} with key {key}"))),
     }
     Ok(())
 }
@@ -63,7 +65,7 @@ pub fn list(
         return Ok(());
     }
     for r in &page.records {
-        println!("{}\t{}", r["id"].as_str().unwrap_or(""), title(r));
+        println!("{}\t{}", cell(&r["id"]), title(r));
     }
     if let Some(next) = page.next_after {
         println!("… more: elo list {kind} --after '{next}'");
@@ -72,7 +74,9 @@ pub fn list(
 }
 
 pub fn delete(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<()> {
-    let r = api::delete(&Client::open(data)?, kind, key)?;
+    let client = Client::open(data)?;
+    let key = &api::record_key(&client, kind, key)?;
+    let r = api::delete(&client, kind, key)?;
     if json_out {
         print_json(&r);
     } else {
@@ -83,8 +87,10 @@ pub fn delete(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<(
 
 /// Who changed which fields of a record, and when.
 pub fn history(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<()> {
-    let Some(h) = api::history(&Client::open(data)?, kind, key)? else {
-        bail!("no {kind} with key {key}");
+    let client = Client::open(data)?;
+    let key = &api::record_key(&client, kind, key)?;
+    let Some(h) = api::history(&client, kind, key)? else {
+        return Err(ApiFailure::not_found(format!("no {kind} with key {key}")));
     };
     if json_out {
         print_json(&h);
@@ -100,8 +106,8 @@ pub fn history(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<
         println!(
             "{}  {}  {}",
             format_time(e["time_ms"].as_i64().unwrap_or(0)),
-            e["company"].as_str().unwrap_or("?"),
-            fields.join(", ")
+            cell(&e["company"]),
+            clean(&fields.join(", "))
         );
     }
     Ok(())
@@ -109,8 +115,10 @@ pub fn history(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<
 
 /// `elo codes KIND KEY`: the group's code of a record and each company's.
 pub fn codes(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<()> {
-    let record =
-        api::get(&Client::open(data)?, kind, key)?.ok_or_else(|| anyhow!("no {kind} {key}"))?;
+    let client = Client::open(data)?;
+    let key = &api::record_key(&client, kind, key)?;
+    let record = api::get(&client, kind, key)?
+        .ok_or_else(|| ApiFailure::not_found(format!("no {kind} with key {key}")))?;
     let v = json!({ "id": record["id"], "code": record["code"],
         "codes": record.get("codes").cloned().unwrap_or(json!({})) });
     if json_out {
@@ -120,7 +128,7 @@ pub fn codes(data: &DataDir, kind: Kind, key: &str, json_out: bool) -> Result<()
     println!("{}", v["id"].as_str().unwrap_or(key));
     println!("  group code: {}", v["code"]);
     for (company, code) in v["codes"].as_object().into_iter().flatten() {
-        println!("  code at {company}: {}", code.as_str().unwrap_or("-"));
+        println!("  code at {company}: {}", cell(code));
     }
     Ok(())
 }
@@ -138,12 +146,7 @@ pub fn changes(data: &DataDir, since: u64, limit: usize, json_out: bool) -> Resu
         } else {
             ""
         };
-        println!(
-            "{}\t{}{}",
-            c["seq"],
-            c["id"].as_str().unwrap_or(""),
-            deleted
-        );
+        println!("{}\t{}{}", c["seq"], cell(&c["id"]), deleted);
     }
     Ok(())
 }

@@ -14,8 +14,11 @@ use crate::output::print_json;
 pub enum StockCommand {
     /// Set this company's figures for a SKU
     Set {
+        /// The product's SKU
         sku: String,
+        /// The quantity on hand at this company (a decimal: 10, 2.5, 1.500,5)
         quantity: String,
+        /// Of which reserved (sold, not yet delivered)
         #[arg(long)]
         reserved: Option<String>,
         /// The deposit, where the company has several
@@ -25,6 +28,7 @@ pub enum StockCommand {
     /// Whether this company's stock counts in the group totals
     /// ("considerar estoque desta empresa")
     Consider {
+        /// yes: this company's stock counts in the totals; no: it does not
         #[arg(value_parser = ["yes", "no"])]
         answer: String,
     },
@@ -85,8 +89,10 @@ fn consider(client: &Client, yes: bool, json_out: bool) -> Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    api::put(client, elo_crdt::Kind::Company, Some(&me), &body)?;
-    if !json_out {
+    let company = api::put(client, elo_crdt::Kind::Company, Some(&me), &body)?;
+    if json_out {
+        print_json(&json!({ "company": me, "consider_stock": company["consider_stock"] }));
+    } else {
         println!(
             "this company's stock {} in the group totals",
             if yes { "counts" } else { "does not count" }

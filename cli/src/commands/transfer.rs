@@ -15,10 +15,12 @@ use anyhow::{Context, Result, bail};
 use elo_crdt::{Kind, schema};
 use elo_node::DataDir;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::rows::{Encoding, RowFile};
 use crate::api;
 use crate::client::Client;
+use crate::exit;
 use crate::output::print_json;
 
 /// File formats for import and export.
@@ -36,6 +38,49 @@ impl Format {
             _ => Format::Jsonl,
         }
     }
+
+    /// The format of a file to write: `asked`, or what its extension
+    /// says; `--format csv` into `x.jsonl` (or the reverse) is refused
+    /// rather than writing a file whose name lies about its content.
+    pub fn for_output(path: &Path, asked: Option<Format>) -> Result<Format> {
+        let named = match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("csv") => Some(Format::Csv),
+            Some(e)
+                if ["jsonl", "json", "ndjson"]
+                    .iter()
+                    .any(|j| e.eq_ignore_ascii_case(j)) =>
+            {
+                Some(Format::Jsonl)
+            }
+            _ => None,
+        };
+        match (asked, named) {
+            (Some(a), Some(n)) if a != n => bail!(
+                "{} is named as {} but --format {} was asked: give the file a .{} name or drop --format",
+                path.display(),
+                n.name(),
+                a.extension(),
+                a.extension()
+            ),
+            (Some(a), _) => Ok(a),
+            (None, Some(n)) => Ok(n),
+            (None, None) => Ok(Format::Jsonl),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "CSV",
+            Format::Jsonl => "JSON lines",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
 }
 
 /// A refused row.
@@ -51,28 +96,41 @@ pub struct ImportReport {
     pub stored: u64,
     pub changed: u64,
     pub rejected: Vec<RejectedRow>,
+    /// The read-only keys the file carried, not imported.
+    pub skipped: BTreeSet<String>,
 }
 
-/// `elo import KIND FILE`: exit code 2 when some rows were refused (the
-/// others are stored).
-pub fn import(
-    data: &DataDir,
-    kind: Kind,
-    file: &Path,
-    format: Option<Format>,
-    batch: usize,
-    json_out: bool,
-) -> Result<ExitCode> {
-    check_file(file)?;
+/// The keys of an exported record that no import writes: the record's
+/// id and state (its key fields say which record it is), the credit used
+/// (written by charges only) and the other companies' codes (each is
+/// written by its own company, as `erp_code`). An import skips them, with
+/// a note, so that any export imports back.
+pub const READ_ONLY: &[&str] = &["id", "kind", "seq", "deleted", "credit_used", "codes"];
+
+/// What `elo import` reads: the file and how.
+pub struct ImportFile {
+    pub path: PathBuf,
+    pub format: Option<Format>,
+    pub encoding: Option<Encoding>,
+    pub batch: usize,
+}
+
+/// `elo import KIND FILE`: exit code [`exit::ROWS_REFUSED`] when some rows
+/// were refused (the others are stored).
+pub fn import(data: &DataDir, kind: Kind, how: &ImportFile, json_out: bool) -> Result<ExitCode> {
+    check_file(&how.path)?;
+    let format = how.format.unwrap_or_else(|| Format::from_path(&how.path));
+    let file = RowFile::inspect(&how.path, format, how.encoding)?;
+    for note in &file.notes {
+        eprintln!("note: {note}");
+    }
     let client = Client::open(data)?;
-    let format = format.unwrap_or_else(|| Format::from_path(file));
     let progress = !json_out && std::io::stderr().is_terminal();
     let report = import_file(
         &client,
         kind,
-        file,
-        format,
-        batch.max(1),
+        &file,
+        how.batch.max(1),
         progress,
         |stored, line| {
             if json_out {
@@ -81,8 +139,19 @@ pub fn import(
             }
         },
     )?;
+    if !report.skipped.is_empty() {
+        eprintln!(
+            "note: {} not imported: written by elo itself (credit used by charges, codes by each company as erp_code)",
+            report
+                .skipped
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if json_out {
-        print_json(&summary_json(&report));
+        print_json(&summary_json(&report, &file));
     } else {
         for r in &report.rejected {
             eprintln!("line {}: {}", r.line, r.message);
@@ -99,13 +168,24 @@ pub fn import(
     Ok(if report.rejected.is_empty() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(2)
+        ExitCode::from(exit::ROWS_REFUSED)
     })
 }
 
 /// `elo export KIND`: to standard output, or to a file that takes its name
-/// only once the export is complete.
-pub fn export(data: &DataDir, kind: Kind, format: Format, output: Option<PathBuf>) -> Result<()> {
+/// only once the export is complete. The format is `--format`, else the
+/// file's extension; a `--format` the extension contradicts is refused.
+pub fn export(
+    data: &DataDir,
+    kind: Kind,
+    format: Option<Format>,
+    output: Option<PathBuf>,
+    json_out: bool,
+) -> Result<()> {
+    let format = match (&output, format) {
+        (Some(path), asked) => Format::for_output(path, asked)?,
+        (None, asked) => asked.unwrap_or(Format::Jsonl),
+    };
     let client = Client::open(data)?;
     let Some(path) = output else {
         let stdout = std::io::stdout();
@@ -122,7 +202,14 @@ pub fn export(data: &DataDir, kind: Kind, format: Format, output: Option<PathBuf
     f.flush()?;
     drop(f);
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("exported {n} {kind} records");
+    if json_out {
+        print_json(
+            &json!({ "exported": n, "kind": kind.as_str(), "file": path.display().to_string(),
+            "format": format.name() }),
+        );
+    } else {
+        eprintln!("exported {n} {kind} records");
+    }
     Ok(())
 }
 
@@ -131,12 +218,12 @@ pub fn export(data: &DataDir, kind: Kind, format: Format, output: Option<PathBuf
 pub fn import_file(
     client: &Client,
     kind: Kind,
-    path: &Path,
-    format: Format,
+    source: &RowFile,
     batch: usize,
     progress: bool,
     mut on_batch: impl FnMut(u64, u64),
 ) -> Result<ImportReport> {
+    let path = source.path();
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = if progress {
@@ -179,11 +266,11 @@ pub fn import_file(
             lines.clear();
             Ok(())
         };
-    for_each_row(reader, format, |line, row| {
+    source.for_each_row(reader, |line, row| {
         report.rows += 1;
         match row {
             Ok(v) => {
-                rows.push(v);
+                rows.push(without_read_only(v, &mut report.skipped));
                 lines.push(line);
             }
             Err(message) => report.rejected.push(RejectedRow { line, message }),
@@ -199,62 +286,18 @@ pub fn import_file(
     Ok(report)
 }
 
-/// Reads a file's rows in order: JSON lines, or CSV with a header row of
-/// field names. Each row is a JSON object or the reason it could not be
-/// read, with its line number.
-pub fn for_each_row(
-    reader: impl BufRead,
-    format: Format,
-    mut each: impl FnMut(u64, Result<Value, String>) -> Result<()>,
-) -> Result<()> {
-    match format {
-        Format::Jsonl => {
-            let mut line_no = 0u64;
-            for line in reader.lines() {
-                line_no += 1;
-                let line = line.with_context(|| format!("reading line {line_no}"))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let row = serde_json::from_str::<Value>(&line)
-                    .map_err(|e| format!("malformed JSON at column {}: {e}", e.column()));
-                each(line_no, row)?;
-            }
-        }
-        Format::Csv => {
-            let mut csv = csv::ReaderBuilder::new()
-                .flexible(false)
-                .from_reader(reader);
-            let headers: Vec<String> = csv
-                .headers()
-                .context("reading the CSV header row")?
-                .iter()
-                .map(|h| h.trim().to_string())
-                .collect();
-            for (i, rec) in csv.records().enumerate() {
-                let line_no = i as u64 + 2;
-                let rec = match rec {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let line = e.position().map_or(line_no, |p| p.line());
-                        each(line, Err(format!("malformed CSV row: {e}")))?;
-                        continue;
-                    }
-                };
-                let line_no = rec.position().map_or(line_no, |p| p.line());
-                // An empty cell leaves the field as it is: an import never
-                // erases data by accident.
-                let obj: Map<String, Value> = headers
-                    .iter()
-                    .zip(rec.iter())
-                    .filter(|(_, v)| !v.trim().is_empty())
-                    .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
-                    .collect();
-                each(line_no, Ok(Value::Object(obj)))?;
-            }
+/// A row without the [`READ_ONLY`] keys; those it had are added to
+/// `skipped`.
+pub fn without_read_only(row: Value, skipped: &mut BTreeSet<String>) -> Value {
+    let Value::Object(mut fields) = row else {
+        return row;
+    };
+    for key in READ_ONLY {
+        if fields.remove(*key).is_some() {
+            skipped.insert((*key).to_string());
         }
     }
-    Ok(())
+    Value::Object(fields)
 }
 
 struct CountingReader<R> {
@@ -353,14 +396,13 @@ pub fn export_records(
 }
 
 /// A record's JSON as flat text columns (`extra.k`,
-/// `address.billing.city`), without `id`, `kind`, `seq` or `deleted`.
+/// `address.billing.city`), without the [`READ_ONLY`] keys.
 fn flatten(r: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let Value::Object(m) = r else { return out };
     for (k, v) in m {
         match (k.as_str(), v) {
-            // Credit used is written by charges only, never by an import.
-            ("id" | "kind" | "seq" | "deleted" | "credit_used", _) => {}
+            (k, _) if READ_ONLY.contains(&k) => {}
             ("components", Value::Object(c)) => {
                 for (sku, qty) in c {
                     out.insert(format!("{}{sku}", schema::COMPONENT), text(qty));
@@ -408,9 +450,12 @@ fn check_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn summary_json(r: &ImportReport) -> Value {
+fn summary_json(r: &ImportReport, file: &RowFile) -> Value {
+    let (encoding, delimiter) = file.reading();
     json!({
         "rows": r.rows, "stored": r.stored, "changed": r.changed,
+        "encoding": encoding, "delimiter": delimiter.to_string(),
+        "not_imported": r.skipped, "notes": file.notes,
         "rejected": r.rejected.iter().map(|x| json!({"line": x.line, "message": x.message})).collect::<Vec<_>>(),
     })
 }

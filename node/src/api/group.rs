@@ -114,8 +114,45 @@ async fn resync(State(state): State<ApiState>, body: Bytes) -> ApiResult<Json<Va
     let Some(mesh) = &state.mesh else {
         return Err(ApiError::no_mesh("this node runs without the mesh"));
     };
-    let n = mesh.resync(req.peer).await?;
+    let peer = match req.peer {
+        Some(who) => Some(other_member(&state, &who).await?),
+        None => None,
+    };
+    let n = mesh.resync(peer).await?;
     Ok(Json(json!({ "members": n })))
+}
+
+/// The CNPJ of the other member `who` names (its peer id, or its CNPJ with
+/// or without punctuation); an unknown name is refused with the members
+/// there are, rather than replicating again with none.
+async fn other_member(state: &ApiState, who: &str) -> ApiResult<String> {
+    let cnpj = elo_crdt::ident::cnpj(who).ok();
+    let others: Vec<group::Member> = group::roster(&state.store)
+        .await?
+        .into_iter()
+        .filter(|m| m.cnpj != state.company.cnpj)
+        .collect();
+    let named = others.iter().find(|m| {
+        cnpj.as_deref() == Some(m.cnpj.as_str())
+            || m.peer_id.is_some_and(|p| p.to_string() == who.trim())
+    });
+    if let Some(m) = named {
+        return Ok(m.cnpj.clone());
+    }
+    let known: Vec<String> = others
+        .iter()
+        .map(|m| format!("{} ({})", m.cnpj, m.name))
+        .collect();
+    let known = if known.is_empty() {
+        "this company is the only member".to_string()
+    } else {
+        format!("the other members are {}", known.join(", "))
+    };
+    Err(ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_member",
+        format!("{who:?} is no other member of the group (give a CNPJ or peer id): {known}"),
+    ))
 }
 
 /// This company's sharing policy: what it sends and receives, whom it

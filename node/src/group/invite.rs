@@ -23,6 +23,9 @@ use crate::store::{StoreError, StoreHandle};
 
 /// How long an invite lasts unless told otherwise.
 pub const DEFAULT_INVITE_HOURS: u64 = 24;
+/// The longest an invite may stay valid: a month. An invite is a key to
+/// the group; one that never expires is one that leaks some day.
+pub const MAX_INVITE_HOURS: u64 = 720;
 
 /// Why an invite could not be made or a join was refused.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,21 @@ pub async fn create_invite(
     };
     if addrs.is_empty() {
         return Err(MembershipError::NoAddress);
+    }
+    if !(1..=MAX_INVITE_HOURS).contains(&ttl_hours) {
+        return Err(MembershipError::Invalid(format!(
+            "an invite lasts 1 to {MAX_INVITE_HOURS} hours, not {ttl_hours}"
+        )));
+    }
+    // The joining company dials these: one it cannot read would make an
+    // invite that fails only on the other side.
+    if let Some(bad) = addrs
+        .iter()
+        .find(|a| a.parse::<elo_net::Multiaddr>().is_err())
+    {
+        return Err(MembershipError::Invalid(format!(
+            "address {bad:?} is not a multiaddress such as /ip4/10.0.0.5/tcp/4712"
+        )));
     }
     let mut secret = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut secret);
@@ -203,4 +221,54 @@ async fn not_a_member_elsewhere(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! An invite's life: refused when asked to last no time, too long or
+    //! with an address nobody can dial; refused once expired.
+
+    use super::*;
+    use crate::data_dir::DataDir;
+
+    const ADDR: &str = "/ip4/127.0.0.1/tcp/4712";
+
+    #[tokio::test]
+    async fn an_invite_is_checked_when_made_and_refused_once_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("c"));
+        let (_, group) = data.init("11.222.333/0001-81", "Matriz").unwrap();
+        let (store, _, _) = data.open().unwrap();
+        let store = StoreHandle::spawn(store);
+        let addrs = || vec![ADDR.to_string()];
+
+        for hours in [0, MAX_INVITE_HOURS + 1] {
+            let made = create_invite(&store, &group, addrs(), hours).await;
+            assert!(matches!(made, Err(MembershipError::Invalid(_))), "{made:?}");
+        }
+        let bad = create_invite(&store, &group, vec!["garbage".into()], 1).await;
+        let Err(MembershipError::Invalid(why)) = bad else {
+            panic!("{bad:?}")
+        };
+        assert!(why.contains("\"garbage\""), "{why}");
+
+        let invite = create_invite(&store, &group, addrs(), 1).await.unwrap();
+        let key = invite_key(&invite.join);
+        assert!(usable_invite(&store, &key).await.is_ok());
+        // An hour later (its expiry moved back, as the clock cannot be).
+        let expired = PendingInvite {
+            expires_ms: now_ms() - 1,
+            used: false,
+        };
+        store
+            .set_meta(&key, serde_json::to_vec(&expired).unwrap())
+            .await
+            .unwrap();
+        let late = usable_invite(&store, &key).await;
+        assert!(
+            matches!(late, Err(MembershipError::Expired)),
+            "{:?}",
+            late.err()
+        );
+    }
 }
