@@ -804,3 +804,43 @@ async fn the_change_stream_resumes_from_last_event_id() {
     let (status, _) = first_event_after(Some("yesterday".into())).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// What a person is told when a request names the wrong thing: this
+/// company itself for an authorisation, a range that overlaps another.
+#[tokio::test]
+async fn refusals_say_what_is_wrong_in_words() {
+    let node = Node::start().await;
+    let a = node
+        .send(
+            "POST",
+            "/v1/authorizations",
+            format!(r#"{{"from":"{CNPJ}"}}"#),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", a.body);
+    let message = a.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("is this company"), "{message}");
+    assert!(!message.contains("not a member"), "{message}");
+
+    let range = |from: i64, to: i64| {
+        format!(r#"{{"company":"{CNPJ}","table":"supplier","from":{from},"to":{to}}}"#)
+    };
+    let a = node
+        .send("POST", "/v1/ranges", range(500_000, 500_999))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+    let a = node
+        .send("POST", "/v1/ranges", range(500_500, 501_000))
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{:?}", a.body);
+    assert_error_shape(&a, "range_overlaps");
+    let message = a.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("codes 500000..=500999 of table supplier"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('{') && !message.contains("Range"),
+        "{message}"
+    );
+}

@@ -16,6 +16,9 @@ pub enum StoreError {
     Damaged { id: String, source: DocError },
     #[error("the write was not stored: {0}")]
     Failed(String),
+    /// A file the store reads or writes whole (a backup, a copy).
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
     #[error("the store has shut down")]
     Closed,
     #[error("{0} exists already: a backup never replaces a file")]
