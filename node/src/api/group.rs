@@ -36,9 +36,13 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let last_seq = state.store.last_seq().await?;
     let records = state.store.record_count().await?;
     let documents = state.store.doc_count().await?;
-    let (members, listen) = match &state.mesh {
-        Some(m) => (json!(m.status().await), json!(m.listen_addrs().await)),
-        None => (json!([]), json!([])),
+    let (members, listen, other_groups) = match &state.mesh {
+        Some(m) => (
+            json!(m.status().await),
+            json!(m.listen_addrs().await),
+            json!(m.other_groups().await),
+        ),
+        None => (json!([]), json!([]), json!([])),
     };
     let roster = group::roster(&state.store).await?;
     let pending = group::pending_authorizations(&roster, &state.company.cnpj);
@@ -53,6 +57,7 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
             "term": primary.primary.as_ref().map_or(0, |p| p.term) },
         "members": members,
         "listen": listen,
+        "other_groups": other_groups,
         "last_seq": last_seq,
         "records": records,
         "documents": documents,

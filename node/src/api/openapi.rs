@@ -148,6 +148,7 @@ fn components() -> Value {
                 "behind": { "type": "integer" }, "docs_received": { "type": "integer" }, "last_error": { "type": ["string", "null"] }, "pulling": { "type": "boolean" } } },
             "Status": { "type": "object", "description": "This company, its group and primary, every member, the addresses it listens on, pending authorisations, withheld records, the store's health.", "additionalProperties": true, "properties": {
                 "company": { "type": "object" }, "group": { "type": "object" }, "members": array_of("Member"), "listen": { "type": "array", "items": text },
+                "other_groups": { "type": "array", "description": "Nodes of another group (another network key) met in the last 10 minutes: address, direction, attempts, first_seen_ms, last_seen_ms, message.", "items": { "type": "object" } },
                 "pending_authorizations": { "type": "array" }, "withheld": array_of("Withheld"), "last_seq": { "type": "integer" }, "records": { "type": "integer" }, "documents": { "type": "integer" }, "version": text } },
             "Sync": { "type": "object", "properties": { "peers": array_of("Member"), "caught_up": { "type": "boolean" }, "connected": { "type": "integer" } } },
             "Invite": { "type": "object", "properties": { "invite": text, "expires_ms": { "type": "integer" }, "addrs": { "type": "array", "items": text } } },
