@@ -190,6 +190,7 @@ async fn without_the_token_nothing_but_the_openapi_document_answers() {
     let status = node.get("/v1/status").await;
     assert_eq!(status.status, StatusCode::OK);
     assert_eq!(status.body["company"]["cnpj"], "11222333000181");
+    assert_eq!(status.body["store"]["ok"], true, "{:?}", status.body);
 }
 
 #[tokio::test]

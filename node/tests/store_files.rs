@@ -61,3 +61,113 @@ fn restoring_another_companys_backup_says_whose_it_is() {
     assert_eq!(company.cnpj, "11222333000181");
     assert!(!matriz.root().join("store.redb.before-restore").exists());
 }
+
+/// A small file system of its own for one test, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None` (and why) where the test cannot mount one: not root, or no
+    /// tmpfs here.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status();
+        match status {
+            Ok(s) if s.success() => Some(Tmpfs { dir }),
+            _ => {
+                eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the file system at `dir` with one file, to the last byte.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).expect("the filler");
+    let chunk = vec![0u8; 64 * 1024];
+    while f.write_all(&chunk).is_ok() {}
+    for _ in 0..64 {
+        if f.write_all(&[0u8; 512]).is_err() {
+            break;
+        }
+    }
+    let _ = f.sync_all();
+    path
+}
+
+/// The disk fills: writes are refused saying so, status says the store
+/// needs space; once space is back, writes work again without a restart,
+/// and every write acknowledged before is still there.
+#[tokio::test]
+async fn after_the_disk_is_full_and_space_is_back_writes_work_again() {
+    let Some(disk) = Tmpfs::mount("24m") else {
+        return;
+    };
+    let data = DataDir::new(disk.path().join("data"));
+    data.init(MATRIZ, "Matriz").expect("a new data directory");
+    let (store, _, _) = data.open().expect("the store opens");
+    let store = elo_node::StoreHandle::spawn(store);
+    store
+        .set_meta("test:before", b"kept".to_vec())
+        .await
+        .expect("a write with space");
+
+    let filler = fill(disk.path());
+    // Each value is bigger than what is left: the disk refuses.
+    let big = vec![7u8; 2 * 1024 * 1024];
+    let mut refused = None;
+    for i in 0..8 {
+        if let Err(e) = store.set_meta(&format!("test:big{i}"), big.clone()).await {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    let refused = refused.expect("a full disk refuses a write");
+    assert!(refused.contains("is it full? Free space"), "{refused}");
+    let problem = store.problem().expect("the store says what is wrong");
+    assert!(problem.contains("disk"), "{problem}");
+
+    std::fs::remove_file(&filler).expect("space back");
+    let mut wrote = Err(String::new());
+    for _ in 0..30 {
+        wrote = store
+            .set_meta("test:after", b"written".to_vec())
+            .await
+            .map_err(|e| e.to_string());
+        if wrote.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(wrote, Ok(()), "a write once space is back");
+    assert_eq!(store.problem(), None);
+    assert_eq!(
+        store.meta("test:before").await.expect("a read"),
+        Some(b"kept".to_vec())
+    );
+    assert_eq!(
+        store.meta("test:after").await.expect("a read"),
+        Some(b"written".to_vec())
+    );
+    store.close().await.expect("the store closes");
+}

@@ -32,7 +32,28 @@ pub(super) fn router() -> Routes {
         .delete("/v1/members/{company}", remove_company)
 }
 
+/// `GET /v1/status`, with the store's health: when the store cannot be
+/// read (closed after a disk error), what can be said without it, and why.
 async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let problem = state.store.problem();
+    let health = json!({ "ok": problem.is_none(), "problem": problem });
+    match full_status(&state).await {
+        Ok(Json(mut s)) => {
+            s["store"] = health;
+            Ok(Json(s))
+        }
+        Err(_) if problem.is_some() => Ok(Json(json!({
+            "company": state.company,
+            "group": { "id": state.group.id },
+            "store": health,
+            "members": match &state.mesh { Some(m) => json!(m.status().await), None => json!([]) },
+            "version": env!("CARGO_PKG_VERSION"),
+        }))),
+        Err(e) => Err(e),
+    }
+}
+
+async fn full_status(state: &ApiState) -> ApiResult<Json<Value>> {
     let last_seq = state.store.last_seq().await?;
     let records = state.store.record_count().await?;
     let documents = state.store.doc_count().await?;

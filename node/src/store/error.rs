@@ -21,6 +21,9 @@ pub enum StoreError {
     File { path: String, reason: String },
     #[error("the store has shut down")]
     Closed,
+    /// The store is closed after a disk error and could not be opened again yet.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0} exists already: a backup never replaces a file")]
     BackupExists(String),
     #[error("{0}")]
@@ -54,6 +57,9 @@ pub enum WriteError {
     NotFound(String),
     #[error("stored document {id} is damaged: {source}")]
     Damaged { id: String, source: DocError },
+    /// The store is closed after a disk error (see `elo status`).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl WriteError {

@@ -46,6 +46,7 @@ mod merge;
 mod migrate;
 mod op;
 pub mod read;
+mod reopen;
 pub mod stock;
 mod stored;
 pub mod tables;
