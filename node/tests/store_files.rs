@@ -171,3 +171,113 @@ async fn after_the_disk_is_full_and_space_is_back_writes_work_again() {
     );
     store.close().await.expect("the store closes");
 }
+
+/// Customers written through the store, for a test to damage.
+async fn store_with_customers(data: &DataDir, n: usize) -> Vec<String> {
+    let (store, _, _) = data.open().expect("the store opens");
+    let store = elo_node::StoreHandle::spawn(store);
+    let mut names = Vec::new();
+    for i in 0..n {
+        let name = format!("Cliente {i}");
+        let cpf = cpf_of(i as u64 + 100_000_000);
+        let body =
+            serde_json::json!({ "cpf": cpf, "name": name, "email": format!("c{i}@example.com") });
+        elo_node::records::put(&store, elo_crdt::Kind::Customer, None, &body, false)
+            .await
+            .expect("a customer");
+        names.push(name);
+    }
+    store.close().await.expect("closed");
+    names
+}
+
+/// A valid CPF from nine digits.
+fn cpf_of(base: u64) -> String {
+    let digits: Vec<u64> = format!("{base:09}")
+        .bytes()
+        .map(|b| u64::from(b - b'0'))
+        .collect();
+    let check = |ds: &[u64]| {
+        let n = ds.len() as u64 + 1;
+        let sum: u64 = ds.iter().enumerate().map(|(i, d)| d * (n - i as u64)).sum();
+        let r = sum * 10 % 11;
+        if r == 10 { 0 } else { r }
+    };
+    let mut all = digits.clone();
+    all.push(check(&all));
+    let d2 = check(&all);
+    all.push(d2);
+    all.iter().map(|d| d.to_string()).collect()
+}
+
+/// Overwrites the store's commit slots (the first page after the header's
+/// fixed part) with zeros: redb can no longer find its roots.
+fn damage_roots(path: &std::path::Path) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("the store");
+    f.seek(SeekFrom::Start(64)).expect("seek");
+    f.write_all(&[0u8; 4096 - 64]).expect("damage");
+    f.sync_all().expect("sync");
+}
+
+/// A store damaged where redb keeps its roots: opening it says what to do
+/// (restore a backup, with the command, or salvage and join again), and
+/// `salvage` writes every customer that was stored, with its fields.
+#[tokio::test]
+async fn a_damaged_store_says_what_to_do_and_its_records_can_be_salvaged() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = company(&dir, "matriz", MATRIZ);
+    let names = store_with_customers(&data, 40).await;
+    let backup = dir.path().join("before.redb");
+    copy_file(&data.store_path(), &backup).expect("a backup");
+    damage_roots(&data.store_path());
+
+    let e = data.open().err().expect("a damaged store does not open");
+    let text = e.to_string();
+    eprintln!("{text}");
+    let root = data.root().display().to_string();
+    assert!(text.contains("is damaged"), "{text}");
+    assert!(
+        text.contains(&format!("elo restore BACKUP --data {root}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("elo salvage --out FILE --data {root}")),
+        "{text}"
+    );
+    assert!(text.contains("elo join"), "{text}");
+
+    let out = dir.path().join("salvaged.jsonl");
+    let report = elo_node::store::salvage::salvage(&data.store_path(), &out).expect("salvage");
+    let lines = std::fs::read_to_string(&out).expect("the salvaged records");
+    let rows: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let mut salvaged: Vec<String> = rows
+        .iter()
+        .filter(|r| r["kind"] == "customer")
+        .filter_map(|r| r["name"].as_str().map(str::to_owned))
+        .collect();
+    salvaged.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(salvaged, expected, "{report:?}");
+    assert!(
+        rows.iter().any(|r| r["kind"] == "company"),
+        "the company's own record"
+    );
+    // It never replaces a file.
+    assert!(elo_node::store::salvage::salvage(&data.store_path(), &out).is_err());
+
+    // The restore the message names puts the company back.
+    data.restore(&backup)
+        .expect("the backup restores over the damaged store");
+    let (store, company, _) = data.open().expect("the restored store opens");
+    assert_eq!(company.cnpj, "11222333000181");
+    let db = store.database();
+    assert_eq!(elo_node::store::read::record_count(&db).expect("count"), 41);
+}
