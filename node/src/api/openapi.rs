@@ -92,6 +92,11 @@ impl Op {
     }
 }
 
+/// A path read with `GET` alone, answering `schema`.
+fn reading(summary: &str, answer: &str, schema: Value) -> Vec<(&'static str, Op)> {
+    vec![("get", Op::new(summary).ok("200", answer, schema))]
+}
+
 fn schema(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
@@ -191,6 +196,76 @@ fn paths() -> Value {
     let key = || json!({ "$ref": "#/components/parameters/key" });
     let company = || path_param("company", "A company's CNPJ, with or without punctuation.");
     records(&mut add, kind, key);
+    feed_and_group(&mut add);
+    sharing(&mut add, company);
+    others(&mut add);
+    // Paths read with GET alone: (path, what it is, its answer, its schema).
+    let readings = [
+        (
+            "/v1/sync",
+            "How far behind each member this node is",
+            "Replication state",
+            "Sync",
+        ),
+        (
+            "/v1/primary",
+            "The primary (the company that hands out ID ranges) and its term",
+            "The primary",
+            "Primary",
+        ),
+    ];
+    for (path, summary, answer, name) in readings {
+        add(path, vec![], reading(summary, answer, schema(name)));
+    }
+    Value::Object(paths)
+}
+
+type AddPath<'a> = dyn FnMut(&str, Vec<Value>, Vec<(&str, Op)>) + 'a;
+
+fn records(add: &mut AddPath<'_>, kind: impl Fn() -> Value, key: impl Fn() -> Value) {
+    let not_held =
+        "This company neither sends nor receives the kind's category (category_not_held).";
+    let record_body = || schema("Record");
+    add("/v1/records/{kind}", vec![kind()], vec![
+        ("get", Op::new("List records of a kind in key order")
+            .query("after", json!({ "type": "string" }), "Start after this key (the previous page's next_after).")
+            .query("limit", json!({ "type": "integer", "default": 100, "minimum": 1, "maximum": 10000 }), "Most records in the page.")
+            .query("deleted", json!({ "type": "boolean", "default": false }), "Include deleted records.")
+            .reads_query().ok("200", "A page of records", schema("RecordPage")).err("403", not_held).err("404", "Unknown kind.")),
+        ("post", Op::new("Write up to 10,000 records in one transaction (a JSON array; bodies up to 32 MiB)")
+            .json_body(json!({ "type": "array", "items": record_body() }), true)
+            .ok("200", "All stored", schema("BulkReport")).err("403", not_held).err("404", "Unknown kind.")
+            .err("503", "The store could not write (see /v1/status).")),
+    ]);
+    let rec = "/v1/records/{kind}/{key}";
+    let write_errors = |op: Op| {
+        op.json_body(record_body(), true)
+            .err("403", not_held)
+            .err("409", "Refused by the group (a code already taken, …).")
+            .err("503", "The store could not write (see /v1/status).")
+    };
+    add(rec, vec![kind(), key()], vec![
+        ("get", Op::new("Read a record").ok("200", "The record", record_body()).err("403", not_held).err("404", "No such record.").err("422", "The key is not valid for the kind.")),
+        ("put", write_errors(Op::new("Create a record or set some of its fields (fields not sent are kept; null clears one)"))
+            .ok("200", "Updated: the whole record", record_body()).ok("201", "Created: the whole record", record_body())),
+        ("patch", write_errors(Op::new("Set some fields of an existing record"))
+            .ok("200", "Updated: the whole record", record_body()).err("404", "No such record.")),
+        ("delete", Op::new("Delete a record (a tombstone that replicates)").ok("200", "Deleted", schema("Deleted")).err("403", not_held).err("404", "No such record.")),
+    ]);
+    add(
+        "/v1/records/{kind}/{key}/history",
+        vec![kind(), key()],
+        vec![(
+            "get",
+            Op::new("Who changed which fields, when")
+                .ok("200", "The history", schema("History"))
+                .err("403", not_held)
+                .err("404", "No such record."),
+        )],
+    );
+}
+
+fn feed_and_group(add: &mut AddPath<'_>) {
     add(
         "/v1/changes",
         vec![],
@@ -227,18 +302,6 @@ fn paths() -> Value {
                 .ok("200", "Status", schema("Status")),
         )],
     );
-    add(
-        "/v1/sync",
-        vec![],
-        vec![(
-            "get",
-            Op::new("How far behind each member this node is").ok(
-                "200",
-                "Replication state",
-                schema("Sync"),
-            ),
-        )],
-    );
     add("/v1/resync", vec![], vec![("post", Op::new("Forget checkpoints and replicate from scratch, with every member or one")
         .json_body(json!({ "type": "object", "additionalProperties": false, "properties": { "peer": { "type": "string", "description": "A peer id or a CNPJ" } } }), false)
         .ok("200", "How many members it replicates with again", json!({ "type": "object", "properties": { "members": { "type": "integer" } } }))
@@ -246,6 +309,9 @@ fn paths() -> Value {
     add("/v1/invites", vec![], vec![("post", Op::new("A one-time invite line for a new company")
         .json_body(json!({ "type": "object", "additionalProperties": false, "properties": { "addrs": { "type": "array", "items": { "type": "string" } }, "ttl_hours": { "type": "integer", "minimum": 1 } } }), false)
         .ok("200", "The invite", schema("Invite")).err("409", "No address to put in it, or the store refused it."))]);
+}
+
+fn sharing(add: &mut AddPath<'_>, company: impl Fn() -> Value) {
     let share_body = json!({ "type": "object", "additionalProperties": false, "properties": { "sends": { "type": "string" }, "receives": { "type": "string" } }, "description": "Categories: all, none or a list (send and receive are read too)." });
     add(
         "/v1/share",
@@ -299,6 +365,10 @@ fn paths() -> Value {
                 ),
         )],
     );
+    restriction_and_removal(add, company);
+}
+
+fn restriction_and_removal(add: &mut AddPath<'_>, company: impl Fn() -> Value) {
     let restrict_body = json!({ "type": "object", "additionalProperties": false, "required": ["fields"], "properties": { "fields": { "type": "array", "items": { "type": "string" } } } });
     add(
         "/v1/restricted",
@@ -346,53 +416,6 @@ fn paths() -> Value {
             .err("503", "The mesh did not answer."),
         )],
     );
-    others(&mut add);
-    Value::Object(paths)
-}
-
-type AddPath<'a> = dyn FnMut(&str, Vec<Value>, Vec<(&str, Op)>) + 'a;
-
-fn records(add: &mut AddPath<'_>, kind: impl Fn() -> Value, key: impl Fn() -> Value) {
-    let not_held =
-        "This company neither sends nor receives the kind's category (category_not_held).";
-    let record_body = || schema("Record");
-    add("/v1/records/{kind}", vec![kind()], vec![
-        ("get", Op::new("List records of a kind in key order")
-            .query("after", json!({ "type": "string" }), "Start after this key (the previous page's next_after).")
-            .query("limit", json!({ "type": "integer", "default": 100, "minimum": 1, "maximum": 10000 }), "Most records in the page.")
-            .query("deleted", json!({ "type": "boolean", "default": false }), "Include deleted records.")
-            .reads_query().ok("200", "A page of records", schema("RecordPage")).err("403", not_held).err("404", "Unknown kind.")),
-        ("post", Op::new("Write up to 10,000 records in one transaction (a JSON array; bodies up to 32 MiB)")
-            .json_body(json!({ "type": "array", "items": record_body() }), true)
-            .ok("200", "All stored", schema("BulkReport")).err("403", not_held).err("404", "Unknown kind.")
-            .err("503", "The store could not write (see /v1/status).")),
-    ]);
-    let rec = "/v1/records/{kind}/{key}";
-    let write_errors = |op: Op| {
-        op.json_body(record_body(), true)
-            .err("403", not_held)
-            .err("409", "Refused by the group (a code already taken, …).")
-            .err("503", "The store could not write (see /v1/status).")
-    };
-    add(rec, vec![kind(), key()], vec![
-        ("get", Op::new("Read a record").ok("200", "The record", record_body()).err("403", not_held).err("404", "No such record.").err("422", "The key is not valid for the kind.")),
-        ("put", write_errors(Op::new("Create a record or set some of its fields (fields not sent are kept; null clears one)"))
-            .ok("200", "Updated: the whole record", record_body()).ok("201", "Created: the whole record", record_body())),
-        ("patch", write_errors(Op::new("Set some fields of an existing record"))
-            .ok("200", "Updated: the whole record", record_body()).err("404", "No such record.")),
-        ("delete", Op::new("Delete a record (a tombstone that replicates)").ok("200", "Deleted", schema("Deleted")).err("403", not_held).err("404", "No such record.")),
-    ]);
-    add(
-        "/v1/records/{kind}/{key}/history",
-        vec![kind(), key()],
-        vec![(
-            "get",
-            Op::new("Who changed which fields, when")
-                .ok("200", "The history", schema("History"))
-                .err("403", not_held)
-                .err("404", "No such record."),
-        )],
-    );
 }
 
 fn others(add: &mut AddPath<'_>) {
@@ -436,18 +459,10 @@ fn others(add: &mut AddPath<'_>) {
                 .err("403", "This company does not hold products."),
         )],
     );
-    add(
-        "/v1/primary",
-        vec![],
-        vec![(
-            "get",
-            Op::new("The primary (the company that hands out ID ranges) and its term").ok(
-                "200",
-                "The primary",
-                schema("Primary"),
-            ),
-        )],
-    );
+    primary_and_backup(add);
+}
+
+fn primary_and_backup(add: &mut AddPath<'_>) {
     add("/v1/primary/elect", vec![], vec![("post", Op::new("An election with a new term; without a majority nothing changes")
         .json_body(json!({ "type": "object", "additionalProperties": false, "properties": { "candidate": { "type": "string", "description": "A CNPJ; default this company" } } }), false)
         .ok("200", "The primary after the election", schema("Primary")).err("503", "no_majority or not_elected: the message says who answered."))]);
