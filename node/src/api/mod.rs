@@ -11,14 +11,18 @@
 //! Every route but `/v1/openapi.json` needs `Authorization: Bearer TOKEN`
 //! with the token from the data directory, compared in constant time.
 //! Errors are JSON `{"error": CODE, "message": TEXT, "fields": [...]}`:
-//! malformed JSON is 400 with the line and column, an invalid field 422
-//! naming it, an oversized body 413. A refused write stores nothing.
+//! malformed JSON is 400 with the line and column, an invalid field or an
+//! unknown key 422 naming it, an oversized body 413; axum's own refusals
+//! (405, 404, a path that does not read) are given the same shape. A
+//! refused write stores nothing.
 //!
 //! # Layout
 //! - `state.rs`: [`ApiState`], what every handler shares.
 //! - `error.rs`: the error answer and every error → status mapping.
 //! - `request.rs`: what every resource reads the same way (JSON bodies,
-//!   kinds, record keys, pages) and the size limits.
+//!   query strings, kinds, record keys, pages) and the size limits.
+//! - `routes.rs`: the routes as one list, from which both the router and
+//!   [`routes`] (what the OpenAPI document is checked against) come.
 //! - one file per resource, each owning its `router()`: `records.rs`,
 //!   `feed.rs`, `group.rs`, `credit.rs`, `stock.rs`, `primary.rs`,
 //!   `backup.rs`, `openapi.rs`.
