@@ -67,7 +67,7 @@ fn token_routes() -> Routes {
 
 /// The API's routes. Every body is limited to [`MAX_RECORD_BODY`] but on
 /// the bulk routes, which take up to [`MAX_BULK_BODY`]. Every error answer
-/// is in the error shape, axum's own included (see [`json_errors`]).
+/// is in the error shape, axum's own included (`json_errors`).
 pub fn router(state: ApiState) -> Router {
     let (guarded, _) = token_routes().into_parts();
     let (open, _) = openapi::router().into_parts();
