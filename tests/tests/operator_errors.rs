@@ -129,3 +129,121 @@ fn a_node_of_another_group_is_named_on_both_sides() {
         assert!(status.contains(said), "{who}'s status: {status}");
     }
 }
+
+/// A tmpfs of its own for one test, unmounted when dropped; `None` where
+/// it cannot be mounted (not root).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// An import onto a disk that fills stops saying at which line and why;
+/// with space back, the same command stores the rest.
+#[test]
+fn an_import_that_fills_the_disk_says_where_it_stopped() {
+    let Some(disk) = SmallDisk::mount("40m") else {
+        return;
+    };
+    let a = Company::init(&cnpj(136), "A");
+    let data = disk.0.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    // The company's data directory on the small disk.
+    for entry in std::fs::read_dir(a.data()).unwrap().flatten() {
+        std::fs::copy(entry.path(), data.join(entry.file_name())).unwrap();
+    }
+    let elo = |args: &[&str]| {
+        std::process::Command::new(elo_tests::elo_bin())
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .env_remove("ELO_DATA")
+            .output()
+            .unwrap()
+    };
+    // Leave about 3 MiB free, then import far more than that.
+    let filler = disk.0.path().join("filler");
+    let free = fs_free(disk.0.path());
+    std::fs::write(&filler, vec![0u8; (free - 3 * 1024 * 1024) as usize]).unwrap();
+    let rows: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{{\"cpf\":\"{}\",\"name\":\"Cliente {i}\",\"notes\":\"{}\"}}\n",
+                elo_tests::cpf(100_000 + i),
+                noise(i, 2000)
+            )
+        })
+        .collect();
+    let file = a.data().join("customers.jsonl");
+    std::fs::write(&file, rows).unwrap();
+    let out = elo(&[
+        "import",
+        "customer",
+        file.to_str().unwrap(),
+        "--batch",
+        "100",
+    ]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("the import stopped at line"), "{said}");
+    assert!(said.contains("is it full?"), "{said}");
+    std::fs::remove_file(&filler).unwrap();
+    let out = elo(&[
+        "import",
+        "customer",
+        file.to_str().unwrap(),
+        "--batch",
+        "100",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = elo(&["get", "customer", &elo_tests::cpf(102_999)]);
+    assert!(text(&out).contains("Cliente 2999"), "{}", text(&out));
+}
+
+/// `len` letters that do not compress (a store keeps text compressed).
+fn noise(seed: u64, len: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect()
+}
+
+/// Bytes free on the file system at `dir`.
+fn fs_free(dir: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap()
+}
