@@ -172,7 +172,7 @@ pub fn import_file(
         // import: say where, so it can go on from there.
         let r = api::put_many(client, kind, std::mem::take(rows)).with_context(|| {
                 format!(
-                    "the import stopped at line {first}: the {stored} rows before it are stored, none from it on; import again from line {first} once the cause below is fixed (rows stored already are written again unchanged)"
+                    "the import stopped at line {first}: the {stored} rows before it are stored, none from it on; fix what follows, then import again from line {first} (rows stored already are written again unchanged)"
                 )
             })?;
         report.stored += r.stored as u64;
