@@ -82,7 +82,7 @@ pub async fn request_under_key(
     };
     tokio::time::timeout(limit, answer)
         .await
-        .unwrap_or_else(|_| Err(failed(format!("no answer within {limit:?}"))))
+        .unwrap_or_else(|_| Err(failed(format!("no answer within {} s", limit.as_secs()))))
 }
 
 #[cfg(test)]
