@@ -33,9 +33,12 @@ pub(crate) struct Handshakes(Arc<Mutex<HashSet<Multiaddr>>>);
 impl Handshakes {
     /// The connection at `endpoint` passed the handshake.
     pub(crate) fn passed(&self, endpoint: &ConnectedPoint) {
-        if let Ok(mut set) = self.0.lock()
-            && set.len() < MAX_PENDING
-        {
+        if let Ok(mut set) = self.0.lock() {
+            // Connections that ended unheard of (a dial given up) are
+            // forgotten all at once rather than let the set grow.
+            if set.len() >= MAX_PENDING {
+                set.clear();
+            }
             set.insert(endpoint.get_remote_address().clone());
         }
     }

@@ -153,6 +153,7 @@ fn components() -> Value {
                 "behind": { "type": "integer" }, "docs_received": { "type": "integer" }, "last_error": { "type": ["string", "null"] }, "pulling": { "type": "boolean" } } },
             "Status": { "type": "object", "description": "This company, its group and primary, every member, the addresses it listens on, pending authorisations, withheld records, the store's health.", "additionalProperties": true, "properties": {
                 "company": { "type": "object" }, "group": { "type": "object" }, "members": array_of("Member"), "listen": { "type": "array", "items": text },
+                "store": { "type": "object", "description": "ok, and the problem in words when the store needs attention (after a disk error: whether it was opened again).", "properties": { "ok": { "type": "boolean" }, "problem": { "type": ["string", "null"] } } },
                 "other_groups": { "type": "array", "description": "Nodes of another group (another network key) met in the last 10 minutes: address, direction, attempts, first_seen_ms, last_seen_ms, message.", "items": { "type": "object" } },
                 "pending_authorizations": { "type": "array" }, "withheld": array_of("Withheld"), "last_seq": { "type": "integer" }, "records": { "type": "integer" }, "documents": { "type": "integer" }, "version": text } },
             "Sync": { "type": "object", "properties": { "peers": array_of("Member"), "caught_up": { "type": "boolean" }, "connected": { "type": "integer" } } },
