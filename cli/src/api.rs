@@ -267,8 +267,13 @@ fn move_new(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
             )
         }
         Err(_) => {
-            elo_node::store::backup::copy_file(from, to)
-                .with_context(|| format!("copying the backup to {}", to.display()))?;
+            let copied = elo_node::store::backup::copy_file(from, to);
+            if copied.is_err() {
+                // The node's copy was only on its way to `to`: not left
+                // behind in the backups folder.
+                let _ = std::fs::remove_file(from);
+            }
+            copied.context("the backup was not made")?;
         }
     }
     std::fs::remove_file(from).with_context(|| format!("removing {}", from.display()))

@@ -270,6 +270,13 @@ enum Command {
         /// The backup file made by `elo backup`
         file: PathBuf,
     },
+    /// Write every record that can still be read from a damaged store, as
+    /// JSON lines (the store is only read)
+    Salvage {
+        /// The new file to write (never replaced)
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The primary (the company that hands out ID ranges) and its term;
     /// `elo primary elect` runs an election
     Primary {
@@ -440,6 +447,7 @@ fn run(cli: Cli, demo_dir: Option<PathBuf>) -> Result<ExitCode> {
         Command::Codes { kind, key } => done(records::codes(data, kind, &key, json)),
         Command::Backup { file } => done(adopt::backup(data, &file, json)),
         Command::Restore { file } => done(adopt::restore(data, &file, json)),
+        Command::Salvage { out } => done(adopt::salvage(data, &out, json)),
         Command::Primary { command } => done(primary::primary(data, command, json)),
         Command::Ranges { command } => done(primary::ranges(data, command, json)),
         Command::Id { command } => done(primary::id(data, command, json)),

@@ -35,6 +35,7 @@ pub(crate) enum Command {
     Disconnect(PeerId),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Connected(oneshot::Sender<Vec<PeerId>>),
+    OtherGroups(oneshot::Sender<Vec<crate::OtherGroup>>),
     Rekey {
         group_secret: Vec<u8>,
         reply: oneshot::Sender<Result<(), NetError>>,
@@ -133,6 +134,14 @@ impl NetClient {
         })
         .await?;
         rx.await.map_err(|_| NetError::Shutdown)?
+    }
+
+    /// The nodes of another group (another network key) this node met,
+    /// by address.
+    pub async fn other_groups(&self) -> Result<Vec<crate::OtherGroup>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::OtherGroups(reply)).await?;
+        rx.await.map_err(|_| NetError::Shutdown)
     }
 
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {

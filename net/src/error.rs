@@ -14,6 +14,10 @@ pub enum NetError {
     Build(String),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error(
+        "cannot listen on {addr}: another program listens on tcp port {port} already (another elo node?). Stop it, or give this node another port: --listen /ip4/0.0.0.0/tcp/OTHER_PORT"
+    )]
+    PortInUse { addr: String, port: u16 },
     #[error("cannot dial {addr}: {reason}")]
     Dial { addr: String, reason: String },
     #[error("request to {peer} failed: {reason}")]

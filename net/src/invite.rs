@@ -24,6 +24,11 @@ pub struct Invite {
     pub join: String,
     /// Milliseconds since the Unix epoch after which the invite is refused.
     pub expires_ms: i64,
+    /// When it was made, by the clock of the member that made it (absent
+    /// in invites of older versions): with it, a joining machine can tell
+    /// that the two clocks disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_ms: Option<i64>,
     /// Multiaddresses of the inviting member, with its `/p2p/` peer id.
     pub addrs: Vec<String>,
 }
@@ -79,6 +84,7 @@ mod tests {
             secret: "00ff".into(),
             join: "abcd".into(),
             expires_ms: 5,
+            made_ms: Some(1),
             addrs: vec!["/ip4/127.0.0.1/tcp/4712/p2p/12D3KooW".into()],
         };
         let s = i.encode();

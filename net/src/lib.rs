@@ -15,6 +15,8 @@
 //!   on a dead link.
 //! - [`audit`]: the audit copy of every answer a node sends (`ELO_WIRE_CAPTURE`).
 //! - [`invite`]: the one-line invitation a new company joins with.
+//! - `strangers.rs`: nodes of another group (another network key), told
+//!   once per address.
 //! - [`once`]: one request under another key (handing a new key to a
 //!   member that missed it).
 
@@ -28,8 +30,10 @@ mod muxer;
 pub mod network;
 pub mod once;
 pub mod protocol;
+mod strangers;
 mod swarm;
 
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId, multiaddr};
 pub use network::{NetClient, NetConfig, NetError, NetEvent, ReplyHandle, network_key, start};
+pub use strangers::OtherGroup;

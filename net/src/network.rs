@@ -30,6 +30,7 @@ pub use crate::client::{NetClient, ReplyHandle};
 pub use crate::error::NetError;
 use crate::liveness::Liveness;
 use crate::protocol::{Request, RequestBody, Response, ResponseBody, VERSION};
+use crate::strangers::{Handshakes, OtherGroups};
 pub use crate::swarm::network_key;
 use crate::swarm::{Behaviour, BehaviourEvent, build_swarm};
 
@@ -90,8 +91,10 @@ pub enum NetEvent {
 /// and the event stream.
 pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
     let psk = PreSharedKey::new(network_key(&config.group_secret));
-    let mut swarm = build_swarm(&config.keypair, psk, config.mdns)?;
+    let handshakes = Handshakes::default();
+    let mut swarm = build_swarm(&config.keypair, psk, config.mdns, handshakes.clone())?;
     for addr in &config.listen {
+        crate::swarm::port_is_free(addr)?;
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Listen {
@@ -114,6 +117,8 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         outsiders: HashMap::new(),
         closing: HashMap::new(),
         liveness: Liveness::default(),
+        other_groups: OtherGroups::new(handshakes.clone()),
+        handshakes,
     };
     tokio::spawn(event_loop.run());
     Ok((NetClient::new(cmd_tx, local), ev_rx))
@@ -135,6 +140,10 @@ struct EventLoop {
     closing: HashMap<PeerId, std::time::Instant>,
     /// Whether each connection's peer still answers.
     liveness: Liveness,
+    /// Nodes met under another network key.
+    other_groups: OtherGroups,
+    /// Given to every swarm built, for [`OtherGroups`] to read.
+    handshakes: Handshakes,
 }
 
 impl EventLoop {
@@ -143,7 +152,7 @@ impl EventLoop {
     /// of each as a disconnection.
     fn rekey(&mut self, group_secret: &[u8]) -> Result<(), NetError> {
         let psk = PreSharedKey::new(network_key(group_secret));
-        let fresh = build_swarm(&self.keypair, psk, self.mdns)?;
+        let fresh = build_swarm(&self.keypair, psk, self.mdns, self.handshakes.clone())?;
         let addrs: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
         let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         // The old swarm goes first, so its ports are free to listen on again.
@@ -315,6 +324,9 @@ impl EventLoop {
             Command::Connected(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::OtherGroups(reply) => {
+                let _ = reply.send(self.other_groups.list());
+            }
         }
     }
 
@@ -354,6 +366,11 @@ impl EventLoop {
                 connection_id,
             } => {
                 let reason = error.to_string();
+                if let libp2p::swarm::DialError::Transport(tried) = &error {
+                    for (addr, _) in tried {
+                        self.other_groups.failed(addr, true);
+                    }
+                }
                 if let Some(reply) = self.dialing.remove(&connection_id) {
                     let _ = reply.send(Err(NetError::Dial {
                         addr: peer_id.map_or_else(|| "?".into(), |p| p.to_string()),
@@ -374,7 +391,9 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                tracing::warn!(from = %send_back_addr, "refused an incoming connection: {error}");
+                if !self.other_groups.failed(&send_back_addr, false) {
+                    tracing::warn!(from = %send_back_addr, "refused an incoming connection: {error}");
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
@@ -406,6 +425,7 @@ impl EventLoop {
         self.liveness
             .established(connection, peer, std::time::Instant::now());
         let addr = endpoint.get_remote_address().clone();
+        self.other_groups.connected(&addr, endpoint.is_dialer());
         if !self.roster.contains(&peer) && endpoint.is_listener() {
             tracing::info!(%peer, %addr, "a peer outside the roster connected; it may only join");
             self.outsiders

@@ -34,7 +34,7 @@ pub async fn request_under_key(
     limit: Duration,
 ) -> Result<ResponseBody, NetError> {
     let psk = PreSharedKey::new(network_key(group_secret));
-    let mut swarm = build_swarm(keypair, psk, false)?;
+    let mut swarm = build_swarm(keypair, psk, false, Default::default())?;
     let failed = |reason: String| NetError::Request { peer, reason };
     swarm
         .dial(DialOpts::peer_id(peer).addresses(addrs).build())
@@ -82,7 +82,7 @@ pub async fn request_under_key(
     };
     tokio::time::timeout(limit, answer)
         .await
-        .unwrap_or_else(|_| Err(failed(format!("no answer within {limit:?}"))))
+        .unwrap_or_else(|_| Err(failed(format!("no answer within {} s", limit.as_secs()))))
 }
 
 #[cfg(test)]

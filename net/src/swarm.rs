@@ -21,6 +21,7 @@ use crate::error::NetError;
 use crate::liveness::{PING_EVERY, PING_TIMEOUT};
 use crate::muxer::BoundedClose;
 use crate::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL};
+use crate::strangers::Handshakes;
 
 /// How long a handshake may take; a peer with the wrong key otherwise hangs
 /// until it fires.
@@ -58,14 +59,22 @@ type BoxedError = Box<dyn std::error::Error + Send + Sync>;
 /// get past it), then noise and yamux, all within [`TRANSPORT_TIMEOUT`].
 /// Closing a connection gives up after a moment when the peer is gone (see
 /// [`BoundedClose`]).
+/// Each connection that passes the private-network handshake is marked in
+/// `handshakes`, so a failure after it can be told as a node of another
+/// group (see [`crate::strangers`]).
 pub(crate) fn private_transport(
     key: &Keypair,
     psk: PreSharedKey,
+    handshakes: Handshakes,
 ) -> Result<Boxed<(PeerId, StreamMuxerBox)>, BoxedError> {
     let noise = noise::Config::new(key)?;
     Ok(
         tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-            .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
+            .and_then(move |socket, endpoint| async move {
+                let stream = PnetConfig::new(psk).handshake(socket).await?;
+                handshakes.passed(&endpoint);
+                Ok::<_, libp2p::pnet::PnetError>(stream)
+            })
             .upgrade(Version::V1)
             .authenticate(noise)
             .multiplex(yamux::Config::default())
@@ -75,16 +84,49 @@ pub(crate) fn private_transport(
     )
 }
 
+/// Refuses a mesh port another program listens on already. The TCP
+/// transport listens with `SO_REUSEPORT`, so a second node on the same port
+/// would start without an error and share the port's connections with the
+/// first; a plain socket bound there for a moment (not sharing the port)
+/// fails if anything listens on it, then is closed at once.
+pub(crate) fn port_is_free(addr: &libp2p::Multiaddr) -> Result<(), NetError> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    for part in addr.iter() {
+        match part {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(port) if port != 0 => {
+                let Some(ip) = ip else { return Ok(()) };
+                return match std::net::TcpListener::bind((ip, port)) {
+                    Ok(_probe) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                        Err(NetError::PortInUse {
+                            addr: addr.to_string(),
+                            port,
+                        })
+                    }
+                    // Any other failure is libp2p's to report, as before.
+                    Err(_) => Ok(()),
+                };
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Builds the swarm for a private-network key.
 pub(crate) fn build_swarm(
     keypair: &Keypair,
     psk: PreSharedKey,
     mdns_on: bool,
+    handshakes: Handshakes,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let build = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
     Ok(SwarmBuilder::with_existing_identity(keypair.clone())
         .with_tokio()
-        .with_other_transport(|key| private_transport(key, psk))
+        .with_other_transport(|key| private_transport(key, psk, handshakes))
         .map_err(|e| build(&e))?
         .with_behaviour(|key| {
             let codec = crate::codec::SyncCodec::new(MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES);

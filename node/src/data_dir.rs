@@ -46,6 +46,14 @@ pub enum DataDirError {
     BadName(String),
     #[error("{path} is damaged: {reason}")]
     Damaged { path: String, reason: String },
+    #[error(
+        "{path} is a backup of company {theirs}, and this data directory holds company {ours}: nothing was changed. Restore this company's own backup, or put that company back in a directory of its own: elo restore {path} --data NEW_DIR"
+    )]
+    OtherCompany {
+        path: String,
+        theirs: String,
+        ours: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -264,12 +272,10 @@ impl DataDir {
                 if let Some(current) = &current
                     && current.cnpj != company.cnpj
                 {
-                    return Err(DataDirError::Damaged {
+                    return Err(DataDirError::OtherCompany {
                         path: backup.display().to_string(),
-                        reason: format!(
-                            "it is a backup of company {}, not of this company {}",
-                            company.cnpj, current.cnpj
-                        ),
+                        theirs: company.cnpj,
+                        ours: current.cnpj.clone(),
                     });
                 }
                 if let Some(counters) = &counters {

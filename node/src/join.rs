@@ -19,8 +19,6 @@ use crate::store::StoreHandle;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JoinError {
-    #[error("this invite expired; ask a member for a new one (`elo invite`)")]
-    Expired,
     #[error("the invite names no member address")]
     NoAddress,
     #[error("could not reach any member named in the invite; tried:\n{0}")]
@@ -54,8 +52,10 @@ pub async fn join(
     name: &str,
     progress: impl FnMut(u64, u64),
 ) -> Result<Joined, JoinError> {
-    if invite.expires_ms < now_ms() {
-        return Err(JoinError::Expired);
+    // The member that made the invite decides, by the clock that made it;
+    // this machine's clock only says when the two disagree.
+    if let Some(note) = clock_note(invite, now_ms()) {
+        tracing::warn!("{note}");
     }
     let addrs: Vec<Multiaddr> = invite.addrs.iter().filter_map(|a| a.parse().ok()).collect();
     if addrs.is_empty() {
@@ -68,6 +68,36 @@ pub async fn join(
         let _ = std::fs::remove_dir_all(data.root());
     }
     result
+}
+
+/// Clocks further apart than this are worth a word.
+const CLOCK_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+/// What this machine's clock, `now`, says of the invite when it disagrees
+/// with the clock of the member that made it: made in the future, or
+/// expired already. `None` when it looks usable.
+fn clock_note(invite: &Invite, now: i64) -> Option<String> {
+    use crate::clock::span_text;
+    let check = "the clock of this machine or of the member that made it is wrong: check the date, time and time zone of both (NTP)";
+    if let Some(made) = invite.made_ms
+        && made > now + CLOCK_TOLERANCE_MS
+    {
+        return Some(format!(
+            "this invite is not valid yet by this machine's clock: it was made {} from now; {check}. The member decides by its own clock",
+            span_text(made - now)
+        ));
+    }
+    if invite.expires_ms >= now {
+        return None;
+    }
+    let lifetime = invite.made_ms.map_or_else(
+        || "its lifetime".to_owned(),
+        |made| span_text(invite.expires_ms - made),
+    );
+    Some(format!(
+        "this invite expired {} ago by this machine's clock; if it was made less than {lifetime} ago, {check}. The member decides by its own clock; if it refuses, ask for a new invite (`elo invite`)",
+        span_text(now - invite.expires_ms)
+    ))
 }
 
 async fn admit_and_load(
@@ -156,4 +186,66 @@ async fn ask_to_join(
         }
     }
     Err(JoinError::Unreachable(tried.join("\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn invite(made_ms: Option<i64>, expires_ms: i64) -> Invite {
+        Invite {
+            group: "g".into(),
+            secret: "00".into(),
+            join: "11".into(),
+            expires_ms,
+            made_ms,
+            addrs: Vec::new(),
+        }
+    }
+
+    /// An invite made on a machine whose clock is 30 h behind: expired
+    /// here, and the note says the clocks are the likely cause.
+    #[test]
+    fn an_invite_from_a_clock_behind_is_said_to_be_expired_here_naming_the_clocks() {
+        let now = 1_800_000_000_000;
+        let made = now - 30 * HOUR;
+        let note = clock_note(&invite(Some(made), made + 24 * HOUR), now).expect("a note");
+        assert!(
+            note.contains("expired 6 h ago by this machine's clock"),
+            "{note}"
+        );
+        assert!(note.contains("made less than 1 d ago"), "{note}");
+        assert!(
+            note.contains("clock of this machine or of the member"),
+            "{note}"
+        );
+    }
+
+    /// An invite made on a machine whose clock is ahead: made in the
+    /// future here.
+    #[test]
+    fn an_invite_from_a_clock_ahead_is_said_to_be_not_valid_yet() {
+        let now = 1_800_000_000_000;
+        let made = now + 3 * HOUR;
+        let note = clock_note(&invite(Some(made), made + 24 * HOUR), now).expect("a note");
+        assert!(note.contains("not valid yet"), "{note}");
+        assert!(note.contains("made 3 h from now"), "{note}");
+        assert!(note.contains("clock"), "{note}");
+    }
+
+    #[test]
+    fn an_invite_within_its_time_gets_no_note() {
+        let now = 1_800_000_000_000;
+        assert_eq!(clock_note(&invite(Some(now - HOUR), now + HOUR), now), None);
+        // A minute of difference between the clocks is no matter.
+        assert_eq!(
+            clock_note(&invite(Some(now + 60_000), now + HOUR), now),
+            None
+        );
+        assert_eq!(clock_note(&invite(None, now + HOUR), now), None);
+        let old = clock_note(&invite(None, now - HOUR), now).expect("a note");
+        assert!(old.contains("less than its lifetime ago"), "{old}");
+    }
 }

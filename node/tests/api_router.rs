@@ -190,6 +190,7 @@ async fn without_the_token_nothing_but_the_openapi_document_answers() {
     let status = node.get("/v1/status").await;
     assert_eq!(status.status, StatusCode::OK);
     assert_eq!(status.body["company"]["cnpj"], "11222333000181");
+    assert_eq!(status.body["store"]["ok"], true, "{:?}", status.body);
 }
 
 #[tokio::test]
@@ -291,6 +292,9 @@ async fn a_record_body_over_1_mib_is_413() {
         .put(&customer_path(), json_string_of(MAX_RECORD_BODY + 1))
         .await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // In the error shape like every refusal, though axum refuses it.
+    assert_error_shape(&a, "too_large");
+    assert_message_has(&a, "1 MiB");
     node.assert_no_record(&customer_path()).await;
 }
 
@@ -565,5 +569,256 @@ async fn stock_is_never_negative_nor_more_reserved_than_held() {
         view.body["total"]["quantity"], "1500.000",
         "{:?}",
         view.body
+    );
+}
+
+/// The error's message says `what`.
+fn assert_message_has(a: &Answer, what: &str) {
+    let message = a.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(what), "{what:?} not in {:?}", a.body);
+}
+
+/// Every error the router gives, axum's own refusals included, is in the
+/// error shape: a body over the limit (above), a method the route does not take,
+/// an unknown route, a query string or a path that does not read.
+#[tokio::test]
+async fn every_refusal_of_the_router_is_in_the_error_shape() {
+    let node = Node::start().await;
+
+    let a = node.send("DELETE", "/v1/status", Body::empty()).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_error_shape(&a, "method_not_allowed");
+    assert_message_has(&a, "GET");
+
+    let a = node.send("PUT", "/v1/nothing-here", "{}").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_error_shape(&a, "not_found");
+
+    let a = node.send("PUT", &customer_path(), "{\"name\": ").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_error_shape(&a, "malformed_json");
+
+    for path in [
+        "/v1/records/customer?limit=ten",
+        "/v1/changes?since=-1",
+        "/v1/stock/SKU-1?scope=everything",
+    ] {
+        let a = node.get(path).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert_error_shape(&a, "invalid");
+    }
+
+    // A path segment that is not UTF-8 once decoded.
+    let a = node.get("/v1/records/customer/%FF%FE").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{:?}", a.body);
+    assert_error_shape(&a, "bad_request");
+
+    // A body without a content type is read as JSON all the same (ERPs
+    // and scripts leave it out), so it is not refused for that.
+    let req = Request::builder()
+        .method("PUT")
+        .uri(customer_path())
+        .header(header::AUTHORIZATION, format!("Bearer {}", node.token))
+        .body(Body::from(r#"{"name":"Ana"}"#))
+        .expect("request");
+    let res = node.app.clone().oneshot(req).await.expect("answer");
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+/// A key no route knows is refused with 422 naming it, in bodies and in
+/// query strings alike, on every route that reads either.
+#[tokio::test]
+async fn an_unknown_key_is_422_naming_it_everywhere() {
+    let node = Node::start().await;
+    let bodies = [
+        (
+            "POST",
+            "/v1/primary/elect",
+            r#"{"candidat":"11222333000181"}"#,
+            "candidat",
+        ),
+        (
+            "POST",
+            "/v1/ranges",
+            r#"{"company":"11222333000181","table":"customer","from":1,"to":9,"step":1}"#,
+            "step",
+        ),
+        ("POST", "/v1/backup", r#"{"nome":"x.redb"}"#, "nome"),
+        ("POST", "/v1/invites", r#"{"ttl":1}"#, "ttl"),
+        (
+            "PUT",
+            "/v1/credit/escrow",
+            r#"{"on":true,"off":false}"#,
+            "off",
+        ),
+        (
+            "PUT",
+            "/v1/restricted",
+            r#"{"fields":[],"campos":[]}"#,
+            "campos",
+        ),
+    ];
+    // Query strings: no body.
+    let queries = [
+        ("GET", "/v1/records/customer?limt=5", "", "limt"),
+        ("GET", "/v1/changes?snce=3", "", "snce"),
+        ("GET", "/v1/changes/stream?from=3", "", "from"),
+        ("GET", "/v1/stock/SKU-1?scop=own", "", "scop"),
+        ("POST", "/v1/ids/customer/next?cont=2", "", "cont"),
+    ];
+    for (method, path, body, key) in bodies.into_iter().chain(queries) {
+        let a = node.send(method, path, body).await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {:?}",
+            a.body
+        );
+        assert_eq!(named_fields(&a), [key], "{path}: {:?}", a.body);
+    }
+}
+
+/// The OpenAPI document describes exactly the routes the router serves,
+/// each method of each path, every one with its answers and the error
+/// shape for its refusals.
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_no_other() {
+    let node = Node::start().await;
+    let doc = node.get("/v1/openapi.json").await.body;
+    let mut described: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("a path item") {
+            if method == "parameters" {
+                continue;
+            }
+            described.push((method.clone(), path.clone()));
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path} has no success answer"
+            );
+            if path != "/v1/openapi.json" {
+                assert!(responses.contains_key("401"), "{method} {path}: no 401");
+            }
+        }
+    }
+    described.sort();
+    let served: Vec<(String, String)> = api::routes()
+        .into_iter()
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
+        .collect();
+    assert_eq!(described, served);
+    assert!(served.contains(&("get".into(), "/v1/withheld".into())));
+    assert!(served.len() >= 30, "{served:?}");
+
+    // Every reference in it points at something it defines.
+    let text = doc.to_string();
+    for reference in text.split("\"$ref\":\"#/").skip(1) {
+        let target = reference.split('"').next().unwrap_or_default();
+        let pointer = format!("/{target}");
+        assert!(doc.pointer(&pointer).is_some(), "dangling $ref {target}");
+    }
+}
+
+/// The change stream picks up where an ERP that reconnects left off: from
+/// its `Last-Event-ID`, not from the `since` of the URL it reconnects to.
+#[tokio::test]
+async fn the_change_stream_resumes_from_last_event_id() {
+    let node = Node::start().await;
+    for name in ["Ana", "Bia", "Cris"] {
+        let cpf = match name {
+            "Ana" => "52998224725",
+            "Bia" => "11144477735",
+            _ => "39053344705",
+        };
+        let a = node
+            .put(
+                &format!("/v1/records/customer/{cpf}"),
+                format!(r#"{{"name":"{name}"}}"#),
+            )
+            .await;
+        assert!(a.status.is_success(), "{:?}", a.body);
+    }
+    let all = node.get("/v1/changes?since=0").await.body;
+    let seqs: Vec<u64> = all["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["kind"] == "customer")
+        .filter_map(|c| c["seq"].as_u64())
+        .collect();
+    assert_eq!(seqs.len(), 3, "{all:?}");
+
+    let first_event_after = |last_event_id: Option<String>| {
+        let mut req = Request::builder()
+            .uri("/v1/changes/stream?since=0")
+            .header(header::AUTHORIZATION, format!("Bearer {}", node.token));
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let req = req.body(Body::empty()).expect("request");
+        let app = node.app.clone();
+        async move {
+            let res = app.oneshot(req).await.expect("answer");
+            let status = res.status();
+            let mut body = res.into_body();
+            let mut text = String::new();
+            while !text.contains("\n\n") {
+                let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+                    .await
+                    .expect("an event within 5 s");
+                let Some(Ok(frame)) = frame else { break };
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&data));
+                }
+            }
+            (status, text)
+        }
+    };
+    // Without it, from `since`: the log's first change (the company).
+    let (_, text) = first_event_after(None).await;
+    assert!(text.contains("id: 1\n"), "{text}");
+    // Seen up to the second customer: the third is next.
+    let (status, text) = first_event_after(Some(seqs[1].to_string())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains(&format!("id: {}", seqs[2])), "{text}");
+    assert!(text.contains("39053344705"), "{text}");
+
+    let (status, _) = first_event_after(Some("yesterday".into())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// What a person is told when a request names the wrong thing: this
+/// company itself for an authorisation, a range that overlaps another.
+#[tokio::test]
+async fn refusals_say_what_is_wrong_in_words() {
+    let node = Node::start().await;
+    let myself = format!(r#"{{"from":"{CNPJ}"}}"#);
+    let a = node.send("POST", "/v1/authorizations", myself).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", a.body);
+    let message = a.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("is this company"), "{message}");
+    assert!(!message.contains("not a member"), "{message}");
+
+    let range = |from: i64, to: i64| {
+        format!(r#"{{"company":"{CNPJ}","table":"supplier","from":{from},"to":{to}}}"#)
+    };
+    let a = node
+        .send("POST", "/v1/ranges", range(500_000, 500_999))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+    let a = node
+        .send("POST", "/v1/ranges", range(500_500, 501_000))
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{:?}", a.body);
+    assert_error_shape(&a, "range_overlaps");
+    let message = a.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("codes 500000..=500999 of table supplier"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('{') && !message.contains("Range"),
+        "{message}"
     );
 }

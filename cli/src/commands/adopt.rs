@@ -276,11 +276,19 @@ pub fn backup(data: &DataDir, file: &Path, json_out: bool) -> Result<()> {
 pub fn restore(data: &DataDir, file: &Path, json_out: bool) -> Result<()> {
     let new_machine = !data.identity_path().exists() && !data.store_path().exists();
     if !new_machine {
-        let client = Client::open(data)?;
-        if client.node_address().is_some() {
-            bail!("stop the node first (`elo node` is running): a store in use cannot be replaced");
+        match Client::open(data) {
+            Ok(client) => {
+                if client.node_address().is_some() {
+                    bail!(
+                        "stop the node first (`elo node` is running): a store in use cannot be replaced"
+                    );
+                }
+                client.close()?;
+            }
+            // A damaged store is one a restore is for: no node can run on it.
+            Err(e) if store_damaged(&e) => {}
+            Err(e) => return Err(e),
         }
-        client.close()?;
     }
     let records = data.restore(file)?;
     if json_out {
@@ -297,6 +305,38 @@ pub fn restore(data: &DataDir, file: &Path, json_out: bool) -> Result<()> {
         println!(
             "restored {} ({records} records); the store it replaced is kept as store.redb.before-restore",
             file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `e` says the store file is damaged (it does not open).
+fn store_damaged(e: &anyhow::Error) -> bool {
+    use elo_node::{DataDirError, StoreError};
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::Corrupted { .. })
+        ) || matches!(
+            c.downcast_ref::<DataDirError>(),
+            Some(DataDirError::Store(StoreError::Corrupted { .. }))
+        )
+    })
+}
+
+/// `elo salvage --out FILE`: every record that can be read from the store
+/// file, even one redb cannot open, as JSON lines.
+pub fn salvage(data: &DataDir, out: &Path, json_out: bool) -> Result<()> {
+    let found = elo_node::store::salvage::salvage(&data.store_path(), out)?;
+    if json_out {
+        print_json(&json!({ "out": out.display().to_string(), "salvaged": found }));
+    } else {
+        println!(
+            "wrote {} records to {} ({} versions read, {} unreadable)",
+            found.documents,
+            out.display(),
+            found.versions,
+            found.unreadable
         );
     }
     Ok(())

@@ -95,7 +95,22 @@ pub fn status(data: &DataDir, json_out: bool) -> Result<()> {
     print_members(&s);
     print_pending(&s["pending_authorizations"]);
     print_withheld(&s["withheld"]);
+    print_warnings(&s);
     Ok(())
+}
+
+/// What the node says needs a person: nodes of another group met, a store
+/// that needs attention.
+fn print_warnings(s: &serde_json::Value) {
+    let store = s["store"]["problem"].as_str().map(str::to_owned);
+    let strangers = s["other_groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["message"].as_str().map(str::to_owned));
+    for line in store.into_iter().chain(strangers) {
+        println!("warning:  {line}");
+    }
 }
 
 /// `elo node`: runs the node in the foreground until Ctrl-C. It opens the

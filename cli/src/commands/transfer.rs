@@ -251,7 +251,15 @@ pub fn import_file(
             if rows.is_empty() {
                 return Ok(());
             }
-            let r = api::put_many(client, kind, std::mem::take(rows))?;
+            let first = lines.first().copied().unwrap_or(0);
+            let stored = report.stored;
+            // A batch refused whole (a full disk, a stopped node) ends the
+            // import: say where, so it can go on from there.
+            let r = api::put_many(client, kind, std::mem::take(rows)).with_context(|| {
+                format!(
+                    "the import stopped at line {first}: the {stored} rows before it are stored, none from it on; fix what follows, then import again from line {first} (rows stored already are written again unchanged)"
+                )
+            })?;
             report.stored += r.stored as u64;
             report.changed += r.changed as u64;
             for rej in r.rejected {

@@ -1,19 +1,19 @@
 //! A copy of the whole store, taken between two transactions while the
 //! node runs.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::request::body_or_default;
+use super::routes::Routes;
 use super::state::ApiState;
 
-pub(super) fn router() -> Router<ApiState> {
-    Router::new().route("/v1/backup", post(backup))
+pub(super) fn router() -> Routes {
+    Routes::new().post("/v1/backup", backup)
 }
 
 #[derive(Deserialize, Default)]

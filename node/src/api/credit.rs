@@ -1,25 +1,23 @@
 //! A customer's credit shared across companies: its limit and what each
 //! company has charged, charges and releases, and the founder's escrow.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::request::{body_as, held_kind};
+use super::routes::Routes;
 use super::state::ApiState;
 use crate::credit::{self, CreditChange};
 
-pub(super) fn router() -> Router<ApiState> {
-    Router::new()
-        .route(
-            "/v1/customers/{key}/credit",
-            get(credit_show).post(credit_change),
-        )
-        .route("/v1/credit/escrow", put(escrow_set))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/v1/customers/{key}/credit", credit_show)
+        .post("/v1/customers/{key}/credit", credit_change)
+        .put("/v1/credit/escrow", escrow_set)
 }
 
 /// `GET /v1/customers/{key}/credit`

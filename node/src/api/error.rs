@@ -75,6 +75,54 @@ impl ApiError {
         }
     }
 
+    /// 422 for a body or query string serde refused: an unknown key (the
+    /// reason names it, and it is the field), or a value of the wrong type.
+    pub(super) fn refused_keys(reason: &str) -> Self {
+        let mut e = ApiError::unprocessable(reason);
+        if let Some(key) = reason
+            .split_once("unknown field `")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(key, _)| key)
+        {
+            e.fields.push(FieldError::new(key, reason));
+        }
+        e
+    }
+
+    /// The error shape for an answer the router made before any handler
+    /// ran (axum's own: body too large, wrong method, a path or body it
+    /// could not read), with `text` as it said it.
+    pub(super) fn from_router(status: StatusCode, text: &str, allowed: Option<&str>) -> Self {
+        let text = text.trim();
+        let (code, message) = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "too_large",
+                format!(
+                    "the body is larger than this route takes: {} MiB ({} MiB for POST /v1/records/{{kind}} and POST /v1/stock)",
+                    super::request::MAX_RECORD_BODY >> 20,
+                    super::request::MAX_BULK_BODY >> 20
+                ),
+            ),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                match allowed {
+                    Some(methods) => format!("this route takes {methods}"),
+                    None => "this route does not take that method".into(),
+                },
+            ),
+            StatusCode::NOT_FOUND => ("not_found", "no such route (see /v1/openapi.json)".into()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", text.into()),
+            s if s.is_server_error() => ("internal", text.into()),
+            _ => ("bad_request", text.into()),
+        };
+        let message = if message.is_empty() {
+            status.canonical_reason().unwrap_or("refused").to_owned()
+        } else {
+            message
+        };
+        ApiError::new(status, code, message)
+    }
+
     /// An invite could not be made: 409, whatever the reason (the roster
     /// has no address to put in it, or the store refused it).
     pub(super) fn invite(e: MembershipError) -> Self {

@@ -6,18 +6,19 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
-use axum::{Json, Router};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 
-use super::error::ApiResult;
-use super::request::page_size;
+use super::error::{ApiError, ApiResult};
+use super::request::{ApiQuery, page_size};
+use super::routes::Routes;
 use super::state::ApiState;
 use crate::store::{ChangeEntry, StoreHandle};
 
@@ -25,13 +26,14 @@ use crate::store::{ChangeEntry, StoreHandle};
 /// catches up.
 const CATCH_UP_PAGE: usize = 1000;
 
-pub(super) fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/changes", get(changes))
-        .route("/v1/changes/stream", get(change_stream))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/v1/changes", changes)
+        .get("/v1/changes/stream", change_stream)
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ChangesQuery {
     #[serde(default)]
     since: u64,
@@ -40,7 +42,7 @@ struct ChangesQuery {
 
 async fn changes(
     State(state): State<ApiState>,
-    Query(q): Query<ChangesQuery>,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = page_size(q.limit)?;
     let entries = state.store.changes_since(q.since, limit).await?;
@@ -161,16 +163,31 @@ impl Feed {
 
 /// The change feed as server-sent events: first every change after
 /// `since`, then each new one as it is committed. An ERP that reconnects
-/// with the last `seq` it saw misses nothing.
+/// misses nothing and sees nothing twice: its `Last-Event-ID` (the `seq` of
+/// the last event it had, which an `EventSource` sends by itself) is where
+/// the stream resumes, when it is past `since`.
 async fn change_stream(
     State(state): State<ApiState>,
-    Query(q): Query<ChangesQuery>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let since = match headers.get("last-event-id") {
+        None => q.since,
+        Some(v) => {
+            let seen = v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
+            let Some(seen) = seen else {
+                return Err(ApiError::unprocessable(format!(
+                    "Last-Event-ID {v:?} is not a change's seq (a number this stream sent as an event id)"
+                )));
+            };
+            q.since.max(seen)
+        }
+    };
     // Subscribe before reading the backlog, so nothing falls between the two.
     let feed = Feed {
         live: state.store.subscribe(),
         store: state.store.clone(),
-        last: q.since,
+        last: since,
         backlog: VecDeque::new(),
         catching_up: true,
         stopping: state.stopping.clone(),
@@ -179,7 +196,7 @@ async fn change_stream(
         let event = feed.next_event().await?;
         Some((Ok(event), feed))
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 fn change_event(e: &ChangeEntry, erp_code: Option<String>) -> Event {

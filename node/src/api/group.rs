@@ -3,39 +3,67 @@
 //! sends and receives, whom it authorises, what it restricts) and removing
 //! a member.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::request::{body_as, body_or_default};
+use super::routes::Routes;
 use super::state::ApiState;
 use crate::group::{self, sharing};
 
-pub(super) fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/invites", post(create_invite))
-        .route("/v1/sync", get(sync_state))
-        .route("/v1/resync", post(resync))
-        .route("/v1/share", get(share_show).put(share_set))
-        .route("/v1/authorizations", get(share_show).post(authorize))
-        .route("/v1/authorizations/{company}", delete(revoke))
-        .route("/v1/restricted", get(share_show).put(restrict))
-        .route("/v1/withheld", get(withheld))
-        .route("/v1/members/{company}", delete(remove_company))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/v1/status", status)
+        .post("/v1/invites", create_invite)
+        .get("/v1/sync", sync_state)
+        .post("/v1/resync", resync)
+        .get("/v1/share", share_show)
+        .put("/v1/share", share_set)
+        .get("/v1/authorizations", share_show)
+        .post("/v1/authorizations", authorize)
+        .delete("/v1/authorizations/{company}", revoke)
+        .get("/v1/restricted", share_show)
+        .put("/v1/restricted", restrict)
+        .get("/v1/withheld", withheld)
+        .delete("/v1/members/{company}", remove_company)
 }
 
+/// `GET /v1/status`, with the store's health: when the store cannot be
+/// read (closed after a disk error), what can be said without it, and why.
 async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let problem = state.store.problem();
+    let health = json!({ "ok": problem.is_none(), "problem": problem });
+    match full_status(&state).await {
+        Ok(Json(mut s)) => {
+            s["store"] = health;
+            Ok(Json(s))
+        }
+        Err(_) if problem.is_some() => Ok(Json(json!({
+            "company": state.company,
+            "group": { "id": state.group.id },
+            "store": health,
+            "members": match &state.mesh { Some(m) => json!(m.status().await), None => json!([]) },
+            "version": env!("CARGO_PKG_VERSION"),
+        }))),
+        Err(e) => Err(e),
+    }
+}
+
+async fn full_status(state: &ApiState) -> ApiResult<Json<Value>> {
     let last_seq = state.store.last_seq().await?;
     let records = state.store.record_count().await?;
     let documents = state.store.doc_count().await?;
-    let (members, listen) = match &state.mesh {
-        Some(m) => (json!(m.status().await), json!(m.listen_addrs().await)),
-        None => (json!([]), json!([])),
+    let (members, listen, other_groups) = match &state.mesh {
+        Some(m) => (
+            json!(m.status().await),
+            json!(m.listen_addrs().await),
+            json!(m.other_groups().await),
+        ),
+        None => (json!([]), json!([]), json!([])),
     };
     let roster = group::roster(&state.store).await?;
     let pending = group::pending_authorizations(&roster, &state.company.cnpj);
@@ -50,6 +78,7 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
             "term": primary.primary.as_ref().map_or(0, |p| p.term) },
         "members": members,
         "listen": listen,
+        "other_groups": other_groups,
         "last_seq": last_seq,
         "records": records,
         "documents": documents,

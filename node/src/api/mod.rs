@@ -11,14 +11,18 @@
 //! Every route but `/v1/openapi.json` needs `Authorization: Bearer TOKEN`
 //! with the token from the data directory, compared in constant time.
 //! Errors are JSON `{"error": CODE, "message": TEXT, "fields": [...]}`:
-//! malformed JSON is 400 with the line and column, an invalid field 422
-//! naming it, an oversized body 413. A refused write stores nothing.
+//! malformed JSON is 400 with the line and column, an invalid field or an
+//! unknown key 422 naming it, an oversized body 413; axum's own refusals
+//! (405, 404, a path that does not read) are given the same shape. A
+//! refused write stores nothing.
 //!
 //! # Layout
 //! - `state.rs`: [`ApiState`], what every handler shares.
 //! - `error.rs`: the error answer and every error → status mapping.
 //! - `request.rs`: what every resource reads the same way (JSON bodies,
-//!   kinds, record keys, pages) and the size limits.
+//!   query strings, kinds, record keys, pages) and the size limits.
+//! - `routes.rs`: the routes as one list, from which both the router and
+//!   [`routes`] (what the OpenAPI document is checked against) come.
 //! - one file per resource, each owning its `router()`: `records.rs`,
 //!   `feed.rs`, `group.rs`, `credit.rs`, `stock.rs`, `primary.rs`,
 //!   `backup.rs`, `openapi.rs`.
@@ -35,6 +39,7 @@ mod openapi;
 mod primary;
 mod records;
 mod request;
+mod routes;
 mod state;
 mod stock;
 
@@ -46,24 +51,83 @@ use axum::response::{IntoResponse, Response};
 
 use error::ApiError;
 pub use request::{MAX_BULK_BODY, MAX_BULK_RECORDS, MAX_RECORD_BODY};
+use routes::Routes;
 pub use state::ApiState;
 
-/// The API's routes. Every body is limited to [`MAX_RECORD_BODY`] but on
-/// the bulk routes, which take up to [`MAX_BULK_BODY`].
-pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .merge(records::router())
+/// Every route behind the token, from each resource.
+fn token_routes() -> Routes {
+    records::router()
         .merge(feed::router())
         .merge(group::router())
         .merge(credit::router())
         .merge(stock::router())
         .merge(primary::router())
         .merge(backup::router())
+}
+
+/// The API's routes. Every body is limited to [`MAX_RECORD_BODY`] but on
+/// the bulk routes, which take up to [`MAX_BULK_BODY`]. Every error answer
+/// is in the error shape, axum's own included (`json_errors`).
+pub fn router(state: ApiState) -> Router {
+    let (guarded, _) = token_routes().into_parts();
+    let (open, _) = openapi::router().into_parts();
+    let api = guarded
         .layer(DefaultBodyLimit::max(MAX_RECORD_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .merge(openapi::router())
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .with_state(state)
+        .merge(open)
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route (see /v1/openapi.json)",
+            )
+        })
+        .with_state(state);
+    // Around the whole router, not inside each route (where a layer of
+    // `api` would go): a 405 is given its `Allow` header after the route's
+    // layers ran, and the error shape names the methods from it.
+    Router::new()
+        .fallback_service(api)
+        .layer(middleware::map_response(json_errors))
+}
+
+/// Every (method, path) the router serves, methods in lower case and paths
+/// as the OpenAPI document writes them (`/v1/records/{kind}`).
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    let (_, mut served) = token_routes().merge(openapi::router()).into_parts();
+    served.sort_unstable();
+    served
+}
+
+/// An error answer that is not JSON (axum's rejections before a handler
+/// runs: a body over the limit, a method the route does not take, a path
+/// it cannot read) is given the error shape, so an ERP reads every error
+/// the same way.
+async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    // axum's own texts are short; a longer one is cut, not read whole.
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let allowed = parts
+        .headers
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok());
+    let mut answer =
+        ApiError::from_router(status, &String::from_utf8_lossy(&text), allowed).into_response();
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        answer.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    answer
 }
 
 async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {

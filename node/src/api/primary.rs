@@ -1,17 +1,17 @@
 //! The API of the primary and the ID ranges: who is primary, elections,
 //! ranges, and codes drawn from this company's blocks.
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
-use super::request::{body_as, body_or_default};
+use super::request::{ApiQuery, body_as, body_or_default};
+use super::routes::Routes;
 use super::state::ApiState;
 use crate::primary::BLOCK_WAIT;
 use crate::primary::driver::MAX_CODES_PER_REQUEST;
@@ -19,12 +19,13 @@ use crate::primary::driver::MAX_CODES_PER_REQUEST;
 /// Longest table name.
 const MAX_TABLE_NAME: usize = 40;
 
-pub(super) fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/primary", get(show))
-        .route("/v1/primary/elect", post(elect))
-        .route("/v1/ranges", get(list).post(set))
-        .route("/v1/ids/{table}/next", post(next))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/v1/primary", show)
+        .post("/v1/primary/elect", elect)
+        .get("/v1/ranges", list)
+        .post("/v1/ranges", set)
+        .post("/v1/ids/{table}/next", next)
 }
 
 /// A table name as ranges know it: lower-case letters, digits and `_`.
@@ -59,6 +60,7 @@ async fn show(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct ElectRequest {
     candidate: Option<String>,
 }
@@ -82,6 +84,7 @@ async fn list(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RangeRequest {
     company: String,
     table: String,
@@ -102,6 +105,7 @@ async fn set(State(state): State<ApiState>, body: Bytes) -> ApiResult<Response> 
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NextQuery {
     count: Option<usize>,
 }
@@ -111,7 +115,7 @@ struct NextQuery {
 async fn next(
     State(state): State<ApiState>,
     Path(table): Path<String>,
-    Query(q): Query<NextQuery>,
+    ApiQuery(q): ApiQuery<NextQuery>,
 ) -> ApiResult<Json<Value>> {
     let table = table_name(&table)?;
     let count = q.count.unwrap_or(1);

@@ -2,41 +2,36 @@
 //! changed what. Writes go through [`crate::records`], which validates them
 //! and draws codes; a refused write stores nothing.
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use elo_crdt::{DocId, Kind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::request::{
-    MAX_BULK_BODY, MAX_BULK_RECORDS, held_kind, page_size, parse_id, parse_json, resolve_id,
+    ApiQuery, MAX_BULK_RECORDS, held_kind, page_size, parse_id, parse_json, resolve_id,
 };
+use super::routes::Routes;
 use super::state::ApiState;
 use crate::records;
 use crate::store::WriteResult;
 
-/// The record routes; the bulk write takes up to [`MAX_BULK_BODY`].
-pub(super) fn router() -> Router<ApiState> {
-    Router::new()
-        .route(
-            "/v1/records/{kind}",
-            get(list_records)
-                .post(bulk_write)
-                .layer(DefaultBodyLimit::max(MAX_BULK_BODY)),
-        )
-        .route(
-            "/v1/records/{kind}/{key}",
-            get(get_record)
-                .put(write_record)
-                .patch(write_record)
-                .delete(delete_record),
-        )
-        .route("/v1/records/{kind}/{key}/history", get(record_history))
+/// The record routes; the bulk write takes up to
+/// [`MAX_BULK_BODY`](super::request::MAX_BULK_BODY).
+pub(super) fn router() -> Routes {
+    const RECORD: &str = "/v1/records/{kind}/{key}";
+    Routes::new()
+        .get("/v1/records/{kind}", list_records)
+        .post_bulk("/v1/records/{kind}", bulk_write)
+        .get(RECORD, get_record)
+        .put(RECORD, write_record)
+        .patch(RECORD, write_record)
+        .delete(RECORD, delete_record)
+        .get("/v1/records/{kind}/{key}/history", record_history)
 }
 
 /// The kind and record a URL names, the kind one this company holds.
@@ -58,6 +53,7 @@ fn with_own_code(mut v: Value, me: &str) -> Value {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ListQuery {
     after: Option<String>,
     limit: Option<usize>,
@@ -68,7 +64,7 @@ struct ListQuery {
 async fn list_records(
     State(state): State<ApiState>,
     Path(kind): Path<String>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let kind = held_kind(&state, &kind).await?;
     let after = match q.after.as_deref() {

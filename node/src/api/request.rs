@@ -2,7 +2,9 @@
 //! JSON bodies (saying where they are malformed), pages, kinds of record
 //! and the record a URL names.
 
+use axum::extract::{FromRequestParts, Query};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use elo_crdt::{DocId, Kind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -47,7 +49,29 @@ pub(super) fn parse_json(body: &[u8]) -> ApiResult<Value> {
 
 /// Reads a JSON object body into `T`.
 pub(super) fn body_as<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_value(parse_json(body)?).map_err(|e| ApiError::unprocessable(e.to_string()))
+    serde_json::from_value(parse_json(body)?).map_err(|e| ApiError::refused_keys(&e.to_string()))
+}
+
+/// A query string read into `T`: an unknown key is 422 naming it, a value
+/// that does not read (`limit=ten`) 422 saying which, both in the API's
+/// error shape.
+pub(super) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(ApiQuery(q)),
+            Err(e) => {
+                let text = e.body_text();
+                let why = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                Err(ApiError::refused_keys(&format!("query string: {why}")))
+            }
+        }
+    }
 }
 
 /// Reads a JSON object body into `T`; an empty body is `T::default()`.

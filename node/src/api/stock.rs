@@ -1,31 +1,29 @@
 //! Stock across the group: each company's figures for a SKU and the group
 //! total, and this company's own updates in bulk.
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::records::bulk_answer;
-use super::request::{MAX_BULK_BODY, body_as, held_kind};
+use super::request::{ApiQuery, body_as, held_kind};
+use super::routes::Routes;
 use super::state::ApiState;
 use crate::stock;
 
-/// The stock routes; an update takes up to [`MAX_BULK_BODY`].
-pub(super) fn router() -> Router<ApiState> {
-    Router::new()
-        .route(
-            "/v1/stock",
-            post(stock_update).layer(DefaultBodyLimit::max(MAX_BULK_BODY)),
-        )
-        .route("/v1/stock/{sku}", get(stock_show))
+/// The stock routes; an update takes a bulk body.
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .post_bulk("/v1/stock", stock_update)
+        .get("/v1/stock/{sku}", stock_show)
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct StockQuery {
     #[serde(default)]
     scope: stock::Scope,
@@ -36,7 +34,7 @@ struct StockQuery {
 async fn stock_show(
     State(state): State<ApiState>,
     Path(sku): Path<String>,
-    Query(q): Query<StockQuery>,
+    ApiQuery(q): ApiQuery<StockQuery>,
 ) -> ApiResult<Json<Value>> {
     held_kind(&state, "product").await?;
     let sku = stock::normalise_sku(&sku).map_err(ApiError::unprocessable)?;

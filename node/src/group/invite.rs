@@ -35,8 +35,11 @@ pub enum MembershipError {
     NoAddress,
     #[error("this invite is not known here (it was made by another member, or is damaged)")]
     UnknownInvite,
-    #[error("this invite expired")]
-    Expired,
+    #[error(
+        "this invite expired {} ago by the clock of the member that made it; ask for a new one (`elo invite`)",
+        crate::clock::span_text(*.0)
+    )]
+    Expired(i64),
     #[error("this invite was already used; ask for a new one")]
     AlreadyUsed,
     #[error("{0}")]
@@ -91,7 +94,8 @@ pub async fn create_invite(
     let mut secret = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut secret);
     let secret = hex::encode(secret);
-    let expires_ms = now_ms()
+    let made_ms = now_ms();
+    let expires_ms = made_ms
         .saturating_add(i64::try_from(ttl_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX));
     let pending = PendingInvite {
         expires_ms,
@@ -108,6 +112,7 @@ pub async fn create_invite(
         secret: group.secret.clone(),
         join: secret,
         expires_ms,
+        made_ms: Some(made_ms),
         addrs,
     })
 }
@@ -195,8 +200,9 @@ async fn usable_invite(store: &StoreHandle, key: &str) -> Result<PendingInvite, 
     if pending.used {
         return Err(MembershipError::AlreadyUsed);
     }
-    if pending.expires_ms < now_ms() {
-        return Err(MembershipError::Expired);
+    let now = now_ms();
+    if pending.expires_ms < now {
+        return Err(MembershipError::Expired(now - pending.expires_ms));
     }
     Ok(pending)
 }
@@ -266,7 +272,7 @@ mod tests {
             .unwrap();
         let late = usable_invite(&store, &key).await;
         assert!(
-            matches!(late, Err(MembershipError::Expired)),
+            matches!(late, Err(MembershipError::Expired(_))),
             "{:?}",
             late.err()
         );

@@ -19,6 +19,10 @@ use crate::store::{StoreError, StoreHandle, WriteOp};
 pub enum PolicyError {
     #[error("{0} is not a member of the group")]
     NotMember(String),
+    #[error(
+        "{0} is this company: its own records are always taken in; authorise another member's CNPJ (see `elo status`)"
+    )]
+    ItSelf(String),
     #[error("{0}")]
     Invalid(String),
     #[error("this company has no roster record yet")]
@@ -174,7 +178,10 @@ pub async fn authorize(
     let from = company_or_everyone(from)?;
     let categories = Sharing::parse(categories).map_err(PolicyError::Invalid)?;
     let members = roster::roster(store).await?;
-    if from != EVERY_COMPANY && (from == me || !members.iter().any(|m| m.cnpj == from)) {
+    if from == me {
+        return Err(PolicyError::ItSelf(from));
+    }
+    if from != EVERY_COMPANY && !members.iter().any(|m| m.cnpj == from) {
         return Err(PolicyError::NotMember(from));
     }
     update_authorizations(store, me, &members, |a| a.grant(from, categories)).await?;

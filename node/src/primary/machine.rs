@@ -408,7 +408,10 @@ pub enum RangeError {
         to: i64,
         max_code: i64,
     },
-    #[error("range overlaps existing range {existing:?}")]
+    #[error(
+        "the range overlaps codes {}..={} of table {}, given to company {} (term {}): choose codes outside it (see `elo ranges`)",
+        .existing.from, .existing.to, .existing.table, .existing.company, .existing.term
+    )]
     Overlaps { existing: Range },
     #[error("table {table} has no codes left to allocate")]
     TableFull { table: TableName },

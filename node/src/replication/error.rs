@@ -13,7 +13,7 @@ use crate::store::StoreError;
 pub enum PullError {
     #[error("the request to the member failed: {0}")]
     Link(String),
-    #[error("the member did not answer within {0:?}")]
+    #[error("the member did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
     #[error("the member refused: {0}")]
     Refused(String),
@@ -23,7 +23,7 @@ pub enum PullError {
     OlderThanAsked,
     #[error("malformed heads for {0}")]
     MalformedHeads(String),
-    #[error("the member did not send documents it listed, such as {0:?}")]
+    #[error("the member did not send documents it listed, such as {}", .0.join(", "))]
     MissingDocs(Vec<String>),
     #[error("checking the received documents failed: {0}")]
     Prepare(String),

@@ -187,6 +187,12 @@ impl Replication {
             .collect()
     }
 
+    /// Nodes of another group (another network key) met lately, each with
+    /// the sentence an operator reads.
+    pub async fn other_groups(&self) -> Vec<elo_net::OtherGroup> {
+        self.net.other_groups().await.unwrap_or_default()
+    }
+
     pub async fn listen_addrs(&self) -> Vec<String> {
         self.net
             .listen_addrs()

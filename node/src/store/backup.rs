@@ -39,6 +39,19 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The files in a backups folder, newest first (none if it is not there).
+pub(crate) fn newest_first(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
 /// Creates `dir` readable by this user only, if it is not there.
 fn private_dir(dir: &Path) -> Result<(), StoreError> {
     let mut builder = std::fs::DirBuilder::new();
@@ -58,7 +71,10 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 fn io(path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::Failed(format!("{}: {e}", path.display()))
+    StoreError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
 }
 
 /// `FILE.partial`, where a copy is written before it gets its name.
@@ -72,18 +88,35 @@ fn partial(target: &Path) -> PathBuf {
 /// readable by this user only, and `to` must not exist (nothing is
 /// replaced).
 pub fn copy_file(from: &Path, to: &Path) -> Result<u64, StoreError> {
+    let folder = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(StoreError::File {
+            path: to.display().to_string(),
+            reason: format!(
+                "the folder {} does not exist: create it first, or choose another place",
+                folder.display()
+            ),
+        });
+    }
     let tmp = partial(to);
     // A partial copy left by a crash is ours to replace; anything at `to`
     // is not.
     let _ = std::fs::remove_file(&tmp);
+    let mut source = std::fs::File::open(from).map_err(|e| io(from, e))?;
+    // The copy's errors name the file asked for, not its temporary name.
     let bytes = (|| {
-        let mut source = std::fs::File::open(from)?;
         let mut copy = create_private(&tmp)?;
         let bytes = std::io::copy(&mut source, &mut copy)?;
         copy.sync_all()?;
         Ok(bytes)
     })()
-    .map_err(|e| io(&tmp, e))?;
+    .map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(to, e)
+    })?;
     // A hard link fails if `to` exists, where a rename would replace it.
     let linked = std::fs::hard_link(&tmp, to);
     let _ = std::fs::remove_file(&tmp);

@@ -9,6 +9,17 @@ use elo_crdt::{DocError, ValidationError};
 pub enum StoreError {
     #[error("the data store {path} is in use by another elo process (is `elo node` running?)")]
     InUse { path: String },
+    #[error(
+        "the data store {path} is damaged and cannot be opened ({reason}); nothing was changed. To get this company back:\n  - from a backup, with the node stopped: elo restore BACKUP --data {dir} (the damaged store is kept beside it){backups}\n  - without one: elo salvage --out FILE --data {dir} writes every record that can still be read; then move {dir} aside, join the group again with a new invite (`elo invite` at a member, `elo join INVITE --company CNPJ --name NAME` here) and the members send the group's data again"
+    )]
+    Corrupted {
+        path: String,
+        dir: String,
+        reason: String,
+        /// The backups found in the data directory, newest first, as a
+        /// sentence (empty when none).
+        backups: String,
+    },
     /// Boxed: redb's error is large and this one travels on every read path.
     #[error("storage error: {0}")]
     Storage(Box<redb::Error>),
@@ -16,8 +27,14 @@ pub enum StoreError {
     Damaged { id: String, source: DocError },
     #[error("the write was not stored: {0}")]
     Failed(String),
+    /// A file the store reads or writes whole (a backup, a copy).
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
     #[error("the store has shut down")]
     Closed,
+    /// The store is closed after a disk error and could not be opened again yet.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0} exists already: a backup never replaces a file")]
     BackupExists(String),
     #[error("{0}")]
@@ -51,6 +68,9 @@ pub enum WriteError {
     NotFound(String),
     #[error("stored document {id} is damaged: {source}")]
     Damaged { id: String, source: DocError },
+    /// The store is closed after a disk error (see `elo status`).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl WriteError {

@@ -16,7 +16,9 @@
 //! - [`checkpoint`]: how far each member's replicated logs are stored here.
 //! - [`local`]: what never leaves this company: restricted fields, own codes.
 //! - [`read`]: reads, on any thread. [`stock`]: the stock registers.
-//!   [`backup`]: copying the file whole. `stored`, `entry`: loading what was
+//!   [`backup`]: copying the file whole. [`salvage`]: the records that can
+//!   be read of a file redb cannot open. `reopen.rs`: the store after a
+//!   disk error. `stored`, `entry`: loading what was
 //!   stored, and the change log's encoding.
 //!
 //! The modules form no cycle: `writer` → `write` → `merge`, `local`,
@@ -46,6 +48,8 @@ mod merge;
 mod migrate;
 mod op;
 pub mod read;
+mod reopen;
+pub mod salvage;
 pub mod stock;
 mod stored;
 pub mod tables;
@@ -151,6 +155,27 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
             path: path.display().to_string(),
         },
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => {
+            let dir = path.parent().unwrap_or_else(|| Path::new("."));
+            let found = backup::newest_first(&dir.join(backup::BACKUP_DIR));
+            let backups = match found.first() {
+                Some(newest) => format!(
+                    "; the newest backup here is {} ({} in all)",
+                    newest.display(),
+                    found.len()
+                ),
+                None => format!(
+                    "; there is none in {}",
+                    dir.join(backup::BACKUP_DIR).display()
+                ),
+            };
+            StoreError::Corrupted {
+                path: path.display().to_string(),
+                dir: dir.display().to_string(),
+                reason,
+                backups,
+            }
+        }
         other => StoreError::Storage(Box::new(other.into())),
     }
 }

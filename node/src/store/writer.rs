@@ -4,13 +4,14 @@
 //! reads run on tokio's blocking pool straight against the database.
 //! Dropping every handle stops the writer after it drains its queue.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use elo_crdt::{DocId, HistoryEntry, Kind, Record};
 use redb::Database;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::reopen::{self, DbSlot, Health, Reopening};
 use super::stock::{self, StockEntry, StockWriteReport};
 use super::{
     ChangeEntry, ReplicatedLog, Store, StoreError, WriteError, WriteOp, WriteResult, checkpoint,
@@ -57,7 +58,9 @@ enum Request {
 /// A cloneable handle to the store.
 #[derive(Clone)]
 pub struct StoreHandle {
-    db: Arc<Database>,
+    /// The database, swapped when the writer reopens it after a disk error.
+    db: DbSlot,
+    health: Health,
     writes: mpsc::Sender<Request>,
     changes: broadcast::Sender<ChangeEntry>,
     /// The last stock sequence number stored: members are told when it moves.
@@ -71,11 +74,13 @@ impl StoreHandle {
     pub fn spawn(store: Store) -> StoreHandle {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (changes, _) = broadcast::channel(4096);
-        let db = store.database();
         let company: Arc<str> = store.company.as_str().into();
+        let db: DbSlot = Arc::new(RwLock::new(Some(store.database())));
+        let health = Health::default();
         let notify = changes.clone();
         let (stock_seq, _) = watch::channel(0);
         let stock_notify = stock_seq.clone();
+        let store = Reopening::new(store, db.clone(), health.clone());
         std::thread::Builder::new()
             .name("elo-store".into())
             .spawn(move || writer(store, rx, notify, stock_notify))
@@ -83,6 +88,7 @@ impl StoreHandle {
             .unwrap_or_else(|e| tracing::error!("could not start the store writer: {e}"));
         StoreHandle {
             db,
+            health,
             writes: tx,
             changes,
             stock_seq,
@@ -93,6 +99,12 @@ impl StoreHandle {
     /// The company whose store this is (CNPJ digits).
     pub fn company(&self) -> &str {
         &self.company
+    }
+
+    /// What is wrong with the store now, in words (a disk error, and
+    /// whether the store could be opened again); `None` when all is well.
+    pub fn problem(&self) -> Option<String> {
+        self.health.problem()
     }
 
     /// Applies writes; resolves once they are committed to disk.
@@ -241,7 +253,10 @@ impl StoreHandle {
         first: bool,
         origin: &str,
     ) -> Result<Option<WriteOp>, WriteError> {
-        merge::prepare_received(&self.db, id, payload, first, origin)
+        match reopen::current(&self.db, &self.health) {
+            Ok(db) => merge::prepare_received(&db, id, payload, first, origin),
+            Err(e) => Err(WriteError::Unavailable(e.to_string())),
+        }
     }
 
     /// How far `peer`'s `log` is stored here (see [`checkpoint::checkpoint`]).
@@ -283,7 +298,7 @@ impl StoreHandle {
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let db = self.db.clone();
+        let db = reopen::current(&self.db, &self.health)?;
         tokio::task::spawn_blocking(move || f(&db))
             .await
             .map_err(|_| StoreError::Closed)?
@@ -347,7 +362,7 @@ fn now_ms() -> i64 {
 }
 
 fn writer(
-    mut store: Store,
+    mut store: Reopening,
     mut rx: mpsc::Receiver<Request>,
     notify: broadcast::Sender<ChangeEntry>,
     stock_notify: watch::Sender<u64>,
@@ -361,40 +376,78 @@ fn writer(
                 None => break,
             },
         };
-        match first {
-            Request::Meta { key, value, reply } => {
-                let _ = reply.send(store.put_meta(&key, &value));
-            }
-            Request::ResetCheckpoints { peer, reply } => {
-                let _ = reply.send(store.reset_checkpoints(peer.as_deref()));
-            }
-            Request::Backup { name, reply } => {
-                let _ = reply.send(store.backup_named(&name));
-            }
-            Request::Stock {
-                entries,
-                own,
-                reply,
-            } => {
-                let result = store.write_stock(entries, own, now_ms());
-                if let Ok(report) = &result
-                    && report.stored > 0
-                {
-                    stock_notify.send_replace(report.last_seq);
-                }
-                let _ = reply.send(result);
-            }
-            Request::Close { reply } => {
-                drop(store);
-                let _ = reply.send(());
-                return;
-            }
-            Request::Write { ops, reply } => {
-                pending = group_commit(&mut store, &mut rx, ops, reply, &notify);
-            }
+        if let Request::Close { reply } = first {
+            drop(store);
+            let _ = reply.send(());
+            return;
         }
+        pending = serve(&mut store, first, &mut rx, &notify, &stock_notify);
     }
     tracing::debug!("store writer stopped");
+}
+
+/// Serves one request (a write with those queued behind it); returns the
+/// next request, if group commit read one that is not a write.
+fn serve(
+    reopening: &mut Reopening,
+    request: Request,
+    rx: &mut mpsc::Receiver<Request>,
+    notify: &broadcast::Sender<ChangeEntry>,
+    stock_notify: &watch::Sender<u64>,
+) -> Option<Request> {
+    let store = match reopening.store() {
+        Ok(store) => store,
+        Err(e) => {
+            refuse(request, e);
+            return None;
+        }
+    };
+    match request {
+        Request::Meta { key, value, reply } => {
+            let result = store.put_meta(&key, &value);
+            let _ = reply.send(reopening.told(result));
+        }
+        Request::ResetCheckpoints { peer, reply } => {
+            let result = store.reset_checkpoints(peer.as_deref());
+            let _ = reply.send(reopening.told(result));
+        }
+        Request::Backup { name, reply } => {
+            let _ = reply.send(store.backup_named(&name));
+        }
+        Request::Stock {
+            entries,
+            own,
+            reply,
+        } => {
+            let result = store.write_stock(entries, own, now_ms());
+            if let Ok(report) = &result
+                && report.stored > 0
+            {
+                stock_notify.send_replace(report.last_seq);
+            }
+            let _ = reply.send(reopening.told(result));
+        }
+        Request::Write { ops, reply } => return group_commit(reopening, rx, ops, reply, notify),
+        Request::Close { reply } => {
+            let _ = reply.send(());
+        }
+    }
+    None
+}
+
+/// Answers a request the store cannot serve now with `e`.
+fn refuse(request: Request, e: StoreError) {
+    let text = e.to_string();
+    let e = || StoreError::Unavailable(text.clone());
+    match request {
+        Request::Write { reply, .. } => drop(reply.send(Err(e()))),
+        Request::Meta { reply, .. } | Request::ResetCheckpoints { reply, .. } => {
+            drop(reply.send(Err(e())))
+        }
+        Request::Backup { reply, .. } => drop(reply.send(Err(e()))),
+        Request::Stock { reply, .. } => drop(reply.send(Err(e()))),
+        Request::Close { reply } => drop(reply.send(())),
+    }
 }
 
 /// Commits `ops` with every write already queued behind them in one
@@ -402,7 +455,7 @@ fn writer(
 /// of the new changes. Returns the first queued request that is not a
 /// write: it waits for the next turn of the writer.
 fn group_commit(
-    store: &mut Store,
+    reopening: &mut Reopening,
     rx: &mut mpsc::Receiver<Request>,
     mut ops: Vec<WriteOp>,
     reply: Reply,
@@ -423,7 +476,11 @@ fn group_commit(
             Err(_) => break,
         }
     }
-    match store.write_batch(ops, now_ms()) {
+    let outcome = match reopening.store() {
+        Ok(store) => store.write_batch(ops, now_ms()),
+        Err(e) => Err(e),
+    };
+    match reopening.told(outcome) {
         Ok((results, entries)) => {
             let mut results = results.into_iter();
             for (reply, n) in replies {
@@ -435,7 +492,10 @@ fn group_commit(
         }
         Err(e) => {
             tracing::error!("store transaction failed, nothing of it was stored: {e}");
-            let text = e.to_string();
+            let text = match e {
+                StoreError::Failed(text) => text,
+                e => e.to_string(),
+            };
             for (reply, _) in replies {
                 let _ = reply.send(Err(StoreError::Failed(text.clone())));
             }
