@@ -12,12 +12,15 @@
 //! - [`patch`]: parsing a write (JSON or CSV columns) into checked edits.
 //! - [`doc`]: a record as an automerge document: apply, delete, merge, history.
 //! - [`record`]: a record's current values and the JSON the API shows.
+//! - [`order`]: sales orders between two companies: fields, checks, the
+//!   document both ends edit, statuses, NF-e access keys, transfer or sale.
 
 pub mod doc;
 pub mod error;
 pub mod ident;
 pub mod key;
 pub mod kind;
+pub mod order;
 pub mod patch;
 pub mod record;
 pub mod schema;
