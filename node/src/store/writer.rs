@@ -86,6 +86,13 @@ impl StoreHandle {
         }
     }
 
+    /// The database, for what keeps its own tables in the same file (the
+    /// order book): redb serialises its write transactions with the
+    /// writer's.
+    pub fn database(&self) -> Arc<Database> {
+        self.db.clone()
+    }
+
     /// Applies writes; resolves once they are committed to disk.
     pub async fn write(
         &self,
