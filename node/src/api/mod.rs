@@ -21,7 +21,7 @@
 //!   kinds, record keys, pages) and the size limits.
 //! - one file per resource, each owning its `router()`: `records.rs`,
 //!   `feed.rs`, `group.rs`, `credit.rs`, `stock.rs`, `primary.rs`,
-//!   `backup.rs`, `openapi.rs`.
+//!   `backup.rs`, `orders.rs`, `openapi.rs`.
 //!
 //! No resource file imports from this one, so the folder has no cycle:
 //! this file only puts the resources' routers together behind the token.
@@ -32,6 +32,7 @@ mod error;
 mod feed;
 mod group;
 mod openapi;
+mod orders;
 mod primary;
 mod records;
 mod request;
@@ -59,6 +60,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(stock::router())
         .merge(primary::router())
         .merge(backup::router())
+        .merge(orders::router())
         .layer(DefaultBodyLimit::max(MAX_RECORD_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .merge(openapi::router())
