@@ -308,6 +308,28 @@ pub fn edit_order(client: &Client, key: &str, change: &Value) -> Result<Value> {
     )
 }
 
+pub fn order_settings(client: &Client) -> Result<Value> {
+    client.send("GET", "/v1/order-settings", None)
+}
+
+pub fn set_order_settings(client: &Client, settings: &Value) -> Result<Value> {
+    client.send("PUT", "/v1/order-settings", Some(settings))
+}
+
+pub fn order_rules(client: &Client) -> Result<Value> {
+    client.send("GET", "/v1/order-rules", None)
+}
+
+/// `tail` is empty (add), `/{id}` (replace, delete) or `/{id}/clone`.
+pub fn change_order_rule(
+    client: &Client,
+    method: &str,
+    tail: &str,
+    body: Option<&Value>,
+) -> Result<Value> {
+    client.send(method, &format!("/v1/order-rules{tail}"), body)
+}
+
 /// `action` is `send`, `invoice` or `cancel`.
 pub fn order_action(client: &Client, key: &str, action: &str, body: &Value) -> Result<Value> {
     client.send(

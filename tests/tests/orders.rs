@@ -233,3 +233,149 @@ fn an_order_sent_while_apart_is_delivered_once_after_both_restart() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(received(&m_node).len(), 1);
 }
+
+#[test]
+fn rules_send_on_approval_by_uf_and_channel_and_a_manual_send_follows_them() {
+    let (mc, fc, gc) = (cnpj(86), cnpj(87), cnpj(88));
+    let (md, gd) = (digits(&mc), digits(&gc));
+    let m = Company::init(&mc, "Matriz");
+    let m_node = m.start_node();
+    let f = Company::join(&m_node.invite(), &fc, "Filial");
+    let f_node = f.start_node();
+    let g = Company::join(&m_node.invite(), &gc, "Filial SP");
+    let g_node = g.start_node();
+    wait_until("all connected", LIMIT, || {
+        connected(&f_node, &md) && connected(&f_node, &gd)
+    });
+    let put = |node: &RunningNode, path: &str, body: Value| {
+        let r = node.request("PUT", path, Some(&body.to_string()), None);
+        assert_eq!(r.status, 200, "{path}: {:?}", r.body);
+    };
+    let post = |node: &RunningNode, path: &str, body: Value| {
+        node.request("POST", path, Some(&body.to_string()), None)
+    };
+    put(
+        &f_node,
+        "/v1/order-settings",
+        json!({"send_automatically": true, "cancel_at_origin": true}),
+    );
+    put(
+        &m_node,
+        "/v1/order-settings",
+        json!({"natures": ["Venda de mercadoria"], "default_nature": "Venda"}),
+    );
+    let r = post(
+        &f_node,
+        "/v1/order-rules",
+        json!({"to": mc, "states": ["pe"], "channels": ["ml"], "status": "approved"}),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = post(
+        &f_node,
+        "/v1/order-rules",
+        json!({"to": gc, "states": ["SP"]}),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = post(
+        &f_node,
+        "/v1/order-rules",
+        json!({"to": cnpj(99), "states": ["RJ"]}),
+    );
+    assert_eq!(
+        r.status, 404,
+        "a rule to a company outside the group: {:?}",
+        r.body
+    );
+    let rules = f_node.get("/v1/order-rules").body;
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(2), "{rules}");
+    assert_eq!(rules["rules"][0]["member"], true);
+
+    // Open: not sent. Approved: sent to the matriz by the PE rule.
+    let mut order: Value = serde_json::from_str(&order_json()).expect("json");
+    order["status"] = json!("open");
+    order["operation_nature"] = json!("venda de mercadoria");
+    let created = post(&f_node, "/v1/orders", order.clone());
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let key = created.body["key"].as_str().expect("key").to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(received(&m_node).is_empty(), "sent before approval");
+    assert!(f_node.get(&format!("/v1/orders/{key}")).body["link"].is_null());
+    let r = f_node.request(
+        "PATCH",
+        &format!("/v1/orders/{key}"),
+        Some(&json!({"status": "approved"}).to_string()),
+        None,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    wait_until("sent on approval to the matriz", LIMIT, || {
+        received(&m_node).len() == 1
+    });
+    let at_m = received(&m_node).remove(0);
+    assert_eq!(at_m["operation_nature"], "Venda de mercadoria");
+    assert_eq!(at_m["nature"]["how"], "same name");
+    assert_eq!(at_m["nature"]["taxes"], "recalculated at this company");
+    // Handed over: cancelled at the origin, its lines released, edits refused.
+    let at_f = f_node.get(&format!("/v1/orders/{key}")).body;
+    assert_eq!(at_f["status"], "cancelled", "{at_f}");
+    assert_eq!(at_f["control"], "destination");
+    assert_eq!(
+        at_f["released"],
+        json!([{"sku": "CAN-01", "quantity": "1000.000"},
+                                        {"sku": "CAD-02", "quantity": "2.000"}])
+    );
+    let r = f_node.request(
+        "PATCH",
+        &format!("/v1/orders/{key}"),
+        Some(&json!({"notes": "x"}).to_string()),
+        None,
+    );
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert!(received(&g_node).is_empty());
+
+    // A manual send without a destination follows the rules (SP → G); an
+    // order no rule routes needs one named.
+    order["delivery"]["state"] = json!("SP");
+    order["channel"] = Value::Null;
+    let sp = post(&f_node, "/v1/orders", order.clone()).body["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let sent = post(&f_node, &format!("/v1/orders/{sp}/send"), json!({}));
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    assert_eq!(sent.body["link"]["destination"], gd.as_str());
+    wait_until("the SP order at G", LIMIT, || received(&g_node).len() == 1);
+    order["delivery"]["state"] = json!("BA");
+    let ba = post(&f_node, "/v1/orders", order).body["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let r = post(&f_node, &format!("/v1/orders/{ba}/send"), json!({}));
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    assert_eq!(r.body["fields"][0]["field"], "to");
+
+    // Rules: clone, edit, delete.
+    let cloned = post(&f_node, "/v1/order-rules/2/clone", json!({}));
+    assert_eq!(cloned.status, 201, "{:?}", cloned.body);
+    assert_eq!(cloned.body["id"], 3);
+    let r = f_node.request(
+        "PUT",
+        "/v1/order-rules/3",
+        Some(&json!({"to": mc, "states": ["BA"]}).to_string()),
+        None,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = post(&f_node, &format!("/v1/orders/{ba}/send"), json!({}));
+    assert_eq!(r.body["link"]["destination"], md.as_str(), "{:?}", r.body);
+    assert_eq!(
+        f_node
+            .request("DELETE", "/v1/order-rules/3", None, None)
+            .status,
+        200
+    );
+    assert_eq!(
+        f_node.get("/v1/order-rules").body["rules"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}

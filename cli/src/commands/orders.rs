@@ -53,9 +53,22 @@ pub enum OrdersCommand {
     Send {
         /// The order's key here
         key: String,
-        /// The destination company's CNPJ
+        /// The destination company's CNPJ [default: where the rules route
+        /// the order by its delivery UF and channel]
         #[arg(long)]
-        to: String,
+        to: Option<String>,
+    },
+    /// This company's order settings; with --set, replace them (JSON)
+    Settings {
+        /// The settings as JSON: cancel_at_origin, use_destination_default_nature,
+        /// default_nature, natures, send_automatically, …
+        #[arg(long, value_name = "JSON")]
+        set: Option<String>,
+    },
+    /// The rules that route orders to other companies
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
     },
     /// Report the NF-e this company issued for an order (at the destination)
     Invoice {
@@ -87,6 +100,55 @@ pub enum OrdersCommand {
     },
     /// The fields of an order, with their Portuguese labels
     Fields,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Every rule, and whether its destination is still a member
+    List,
+    /// Add a rule: orders delivered to these UFs, from these channels, go
+    /// to this company (automatically at this status)
+    Add(RuleArgs),
+    /// Replace a rule
+    Edit {
+        /// The rule's id (from `elo orders rules list`)
+        id: u64,
+        #[command(flatten)]
+        rule: RuleArgs,
+    },
+    /// Copy a rule (to edit the copy)
+    Clone {
+        /// The rule's id
+        id: u64,
+    },
+    /// Delete a rule
+    Delete {
+        /// The rule's id
+        id: u64,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RuleArgs {
+    /// The destination company's CNPJ
+    #[arg(long)]
+    to: String,
+    /// Delivery UFs the rule takes, comma-separated [default: any]
+    #[arg(long, value_delimiter = ',')]
+    states: Vec<String>,
+    /// Sales channel ids the rule takes, comma-separated; `none` for
+    /// orders of no channel (PDV, API) [default: any]
+    #[arg(long, value_delimiter = ',')]
+    channels: Vec<String>,
+    /// The status that sends an order automatically
+    #[arg(long, default_value = "approved")]
+    status: String,
+}
+
+impl RuleArgs {
+    fn to_json(&self) -> Value {
+        json!({"to": self.to, "states": self.states, "channels": self.channels, "status": self.status})
+    }
 }
 
 pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<()> {
@@ -121,6 +183,19 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             return Ok(());
         }
         OrdersCommand::Edit { key, change } => api::edit_order(&client, &key, &json_arg(&change)?)?,
+        OrdersCommand::Settings { set } => match set {
+            Some(text) => api::set_order_settings(&client, &json_arg(&text)?)?,
+            None => api::order_settings(&client)?,
+        },
+        OrdersCommand::Rules { command } => {
+            let answer = rules(&client, command)?;
+            if json_out {
+                print_json(&answer);
+            } else {
+                print_rules(&answer);
+            }
+            return Ok(());
+        }
         OrdersCommand::Send { key, to } => {
             let answer = api::order_action(&client, &key, "send", &json!({ "to": to }))?;
             if !json_out {
@@ -155,12 +230,68 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
         }
         OrdersCommand::Fields => unreachable!("answered above"),
     };
-    if json_out {
+    if json_out || answer.get("key").is_none() {
         print_json(&answer);
     } else {
         print_order(&answer);
     }
     Ok(())
+}
+
+fn rules(client: &Client, command: RulesCommand) -> Result<Value> {
+    match command {
+        RulesCommand::List => api::order_rules(client),
+        RulesCommand::Add(rule) => {
+            api::change_order_rule(client, "POST", "", Some(&rule.to_json()))
+        }
+        RulesCommand::Edit { id, rule } => {
+            api::change_order_rule(client, "PUT", &format!("/{id}"), Some(&rule.to_json()))
+        }
+        RulesCommand::Clone { id } => {
+            api::change_order_rule(client, "POST", &format!("/{id}/clone"), Some(&json!({})))
+        }
+        RulesCommand::Delete { id } => {
+            api::change_order_rule(client, "DELETE", &format!("/{id}"), None)
+        }
+    }
+}
+
+fn print_rules(answer: &Value) {
+    let Some(rules) = answer["rules"].as_array() else {
+        // One rule added, edited or cloned; or a deletion.
+        println!("{answer}");
+        return;
+    };
+    if rules.is_empty() {
+        println!("no rules");
+    }
+    for r in rules {
+        let list = |v: &Value| {
+            let items: Vec<&str> = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if items.is_empty() {
+                "any".to_string()
+            } else {
+                items.join(",")
+            }
+        };
+        println!(
+            "{:>3}  to {}  UF {}  channels {}  on {}{}",
+            r["id"],
+            r["to"].as_str().unwrap_or(""),
+            list(&r["states"]),
+            list(&r["channels"]),
+            r["status"].as_str().unwrap_or(""),
+            r["warning"]
+                .as_str()
+                .map(|w| format!("  ! {w}"))
+                .unwrap_or_default()
+        );
+    }
 }
 
 fn json_arg(text: &str) -> Result<Value> {

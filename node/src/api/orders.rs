@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult};
 use super::records::bulk_answer;
 use super::request::{MAX_BULK_BODY, MAX_BULK_RECORDS, body_as, page_size, parse_json};
 use super::state::ApiState;
-use crate::orders::{InvoiceInput, OrderError, OrderFilter};
+use crate::orders::{InvoiceInput, OrderError, OrderFilter, OrderRule, OrderSettings, RuleChange};
 
 /// The order routes; a bulk create takes up to [`MAX_BULK_BODY`].
 pub(super) fn router() -> Router<ApiState> {
@@ -31,6 +31,13 @@ pub(super) fn router() -> Router<ApiState> {
         .route("/v1/orders/{key}/send", post(send))
         .route("/v1/orders/{key}/invoice", post(invoice))
         .route("/v1/orders/{key}/cancel", post(cancel))
+        .route("/v1/order-settings", get(settings).put(set_settings))
+        .route("/v1/order-rules", get(rules).post(add_rule))
+        .route(
+            "/v1/order-rules/{id}",
+            put(replace_rule).delete(delete_rule),
+        )
+        .route("/v1/order-rules/{id}/clone", post(clone_rule))
 }
 
 impl From<OrderError> for ApiError {
@@ -60,7 +67,7 @@ async fn create(State(state): State<ApiState>, body: Bytes) -> ApiResult<Respons
             if rows.len() > MAX_BULK_RECORDS {
                 return Err(ApiError::too_many("orders", MAX_BULK_RECORDS, rows.len()));
             }
-            let results = state.orders.create(rows).await;
+            let results = state.orders.create(rows).await?;
             let mut keys = Vec::new();
             let mut rejected = Vec::new();
             for (index, r) in results.into_iter().enumerate() {
@@ -81,7 +88,7 @@ async fn create(State(state): State<ApiState>, body: Bytes) -> ApiResult<Respons
             Ok(bulk_answer(rejected.is_empty(), report))
         }
         one => {
-            let mut results = state.orders.create(vec![one]).await;
+            let mut results = state.orders.create(vec![one]).await?;
             let order = results
                 .pop()
                 .ok_or_else(|| ApiError::unprocessable("no order"))??;
@@ -150,31 +157,111 @@ async fn edit(
     Ok(Json(state.orders.edit(key, input).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct SendBody {
-    to: String,
+    to: Option<String>,
+}
+
+/// A member's CNPJ, normalised, or 404 `not_member` naming it.
+async fn member(state: &ApiState, field: &str, cnpj: &str) -> ApiResult<String> {
+    let cnpj = elo_crdt::ident::cnpj(cnpj)
+        .map_err(|e| ApiError::invalid(elo_crdt::ValidationError::one(field, e.to_string())))?;
+    let members = crate::group::roster(&state.store).await?;
+    if members.iter().any(|m| m.cnpj == cnpj) {
+        Ok(cnpj)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_member",
+            format!("{cnpj} is not a member of the group (see `elo status`)"),
+        ))
+    }
 }
 
 /// `POST /v1/orders/{key}/send {"to": CNPJ}`: answers with the link.
+/// Without `to`, the rules pick the destination by the delivery's UF and
+/// the channel.
 async fn send(
     State(state): State<ApiState>,
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let SendBody { to } = body_as(&body)?;
-    let to_cnpj = elo_crdt::ident::cnpj(&to)
-        .map_err(|e| ApiError::invalid(elo_crdt::ValidationError::one("to", e.to_string())))?;
-    let members = crate::group::roster(&state.store).await?;
-    if !members.iter().any(|m| m.cnpj == to_cnpj) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_member",
-            format!("{to_cnpj} is not a member of the group (see `elo members`)"),
-        ));
-    }
-    let link = state.orders.send(key, to_cnpj).await?;
+    let SendBody { to } = super::request::body_or_default(&body)?;
+    let to = match to {
+        Some(to) => Some(member(&state, "to", &to).await?),
+        None => None,
+    };
+    let link = state.orders.send(key, to).await?;
     Ok(Json(json!({"link": link})))
+}
+
+async fn settings(State(state): State<ApiState>) -> ApiResult<Json<OrderSettings>> {
+    Ok(Json(state.orders.settings().await?))
+}
+
+/// `PUT /v1/order-settings`: the whole settings object (fields left out
+/// take their defaults).
+async fn set_settings(
+    State(state): State<ApiState>,
+    body: Bytes,
+) -> ApiResult<Json<OrderSettings>> {
+    let s: OrderSettings = body_as(&body)?;
+    Ok(Json(state.orders.set_settings(s).await?))
+}
+
+/// `GET /v1/order-rules`: every rule, each saying whether its destination
+/// is still a member (a rule to a removed company sends nothing).
+async fn rules(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    let rules = state.orders.rules().await?;
+    let members = crate::group::roster(&state.store).await?;
+    let listed: Vec<Value> = rules
+        .into_iter()
+        .map(|r| {
+            let is_member = members.iter().any(|m| m.cnpj == r.to);
+            let mut v = json!(r);
+            v["member"] = json!(is_member);
+            if !is_member {
+                v["warning"] = json!(format!(
+                    "{} is no longer a member: orders this rule routes are not delivered; edit or delete the rule",
+                    r.to
+                ));
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({"rules": listed})))
+}
+
+async fn add_rule(State(state): State<ApiState>, body: Bytes) -> ApiResult<Response> {
+    let rule: OrderRule = body_as(&body)?;
+    member(&state, "to", &rule.to).await?;
+    let added = state.orders.change_rule(RuleChange::Add(rule)).await?;
+    Ok((StatusCode::CREATED, Json(json!(added))).into_response())
+}
+
+async fn replace_rule(
+    State(state): State<ApiState>,
+    Path(id): Path<u64>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let rule: OrderRule = body_as(&body)?;
+    member(&state, "to", &rule.to).await?;
+    let rule = state
+        .orders
+        .change_rule(RuleChange::Replace(id, rule))
+        .await?;
+    Ok(Json(json!(rule)))
+}
+
+async fn clone_rule(State(state): State<ApiState>, Path(id): Path<u64>) -> ApiResult<Response> {
+    let rule = state.orders.change_rule(RuleChange::Clone(id)).await?;
+    Ok((StatusCode::CREATED, Json(json!(rule))).into_response())
+}
+
+async fn delete_rule(State(state): State<ApiState>, Path(id): Path<u64>) -> ApiResult<Json<Value>> {
+    state.orders.change_rule(RuleChange::Delete(id)).await?;
+    Ok(Json(json!({"deleted": id})))
 }
 
 /// `POST /v1/orders/{key}/invoice {"number", "series", "access_key",

@@ -14,11 +14,16 @@
 //! - `book.rs`: the tables: orders, links, the outbox, the order log.
 //! - `write.rs`: every change: create, edit, send, receive, invoice,
 //!   cancel, and the answer to a delivery.
+//! - `routing.rs`: sending: by hand, by the rules, automatically; the
+//!   settings and rules kept.
+//! - `rules.rs`: the settings and rules themselves, and how a rule matches.
 //! - `view.rs`: an order as the API shows it.
 //! - `courier.rs`: the task that delivers what is owed to connected ends.
 
 pub mod book;
 pub mod courier;
+mod routing;
+mod rules;
 mod view;
 mod write;
 
@@ -30,6 +35,8 @@ use serde_json::Value as Json;
 use tokio::sync::Notify;
 
 use crate::store::StoreError;
+pub use routing::RuleChange;
+pub use rules::{OrderRule, OrderSettings};
 pub use view::OrderFilter;
 pub use write::InvoiceInput;
 
@@ -135,9 +142,13 @@ impl Orders {
     }
 
     /// Creates orders (one JSON object each); each stands or fails alone.
-    pub async fn create(&self, inputs: Vec<Json>) -> Vec<Result<Json, OrderError>> {
-        let run = self.run(move |ctx| Ok((inputs.iter().map(|i| ctx.create(i)).collect(), false)));
-        run.await.unwrap_or_else(|e| vec![Err(e)])
+    /// Creates orders (one JSON object each) in one commit; each stands or
+    /// fails alone. An error of the whole (the store) stores none.
+    pub async fn create(
+        &self,
+        inputs: Vec<Json>,
+    ) -> Result<Vec<Result<Json, OrderError>>, OrderError> {
+        self.run(move |ctx| ctx.create_all(&inputs)).await
     }
 
     pub async fn get(&self, key: String) -> Result<Json, OrderError> {
@@ -152,9 +163,35 @@ impl Orders {
         self.run(move |ctx| ctx.edit(&key, &input)).await
     }
 
-    /// Sends an order to `to`; answers with its link.
-    pub async fn send(&self, key: String, to: String) -> Result<Json, OrderError> {
-        self.run(move |ctx| ctx.send(&key, &to)).await
+    /// Sends an order to `to`, or where the rules route it; answers with
+    /// its link.
+    pub async fn send(&self, key: String, to: Option<String>) -> Result<Json, OrderError> {
+        self.run(move |ctx| ctx.send(&key, to.as_deref())).await
+    }
+
+    pub async fn settings(&self) -> Result<OrderSettings, OrderError> {
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || rules::settings(&db))
+            .await
+            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
+    }
+
+    pub async fn set_settings(&self, s: OrderSettings) -> Result<OrderSettings, OrderError> {
+        self.run(move |ctx| Ok((ctx.set_settings(s)?, false))).await
+    }
+
+    pub async fn rules(&self) -> Result<Vec<OrderRule>, OrderError> {
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || rules::rules(&db))
+            .await
+            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
+    }
+
+    /// Adds, replaces (`id`), clones or deletes a rule; answers with the
+    /// rule (none when deleted).
+    pub async fn change_rule(&self, change: RuleChange) -> Result<Option<OrderRule>, OrderError> {
+        self.run(move |ctx| Ok((ctx.change_rule(change)?, false)))
+            .await
     }
 
     pub async fn invoice(&self, key: String, input: InvoiceInput) -> Result<Json, OrderError> {

@@ -66,6 +66,33 @@ pub(super) fn render(key: &str, doc: &OrderDoc, me: &str) -> Json {
         out.insert("number".into(), json!(n));
     }
     out.insert("status".into(), json!(body.status().as_str()));
+    // Handed over (`cancel_at_origin`): cancelled here, its lines released
+    // (what the ERP un-reserves), the destination in control.
+    if end == End::Origin && doc.meta("_origin.closed").is_some() {
+        out.insert("status".into(), json!("cancelled"));
+        out.insert("control".into(), json!("destination"));
+        let released: Vec<Json> = out
+            .get("items")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .map(|i| json!({"sku": i["sku"], "quantity": i["quantity"]}))
+            .collect();
+        out.insert("released".into(), Json::Array(released));
+    }
+    // At the destination: the natureza it took, and that taxes are its own.
+    if end == End::Destination
+        && let Some(here) = doc.meta("_nature.destination")
+    {
+        let origin = out.get("operation_nature").cloned().unwrap_or(Json::Null);
+        out.insert("operation_nature".into(), json!(here));
+        out.insert(
+            "nature".into(),
+            json!({"origin": origin, "here": here,
+                   "how": doc.meta("_nature.how"),
+                   "taxes": "recalculated at this company"}),
+        );
+    }
     let direction = match end {
         End::Own => "own",
         End::Origin => "sent",

@@ -2,7 +2,6 @@
 //! what it writes, and whether it leaves something owed to the other end.
 
 use elo_crdt::ValidationError;
-use elo_crdt::ident;
 use elo_crdt::order::access_key::{AccessKey, InvoiceFacts};
 use elo_crdt::order::doc::OrderDoc;
 use elo_crdt::order::{LineBlock, OrderBody, WriteMode};
@@ -35,22 +34,47 @@ pub struct InvoiceInput {
     pub issued_at: String,
 }
 
-fn invalid(field: &str, reason: impl Into<String>) -> OrderError {
+pub(super) fn invalid(field: &str, reason: impl Into<String>) -> OrderError {
     OrderError::Invalid(ValidationError::one(field, reason))
 }
 
 impl Ctx<'_> {
-    pub fn create(&self, input: &Json) -> Result<Json, OrderError> {
+    /// Creates orders in one transaction (one commit to disk for the
+    /// batch); each is checked alone, and one refused leaves the others.
+    pub fn create_all(
+        &self,
+        inputs: &[Json],
+    ) -> Result<(Vec<Result<Json, OrderError>>, bool), OrderError> {
+        let txn = self.db.begin_write()?;
+        let mut owes = false;
+        let out = inputs
+            .iter()
+            .map(|i| {
+                self.create(&txn, i).map(|(view, sent)| {
+                    owes |= sent;
+                    view
+                })
+            })
+            .collect();
+        txn.commit()?;
+        Ok((out, owes))
+    }
+
+    /// One new order; sent at once when a rule says so.
+    fn create(
+        &self,
+        txn: &redb::WriteTransaction,
+        input: &Json,
+    ) -> Result<(Json, bool), OrderError> {
         let mut body =
             OrderBody::default().apply_json(input, WriteMode::Create, LineBlock::Origin)?;
-        let txn = self.db.begin_write()?;
         let number = match body.get("number") {
             Some(elo_crdt::FieldValue::Int(n)) if *n > 0 => {
                 let n = *n as u64;
-                book::note_number(&txn, n)?;
+                book::note_number(txn, n)?;
                 n
             }
-            _ => book::next_number(&txn)?,
+            _ => book::next_number(txn)?,
         };
         body.values
             .insert("number".into(), elo_crdt::FieldValue::Int(number as i64));
@@ -59,16 +83,16 @@ impl Ctx<'_> {
                 .insert("status".into(), elo_crdt::FieldValue::Text("open".into()));
         }
         let key = number.to_string();
-        if book::load(&txn, &key, self.actor)?.is_some() {
+        if book::load(txn, &key, self.actor)?.is_some() {
             return Err(OrderError::Conflict(format!(
                 "order {key} exists already: change it with PATCH /v1/orders/{key} (or `elo orders edit {key}`)"
             )));
         }
         let mut doc = OrderDoc::new(self.actor);
         doc.write(&body, self.cnpj, self.now_ms);
-        book::store(&txn, &key, &mut doc)?;
-        txn.commit()?;
-        Ok(super::view::render(&key, &doc, self.cnpj))
+        book::store(txn, &key, &mut doc)?;
+        let sent = self.auto_send(txn, &key, &mut doc)?;
+        Ok((super::view::render(&key, &doc, self.cnpj), sent))
     }
 
     pub fn view(&self, key: &str) -> Result<Json, OrderError> {
@@ -80,12 +104,16 @@ impl Ctx<'_> {
     }
 
     /// Loads an order for a change, refusing one that is not here.
-    fn load(&self, txn: &redb::WriteTransaction, key: &str) -> Result<OrderDoc, OrderError> {
+    pub(super) fn load(
+        &self,
+        txn: &redb::WriteTransaction,
+        key: &str,
+    ) -> Result<OrderDoc, OrderError> {
         book::load(txn, key, self.actor)?.ok_or_else(|| OrderError::NotFound(key.into()))
     }
 
     /// Stores a changed order and, when linked, owes it to the other end.
-    fn store_and_owe(
+    pub(super) fn store_and_owe(
         &self,
         txn: &redb::WriteTransaction,
         key: &str,
@@ -126,73 +154,24 @@ impl Ctx<'_> {
                 )));
             }
         }
+        if end_of(&doc, self.cnpj) == End::Origin
+            && doc.meta(super::routing::CLOSED_AT_ORIGIN).is_some()
+        {
+            return Err(OrderError::Conflict(format!(
+                "order {key} was handed to {}: change it there",
+                doc.meta("_link.destination").unwrap_or_default()
+            )));
+        }
         let block = match end_of(&doc, self.cnpj) {
             End::Destination => LineBlock::Destination,
             End::Origin | End::Own => LineBlock::Origin,
         };
         let next = body.apply_json(input, WriteMode::Patch, block)?;
         let written = doc.write(&next, self.cnpj, self.now_ms);
-        let owes = !written.is_empty() && self.store_and_owe(&txn, key, &mut doc)?;
+        let mut owes = !written.is_empty() && self.store_and_owe(&txn, key, &mut doc)?;
+        owes |= self.auto_send(&txn, key, &mut doc)?;
         txn.commit()?;
         Ok((super::view::render(key, &doc, self.cnpj), owes))
-    }
-
-    pub fn send(&self, key: &str, to: &str) -> Result<(Json, bool), OrderError> {
-        let to = ident::cnpj(to).map_err(|e| invalid("to", e.to_string()))?;
-        if to == self.cnpj {
-            return Err(invalid(
-                "to",
-                "is this company: send the order to another member",
-            ));
-        }
-        let txn = self.db.begin_write()?;
-        let mut doc = self.load(&txn, key)?;
-        if let Some(link) = doc.meta("_link.id") {
-            match end_of(&doc, self.cnpj) {
-                End::Origin if doc.meta("_link.destination").as_deref() == Some(to.as_str()) => {
-                    // Sending again: the same link, delivered again.
-                    let owes = self.store_and_owe(&txn, key, &mut doc)?;
-                    txn.commit()?;
-                    return Ok((
-                        super::view::render(key, &doc, self.cnpj)["link"].clone(),
-                        owes,
-                    ));
-                }
-                End::Destination => {
-                    return Err(OrderError::Refused(format!(
-                        "order {key} came from {}: it is fulfilled here, not sent on",
-                        doc.meta("_link.origin").unwrap_or_default()
-                    )));
-                }
-                _ => {
-                    return Err(OrderError::Conflict(format!(
-                        "order {key} was sent to {} already (link {link})",
-                        doc.meta("_link.destination").unwrap_or_default()
-                    )));
-                }
-            }
-        }
-        if doc.body().status() == elo_crdt::order::OrderStatus::Cancelled {
-            return Err(OrderError::Conflict(format!("order {key} is cancelled")));
-        }
-        let link = hex::encode(rand::random::<[u8; 16]>());
-        doc.set_meta(
-            &[
-                ("_link.id", &link),
-                ("_link.origin", self.cnpj),
-                ("_link.destination", &to),
-                ("_link.origin_key", key),
-            ],
-            self.cnpj,
-            self.now_ms,
-        );
-        book::set_link(&txn, &link, key)?;
-        let owes = self.store_and_owe(&txn, key, &mut doc)?;
-        txn.commit()?;
-        Ok((
-            super::view::render(key, &doc, self.cnpj)["link"].clone(),
-            owes,
-        ))
     }
 
     pub fn receive(
@@ -233,12 +212,44 @@ impl Ctx<'_> {
             )));
         }
         let key = book::next_number(&txn)?.to_string();
-        doc.set_meta(&[("_link.destination_key", &key)], self.cnpj, self.now_ms);
+        let mut meta = vec![("_link.destination_key", key.clone())];
+        if let Some((nature, how)) = self.nature_for(&txn, &doc.body())? {
+            meta.push(("_nature.destination", nature));
+            meta.push(("_nature.how", how.to_string()));
+        }
+        let meta: Vec<(&str, &str)> = meta.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        doc.set_meta(&meta, self.cnpj, self.now_ms);
         book::set_link(&txn, link, &key)?;
         book::store(&txn, &key, &mut doc)?;
         txn.commit()?;
         tracing::info!(%from, origin_key = %their_key, %key, "received an order");
         Ok(key)
+    }
+
+    /// The natureza de operação a received order takes here: the default
+    /// when the settings say so; else one of the same name the ERP knows;
+    /// else the default. Taxes are always this company's to recalculate.
+    fn nature_for(
+        &self,
+        txn: &redb::WriteTransaction,
+        body: &OrderBody,
+    ) -> Result<Option<(String, &'static str)>, OrderError> {
+        let settings = super::rules::settings_in(txn)?;
+        let default = settings.default_nature.clone();
+        if settings.use_destination_default_nature {
+            return Ok(default.map(|d| (d, "this company's default")));
+        }
+        let named = body.text("operation_nature").and_then(|n| {
+            settings
+                .natures
+                .iter()
+                .find(|k| k.trim().eq_ignore_ascii_case(n.trim()))
+        });
+        Ok(match (named, default) {
+            (Some(n), _) => Some((n.clone(), "same name")),
+            (None, Some(d)) => Some((d, "no natureza of that name: this company's default")),
+            (None, None) => None,
+        })
     }
 
     pub fn delivered(

@@ -110,6 +110,10 @@ pub const META_LAST_SEQ: &str = "last_seq";
 pub const META_STOCK_SEQ: &str = "stock_last_seq";
 /// The last order-log sequence number handed out (decimal text).
 pub const META_ORDER_LOG_SEQ: &str = "order_log_seq";
+/// This company's order settings (JSON `orders::OrderSettings`).
+pub const META_ORDER_SETTINGS: &str = "order_settings";
+/// This company's order-sending rules (JSON list of `orders::OrderRule`).
+pub const META_ORDER_RULES: &str = "order_rules";
 /// The last order number this company gave (decimal text).
 pub const META_ORDER_NUMBER: &str = "order_number";
 /// The schema version the file was migrated to (decimal text).
