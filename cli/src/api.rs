@@ -334,6 +334,75 @@ fn encode(s: &str) -> String {
     out
 }
 
+// ---- Sales orders ----
+
+pub fn create_order(client: &Client, order: &Value) -> Result<Value> {
+    client.send("POST", "/v1/orders", Some(order))
+}
+
+pub fn order(client: &Client, key: &str) -> Result<Option<Value>> {
+    client.get_optional(&format!("/v1/orders/{}", encode(key)))
+}
+
+pub fn orders(
+    client: &Client,
+    status: Option<&str>,
+    direction: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Value> {
+    let mut query = format!("limit={limit}");
+    for (name, value) in [
+        ("status", status),
+        ("direction", direction),
+        ("after", after),
+    ] {
+        if let Some(v) = value {
+            query.push_str(&format!("&{name}={}", encode(v)));
+        }
+    }
+    client.send("GET", &format!("/v1/orders?{query}"), None)
+}
+
+pub fn edit_order(client: &Client, key: &str, change: &Value) -> Result<Value> {
+    client.send(
+        "PATCH",
+        &format!("/v1/orders/{}", encode(key)),
+        Some(change),
+    )
+}
+
+pub fn order_settings(client: &Client) -> Result<Value> {
+    client.send("GET", "/v1/order-settings", None)
+}
+
+pub fn set_order_settings(client: &Client, settings: &Value) -> Result<Value> {
+    client.send("PUT", "/v1/order-settings", Some(settings))
+}
+
+pub fn order_rules(client: &Client) -> Result<Value> {
+    client.send("GET", "/v1/order-rules", None)
+}
+
+/// `tail` is empty (add), `/{id}` (replace, delete) or `/{id}/clone`.
+pub fn change_order_rule(
+    client: &Client,
+    method: &str,
+    tail: &str,
+    body: Option<&Value>,
+) -> Result<Value> {
+    client.send(method, &format!("/v1/order-rules{tail}"), body)
+}
+
+/// `action` is `send`, `invoice` or `cancel`.
+pub fn order_action(client: &Client, key: &str, action: &str, body: &Value) -> Result<Value> {
+    client.send(
+        "POST",
+        &format!("/v1/orders/{}/{action}", encode(key)),
+        Some(body),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -364,7 +364,9 @@ impl InProcess {
             .await?;
             anyhow::Ok(handle)
         })?;
+        let orders = elo_node::orders::Orders::of(&store, &company);
         let app = router(ApiState {
+            orders,
             store: store.clone(),
             token,
             company,

@@ -21,7 +21,7 @@ use elo_node::DataDir;
 
 use commands::rows::Encoding;
 use commands::transfer::Format;
-use commands::{adopt, credit, demo, group, primary, records, share, stock, transfer};
+use commands::{adopt, credit, demo, group, orders, primary, records, share, stock, transfer};
 
 /// mimalloc rather than the system allocator: automerge allocates and frees
 /// many small objects per document, and glibc's per-thread arenas kept a
@@ -294,6 +294,12 @@ enum Command {
         #[command(subcommand)]
         command: primary::IdCommand,
     },
+    /// Sales orders: create, list, send to another company, invoice,
+    /// cancel (`elo orders --help`)
+    Orders {
+        #[command(subcommand)]
+        command: orders::OrdersCommand,
+    },
     /// The fields of each kind, with their Portuguese labels
     Fields {
         /// Only this kind [default: every kind]
@@ -443,6 +449,7 @@ fn run(cli: Cli, demo_dir: Option<PathBuf>) -> Result<ExitCode> {
         Command::RemoveCompany { cnpj } => done(group::remove_company(data, &cnpj, json)),
         Command::Credit { command } => done(credit::credit(data, command, json)),
         Command::Stock { sku, own, command } => done(stock::stock(data, sku, own, command, json)),
+        Command::Orders { command } => done(orders::orders(data, command, json)),
         Command::Adopt(args) => adopt::adopt(data, args, json),
         Command::Codes { kind, key } => done(records::codes(data, kind, &key, json)),
         Command::Backup { file } => done(adopt::backup(data, &file, json)),

@@ -14,6 +14,8 @@
 //! - [`history`]: who changed which fields, in causal order.
 //! - [`structure`]: a product's structure, kept the same in every company.
 //! - [`record`]: a record's current values and the JSON the API shows.
+//! - [`order`]: sales orders between two companies: fields, checks, the
+//!   document both ends edit, statuses, NF-e access keys, transfer or sale.
 
 pub mod doc;
 pub mod error;
@@ -21,6 +23,7 @@ pub mod history;
 pub mod ident;
 pub mod key;
 pub mod kind;
+pub mod order;
 pub mod patch;
 pub mod record;
 pub mod schema;

@@ -11,6 +11,10 @@ use crate::protocol::Response;
 
 /// The environment variable naming the audit file.
 pub const CAPTURE_ENV: &str = "ELO_WIRE_CAPTURE";
+/// The environment variable naming a file that gets every message the node
+/// receives (requests and answers, same framing, undecoded): what a third
+/// company's node could ever have seen.
+pub const RECEIVED_ENV: &str = "ELO_WIRE_RECEIVED";
 
 /// The audit file answers are appended to, shared by every stream.
 #[derive(Clone)]
@@ -22,7 +26,12 @@ impl WireAudit {
     /// The audit file named by [`CAPTURE_ENV`], when it is set and can be
     /// opened (a file that cannot is logged, and nothing is audited).
     pub(crate) fn from_env() -> Option<WireAudit> {
-        let path = std::env::var_os(CAPTURE_ENV)?;
+        WireAudit::from_env_named(CAPTURE_ENV)
+    }
+
+    /// The audit file named by the variable `name`.
+    pub(crate) fn from_env_named(name: &str) -> Option<WireAudit> {
+        let path = std::env::var_os(name)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -46,6 +55,22 @@ impl WireAudit {
                 .and_then(|()| f.write_all(message));
         }
     }
+}
+
+/// Reads a file of received messages back, each as its raw bytes; a
+/// truncated last entry is left out.
+pub fn read_raw_capture(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let len = u32::from_be_bytes(*len) as usize;
+        let Some((msg, tail)) = tail.split_at_checked(len) else {
+            break;
+        };
+        out.push(msg.to_vec());
+        rest = tail;
+    }
+    out
 }
 
 /// Reads an audit file back: every answer the node sent, in order. A

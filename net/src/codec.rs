@@ -127,29 +127,41 @@ pub struct SyncCodec {
     max_request: u64,
     max_response: u64,
     audit: Option<WireAudit>,
+    /// The copy of everything received, when [`crate::audit::RECEIVED_ENV`]
+    /// names a file.
+    received: Option<WireAudit>,
 }
 
 impl SyncCodec {
     /// A codec with these limits, auditing what it sends when
-    /// [`crate::audit::CAPTURE_ENV`] names a file.
+    /// [`crate::audit::CAPTURE_ENV`] names a file, and what it receives when
+    /// [`crate::audit::RECEIVED_ENV`] does.
     pub fn new(max_request: u64, max_response: u64) -> SyncCodec {
         SyncCodec {
             max_request,
             max_response,
             audit: WireAudit::from_env(),
+            received: WireAudit::from_env_named(crate::audit::RECEIVED_ENV),
         }
     }
 }
 
 /// Reads a stream to its end, or to `max` bytes: a longer message then
 /// fails to decode, and only this stream fails.
-async fn read_message<T, M>(io: &mut T, max: u64) -> std::io::Result<M>
+async fn read_message<T, M>(
+    io: &mut T,
+    max: u64,
+    received: Option<&WireAudit>,
+) -> std::io::Result<M>
 where
     T: AsyncRead + Unpin + Send,
     M: DeserializeOwned,
 {
     let mut bytes = Vec::new();
     io.take(max).read_to_end(&mut bytes).await?;
+    if let Some(received) = received {
+        received.record(&bytes);
+    }
     Ok(decode(&bytes, max)?)
 }
 
@@ -162,7 +174,7 @@ impl Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_message(io, self.max_request).await
+        read_message(io, self.max_request, self.received.as_ref()).await
     }
 
     async fn read_response<T>(
@@ -173,7 +185,7 @@ impl Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_message(io, self.max_response).await
+        read_message(io, self.max_response, self.received.as_ref()).await
     }
 
     async fn write_request<T>(

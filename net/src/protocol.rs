@@ -91,6 +91,17 @@ pub enum RequestBody {
         customer: String,
         amount: i64,
     },
+    /// A linked sales order, whole (an automerge document both ends of
+    /// the link edit), sent only to the other end of its link, never to
+    /// any other member. `key` is the order's key at the sender. The
+    /// receiver merges it (or, the first time, creates its own order for
+    /// it) and answers `OrderTaken` with its own key; sending it again
+    /// changes nothing, so a lost answer is repaired by sending again.
+    Order {
+        link: String,
+        key: String,
+        doc: ByteBuf,
+    },
 }
 
 /// What it answers.
@@ -125,6 +136,10 @@ pub enum ResponseBody {
         amount: i64,
     },
     Joined(Box<JoinAccepted>),
+    /// The linked order is stored at the receiver under `key`.
+    OrderTaken {
+        key: String,
+    },
     Refused {
         reason: String,
     },

@@ -40,6 +40,7 @@ pub mod data_dir;
 pub mod group;
 pub mod join;
 pub mod node;
+pub mod orders;
 pub mod primary;
 pub mod records;
 pub mod replication;

@@ -86,6 +86,7 @@ pub async fn run(
         primary.clone(),
         stopping.clone(),
     ));
+    let orders = crate::orders::Orders::of(&handle, &company);
     let mesh = match config.mesh.clone() {
         Some(m) => Some(
             Replication::start(
@@ -94,7 +95,11 @@ pub async fn run(
                 group.clone(),
                 keypair,
                 m,
-                (primary.clone(), primary_outgoing),
+                crate::replication::Tasks {
+                    primary: primary.clone(),
+                    primary_outgoing,
+                    orders: orders.clone(),
+                },
                 stopping.clone(),
             )
             .await?,
@@ -113,6 +118,7 @@ pub async fn run(
         stopping,
         mesh,
         primary,
+        orders,
     });
     let shutdown = async move {
         shutdown.await;

@@ -55,7 +55,9 @@ impl Node {
         )
         .await
         .expect("the primary task starts");
+        let orders = elo_node::orders::Orders::of(&store, &company);
         let app = api::router(ApiState {
+            orders,
             store,
             token: token.clone(),
             company,

@@ -241,6 +241,22 @@ impl Company {
     }
 }
 
+/// Free ports below the kernel's ephemeral range (32768 and up on Linux),
+/// all different, so that no connection's local port, nor a proxy's port,
+/// can take one while its node is down between a kill and a restart.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let mut out: Vec<u16> = Vec::with_capacity(n);
+    while out.len() < n {
+        let port = rng.gen_range(20_000..32_000);
+        if !out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            out.push(port);
+        }
+    }
+    out
+}
+
 /// Polls `f` every 10 ms until it holds; panics with `what` after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();

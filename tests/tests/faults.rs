@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use elo_tests::{Company, RunningNode, cnpj, cpf, digits};
+use elo_tests::{Company, RunningNode, cnpj, cpf, digits, free_ports};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -36,21 +36,6 @@ const NODES: usize = 5;
 const WRITERS: usize = 3;
 /// Records every writer updates: two companies on each.
 const SHARED: u64 = 4;
-
-/// Free ports below the kernel's ephemeral range (32768 and up on Linux),
-/// all different, so that no connection's local port, nor a proxy's port,
-/// can take one while its node is down between a kill and a restart.
-fn free_ports(n: usize) -> Vec<u16> {
-    let mut rng = rand::thread_rng();
-    let mut out: Vec<u16> = Vec::with_capacity(n);
-    while out.len() < n {
-        let port = rng.gen_range(20_000..32_000);
-        if !out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            out.push(port);
-        }
-    }
-    out
-}
 
 // ---------------------------------------------------------------- proxies
 

@@ -12,6 +12,7 @@ pub mod adopt;
 pub mod credit;
 pub mod demo;
 pub mod group;
+pub mod orders;
 pub mod primary;
 pub mod records;
 pub mod rows;

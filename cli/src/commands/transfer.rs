@@ -246,34 +246,36 @@ pub fn import_file(
     let mut report = ImportReport::default();
     let mut rows: Vec<Value> = Vec::with_capacity(batch);
     let mut lines: Vec<u64> = Vec::with_capacity(batch);
-    let mut flush =
-        |rows: &mut Vec<Value>, lines: &mut Vec<u64>, report: &mut ImportReport| -> Result<()> {
-            if rows.is_empty() {
-                return Ok(());
-            }
-            let first = lines.first().copied().unwrap_or(0);
-            let stored = report.stored;
-            // A batch refused whole (a full disk, a stopped node) ends the
-            // import: say where, so it can go on from there.
-            let r = api::put_many(client, kind, std::mem::take(rows)).with_context(|| {
+    let mut flush = |rows: &mut Vec<Value>,
+                     lines: &mut Vec<u64>,
+                     report: &mut ImportReport|
+     -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let first = lines.first().copied().unwrap_or(0);
+        let stored = report.stored;
+        // A batch refused whole (a full disk, a stopped node) ends the
+        // import: say where, so it can go on from there.
+        let r = api::put_many(client, kind, std::mem::take(rows)).with_context(|| {
                 format!(
                     "the import stopped at line {first}: the {stored} rows before it are stored, none from it on; fix what follows, then import again from line {first} (rows stored already are written again unchanged)"
                 )
             })?;
-            report.stored += r.stored as u64;
-            report.changed += r.changed as u64;
-            for rej in r.rejected {
-                let line = lines.get(rej.index).copied().unwrap_or(0);
-                report.rejected.push(RejectedRow {
-                    line,
-                    message: rej.message,
-                });
-            }
-            on_batch(report.stored, lines.last().copied().unwrap_or(0));
-            rows.clear();
-            lines.clear();
-            Ok(())
-        };
+        report.stored += r.stored as u64;
+        report.changed += r.changed as u64;
+        for rej in r.rejected {
+            let line = lines.get(rej.index).copied().unwrap_or(0);
+            report.rejected.push(RejectedRow {
+                line,
+                message: rej.message,
+            });
+        }
+        on_batch(report.stored, lines.last().copied().unwrap_or(0));
+        rows.clear();
+        lines.clear();
+        Ok(())
+    };
     source.for_each_row(reader, |line, row| {
         report.rows += 1;
         match row {

@@ -25,7 +25,7 @@
 //!   [`routes`] (what the OpenAPI document is checked against) come.
 //! - one file per resource, each owning its `router()`: `records.rs`,
 //!   `feed.rs`, `group.rs`, `credit.rs`, `stock.rs`, `primary.rs`,
-//!   `backup.rs`, `openapi.rs`.
+//!   `backup.rs`, `orders.rs`, `openapi.rs`.
 //!
 //! No resource file imports from this one, so the folder has no cycle:
 //! this file only puts the resources' routers together behind the token.
@@ -36,6 +36,7 @@ mod error;
 mod feed;
 mod group;
 mod openapi;
+mod orders;
 mod primary;
 mod records;
 mod request;
@@ -63,6 +64,7 @@ fn token_routes() -> Routes {
         .merge(stock::router())
         .merge(primary::router())
         .merge(backup::router())
+        .merge(orders::router())
 }
 
 /// The API's routes. Every body is limited to [`MAX_RECORD_BODY`] but on

@@ -18,4 +18,6 @@ pub struct ApiState {
     pub mesh: Option<crate::replication::Replication>,
     /// The election and ID-range task.
     pub primary: crate::primary::PrimaryHandle,
+    /// This company's sales orders.
+    pub orders: crate::orders::Orders,
 }

@@ -32,6 +32,7 @@ pub(super) struct Context {
     pub roster: watch::Receiver<Arc<Roster>>,
     pub primary: PrimaryHandle,
     pub commands: mpsc::UnboundedSender<Command>,
+    pub orders: crate::orders::Orders,
 }
 
 impl Context {
@@ -72,6 +73,28 @@ async fn route(ctx: &Context, peer: PeerId, body: RequestBody) -> ResponseBody {
         }
         RequestBody::Primary { message } => primary_message(ctx, peer, &message),
         RequestBody::Join(req) => join(ctx, peer, &req).await,
+        RequestBody::Order { link, key, doc } => order(ctx, peer, link, key, doc).await,
+    }
+}
+
+/// A linked order from the other end of its link; the order book checks
+/// that the sender is that end.
+async fn order(
+    ctx: &Context,
+    peer: PeerId,
+    link: String,
+    key: String,
+    doc: ByteBuf,
+) -> ResponseBody {
+    let Some(company) = ctx.roster().company_of(&peer) else {
+        return refused("only members exchange orders");
+    };
+    match ctx.orders.receive(company, link, key, doc.into_vec()).await {
+        Ok(key) => ResponseBody::OrderTaken { key },
+        Err(e) => {
+            tracing::warn!(%peer, "refused an order: {e}");
+            refused(e.to_string())
+        }
     }
 }
 

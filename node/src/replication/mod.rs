@@ -74,6 +74,14 @@ pub struct MeshConfig {
     pub dial_roster: bool,
 }
 
+/// The node's other tasks the mesh carries messages for.
+pub struct Tasks {
+    pub primary: PrimaryHandle,
+    /// The primary's messages to members.
+    pub primary_outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    pub orders: crate::orders::Orders,
+}
+
 /// A handle to running replication.
 #[derive(Clone)]
 pub struct Replication {
@@ -94,10 +102,14 @@ impl Replication {
         group: Group,
         keypair: Keypair,
         config: MeshConfig,
-        primary: (PrimaryHandle, mpsc::UnboundedReceiver<Outgoing>),
+        tasks: Tasks,
         stopping: watch::Receiver<bool>,
     ) -> Result<Replication, ReplicationError> {
-        let (primary, primary_outgoing) = primary;
+        let Tasks {
+            primary,
+            primary_outgoing,
+            orders,
+        } = tasks;
         let local = keypair.public().to_peer_id();
         let members = group::roster(&store).await?;
         let roster = Arc::new(Roster::new(local, &members));
@@ -125,7 +137,14 @@ impl Replication {
             roster: roster_rx.clone(),
             primary: primary.clone(),
             commands: commands.clone(),
+            orders: orders.clone(),
         });
+        tokio::spawn(crate::orders::courier::run(
+            orders,
+            net.clone(),
+            roster_rx.clone(),
+            stopping.clone(),
+        ));
         let actor = Actor {
             net: net.clone(),
             store: store.clone(),

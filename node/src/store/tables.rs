@@ -62,6 +62,29 @@ pub const OWN_CODES: TableDefinition<&str, &str> = TableDefinition::new("own-cod
 /// names records by it).
 pub const OWN_CODE_OF: TableDefinition<&str, &str> = TableDefinition::new("own-code-of-1");
 
+// ---- Sales orders (see `crate::orders`): never group data ----
+
+/// This company's orders, its own and those linked with another company.
+/// Key: the order's key here (its number). Value: the order's automerge
+/// document as `save()` writes it. Never in the record log, so no member
+/// is ever served one.
+pub const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders-1");
+
+/// Linked orders: the link id (the same at both ends) → the order's key
+/// here. What makes a second delivery of one order change nothing.
+pub const ORDER_LINKS: TableDefinition<&str, &str> = TableDefinition::new("order-links-1");
+
+/// Orders owed to the other end of their link: link id → JSON
+/// `orders::book::Owed` (the company, and the order's log sequence when
+/// it was owed: an answer to an older copy does not clear a newer one).
+pub const ORDER_OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("order-outbox-1");
+
+/// The order log, one entry per order: its latest sequence number → its
+/// key, as the record log; the ERP follows it with `GET /v1/orders/changes`.
+pub const ORDER_LOG: TableDefinition<u64, &str> = TableDefinition::new("order-log-1");
+/// The reverse: order key → its latest sequence number.
+pub const ORDER_SEQ: TableDefinition<&str, u64> = TableDefinition::new("order-seq-1");
+
 // ---- Metadata ----
 
 /// Node metadata. Keys: the `META_*` constants below. Values: UTF-8 or JSON.
@@ -85,6 +108,14 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-1");
 pub const META_LAST_SEQ: &str = "last_seq";
 /// The last stock-log sequence number handed out (decimal text).
 pub const META_STOCK_SEQ: &str = "stock_last_seq";
+/// The last order-log sequence number handed out (decimal text).
+pub const META_ORDER_LOG_SEQ: &str = "order_log_seq";
+/// This company's order settings (JSON `orders::OrderSettings`).
+pub const META_ORDER_SETTINGS: &str = "order_settings";
+/// This company's order-sending rules (JSON list of `orders::OrderRule`).
+pub const META_ORDER_RULES: &str = "order_rules";
+/// The last order number this company gave (decimal text).
+pub const META_ORDER_NUMBER: &str = "order_number";
 /// The schema version the file was migrated to (decimal text).
 pub const META_SCHEMA: &str = "schema_version";
 /// The product fields this company restricts, comma-separated.

@@ -107,6 +107,13 @@ impl StoreHandle {
         self.health.problem()
     }
 
+    /// The database as it is now (the writer opens it again after a disk
+    /// error), for what keeps its own tables in the same file: the order
+    /// book. redb serialises its write transactions with the writer's.
+    pub fn database(&self) -> Result<Arc<Database>, StoreError> {
+        reopen::current(&self.db, &self.health)
+    }
+
     /// Applies writes; resolves once they are committed to disk.
     pub async fn write(
         &self,

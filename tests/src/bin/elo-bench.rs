@@ -18,6 +18,12 @@
 //! bulk to one company while another replicates them: write rate, catch-up
 //! time and the size of both stores (issue: under 50 MB).
 //!
+//! `orders`: ORDERS sales orders of 5 lines each (default 10,000) through
+//! `POST /v1/orders` at a branch, in requests of 1,000 (orders per
+//! second); then 20 orders sent to the head office, each invoiced there
+//! once it arrived: p50 and p99 from the invoice until the branch's order
+//! shows invoiced.
+//!
 //! `import`: a JSON-lines file of ~1 KB customers imported by `elo import`:
 //! wall time, peak RSS of the importing process, bytes on disk per record;
 //! then `elo node` is started and 1,000 PUTs and 1,000 GETs go through its
@@ -52,9 +58,13 @@ fn main() {
             let skus = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10_000);
             stock(updates, skus);
         }
+        Some("orders") => {
+            let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+            orders(n);
+        }
         Some(other) => {
             eprintln!(
-                "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], stock [UPDATES] [SKUS]"
+                "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], stock [UPDATES] [SKUS], orders [ORDERS]"
             );
             std::process::exit(2);
         }
@@ -403,5 +413,100 @@ fn mesh(n: u64) {
         peak_rss_mib(node_a.child.id()),
         peak_rss_mib(node_b.child.id()),
         peak_rss_mib(node_c.child.id())
+    );
+}
+
+/// One order of five lines, numbered `n` by the ERP.
+fn bench_order(n: u64) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = (0..5)
+        .map(|i| {
+            serde_json::json!({"sku": format!("SKU-{}", (n * 5 + i) % 5000),
+            "description": "Produto de teste", "unit": "UN",
+            "quantity": format!("{}", 1 + i), "unit_price": "12,34", "discount": "0"})
+        })
+        .collect();
+    serde_json::json!({"erp_code": format!("PV-{n}"), "date": "2026-12-01",
+        "customer": elo_tests::cpf(n + 1), "status": "approved",
+        "delivery": {"name": "Cliente", "street": "Rua A", "number": "10", "city": "Recife",
+                     "state": "PE", "zip_code": "50010000"},
+        "freight": {"amount": "15.00", "paid_by": "cif"},
+        "channel": {"id": "site", "name": "Loja"}, "items": items})
+}
+
+/// A valid access key for `emitter`'s NF-e `number`, series 1, December 2026.
+fn bench_access_key(emitter: &str, number: u64) -> String {
+    let body = format!("352612{emitter}55001{number:09}100000001");
+    let digits: Vec<u32> = body.chars().map(|c| u32::from(c) - 48).collect();
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .zip((2u32..=9).cycle())
+        .map(|(d, w)| d * w)
+        .sum();
+    let dv = match sum % 11 {
+        0 | 1 => 0,
+        r => 11 - r,
+    };
+    format!("{body}{dv}")
+}
+
+fn orders(n: u64) {
+    let (mc, fc) = (cnpj(91), cnpj(92));
+    let m = Company::init(&mc, "Matriz");
+    let m_node = m.start_node();
+    let f = Company::join(&m_node.invite(), &fc, "Filial");
+    let f_node = f.start_node();
+    let md = elo_tests::digits(&mc);
+    wait_until("connected", Duration::from_secs(30), || {
+        f_node.member(&md)["connected"] == true
+    });
+    let start = Instant::now();
+    let mut done = 0;
+    while done < n {
+        let batch: Vec<serde_json::Value> = (done..(done + 1000).min(n)).map(bench_order).collect();
+        let body = serde_json::Value::Array(batch).to_string();
+        let r = f_node.request("POST", "/v1/orders", Some(&body), None);
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        done = (done + 1000).min(n);
+    }
+    let took = start.elapsed();
+    println!(
+        "POST /v1/orders: {n} orders of 5 lines in {:.2} s, {:.0} orders/s",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+    let mut lags = Vec::new();
+    for i in 0..20u64 {
+        let key = (i + 1).to_string();
+        let to = serde_json::json!({"to": mc}).to_string();
+        let sent = f_node.request("POST", &format!("/v1/orders/{key}/send"), Some(&to), None);
+        assert_eq!(sent.status, 200, "{:?}", sent.body);
+        let mut m_key = None;
+        wait_until("the order at the matriz", Duration::from_secs(30), || {
+            let o = f_node.get(&format!("/v1/orders/{key}")).body;
+            m_key = o["link"]["destination_key"].as_str().map(str::to_string);
+            m_key.is_some()
+        });
+        let m_key = m_key.unwrap_or_default();
+        let invoice = serde_json::json!({"number": i + 1, "series": 1,
+            "access_key": bench_access_key(&md, i + 1), "issued_at": "2026-12-02"});
+        let t = Instant::now();
+        let r = m_node.request(
+            "POST",
+            &format!("/v1/orders/{m_key}/invoice"),
+            Some(&invoice.to_string()),
+            None,
+        );
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        wait_until("invoiced at the branch", Duration::from_secs(30), || {
+            f_node.get(&format!("/v1/orders/{key}")).body["status"] == "invoiced"
+        });
+        lags.push(t.elapsed());
+    }
+    lags.sort();
+    println!(
+        "invoice at the destination → invoiced at the origin: p50 {:.1} ms, p99 {:.1} ms (20 orders)",
+        lags[lags.len() / 2].as_secs_f64() * 1e3,
+        lags[lags.len() - 1].as_secs_f64() * 1e3
     );
 }

@@ -12,6 +12,8 @@ use serde_json::{Map, Value, json};
 
 use super::routes::Routes;
 
+mod orders;
+
 /// The document's route; the router serves it outside the token check.
 pub(super) fn router() -> Routes {
     Routes::new().get("/v1/openapi.json", openapi)
@@ -114,10 +116,19 @@ fn document() -> Value {
         "openapi": "3.1.0",
         "info": { "title": "elo local API", "version": "1",
             "description": "The API a company's ERP uses to read and write the group's shared records on its own elo node. Loopback only; every route except this document needs Authorization: Bearer TOKEN (the data directory's api-token file). Money and other decimals are strings with fixed places (\"1500.00\"); they are accepted as strings or JSON numbers. Every error answer, whatever the route, is the Error schema." },
-        "components": components(),
+        "components": with_order_schemas(components()),
         "security": [ { "token": [] } ],
         "paths": paths(),
     })
+}
+
+fn with_order_schemas(mut components: Value) -> Value {
+    if let (Some(all), Value::Object(orders)) =
+        (components["schemas"].as_object_mut(), orders::schemas())
+    {
+        all.extend(orders);
+    }
+    components
 }
 
 fn components() -> Value {
@@ -200,6 +211,7 @@ fn paths() -> Value {
     feed_and_group(&mut add);
     sharing(&mut add, company);
     others(&mut add);
+    orders::paths(&mut add);
     // Paths read with GET alone: (path, what it is, its answer, its schema).
     let readings = [
         (

@@ -1,0 +1,264 @@
+//! Sales orders between the companies of a group (seed 002's
+//! "Compartilhamento de pedidos").
+//!
+//! An order is not group data: it concerns the company that took it (its
+//! origin) and, once sent, its destination. It lives in its own tables,
+//! never in the record log, and travels only as an `Order` request to the
+//! other end of its link, over their direct, encrypted connection; orders
+//! between two companies that are apart wait in the outbox until they
+//! meet. Both ends hold one automerge document, so edits made at either
+//! end reach the other and concurrent edits of one field show as a
+//! conflict (see `elo_crdt::order`).
+//!
+//! # Layout
+//! - `book.rs`: the tables: orders, links, the outbox, the order log.
+//! - `write.rs`: every change: create, edit, send, receive, invoice,
+//!   cancel, and the answer to a delivery.
+//! - `routing.rs`: sending: by hand, by the rules, automatically; the
+//!   settings and rules kept.
+//! - `rules.rs`: the settings and rules themselves, and how a rule matches.
+//! - `view.rs`: an order as the API shows it.
+//! - `courier.rs`: the task that delivers what is owed to connected ends.
+
+pub mod book;
+pub mod courier;
+mod routing;
+mod rules;
+mod view;
+mod write;
+
+use std::sync::Arc;
+
+use elo_crdt::ValidationError;
+use serde_json::Value as Json;
+use tokio::sync::Notify;
+
+use crate::store::{StoreError, StoreHandle};
+pub use routing::RuleChange;
+pub use rules::{OrderRule, OrderSettings};
+pub use view::OrderFilter;
+pub use write::InvoiceInput;
+
+/// Why an order operation did nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrderError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("no order {0}")]
+    NotFound(String),
+    /// The operation contradicts the order's state (already invoiced,
+    /// sent elsewhere, …); the text says what to do.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is well formed but not allowed (the text says why).
+    #[error("{0}")]
+    Refused(String),
+    #[error("stored order {0} is damaged: {1}")]
+    Damaged(String, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+macro_rules! store_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for OrderError {
+            fn from(e: $t) -> Self { OrderError::Store(e.into()) }
+        }
+    )*};
+}
+store_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// This company's order book: what the API, the courier and the mesh's
+/// request handler share. Cheap to clone.
+#[derive(Clone)]
+pub struct Orders {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: StoreHandle,
+    cnpj: String,
+    /// The automerge actor of this company's order changes.
+    actor: Vec<u8>,
+    /// Rung when something is owed to another company.
+    owed: Notify,
+}
+
+impl Orders {
+    pub fn new(store: StoreHandle, cnpj: String, actor: Vec<u8>) -> Orders {
+        Orders {
+            inner: Arc::new(Inner {
+                store,
+                cnpj,
+                actor,
+                owed: Notify::new(),
+            }),
+        }
+    }
+
+    /// The order book of the company whose store `store` is. Its order
+    /// changes are made as its node's id, as its records' are.
+    pub fn of(store: &crate::store::StoreHandle, company: &crate::data_dir::Company) -> Orders {
+        let actor = company
+            .peer_id
+            .parse::<elo_net::PeerId>()
+            .map_or_else(|_| company.peer_id.as_bytes().to_vec(), |p| p.to_bytes());
+        Orders::new(store.clone(), company.cnpj.clone(), actor)
+    }
+
+    pub fn company(&self) -> &str {
+        &self.inner.cnpj
+    }
+
+    /// Runs `f` on a blocking thread with the database (redb's calls
+    /// block), ringing the courier when `f` owed something.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&write::Ctx<'_>) -> Result<(T, bool), OrderError> + Send + 'static,
+    ) -> Result<T, OrderError> {
+        let inner = self.inner.clone();
+        let db = inner.store.database()?;
+        let (value, owes) = tokio::task::spawn_blocking(move || {
+            let ctx = write::Ctx {
+                db: &db,
+                cnpj: &inner.cnpj,
+                actor: &inner.actor,
+                now_ms: crate::clock::now_ms(),
+            };
+            f(&ctx)
+        })
+        .await
+        .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))??;
+        if owes {
+            self.inner.owed.notify_one();
+        }
+        Ok(value)
+    }
+
+    /// Creates orders (one JSON object each); each stands or fails alone.
+    /// Creates orders (one JSON object each) in one commit; each stands or
+    /// fails alone. An error of the whole (the store) stores none.
+    pub async fn create(
+        &self,
+        inputs: Vec<Json>,
+    ) -> Result<Vec<Result<Json, OrderError>>, OrderError> {
+        self.run(move |ctx| ctx.create_all(&inputs)).await
+    }
+
+    pub async fn get(&self, key: String) -> Result<Json, OrderError> {
+        self.run(move |ctx| Ok((ctx.view(&key)?, false))).await
+    }
+
+    pub async fn list(&self, filter: OrderFilter) -> Result<Vec<Json>, OrderError> {
+        self.run(move |ctx| Ok((ctx.list(&filter)?, false))).await
+    }
+
+    pub async fn edit(&self, key: String, input: Json) -> Result<Json, OrderError> {
+        self.run(move |ctx| ctx.edit(&key, &input)).await
+    }
+
+    /// Sends an order to `to`, or where the rules route it; answers with
+    /// its link.
+    pub async fn send(&self, key: String, to: Option<String>) -> Result<Json, OrderError> {
+        self.run(move |ctx| ctx.send(&key, to.as_deref())).await
+    }
+
+    pub async fn settings(&self) -> Result<OrderSettings, OrderError> {
+        let db = self.inner.store.database()?;
+        tokio::task::spawn_blocking(move || rules::settings(&db))
+            .await
+            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
+    }
+
+    pub async fn set_settings(&self, s: OrderSettings) -> Result<OrderSettings, OrderError> {
+        self.run(move |ctx| Ok((ctx.set_settings(s)?, false))).await
+    }
+
+    pub async fn rules(&self) -> Result<Vec<OrderRule>, OrderError> {
+        let db = self.inner.store.database()?;
+        tokio::task::spawn_blocking(move || rules::rules(&db))
+            .await
+            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
+    }
+
+    /// Adds, replaces (`id`), clones or deletes a rule; answers with the
+    /// rule (none when deleted).
+    pub async fn change_rule(&self, change: RuleChange) -> Result<Option<OrderRule>, OrderError> {
+        self.run(move |ctx| Ok((ctx.change_rule(change)?, false)))
+            .await
+    }
+
+    pub async fn invoice(&self, key: String, input: InvoiceInput) -> Result<Json, OrderError> {
+        self.run(move |ctx| ctx.invoice(&key, &input)).await
+    }
+
+    pub async fn cancel(
+        &self,
+        key: String,
+        reason: String,
+        nfe_cancelled: bool,
+    ) -> Result<Json, OrderError> {
+        self.run(move |ctx| ctx.cancel(&key, &reason, nfe_cancelled))
+            .await
+    }
+
+    /// The order log after `since`, each entry with the order as it is now.
+    pub async fn changes(&self, since: u64, limit: usize) -> Result<Json, OrderError> {
+        self.run(move |ctx| Ok((ctx.changes(since, limit)?, false)))
+            .await
+    }
+
+    /// A linked order from `from` (the other end's CNPJ): merged, or
+    /// created here the first time. Returns its key here.
+    pub async fn receive(
+        &self,
+        from: String,
+        link: String,
+        their_key: String,
+        doc: Vec<u8>,
+    ) -> Result<String, OrderError> {
+        self.run(move |ctx| Ok((ctx.receive(&from, &link, &their_key, &doc)?, false)))
+            .await
+    }
+
+    /// The other end stored the order (as `their_key`) as it was at `seq`.
+    pub(crate) async fn delivered(
+        &self,
+        link: String,
+        seq: u64,
+        their_key: String,
+    ) -> Result<(), OrderError> {
+        self.run(move |ctx| ctx.delivered(&link, seq, &their_key))
+            .await
+    }
+
+    pub(crate) async fn owed(&self) -> Result<Vec<(String, book::Owed)>, OrderError> {
+        let db = self.inner.store.database()?;
+        tokio::task::spawn_blocking(move || book::owed(&db))
+            .await
+            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
+            .map_err(OrderError::from)
+    }
+
+    pub(crate) async fn order_bytes(&self, key: String) -> Result<Option<Vec<u8>>, OrderError> {
+        let db = self.inner.store.database()?;
+        tokio::task::spawn_blocking(move || book::order_bytes(&db, &key))
+            .await
+            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
+            .map_err(OrderError::from)
+    }
+
+    /// Resolves when something new is owed.
+    pub(crate) async fn wait_owed(&self) {
+        self.inner.owed.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

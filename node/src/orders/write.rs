@@ -1,0 +1,411 @@
+//! Every change to an order, each one redb transaction: what it checks,
+//! what it writes, and whether it leaves something owed to the other end.
+
+use elo_crdt::ValidationError;
+use elo_crdt::order::access_key::{AccessKey, InvoiceFacts};
+use elo_crdt::order::doc::OrderDoc;
+use elo_crdt::order::{LineBlock, OrderBody, WriteMode};
+use elo_crdt::schema::FieldType;
+use elo_crdt::value::parse_value;
+use redb::{Database, ReadableDatabase};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use super::OrderError;
+use super::book::{self, Owed};
+use super::view::{End, end_of};
+
+/// What a write needs: the database, who this company is, the time.
+pub(super) struct Ctx<'a> {
+    pub db: &'a Database,
+    pub cnpj: &'a str,
+    pub actor: &'a [u8],
+    pub now_ms: i64,
+}
+
+/// The NF-e the destination's ERP issued for an order.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceInput {
+    pub number: u32,
+    pub series: u32,
+    pub access_key: String,
+    /// `YYYY-MM-DD`.
+    pub issued_at: String,
+}
+
+pub(super) fn invalid(field: &str, reason: impl Into<String>) -> OrderError {
+    OrderError::Invalid(ValidationError::one(field, reason))
+}
+
+impl Ctx<'_> {
+    /// Creates orders in one transaction (one commit to disk for the
+    /// batch); each is checked alone, and one refused leaves the others.
+    pub fn create_all(
+        &self,
+        inputs: &[Json],
+    ) -> Result<(Vec<Result<Json, OrderError>>, bool), OrderError> {
+        let txn = self.db.begin_write()?;
+        let mut owes = false;
+        let out = inputs
+            .iter()
+            .map(|i| {
+                self.create(&txn, i).map(|(view, sent)| {
+                    owes |= sent;
+                    view
+                })
+            })
+            .collect();
+        txn.commit()?;
+        Ok((out, owes))
+    }
+
+    /// One new order; sent at once when a rule says so.
+    fn create(
+        &self,
+        txn: &redb::WriteTransaction,
+        input: &Json,
+    ) -> Result<(Json, bool), OrderError> {
+        let mut body =
+            OrderBody::default().apply_json(input, WriteMode::Create, LineBlock::Origin)?;
+        let number = match body.get("number") {
+            Some(elo_crdt::FieldValue::Int(n)) if *n > 0 => {
+                let n = *n as u64;
+                book::note_number(txn, n)?;
+                n
+            }
+            _ => book::next_number(txn)?,
+        };
+        body.values
+            .insert("number".into(), elo_crdt::FieldValue::Int(number as i64));
+        if body.get("status").is_none() {
+            body.values
+                .insert("status".into(), elo_crdt::FieldValue::Text("open".into()));
+        }
+        let key = number.to_string();
+        if book::load(txn, &key, self.actor)?.is_some() {
+            return Err(OrderError::Conflict(format!(
+                "order {key} exists already: change it with PATCH /v1/orders/{key} (or `elo orders edit {key}`)"
+            )));
+        }
+        let mut doc = OrderDoc::new(self.actor);
+        doc.write(&body, self.cnpj, self.now_ms);
+        book::store(txn, &key, &mut doc)?;
+        let sent = self.auto_send(txn, &key, &mut doc)?;
+        Ok((super::view::render(&key, &doc, self.cnpj), sent))
+    }
+
+    pub fn view(&self, key: &str) -> Result<Json, OrderError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(crate::store::tables::ORDERS)?;
+        let doc = book::load_from(&table, key, self.actor)?
+            .ok_or_else(|| OrderError::NotFound(key.into()))?;
+        Ok(super::view::render(key, &doc, self.cnpj))
+    }
+
+    /// Loads an order for a change, refusing one that is not here.
+    pub(super) fn load(
+        &self,
+        txn: &redb::WriteTransaction,
+        key: &str,
+    ) -> Result<OrderDoc, OrderError> {
+        book::load(txn, key, self.actor)?.ok_or_else(|| OrderError::NotFound(key.into()))
+    }
+
+    /// Stores a changed order and, when linked, owes it to the other end.
+    pub(super) fn store_and_owe(
+        &self,
+        txn: &redb::WriteTransaction,
+        key: &str,
+        doc: &mut OrderDoc,
+    ) -> Result<bool, OrderError> {
+        let seq = book::store(txn, key, doc)?;
+        let Some(link) = doc.meta("_link.id") else {
+            return Ok(false);
+        };
+        let other = match end_of(doc, self.cnpj) {
+            End::Origin => doc.meta("_link.destination"),
+            End::Destination => doc.meta("_link.origin"),
+            End::Own => None,
+        };
+        let Some(to) = other else {
+            return Ok(false);
+        };
+        let owed = Owed {
+            to,
+            seq,
+            key: key.to_string(),
+        };
+        book::owe(txn, &link, &owed)?;
+        Ok(true)
+    }
+
+    pub fn edit(&self, key: &str, input: &Json) -> Result<(Json, bool), OrderError> {
+        let txn = self.db.begin_write()?;
+        let mut doc = self.load(&txn, key)?;
+        let body = doc.body();
+        if body.status().is_invoiced() {
+            let allowed = ["status", "notes", "internal_notes", "key"];
+            if let Json::Object(map) = input
+                && let Some(field) = map.keys().find(|k| !allowed.contains(&k.as_str()))
+            {
+                return Err(OrderError::Conflict(format!(
+                    "order {key} is invoiced: {field} cannot change any more (issue a return or an adjusting NF-e in the ERP)"
+                )));
+            }
+        }
+        if end_of(&doc, self.cnpj) == End::Origin
+            && doc.meta(super::routing::CLOSED_AT_ORIGIN).is_some()
+        {
+            return Err(OrderError::Conflict(format!(
+                "order {key} was handed to {}: change it there",
+                doc.meta("_link.destination").unwrap_or_default()
+            )));
+        }
+        let block = match end_of(&doc, self.cnpj) {
+            End::Destination => LineBlock::Destination,
+            End::Origin | End::Own => LineBlock::Origin,
+        };
+        let next = body.apply_json(input, WriteMode::Patch, block)?;
+        let written = doc.write(&next, self.cnpj, self.now_ms);
+        let mut owes = !written.is_empty() && self.store_and_owe(&txn, key, &mut doc)?;
+        owes |= self.auto_send(&txn, key, &mut doc)?;
+        txn.commit()?;
+        Ok((super::view::render(key, &doc, self.cnpj), owes))
+    }
+
+    pub fn receive(
+        &self,
+        from: &str,
+        link: &str,
+        their_key: &str,
+        bytes: &[u8],
+    ) -> Result<String, OrderError> {
+        let txn = self.db.begin_write()?;
+        if let Some(key) = book::link_key(&txn, link)? {
+            let mut doc = self.load(&txn, &key)?;
+            let ends = [doc.meta("_link.origin"), doc.meta("_link.destination")];
+            if !ends.iter().any(|e| e.as_deref() == Some(from)) {
+                return Err(OrderError::Refused(format!(
+                    "{from} is not an end of link {link}"
+                )));
+            }
+            let changed = doc
+                .merge_bytes(bytes)
+                .map_err(|e| OrderError::Refused(format!("the order does not load: {e}")))?;
+            if changed {
+                book::store(&txn, &key, &mut doc)?;
+            }
+            txn.commit()?;
+            return Ok(key);
+        }
+        let mut doc = OrderDoc::load(bytes, self.actor)
+            .map_err(|e| OrderError::Refused(format!("the order does not load: {e}")))?;
+        let says = |k: &str| doc.meta(k);
+        if says("_link.id").as_deref() != Some(link)
+            || says("_link.origin").as_deref() != Some(from)
+            || says("_link.destination").as_deref() != Some(self.cnpj)
+            || says("_link.origin_key").as_deref() != Some(their_key)
+        {
+            return Err(OrderError::Refused(format!(
+                "link {link} is not an order from {from} to this company"
+            )));
+        }
+        let key = book::next_number(&txn)?.to_string();
+        let mut meta = vec![("_link.destination_key", key.clone())];
+        if let Some((nature, how)) = self.nature_for(&txn, &doc.body())? {
+            meta.push(("_nature.destination", nature));
+            meta.push(("_nature.how", how.to_string()));
+        }
+        let meta: Vec<(&str, &str)> = meta.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        doc.set_meta(&meta, self.cnpj, self.now_ms);
+        book::set_link(&txn, link, &key)?;
+        book::store(&txn, &key, &mut doc)?;
+        txn.commit()?;
+        tracing::info!(%from, origin_key = %their_key, %key, "received an order");
+        Ok(key)
+    }
+
+    /// The natureza de operação a received order takes here: the default
+    /// when the settings say so; else one of the same name the ERP knows;
+    /// else the default. Taxes are always this company's to recalculate.
+    fn nature_for(
+        &self,
+        txn: &redb::WriteTransaction,
+        body: &OrderBody,
+    ) -> Result<Option<(String, &'static str)>, OrderError> {
+        let settings = super::rules::settings_in(txn)?;
+        let default = settings.default_nature.clone();
+        if settings.use_destination_default_nature {
+            return Ok(default.map(|d| (d, "this company's default")));
+        }
+        let named = body.text("operation_nature").and_then(|n| {
+            settings
+                .natures
+                .iter()
+                .find(|k| k.trim().eq_ignore_ascii_case(n.trim()))
+        });
+        Ok(match (named, default) {
+            (Some(n), _) => Some((n.clone(), "same name")),
+            (None, Some(d)) => Some((d, "no natureza of that name: this company's default")),
+            (None, None) => None,
+        })
+    }
+
+    pub fn delivered(
+        &self,
+        link: &str,
+        seq: u64,
+        their_key: &str,
+    ) -> Result<((), bool), OrderError> {
+        let txn = self.db.begin_write()?;
+        if let Some(key) = book::link_key(&txn, link)? {
+            let mut doc = self.load(&txn, &key)?;
+            if end_of(&doc, self.cnpj) == End::Origin && doc.meta("_link.destination_key").is_none()
+            {
+                doc.set_meta(
+                    &[("_link.destination_key", their_key)],
+                    self.cnpj,
+                    self.now_ms,
+                );
+                book::store(&txn, &key, &mut doc)?;
+            }
+        }
+        book::clear_owed(&txn, link, seq)?;
+        txn.commit()?;
+        Ok(((), false))
+    }
+
+    pub fn invoice(&self, key: &str, input: &InvoiceInput) -> Result<(Json, bool), OrderError> {
+        parse_value(FieldType::Date, &json!(input.issued_at))
+            .map_err(|e| invalid("issued_at", e))?;
+        let txn = self.db.begin_write()?;
+        let mut doc = self.load(&txn, key)?;
+        if end_of(&doc, self.cnpj) == End::Origin {
+            return Err(OrderError::Refused(format!(
+                "order {key} was sent to {}: that company invoices it, and its invoice comes back here",
+                doc.meta("_link.destination").unwrap_or_default()
+            )));
+        }
+        if let Some(existing) = doc.meta("_invoice.access_key") {
+            return Err(OrderError::Conflict(format!(
+                "order {key} is invoiced already (NF-e {existing}): one order, one invoice"
+            )));
+        }
+        let body = doc.body();
+        if body.status() == elo_crdt::order::OrderStatus::Cancelled {
+            return Err(OrderError::Conflict(format!("order {key} is cancelled")));
+        }
+        let facts = InvoiceFacts {
+            emitter_cnpj: self.cnpj,
+            series: input.series,
+            number: input.number,
+            issued_at: &input.issued_at,
+        };
+        let access = AccessKey::check(&input.access_key, &facts)
+            .map_err(|e| invalid("access_key", e.to_string()))?;
+        let (number, series) = (input.number.to_string(), input.series.to_string());
+        doc.set_meta(
+            &[
+                ("_invoice.number", &number),
+                ("_invoice.series", &series),
+                ("_invoice.access_key", access.as_str()),
+                ("_invoice.issued_at", &input.issued_at),
+                ("_invoice.by", self.cnpj),
+            ],
+            self.cnpj,
+            self.now_ms,
+        );
+        let next = body.apply_json(
+            &json!({"status": "invoiced"}),
+            WriteMode::Patch,
+            LineBlock::Origin,
+        )?;
+        doc.write(&next, self.cnpj, self.now_ms);
+        let owes = self.store_and_owe(&txn, key, &mut doc)?;
+        txn.commit()?;
+        Ok((super::view::render(key, &doc, self.cnpj), owes))
+    }
+
+    pub fn cancel(
+        &self,
+        key: &str,
+        reason: &str,
+        nfe_cancelled: bool,
+    ) -> Result<(Json, bool), OrderError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 255 {
+            return Err(invalid("reason", "say why, in 1 to 255 characters"));
+        }
+        let txn = self.db.begin_write()?;
+        let mut doc = self.load(&txn, key)?;
+        let body = doc.body();
+        if body.status().is_invoiced() && !nfe_cancelled {
+            return Err(OrderError::Conflict(format!(
+                "order {key} is invoiced: cancel its NF-e first, then cancel the order with nfe_cancelled: true"
+            )));
+        }
+        let at = self.now_ms.to_string();
+        doc.set_meta(
+            &[
+                ("_cancel.reason", reason),
+                ("_cancel.by", self.cnpj),
+                ("_cancel.at_ms", &at),
+            ],
+            self.cnpj,
+            self.now_ms,
+        );
+        let next = body.apply_json(
+            &json!({"status": "cancelled"}),
+            WriteMode::Patch,
+            LineBlock::Origin,
+        )?;
+        doc.write(&next, self.cnpj, self.now_ms);
+        let owes = self.store_and_owe(&txn, key, &mut doc)?;
+        txn.commit()?;
+        Ok((super::view::render(key, &doc, self.cnpj), owes))
+    }
+
+    pub fn list(&self, filter: &super::OrderFilter) -> Result<Vec<Json>, OrderError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(crate::store::tables::ORDERS)?;
+        let mut out = Vec::new();
+        let mut after = filter.after.clone();
+        // Pages of keys until the page is full: filters may skip many.
+        while out.len() < filter.limit {
+            let keys = book::keys_after(self.db, after.as_deref(), 500)?;
+            let Some(last) = keys.last().cloned() else {
+                break;
+            };
+            for key in keys {
+                let Some(doc) = book::load_from(&table, &key, self.actor)? else {
+                    continue;
+                };
+                let view = super::view::render(&key, &doc, self.cnpj);
+                if filter.matches(&view) {
+                    out.push(view);
+                    if out.len() == filter.limit {
+                        break;
+                    }
+                }
+            }
+            after = Some(last);
+        }
+        Ok(out)
+    }
+
+    pub fn changes(&self, since: u64, limit: usize) -> Result<Json, OrderError> {
+        let entries = book::log_since(self.db, since, limit)?;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(crate::store::tables::ORDERS)?;
+        let last = book::last_log_seq(&txn)?;
+        let mut out = Vec::new();
+        for (seq, key) in &entries {
+            if let Some(doc) = book::load_from(&table, key, self.actor)? {
+                out.push(json!({"seq": seq, "key": key, "order": super::view::render(key, &doc, self.cnpj)}));
+            }
+        }
+        let through = entries.last().map_or(since.min(last), |(s, _)| *s);
+        Ok(json!({"entries": out, "last_seq": through, "latest_seq": last}))
+    }
+}
