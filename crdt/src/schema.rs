@@ -345,6 +345,8 @@ const COMPANY: &[FieldSpec] = &[
         FieldType::Bool,
         Category::Group,
     ),
+    // Where the company invoices from: 5 or 6 in a CFOP.
+    f("state", "UF", FieldType::State, Category::Group),
 ];
 
 /// An extra address of a contact ("endereço de cobrança", "de entrega", …),

@@ -83,6 +83,14 @@ fn a_branch_order_is_invoiced_at_the_head_office_and_no_other_company_sees_it() 
     wait_until("all three connected", LIMIT, || {
         connected(&f_node, &md) && connected(&x_node, &md) && connected(&f_node, &xd)
     });
+    // The matriz invoices from SP: its CFOP suggestions follow.
+    let uf = m_node.request(
+        "PATCH",
+        &format!("/v1/records/company/{md}"),
+        Some(r#"{"state":"SP"}"#),
+        None,
+    );
+    assert_eq!(uf.status, 200, "{:?}", uf.body);
 
     let created = f_node.request("POST", "/v1/orders", Some(&order_json()), None);
     assert_eq!(created.status, 201, "{:?}", created.body);
@@ -108,6 +116,9 @@ fn a_branch_order_is_invoiced_at_the_head_office_and_no_other_company_sees_it() 
     assert_eq!(at_m["items"][0]["quantity"], "1000.000");
     assert_eq!(at_m["channel"]["intermediary_cnpj"], "03007331000141");
     assert_eq!(at_m["invoices_here"], true);
+    // A person in PE, invoiced from SP: an interstate sale.
+    assert_eq!(at_m["fiscal"]["operation"], "sale", "{at_m}");
+    assert_eq!(at_m["fiscal"]["cfop"], "6.102");
     let m_key = at_m["key"].as_str().expect("key").to_string();
 
     // Sending again (a retry) makes no second order.

@@ -55,7 +55,7 @@ impl Ctx<'_> {
         }
         let owes = self.link(&txn, key, &mut doc, &to)?;
         txn.commit()?;
-        let view = super::view::render(key, &doc, self.cnpj);
+        let view = self.render(key, &doc);
         Ok((view["link"].clone(), owes))
     }
 

@@ -53,7 +53,7 @@ impl OrderFilter {
 }
 
 /// Renders a stored order for this company.
-pub(super) fn render(key: &str, doc: &OrderDoc, me: &str) -> Json {
+pub(super) fn render(key: &str, doc: &OrderDoc, me: &str, here_uf: Option<&str>) -> Json {
     let body = doc.body();
     let mut out = match body.to_json() {
         Json::Object(m) => m,
@@ -140,6 +140,9 @@ pub(super) fn render(key: &str, doc: &OrderDoc, me: &str) -> Json {
         End::Own => me.to_string(),
         _ => doc.meta("_link.destination").unwrap_or_default(),
     };
+    if invoicer == me && end != End::Own {
+        out.insert("fiscal".into(), fiscal(&body, me, here_uf));
+    }
     out.insert("invoices_here".into(), json!(invoicer == me));
     out.insert("invoicing_company".into(), json!(invoicer));
     let conflicts: Vec<Json> = doc
@@ -149,4 +152,20 @@ pub(super) fn render(key: &str, doc: &OrderDoc, me: &str) -> Json {
         .collect();
     out.insert("conflicts".into(), Json::Array(conflicts));
     Json::Object(out)
+}
+
+/// Transfer or sale, and the CFOP elo suggests, for the company that
+/// invoices a received order: from its UF to the delivery's.
+fn fiscal(body: &elo_crdt::order::OrderBody, me: &str, here_uf: Option<&str>) -> Json {
+    use elo_crdt::order::fiscal::{GoodsOrigin, suggest};
+    let (Some(uf), Some(to_uf), Some(customer)) =
+        (here_uf, body.text("delivery.state"), body.text("customer"))
+    else {
+        return json!({"missing": format!(
+            "the CFOP needs this company's UF and the delivery's: set it with elo put company {me} '{{\"state\":\"SP\"}}', and the order's delivery.state"
+        )});
+    };
+    let s = suggest(me, uf, customer, to_uf, GoodsOrigin::Resale);
+    json!({"operation": s.operation, "cfop": s.cfop, "reason": s.reason,
+           "note": "a suggestion for goods bought for resale; the CFOP the ERP sets is never changed"})
 }

@@ -92,7 +92,22 @@ impl Ctx<'_> {
         doc.write(&body, self.cnpj, self.now_ms);
         book::store(txn, &key, &mut doc)?;
         let sent = self.auto_send(txn, &key, &mut doc)?;
-        Ok((super::view::render(&key, &doc, self.cnpj), sent))
+        Ok((self.render(&key, &doc), sent))
+    }
+
+    /// An order as this company shows it.
+    pub(super) fn render(&self, key: &str, doc: &OrderDoc) -> Json {
+        super::view::render(key, doc, self.cnpj, self.here_uf().as_deref())
+    }
+
+    /// This company's UF, from its company record (`state`).
+    fn here_uf(&self) -> Option<String> {
+        let id = elo_crdt::DocId::from_key(elo_crdt::Kind::Company, self.cnpj).ok()?;
+        let record = crate::store::read::record(self.db, &id).ok()??;
+        match record.values.get("state") {
+            Some(elo_crdt::FieldValue::Text(uf)) => Some(uf.clone()),
+            _ => None,
+        }
     }
 
     pub fn view(&self, key: &str) -> Result<Json, OrderError> {
@@ -100,7 +115,7 @@ impl Ctx<'_> {
         let table = txn.open_table(crate::store::tables::ORDERS)?;
         let doc = book::load_from(&table, key, self.actor)?
             .ok_or_else(|| OrderError::NotFound(key.into()))?;
-        Ok(super::view::render(key, &doc, self.cnpj))
+        Ok(self.render(key, &doc))
     }
 
     /// Loads an order for a change, refusing one that is not here.
@@ -171,7 +186,7 @@ impl Ctx<'_> {
         let mut owes = !written.is_empty() && self.store_and_owe(&txn, key, &mut doc)?;
         owes |= self.auto_send(&txn, key, &mut doc)?;
         txn.commit()?;
-        Ok((super::view::render(key, &doc, self.cnpj), owes))
+        Ok((self.render(key, &doc), owes))
     }
 
     pub fn receive(
@@ -324,7 +339,7 @@ impl Ctx<'_> {
         doc.write(&next, self.cnpj, self.now_ms);
         let owes = self.store_and_owe(&txn, key, &mut doc)?;
         txn.commit()?;
-        Ok((super::view::render(key, &doc, self.cnpj), owes))
+        Ok((self.render(key, &doc), owes))
     }
 
     pub fn cancel(
@@ -363,7 +378,7 @@ impl Ctx<'_> {
         doc.write(&next, self.cnpj, self.now_ms);
         let owes = self.store_and_owe(&txn, key, &mut doc)?;
         txn.commit()?;
-        Ok((super::view::render(key, &doc, self.cnpj), owes))
+        Ok((self.render(key, &doc), owes))
     }
 
     pub fn list(&self, filter: &super::OrderFilter) -> Result<Vec<Json>, OrderError> {
@@ -381,7 +396,7 @@ impl Ctx<'_> {
                 let Some(doc) = book::load_from(&table, &key, self.actor)? else {
                     continue;
                 };
-                let view = super::view::render(&key, &doc, self.cnpj);
+                let view = self.render(&key, &doc);
                 if filter.matches(&view) {
                     out.push(view);
                     if out.len() == filter.limit {
@@ -402,7 +417,7 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         for (seq, key) in &entries {
             if let Some(doc) = book::load_from(&table, key, self.actor)? {
-                out.push(json!({"seq": seq, "key": key, "order": super::view::render(key, &doc, self.cnpj)}));
+                out.push(json!({"seq": seq, "key": key, "order": self.render(key, &doc)}));
             }
         }
         let through = entries.last().map_or(since.min(last), |(s, _)| *s);
