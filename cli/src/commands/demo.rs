@@ -205,6 +205,7 @@ fn demo(dir: &Path, json_out: bool) -> Result<()> {
     edit_while_apart(&mut demo)?;
     catch_up(&mut demo)?;
     credit_and_stock(&demo)?;
+    order_comes_back_invoiced(&demo)?;
     all_agree(&demo, total)?;
     demo.matriz.stop()?;
     for f in &mut demo.filiais {
@@ -394,7 +395,60 @@ fn credit_and_stock(demo: &Demo) -> Result<()> {
     Ok(())
 }
 
-/// 4. All three hold the same record.
+/// 4. An order of filial 1, sent to the matriz, comes back invoiced.
+///
+/// Filial 1 takes an order it cannot fulfil and sends it to the matriz,
+/// which invoices it; no other company ever holds it.
+fn order_comes_back_invoiced(demo: &Demo) -> Result<()> {
+    let (filial, matriz) = (demo.filiais[0].api()?, demo.matriz.api()?);
+    let order = json!({"date": "2026-12-01", "customer": CPF, "status": "approved",
+        "delivery": {"name": "Ana Souza", "city": "São Paulo", "state": "SP"},
+        "channel": {"id": "site", "name": "Loja virtual"},
+        "items": [{"sku": "PAR-10", "description": "Parafuso", "quantity": "100", "unit_price": "0,35"}]});
+    let created = api::create_order(filial, &order)?;
+    let key = created["key"].as_str().unwrap_or("1").to_string();
+    let t = Instant::now();
+    let sent = api::order_action(filial, &key, "send", &json!({"to": "11.222.333/0001-81"}))?;
+    let link = sent["link"]["id"].as_str().unwrap_or("?").to_string();
+    let mut at_matriz = String::new();
+    let took = wait_for("the order at the matriz", t, || {
+        let page = api::orders(matriz, None, Some("received"), None, 10)?;
+        at_matriz = page["orders"][0]["key"].as_str().unwrap_or("").to_string();
+        Ok(!at_matriz.is_empty())
+    })?;
+    demo.say(format!(
+        "order {key} of filial 1 sent to the matriz (link {}), there as its order {at_matriz} after {}",
+        &link[..8.min(link.len())],
+        ms(took)
+    ));
+    // UF 35 (SP), December 2026, the matriz's CNPJ, model 55, series 1,
+    // number 42, normal emission, a random code; then the check digit.
+    let body = format!(
+        "{}{}{}{}{}{:09}{}{}",
+        "35", "2612", "11222333000181", "55", "001", 42, "1", "00000001"
+    );
+    let chars: Vec<char> = body.chars().collect();
+    let access_key = format!("{body}{}", elo_crdt::order::access_key::check_digit(&chars));
+    let t = Instant::now();
+    api::order_action(
+        matriz,
+        &at_matriz,
+        "invoice",
+        &json!({"number": 42, "series": 1, "access_key": access_key, "issued_at": "2026-12-02"}),
+    )?;
+    let took = wait_for("the invoice at filial 1", t, || {
+        Ok(api::order(filial, &key)?.is_some_and(|o| o["status"] == "invoiced"))
+    })?;
+    let others = api::orders(demo.filiais[1].api()?, None, None, None, 10)?;
+    demo.say(format!(
+        "the matriz invoiced it (NF-e 42); filial 1's order shows invoiced after {}; filial 2 holds {} orders",
+        ms(took),
+        others["orders"].as_array().map_or(0, Vec::len)
+    ));
+    Ok(())
+}
+
+/// 5. All three hold the same record.
 fn all_agree(demo: &Demo, total: Instant) -> Result<()> {
     let mut records = Vec::new();
     for node in demo.all() {
