@@ -394,7 +394,7 @@ pub fn change_order_rule(
     client.send(method, &format!("/v1/order-rules{tail}"), body)
 }
 
-/// `action` is `send`, `invoice` or `cancel`.
+/// `action` is `send`, `invoice`, `cancel` or `split`.
 pub fn order_action(client: &Client, key: &str, action: &str, body: &Value) -> Result<Value> {
     client.send(
         "POST",

@@ -390,3 +390,68 @@ fn rules_send_on_approval_by_uf_and_channel_and_a_manual_send_follows_them() {
         Some(2)
     );
 }
+
+#[test]
+fn a_split_by_stock_sends_two_parts_to_two_companies() {
+    let (mc, fc, gc) = (cnpj(89), cnpj(90), cnpj(91));
+    let (md, fd, gd) = (digits(&mc), digits(&fc), digits(&gc));
+    let m = Company::init(&mc, "Matriz");
+    let m_node = m.start_node();
+    let f = Company::join(&m_node.invite(), &fc, "Filial");
+    let f_node = f.start_node();
+    let g = Company::join(&m_node.invite(), &gc, "Filial 2");
+    let g_node = g.start_node();
+    wait_until("all connected", LIMIT, || {
+        connected(&f_node, &md) && connected(&f_node, &gd)
+    });
+    // The matriz has the pens, G the notebooks; the branch has neither.
+    for (node, sku, qty) in [(&m_node, "CAN-01", "2000"), (&g_node, "CAD-02", "5")] {
+        let product = json!({"description": sku}).to_string();
+        let r = node.request(
+            "PUT",
+            &format!("/v1/records/product/{sku}"),
+            Some(&product),
+            None,
+        );
+        assert!(r.status == 201 || r.status == 200, "{:?}", r.body);
+        let row = json!([{"sku": sku, "quantity": qty}]).to_string();
+        let r = node.request("POST", "/v1/stock", Some(&row), None);
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    wait_until("the stock seen at the branch", LIMIT, || {
+        let a = f_node.get("/v1/stock/CAN-01").body;
+        let b = f_node.get("/v1/stock/CAD-02").body;
+        a["total"]["quantity"] == "2000.000" && b["total"]["quantity"] == "5.000"
+    });
+    let created = f_node.request("POST", "/v1/orders", Some(&order_json()), None);
+    let key = created.body["key"].as_str().expect("key").to_string();
+    let split = |apply: bool| {
+        f_node.request(
+            "POST",
+            &format!("/v1/orders/{key}/split"),
+            Some(&json!({"apply": apply}).to_string()),
+            None,
+        )
+    };
+    let proposal = split(false);
+    assert_eq!(proposal.status, 200, "{:?}", proposal.body);
+    let parts = proposal.body["proposal"]["parts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let to: Vec<&str> = parts.iter().filter_map(|p| p["company"].as_str()).collect();
+    assert_eq!(to, vec![md.as_str(), gd.as_str()], "{:?}", proposal.body);
+    let applied = split(true);
+    assert_eq!(applied.status, 200, "{:?}", applied.body);
+    assert_eq!(
+        applied.body["order"]["parts"].as_array().map(Vec::len),
+        Some(2)
+    );
+    wait_until("one part at each company", LIMIT, || {
+        received(&m_node).len() == 1 && received(&g_node).len() == 1
+    });
+    assert_eq!(received(&m_node)[0]["items"][0]["sku"], "CAN-01");
+    assert_eq!(received(&g_node)[0]["items"][0]["sku"], "CAD-02");
+    assert_eq!(received(&g_node)[0]["link"]["origin"], fd.as_str());
+    assert_eq!(split(true).status, 409, "a second split");
+}

@@ -58,6 +58,15 @@ pub enum OrdersCommand {
         #[arg(long)]
         to: Option<String>,
     },
+    /// Which company of the group can fulfil which lines, from the group's
+    /// stock; with --apply, send each part to its company
+    Split {
+        /// The order's key here
+        key: String,
+        /// Make each part its own order and send it
+        #[arg(long)]
+        apply: bool,
+    },
     /// This company's order settings; with --set, replace them (JSON)
     Settings {
         /// The settings as JSON: cancel_at_origin, use_destination_default_nature,
@@ -183,6 +192,15 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             return Ok(());
         }
         OrdersCommand::Edit { key, change } => api::edit_order(&client, &key, &json_arg(&change)?)?,
+        OrdersCommand::Split { key, apply } => {
+            let answer = api::order_action(&client, &key, "split", &json!({ "apply": apply }))?;
+            if json_out || apply {
+                print_json(&answer);
+            } else {
+                print_split(&answer["proposal"]);
+            }
+            return Ok(());
+        }
         OrdersCommand::Settings { set } => match set {
             Some(text) => api::set_order_settings(&client, &json_arg(&text)?)?,
             None => api::order_settings(&client)?,
@@ -414,5 +432,32 @@ fn fields(json_out: bool) {
     }
     for (n, l) in rows {
         println!("{n:<32} {l}");
+    }
+}
+
+fn print_split(p: &Value) {
+    let line = |l: &Value| {
+        format!(
+            "line {} {} × {}",
+            l["line"],
+            l["quantity"].as_str().unwrap_or(""),
+            l["sku"].as_str().unwrap_or("")
+        )
+    };
+    for part in p["parts"].as_array().into_iter().flatten() {
+        let lines: Vec<String> = part["lines"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(line)
+            .collect();
+        println!(
+            "{}: {}",
+            part["company"].as_str().unwrap_or(""),
+            lines.join("; ")
+        );
+    }
+    for l in p["unfulfilled"].as_array().into_iter().flatten() {
+        println!("no company has: {}", line(l));
     }
 }

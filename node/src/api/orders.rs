@@ -28,6 +28,7 @@ pub(super) fn router() -> Routes {
         .post("/v1/orders/{key}/send", send)
         .post("/v1/orders/{key}/invoice", invoice)
         .post("/v1/orders/{key}/cancel", cancel)
+        .post("/v1/orders/{key}/split", split)
         .get("/v1/order-settings", settings)
         .put("/v1/order-settings", set_settings)
         .get("/v1/order-rules", rules)
@@ -292,6 +293,25 @@ async fn cancel(
         nfe_cancelled,
     } = body_as(&body)?;
     Ok(Json(state.orders.cancel(key, reason, nfe_cancelled).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SplitBody {
+    #[serde(default)]
+    apply: bool,
+}
+
+/// `POST /v1/orders/{key}/split {"apply"?}`: which company can fulfil
+/// which lines, from the group's stock; with `apply`, each part becomes
+/// its own order sent to its company.
+async fn split(
+    State(state): State<ApiState>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let SplitBody { apply } = super::request::body_or_default(&body)?;
+    Ok(Json(state.orders.split(key, apply).await?))
 }
 
 #[derive(Deserialize)]

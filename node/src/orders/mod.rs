@@ -24,6 +24,7 @@ pub mod book;
 pub mod courier;
 mod routing;
 mod rules;
+pub mod split;
 mod view;
 mod write;
 
@@ -206,6 +207,63 @@ impl Orders {
     ) -> Result<Json, OrderError> {
         self.run(move |ctx| ctx.cancel(&key, &reason, nfe_cancelled))
             .await
+    }
+
+    /// Proposes how to split an order by the group's stock, and with
+    /// `apply` makes each part its own order, sent to its company.
+    pub async fn split(&self, key: String, apply: bool) -> Result<Json, OrderError> {
+        let order = self.get(key.clone()).await?;
+        let needs: Vec<split::Need> = order["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| {
+                Some(split::Need {
+                    line: i["line"].as_u64()?,
+                    sku: i["sku"].as_str()?.to_string(),
+                    quantity: elo_crdt::value::parse_decimal(i["quantity"].as_str()?, 3).ok()?,
+                })
+            })
+            .collect();
+        let mut available = std::collections::BTreeMap::new();
+        for need in &needs {
+            if available.contains_key(&need.sku) {
+                continue;
+            }
+            let view = crate::stock::view(
+                &self.inner.store,
+                &self.inner.cnpj,
+                &need.sku,
+                crate::stock::Scope::All,
+            )
+            .await?;
+            let by: Vec<(String, i64)> = view
+                .companies
+                .iter()
+                .filter(|c| c.counted)
+                .filter_map(|c| {
+                    Some((
+                        c.company.clone(),
+                        elo_crdt::value::parse_decimal(&c.available, 3).ok()?,
+                    ))
+                })
+                .collect();
+            available.insert(need.sku.clone(), by);
+        }
+        let proposal = split::propose(&needs, &available, &self.inner.cnpj);
+        if !apply {
+            return Ok(serde_json::json!({"proposal": proposal}));
+        }
+        if !proposal.unfulfilled.is_empty() {
+            return Err(OrderError::Conflict(format!(
+                "the group's stock does not cover the order: {} lines short (see the proposal without apply)",
+                proposal.unfulfilled.len()
+            )));
+        }
+        let order = self
+            .run(move |ctx| ctx.apply_split(&key, &proposal))
+            .await?;
+        Ok(serde_json::json!({"order": order}))
     }
 
     /// The order log after `since`, each entry with the order as it is now.

@@ -59,6 +59,17 @@ impl Ctx<'_> {
         Ok((view["link"].clone(), owes))
     }
 
+    /// Sends a part of a split order to its company.
+    pub(super) fn link_part(
+        &self,
+        txn: &WriteTransaction,
+        key: &str,
+        doc: &mut elo_crdt::order::doc::OrderDoc,
+        to: &str,
+    ) -> Result<bool, OrderError> {
+        self.link(txn, key, doc, to)
+    }
+
     /// Links an order to `to` (or finds it linked there already) and owes
     /// it; a sent order's origin hands it over when its settings say so.
     fn link(

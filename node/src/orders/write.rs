@@ -50,7 +50,7 @@ impl Ctx<'_> {
         let out = inputs
             .iter()
             .map(|i| {
-                self.create(&txn, i).map(|(view, sent)| {
+                self.create(&txn, i, true).map(|(view, sent)| {
                     owes |= sent;
                     view
                 })
@@ -60,11 +60,21 @@ impl Ctx<'_> {
         Ok((out, owes))
     }
 
-    /// One new order; sent at once when a rule says so.
+    /// A part of a split order: a new order, never sent by the rules.
+    pub(super) fn create_part(
+        &self,
+        txn: &redb::WriteTransaction,
+        input: &Json,
+    ) -> Result<(Json, bool), OrderError> {
+        self.create(txn, input, false)
+    }
+
+    /// One new order; sent at once when a rule says so (`by_rules`).
     fn create(
         &self,
         txn: &redb::WriteTransaction,
         input: &Json,
+        by_rules: bool,
     ) -> Result<(Json, bool), OrderError> {
         let mut body =
             OrderBody::default().apply_json(input, WriteMode::Create, LineBlock::Origin)?;
@@ -91,13 +101,42 @@ impl Ctx<'_> {
         let mut doc = OrderDoc::new(self.actor);
         doc.write(&body, self.cnpj, self.now_ms);
         book::store(txn, &key, &mut doc)?;
-        let sent = self.auto_send(txn, &key, &mut doc)?;
+        let sent = by_rules && self.auto_send(txn, &key, &mut doc)?;
         Ok((self.render(&key, &doc), sent))
     }
 
-    /// An order as this company shows it.
+    /// An order as this company shows it; a split one with its parts.
     pub(super) fn render(&self, key: &str, doc: &OrderDoc) -> Json {
-        super::view::render(key, doc, self.cnpj, self.here_uf().as_deref())
+        let mut view = super::view::render(key, doc, self.cnpj, self.here_uf().as_deref());
+        if let Some(parts) = doc.meta(super::split::PARTS) {
+            let parts: Vec<Json> = parts
+                .split(',')
+                .filter_map(|k| {
+                    let part = self.part_view(k)?;
+                    Some(json!({"key": k, "company": part["invoicing_company"],
+                                "status": part["status"], "items": part["items"]}))
+                })
+                .collect();
+            let invoiced = parts.iter().filter(|p| p["status"] == "invoiced").count();
+            let of_parts = match invoiced {
+                0 => "open",
+                n if n == parts.len() => "invoiced",
+                _ => "partially_invoiced",
+            };
+            view["parts"] = Json::Array(parts);
+            view["parts_status"] = json!(of_parts);
+        }
+        if let Some(parent) = doc.meta(super::split::PARENT) {
+            view["split_from"] = json!(parent);
+        }
+        view
+    }
+
+    fn part_view(&self, key: &str) -> Option<Json> {
+        let txn = self.db.begin_read().ok()?;
+        let table = txn.open_table(crate::store::tables::ORDERS).ok()?;
+        let doc = book::load_from(&table, key, self.actor).ok()??;
+        Some(super::view::render(key, &doc, self.cnpj, None))
     }
 
     /// This company's UF, from its company record (`state`).

@@ -91,6 +91,10 @@ pub(super) fn paths(add: &mut AddPath<'_>) {
     add("/v1/orders/{key}/cancel", vec![key()], vec![("post", Op::new("Cancel the order, and the linked one at the other end")
         .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["reason"], "properties": { "reason": { "type": "string" }, "nfe_cancelled": { "type": "boolean" } } }), true)
         .ok("200", "The order, cancelled", order()).err("404", "No such order.").err("409", "Invoiced: cancel the NF-e first."))]);
+    add("/v1/orders/{key}/split", vec![key()], vec![("post", Op::new("Which company can fulfil which lines, from the group's stock; with apply, each part its own order sent to its company")
+        .json_body(json!({ "type": "object", "additionalProperties": false, "properties": { "apply": { "type": "boolean" } } }), false)
+        .ok("200", "The proposal, or the order with its parts", json!({ "type": "object", "properties": { "proposal": { "type": "object" }, "order": order() } }))
+        .err("404", "No such order.").err("409", "Sent, received or split already, or the stock does not cover it."))]);
     add(
         "/v1/order-settings",
         vec![],
