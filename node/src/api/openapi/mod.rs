@@ -140,7 +140,7 @@ fn components() -> Value {
         "parameters": {
             "kind": { "name": "kind", "in": "path", "required": true,
                 "schema": { "type": "string", "enum": ["customer", "supplier", "carrier", "product", "unit", "product_group", "company"] } },
-            "key": { "name": "key", "in": "path", "required": true, "description": "The natural key (a CPF or CNPJ with or without punctuation, a SKU, a unit or group code), a group code, or erp:CODE for this company's own code.", "schema": text }
+            "key": { "name": "key", "in": "path", "required": true, "description": "The natural key (a CPF or CNPJ with or without punctuation, a SKU, a unit or product group code), or erp:CODE for this company's own code. A record's group code is not a key here (`elo get` looks it up among the records).", "schema": text }
         },
         "responses": { "Unauthorized": { "description": "Missing or wrong bearer token.", "content": error["content"].clone() } },
         "schemas": {
