@@ -174,9 +174,7 @@ impl super::write::Ctx<'_> {
                 })
                 .collect();
             child["items"] = serde_json::Value::Array(items);
-            let (view, _) = self.create_part(&txn, &child)?;
-            let child_key = view["key"].as_str().unwrap_or_default().to_string();
-            let mut doc = self.load(&txn, &child_key)?;
+            let (child_key, mut doc, _) = self.create_part(&txn, &child)?;
             doc.set_meta(&[(PARENT, key)], self.cnpj, self.now_ms);
             if part.company == self.cnpj {
                 super::book::store(&txn, &child_key, &mut doc)?;

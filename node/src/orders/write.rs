@@ -41,18 +41,25 @@ pub(super) fn invalid(field: &str, reason: impl Into<String>) -> OrderError {
 impl Ctx<'_> {
     /// Creates orders in one transaction (one commit to disk for the
     /// batch); each is checked alone, and one refused leaves the others.
+    /// One order is answered whole; a bulk write, which answers keys
+    /// only, is not rendered (rendering was most of its cost).
     pub fn create_all(
         &self,
         inputs: &[Json],
     ) -> Result<(Vec<Result<Json, OrderError>>, bool), OrderError> {
         let txn = self.db.begin_write()?;
         let mut owes = false;
+        let whole = inputs.len() == 1;
         let out = inputs
             .iter()
             .map(|i| {
-                self.create(&txn, i, true).map(|(view, sent)| {
+                self.create(&txn, i, true).map(|(key, doc, sent)| {
                     owes |= sent;
-                    view
+                    if whole {
+                        self.render(&key, &doc)
+                    } else {
+                        json!({ "key": key })
+                    }
                 })
             })
             .collect();
@@ -65,7 +72,7 @@ impl Ctx<'_> {
         &self,
         txn: &redb::WriteTransaction,
         input: &Json,
-    ) -> Result<(Json, bool), OrderError> {
+    ) -> Result<(String, OrderDoc, bool), OrderError> {
         self.create(txn, input, false)
     }
 
@@ -75,7 +82,7 @@ impl Ctx<'_> {
         txn: &redb::WriteTransaction,
         input: &Json,
         by_rules: bool,
-    ) -> Result<(Json, bool), OrderError> {
+    ) -> Result<(String, OrderDoc, bool), OrderError> {
         let mut body =
             OrderBody::default().apply_json(input, WriteMode::Create, LineBlock::Origin)?;
         let number = match body.get("number") {
@@ -102,7 +109,7 @@ impl Ctx<'_> {
         doc.write(&body, self.cnpj, self.now_ms);
         book::store(txn, &key, &mut doc)?;
         let sent = by_rules && self.auto_send(txn, &key, &mut doc)?;
-        Ok((self.render(&key, &doc), sent))
+        Ok((key, doc, sent))
     }
 
     /// An order as this company shows it; a split one with its parts.
