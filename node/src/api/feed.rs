@@ -11,13 +11,13 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
-use serde::Deserialize;
+
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 
 use super::error::{ApiError, ApiResult};
-use super::request::{ApiQuery, page_size};
+use super::request::{ApiQuery, SincePage, page_size};
 use super::routes::Routes;
 use super::state::ApiState;
 use crate::store::{ChangeEntry, StoreHandle};
@@ -32,17 +32,9 @@ pub(super) fn router() -> Routes {
         .get("/v1/changes/stream", change_stream)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangesQuery {
-    #[serde(default)]
-    since: u64,
-    limit: Option<usize>,
-}
-
 async fn changes(
     State(state): State<ApiState>,
-    ApiQuery(q): ApiQuery<ChangesQuery>,
+    ApiQuery(q): ApiQuery<SincePage>,
 ) -> ApiResult<Json<Value>> {
     let limit = page_size(q.limit)?;
     let entries = state.store.changes_since(q.since, limit).await?;
@@ -169,7 +161,7 @@ impl Feed {
 async fn change_stream(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<ChangesQuery>,
+    ApiQuery(q): ApiQuery<SincePage>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let since = match headers.get("last-event-id") {
         None => q.since,

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::records::bulk_answer;
-use super::request::{MAX_BULK_RECORDS, body_as, page_size, parse_json};
+use super::request::{ApiQuery, MAX_BULK_RECORDS, SincePage, body_as, page_size, parse_json};
 use super::routes::Routes;
 use super::state::ApiState;
 use crate::orders::{InvoiceInput, OrderError, OrderFilter, OrderRule, OrderSettings, RuleChange};
@@ -105,7 +105,10 @@ struct ListQuery {
 }
 
 /// `GET /v1/orders?status=&direction=sent|received|own&after=&limit=`.
-async fn list(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(state): State<ApiState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
     if let Some(d) = q.direction.as_deref()
         && !["sent", "received", "own"].contains(&d)
     {
@@ -314,19 +317,11 @@ async fn split(
     Ok(Json(state.orders.split(key, apply).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangesQuery {
-    #[serde(default)]
-    since: u64,
-    limit: Option<usize>,
-}
-
 /// `GET /v1/orders/changes?since=&limit=`: orders changed after `since`
 /// (here or at the other end), each once, as they are now.
 async fn changes(
     State(state): State<ApiState>,
-    Query(q): Query<ChangesQuery>,
+    ApiQuery(q): ApiQuery<SincePage>,
 ) -> ApiResult<Json<Value>> {
     let limit = page_size(q.limit)?;
     Ok(Json(state.orders.changes(q.since, limit).await?))

@@ -52,6 +52,16 @@ pub(super) fn body_as<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_value(parse_json(body)?).map_err(|e| ApiError::refused_keys(&e.to_string()))
 }
 
+/// `?since=&limit=`: a page of a log after a sequence number (the change
+/// feed, the order log).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SincePage {
+    #[serde(default)]
+    pub since: u64,
+    pub limit: Option<usize>,
+}
+
 /// A query string read into `T`: an unknown key is 422 naming it, a value
 /// that does not read (`limit=ten`) 422 saying which, both in the API's
 /// error shape.

@@ -377,8 +377,21 @@ impl Ctx<'_> {
             self.cnpj,
             self.now_ms,
         );
+        self.finish_with_status(txn, key, doc, &body, "invoiced")
+    }
+
+    /// Sets the order's status, stores it (owing it to the other end) and
+    /// commits: the end of an invoice and of a cancellation.
+    fn finish_with_status(
+        &self,
+        txn: redb::WriteTransaction,
+        key: &str,
+        mut doc: OrderDoc,
+        body: &OrderBody,
+        status: &str,
+    ) -> Result<(Json, bool), OrderError> {
         let next = body.apply_json(
-            &json!({"status": "invoiced"}),
+            &json!({ "status": status }),
             WriteMode::Patch,
             LineBlock::Origin,
         )?;
@@ -416,15 +429,7 @@ impl Ctx<'_> {
             self.cnpj,
             self.now_ms,
         );
-        let next = body.apply_json(
-            &json!({"status": "cancelled"}),
-            WriteMode::Patch,
-            LineBlock::Origin,
-        )?;
-        doc.write(&next, self.cnpj, self.now_ms);
-        let owes = self.store_and_owe(&txn, key, &mut doc)?;
-        txn.commit()?;
-        Ok((self.render(key, &doc), owes))
+        self.finish_with_status(txn, key, doc, &body, "cancelled")
     }
 
     pub fn list(&self, filter: &super::OrderFilter) -> Result<Vec<Json>, OrderError> {
