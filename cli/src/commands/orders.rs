@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::api;
 use crate::client::Client;
-use crate::output::print_json;
+use crate::output::{cell, print_json};
 
 #[derive(Subcommand, Debug)]
 pub enum OrdersCommand {
@@ -161,12 +161,14 @@ impl RuleArgs {
 }
 
 pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<()> {
-    if matches!(command, OrdersCommand::Fields) {
+    if let OrdersCommand::Fields = command {
         fields(json_out);
         return Ok(());
     }
     let client = Client::open(data)?;
     let answer = match command {
+        // Answered above, without opening the store.
+        OrdersCommand::Fields => return Ok(()),
         OrdersCommand::Create { order } => api::create_order(&client, &json_arg(&order)?)?,
         OrdersCommand::Show { key } => {
             api::order(&client, &key)?.ok_or_else(|| anyhow!("no order {key}"))?
@@ -220,8 +222,8 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
                 let link = &answer["link"];
                 println!(
                     "order {key} sent to {} (link {}); it is delivered when the two nodes are connected",
-                    link["destination"].as_str().unwrap_or("?"),
-                    link["id"].as_str().unwrap_or("?")
+                    cell(&link["destination"]),
+                    cell(&link["id"])
                 );
                 return Ok(());
             }
@@ -246,7 +248,6 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             let body = json!({ "reason": reason, "nfe_cancelled": nfe_cancelled });
             api::order_action(&client, &key, "cancel", &body)?
         }
-        OrdersCommand::Fields => unreachable!("answered above"),
     };
     if json_out || answer.get("key").is_none() {
         print_json(&answer);
@@ -300,10 +301,10 @@ fn print_rules(answer: &Value) {
         println!(
             "{:>3}  to {}  UF {}  channels {}  on {}{}",
             r["id"],
-            r["to"].as_str().unwrap_or(""),
+            cell(&r["to"]),
             list(&r["states"]),
             list(&r["channels"]),
-            r["status"].as_str().unwrap_or(""),
+            cell(&r["status"]),
             r["warning"]
                 .as_str()
                 .map(|w| format!("  ! {w}"))
@@ -328,7 +329,7 @@ fn json_arg(text: &str) -> Result<Value> {
 }
 
 fn print_order(o: &Value) {
-    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let text = cell;
     println!(
         "order {} ({}): {} · customer {} · {}",
         text(&o["key"]),
@@ -356,7 +357,11 @@ fn print_order(o: &Value) {
             text(&l["origin"]),
             text(&l["origin_key"]),
             text(&l["destination"]),
-            l["destination_key"].as_str().unwrap_or("not yet delivered")
+            if l["destination_key"].is_null() {
+                "not yet delivered".to_string()
+            } else {
+                cell(&l["destination_key"])
+            }
         );
     }
     if o["invoice"].is_object() {
@@ -389,11 +394,11 @@ fn print_list(page: &Value) {
     for o in &orders {
         println!(
             "{:>8}  {:<9} {:<19} {:<14} {}",
-            o["key"].as_str().unwrap_or(""),
-            o["direction"].as_str().unwrap_or(""),
-            o["status"].as_str().unwrap_or(""),
-            o["customer"].as_str().unwrap_or(""),
-            o["date"].as_str().unwrap_or("")
+            cell(&o["key"]),
+            cell(&o["direction"]),
+            cell(&o["status"]),
+            cell(&o["customer"]),
+            cell(&o["date"])
         );
     }
     if let Some(next) = page["next_after"].as_str() {
@@ -439,9 +444,9 @@ fn print_split(p: &Value) {
     let line = |l: &Value| {
         format!(
             "line {} {} × {}",
-            l["line"],
-            l["quantity"].as_str().unwrap_or(""),
-            l["sku"].as_str().unwrap_or("")
+            cell(&l["line"]),
+            cell(&l["quantity"]),
+            cell(&l["sku"])
         )
     };
     for part in p["parts"].as_array().into_iter().flatten() {
@@ -451,11 +456,7 @@ fn print_split(p: &Value) {
             .flatten()
             .map(line)
             .collect();
-        println!(
-            "{}: {}",
-            part["company"].as_str().unwrap_or(""),
-            lines.join("; ")
-        );
+        println!("{}: {}", cell(&part["company"]), lines.join("; "));
     }
     for l in p["unfulfilled"].as_array().into_iter().flatten() {
         println!("no company has: {}", line(l));
