@@ -161,17 +161,16 @@ impl RuleArgs {
 }
 
 pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<()> {
-    if let OrdersCommand::Fields = command {
-        fields(json_out);
-        return Ok(());
-    }
-    let client = Client::open(data)?;
+    // Opened by the commands that ask the node (`fields` does not).
+    let client = || Client::open(data);
     let answer = match command {
-        // Answered above, without opening the store.
-        OrdersCommand::Fields => return Ok(()),
-        OrdersCommand::Create { order } => api::create_order(&client, &json_arg(&order)?)?,
+        OrdersCommand::Fields => {
+            fields(json_out);
+            return Ok(());
+        }
+        OrdersCommand::Create { order } => api::create_order(&client()?, &json_arg(&order)?)?,
         OrdersCommand::Show { key } => {
-            api::order(&client, &key)?.ok_or_else(|| anyhow!("no order {key}"))?
+            api::order(&client()?, &key)?.ok_or_else(|| anyhow!("no order {key}"))?
         }
         OrdersCommand::List {
             status,
@@ -180,7 +179,7 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             limit,
         } => {
             let page = api::orders(
-                &client,
+                &client()?,
                 status.as_deref(),
                 direction.as_deref(),
                 after.as_deref(),
@@ -193,9 +192,11 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             }
             return Ok(());
         }
-        OrdersCommand::Edit { key, change } => api::edit_order(&client, &key, &json_arg(&change)?)?,
+        OrdersCommand::Edit { key, change } => {
+            api::edit_order(&client()?, &key, &json_arg(&change)?)?
+        }
         OrdersCommand::Split { key, apply } => {
-            let answer = api::order_action(&client, &key, "split", &json!({ "apply": apply }))?;
+            let answer = api::order_action(&client()?, &key, "split", &json!({ "apply": apply }))?;
             if json_out || apply {
                 print_json(&answer);
             } else {
@@ -204,11 +205,11 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             return Ok(());
         }
         OrdersCommand::Settings { set } => match set {
-            Some(text) => api::set_order_settings(&client, &json_arg(&text)?)?,
-            None => api::order_settings(&client)?,
+            Some(text) => api::set_order_settings(&client()?, &json_arg(&text)?)?,
+            None => api::order_settings(&client()?)?,
         },
         OrdersCommand::Rules { command } => {
-            let answer = rules(&client, command)?;
+            let answer = rules(&client()?, command)?;
             if json_out {
                 print_json(&answer);
             } else {
@@ -217,7 +218,7 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             return Ok(());
         }
         OrdersCommand::Send { key, to } => {
-            let answer = api::order_action(&client, &key, "send", &json!({ "to": to }))?;
+            let answer = api::order_action(&client()?, &key, "send", &json!({ "to": to }))?;
             if !json_out {
                 let link = &answer["link"];
                 println!(
@@ -238,7 +239,7 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
         } => {
             let body = json!({ "number": number, "series": series,
                 "access_key": access_key, "issued_at": issued_at });
-            api::order_action(&client, &key, "invoice", &body)?
+            api::order_action(&client()?, &key, "invoice", &body)?
         }
         OrdersCommand::Cancel {
             key,
@@ -246,7 +247,7 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             nfe_cancelled,
         } => {
             let body = json!({ "reason": reason, "nfe_cancelled": nfe_cancelled });
-            api::order_action(&client, &key, "cancel", &body)?
+            api::order_action(&client()?, &key, "cancel", &body)?
         }
     };
     if json_out || answer.get("key").is_none() {
