@@ -102,7 +102,6 @@ impl OrderBody {
             .filter_map(|rest| rest.split('.').next())
             .filter_map(|id| id.parse().ok())
             .collect();
-        ids.dedup();
         ids.sort_unstable();
         ids.dedup();
         ids

@@ -126,12 +126,7 @@ impl Orders {
         let inner = self.inner.clone();
         let db = inner.store.database()?;
         let (value, owes) = tokio::task::spawn_blocking(move || {
-            let ctx = write::Ctx {
-                db: &db,
-                cnpj: &inner.cnpj,
-                actor: &inner.actor,
-                now_ms: crate::clock::now_ms(),
-            };
+            let ctx = write::Ctx::new(&db, &inner.cnpj, &inner.actor, crate::clock::now_ms());
             f(&ctx)
         })
         .await
@@ -171,10 +166,7 @@ impl Orders {
     }
 
     pub async fn settings(&self) -> Result<OrderSettings, OrderError> {
-        let db = self.inner.store.database()?;
-        tokio::task::spawn_blocking(move || rules::settings(&db))
-            .await
-            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
+        self.run(|ctx| Ok((rules::settings(ctx.db)?, false))).await
     }
 
     pub async fn set_settings(&self, s: OrderSettings) -> Result<OrderSettings, OrderError> {
@@ -182,10 +174,7 @@ impl Orders {
     }
 
     pub async fn rules(&self) -> Result<Vec<OrderRule>, OrderError> {
-        let db = self.inner.store.database()?;
-        tokio::task::spawn_blocking(move || rules::rules(&db))
-            .await
-            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
+        self.run(|ctx| Ok((rules::rules(ctx.db)?, false))).await
     }
 
     /// Adds, replaces (`id`), clones or deletes a rule; answers with the
@@ -297,19 +286,12 @@ impl Orders {
     }
 
     pub(crate) async fn owed(&self) -> Result<Vec<(String, book::Owed)>, OrderError> {
-        let db = self.inner.store.database()?;
-        tokio::task::spawn_blocking(move || book::owed(&db))
-            .await
-            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
-            .map_err(OrderError::from)
+        self.run(|ctx| Ok((book::owed(ctx.db)?, false))).await
     }
 
     pub(crate) async fn order_bytes(&self, key: String) -> Result<Option<Vec<u8>>, OrderError> {
-        let db = self.inner.store.database()?;
-        tokio::task::spawn_blocking(move || book::order_bytes(&db, &key))
+        self.run(move |ctx| Ok((book::order_bytes(ctx.db, &key)?, false)))
             .await
-            .map_err(|e| OrderError::Store(StoreError::Failed(e.to_string())))?
-            .map_err(OrderError::from)
     }
 
     /// Resolves when something new is owed.

@@ -34,7 +34,7 @@ impl Ctx<'_> {
             Some(to) => ident::cnpj(to).map_err(|e| invalid("to", e.to_string()))?,
             None => {
                 let body = doc.body();
-                let rules = rules::rules_in(&txn)?;
+                let (_, rules) = self.sending(&txn)?;
                 let rule = rules.iter().find(|r| r.to != self.cnpj && r.routes(&body));
                 match rule {
                     Some(r) => r.to.clone(),
@@ -59,20 +59,9 @@ impl Ctx<'_> {
         Ok((view["link"].clone(), owes))
     }
 
-    /// Sends a part of a split order to its company.
-    pub(super) fn link_part(
-        &self,
-        txn: &WriteTransaction,
-        key: &str,
-        doc: &mut elo_crdt::order::doc::OrderDoc,
-        to: &str,
-    ) -> Result<bool, OrderError> {
-        self.link(txn, key, doc, to)
-    }
-
     /// Links an order to `to` (or finds it linked there already) and owes
     /// it; a sent order's origin hands it over when its settings say so.
-    fn link(
+    pub(super) fn link(
         &self,
         txn: &WriteTransaction,
         key: &str,
@@ -105,7 +94,7 @@ impl Ctx<'_> {
             ("_link.destination", to),
             ("_link.origin_key", key),
         ];
-        if rules::settings_in(txn)?.cancel_at_origin {
+        if self.sending(txn)?.0.cancel_at_origin {
             meta.push((CLOSED_AT_ORIGIN, "1"));
         }
         doc.set_meta(&meta, self.cnpj, self.now_ms);
@@ -121,12 +110,12 @@ impl Ctx<'_> {
         key: &str,
         doc: &mut elo_crdt::order::doc::OrderDoc,
     ) -> Result<bool, OrderError> {
-        if end_of(doc, self.cnpj) != End::Own || !rules::settings_in(txn)?.send_automatically {
+        let (settings, rules) = self.sending(txn)?;
+        if end_of(doc, self.cnpj) != End::Own || !settings.send_automatically {
             return Ok(false);
         }
         let body = doc.body();
         let status = body.status().as_str();
-        let rules = rules::rules_in(txn)?;
         let Some(rule) = rules
             .iter()
             .find(|r| r.status == status && r.to != self.cnpj && r.routes(&body))

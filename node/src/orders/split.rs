@@ -174,12 +174,12 @@ impl super::write::Ctx<'_> {
                 })
                 .collect();
             child["items"] = serde_json::Value::Array(items);
-            let (child_key, mut doc, _) = self.create_part(&txn, &child)?;
+            let (child_key, mut doc, _) = self.create(&txn, &child, false)?;
             doc.set_meta(&[(PARENT, key)], self.cnpj, self.now_ms);
             if part.company == self.cnpj {
                 super::book::store(&txn, &child_key, &mut doc)?;
             } else {
-                owes |= self.link_part(&txn, &child_key, &mut doc, &part.company)?;
+                owes |= self.link(&txn, &child_key, &mut doc, &part.company)?;
             }
             keys.push(child_key);
         }

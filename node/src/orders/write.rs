@@ -7,12 +7,15 @@ use elo_crdt::order::doc::OrderDoc;
 use elo_crdt::order::{LineBlock, OrderBody, WriteMode};
 use elo_crdt::schema::FieldType;
 use elo_crdt::value::parse_value;
+use std::cell::OnceCell;
+
 use redb::{Database, ReadableDatabase};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::OrderError;
 use super::book::{self, Owed};
+use super::rules::{OrderRule, OrderSettings};
 use super::view::{End, end_of};
 
 /// What a write needs: the database, who this company is, the time.
@@ -21,6 +24,38 @@ pub(super) struct Ctx<'a> {
     pub cnpj: &'a str,
     pub actor: &'a [u8],
     pub now_ms: i64,
+    /// Read once per operation (a page of orders, a bulk create), not once
+    /// per order: this company's UF, and its settings and rules.
+    pub here_uf: OnceCell<Option<String>>,
+    pub sending: OnceCell<(OrderSettings, Vec<OrderRule>)>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(db: &'a Database, cnpj: &'a str, actor: &'a [u8], now_ms: i64) -> Ctx<'a> {
+        Ctx {
+            db,
+            cnpj,
+            actor,
+            now_ms,
+            here_uf: OnceCell::new(),
+            sending: OnceCell::new(),
+        }
+    }
+
+    /// This company's order settings and rules, as they are in `txn`.
+    pub(super) fn sending(
+        &self,
+        txn: &redb::WriteTransaction,
+    ) -> Result<&(OrderSettings, Vec<OrderRule>), OrderError> {
+        if let Some(s) = self.sending.get() {
+            return Ok(s);
+        }
+        let read = (
+            super::rules::settings_in(txn)?,
+            super::rules::rules_in(txn)?,
+        );
+        Ok(self.sending.get_or_init(|| read))
+    }
 }
 
 /// The NF-e the destination's ERP issued for an order.
@@ -67,17 +102,9 @@ impl Ctx<'_> {
         Ok((out, owes))
     }
 
-    /// A part of a split order: a new order, never sent by the rules.
-    pub(super) fn create_part(
-        &self,
-        txn: &redb::WriteTransaction,
-        input: &Json,
-    ) -> Result<(String, OrderDoc, bool), OrderError> {
-        self.create(txn, input, false)
-    }
-
-    /// One new order; sent at once when a rule says so (`by_rules`).
-    fn create(
+    /// One new order; sent at once when a rule says so (`by_rules`; a
+    /// part of a split order never is).
+    pub(super) fn create(
         &self,
         txn: &redb::WriteTransaction,
         input: &Json,
@@ -114,7 +141,8 @@ impl Ctx<'_> {
 
     /// An order as this company shows it; a split one with its parts.
     pub(super) fn render(&self, key: &str, doc: &OrderDoc) -> Json {
-        let mut view = super::view::render(key, doc, self.cnpj, self.here_uf().as_deref());
+        let here_uf = self.here_uf.get_or_init(|| self.read_here_uf());
+        let mut view = super::view::render(key, doc, self.cnpj, here_uf.as_deref());
         if let Some(parts) = doc.meta(super::split::PARTS) {
             let parts: Vec<Json> = parts
                 .split(',')
@@ -147,7 +175,7 @@ impl Ctx<'_> {
     }
 
     /// This company's UF, from its company record (`state`).
-    fn here_uf(&self) -> Option<String> {
+    fn read_here_uf(&self) -> Option<String> {
         let id = elo_crdt::DocId::from_key(elo_crdt::Kind::Company, self.cnpj).ok()?;
         let record = crate::store::read::record(self.db, &id).ok()??;
         match record.values.get("state") {
@@ -295,7 +323,7 @@ impl Ctx<'_> {
         txn: &redb::WriteTransaction,
         body: &OrderBody,
     ) -> Result<Option<(String, &'static str)>, OrderError> {
-        let settings = super::rules::settings_in(txn)?;
+        let (settings, _) = self.sending(txn)?;
         let default = settings.default_nature.clone();
         if settings.use_destination_default_nature {
             return Ok(default.map(|d| (d, "this company's default")));
