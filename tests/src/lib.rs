@@ -257,6 +257,19 @@ pub fn free_ports(n: usize) -> Vec<u16> {
     out
 }
 
+/// A valid access key for `emitter`'s NF-e `number`, series 1, issued in
+/// SP in December 2026 (what the destination's ERP reports).
+pub fn access_key(emitter: &str, number: u32) -> String {
+    elo_crdt::order::access_key::compose(elo_crdt::order::access_key::KeyParts {
+        uf: "35",
+        aamm: "2612",
+        emitter_cnpj: emitter,
+        model: "55",
+        series: 1,
+        number,
+    })
+}
+
 /// Polls `f` every 10 ms until it holds; panics with `what` after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use elo_crdt::order::doc::OrderDoc;
 use elo_net::protocol::{RequestBody, ResponseBody};
-use elo_tests::{Company, RunningNode, cnpj, digits, free_ports, wait_until};
+use elo_tests::{Company, RunningNode, access_key, cnpj, digits, free_ports, wait_until};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -23,13 +23,6 @@ fn order_json() -> String {
            "items": [{"sku": "CAN-01", "description": "Caneta", "quantity": "1.000,000", "unit_price": "1,50"},
                      {"sku": "CAD-02", "quantity": 2, "unit_price": "10.25"}]})
     .to_string()
-}
-
-/// A valid access key for `emitter`'s NF-e `number`, series 1, December 2026.
-fn access_key(emitter: &str, number: u32) -> String {
-    let body = format!("352612{emitter}55001{number:09}100000001");
-    let chars: Vec<char> = body.chars().collect();
-    format!("{body}{}", elo_crdt::order::access_key::check_digit(&chars))
 }
 
 fn connected(node: &RunningNode, cnpj: &str) -> bool {

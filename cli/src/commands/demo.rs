@@ -421,14 +421,15 @@ fn order_comes_back_invoiced(demo: &Demo) -> Result<()> {
         &link[..8.min(link.len())],
         ms(took)
     ));
-    // UF 35 (SP), December 2026, the matriz's CNPJ, model 55, series 1,
-    // number 42, normal emission, a random code; then the check digit.
-    let body = format!(
-        "{}{}{}{}{}{:09}{}{}",
-        "35", "2612", "11222333000181", "55", "001", 42, "1", "00000001"
-    );
-    let chars: Vec<char> = body.chars().collect();
-    let access_key = format!("{body}{}", elo_crdt::order::access_key::check_digit(&chars));
+    // The key the matriz's ERP would report: SP, December 2026, NF-e 42.
+    let access_key = elo_crdt::order::access_key::compose(elo_crdt::order::access_key::KeyParts {
+        uf: "35",
+        aamm: "2612",
+        emitter_cnpj: "11222333000181",
+        model: "55",
+        series: 1,
+        number: 42,
+    });
     let t = Instant::now();
     api::order_action(
         matriz,

@@ -149,6 +149,31 @@ pub fn check_digit(first_43: &[char]) -> u8 {
     }
 }
 
+/// The parts of a key, as [`compose`] takes them.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyParts<'a> {
+    /// The IBGE code of the UF, two digits (`35` is SP).
+    pub uf: &'a str,
+    /// Year and month of issue, `AAMM`.
+    pub aamm: &'a str,
+    pub emitter_cnpj: &'a str,
+    /// `55` (NF-e) or `65` (NFC-e).
+    pub model: &'a str,
+    pub series: u32,
+    pub number: u32,
+}
+
+/// A key made of its parts with its check digit, normal emission and a
+/// fixed random code: what an ERP reports, for the demo and tests.
+pub fn compose(p: KeyParts<'_>) -> String {
+    let body = format!(
+        "{}{}{}{}{:03}{:09}100000001",
+        p.uf, p.aamm, p.emitter_cnpj, p.model, p.series, p.number
+    );
+    let chars: Vec<char> = body.chars().collect();
+    format!("{body}{}", check_digit(&chars))
+}
+
 fn number_in(digits: &str) -> u32 {
     // Only called on positions already checked to be digits.
     digits.parse().unwrap_or(u32::MAX)
@@ -256,11 +281,31 @@ mod tests {
         ));
     }
 
-    /// Builds a key with a valid check digit from its parts.
     fn key_of(uf: &str, aamm: &str, cnpj: &str, model: &str) -> String {
-        let body = format!("{uf}{aamm}{cnpj}{model}001000000042100000001");
-        let chars: Vec<char> = body.chars().collect();
-        format!("{body}{}", check_digit(&chars))
+        compose(KeyParts {
+            uf,
+            aamm,
+            emitter_cnpj: cnpj,
+            model,
+            series: 1,
+            number: 42,
+        })
+    }
+
+    #[test]
+    fn a_composed_key_is_the_published_one() {
+        let key = compose(KeyParts {
+            uf: "33",
+            aamm: "1503",
+            emitter_cnpj: "08370779000149",
+            model: "55",
+            series: 1,
+            number: 110093,
+        });
+        // The published key differs only in its random code (cNF).
+        assert_eq!(&key[..35], &RJ_2015[..35]);
+        let f = facts("08370779000149", 1, 110093, "2015-03-20");
+        assert!(AccessKey::check(&key, &f).is_ok(), "{key}");
     }
 
     #[test]

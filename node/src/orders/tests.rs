@@ -72,9 +72,15 @@ fn one(results: Result<Vec<Result<Json, OrderError>>, OrderError>) -> Json {
 
 /// A valid access key for the matriz's NF-e 42, series 1, December 2026.
 fn matriz_key() -> String {
-    let body = format!("35{}{MATRIZ}55001000000042100000001", "2612");
-    let chars: Vec<char> = body.chars().collect();
-    format!("{body}{}", elo_crdt::order::access_key::check_digit(&chars))
+    use elo_crdt::order::access_key::{KeyParts, compose};
+    compose(KeyParts {
+        uf: "35",
+        aamm: "2612",
+        emitter_cnpj: MATRIZ,
+        model: "55",
+        series: 1,
+        number: 42,
+    })
 }
 
 #[tokio::test]

@@ -433,23 +433,6 @@ fn bench_order(n: u64) -> serde_json::Value {
         "channel": {"id": "site", "name": "Loja"}, "items": items})
 }
 
-/// A valid access key for `emitter`'s NF-e `number`, series 1, December 2026.
-fn bench_access_key(emitter: &str, number: u64) -> String {
-    let body = format!("352612{emitter}55001{number:09}100000001");
-    let digits: Vec<u32> = body.chars().map(|c| u32::from(c) - 48).collect();
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .zip((2u32..=9).cycle())
-        .map(|(d, w)| d * w)
-        .sum();
-    let dv = match sum % 11 {
-        0 | 1 => 0,
-        r => 11 - r,
-    };
-    format!("{body}{dv}")
-}
-
 fn orders(n: u64) {
     let (mc, fc) = (cnpj(91), cnpj(92));
     let m = Company::init(&mc, "Matriz");
@@ -489,7 +472,7 @@ fn orders(n: u64) {
         });
         let m_key = m_key.unwrap_or_default();
         let invoice = serde_json::json!({"number": i + 1, "series": 1,
-            "access_key": bench_access_key(&md, i + 1), "issued_at": "2026-12-02"});
+            "access_key": elo_tests::access_key(&md, (i + 1) as u32), "issued_at": "2026-12-02"});
         let t = Instant::now();
         let r = m_node.request(
             "POST",
