@@ -165,12 +165,8 @@ pub fn order_bytes(db: &Database, key: &str) -> Result<Option<Vec<u8>>, StoreErr
     Ok(table.get(key)?.map(|g| g.value().to_vec()))
 }
 
-/// Orders after `after` (by key order of their number), up to `limit`.
-pub fn keys_after(
-    db: &Database,
-    after: Option<&str>,
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
+/// Every order key after `after`, in the order of their numbers.
+pub fn keys_after(db: &Database, after: Option<&str>) -> Result<Vec<String>, StoreError> {
     let txn = db.begin_read()?;
     let table = txn.open_table(ORDERS)?;
     let mut keys: Vec<String> = Vec::new();
@@ -178,12 +174,13 @@ pub fn keys_after(
         keys.push(item?.0.value().to_string());
     }
     // Keys are numbers: sort them as numbers, not as text.
-    keys.sort_by_key(|k| (k.len(), k.clone()));
+    keys.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
     let start = match after {
         Some(a) => keys.partition_point(|k| (k.len(), k.as_str()) <= (a.len(), a)),
         None => 0,
     };
-    Ok(keys.into_iter().skip(start).take(limit).collect())
+    keys.drain(..start);
+    Ok(keys)
 }
 
 /// The order log after `since`: (sequence, key), at most `limit`.

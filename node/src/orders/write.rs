@@ -464,26 +464,19 @@ impl Ctx<'_> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(crate::store::tables::ORDERS)?;
         let mut out = Vec::new();
-        let mut after = filter.after.clone();
-        // Pages of keys until the page is full: filters may skip many.
-        while out.len() < filter.limit {
-            let keys = book::keys_after(self.db, after.as_deref(), 500)?;
-            let Some(last) = keys.last().cloned() else {
-                break;
+        // The keys in order once (they sort as numbers, not as stored),
+        // then orders until the page is full: filters may skip many.
+        for key in book::keys_after(self.db, filter.after.as_deref())? {
+            let Some(doc) = book::load_from(&table, &key, self.actor)? else {
+                continue;
             };
-            for key in keys {
-                let Some(doc) = book::load_from(&table, &key, self.actor)? else {
-                    continue;
-                };
-                let view = self.render(&key, &doc);
-                if filter.matches(&view) {
-                    out.push(view);
-                    if out.len() == filter.limit {
-                        break;
-                    }
+            let view = self.render(&key, &doc);
+            if filter.matches(&view) {
+                out.push(view);
+                if out.len() == filter.limit {
+                    break;
                 }
             }
-            after = Some(last);
         }
         Ok(out)
     }
