@@ -238,6 +238,49 @@ fn an_order_sent_while_apart_is_delivered_once_after_both_restart() {
     assert_eq!(received(&m_node).len(), 1);
 }
 
+/// The origin dies after the destination took the order and before the
+/// origin heard so: after its restart it delivers again, and the
+/// destination still holds one order; a send by hand again changes nothing.
+#[test]
+fn an_origin_killed_between_sent_and_acknowledged_makes_no_second_order() {
+    let (mc, fc) = (cnpj(86), cnpj(87));
+    let ports = free_ports(2);
+    let at = |p: u16| format!("/ip4/127.0.0.1/tcp/{p}");
+    let (m_listen, f_listen) = (at(ports[0]), at(ports[1]));
+    let m_args = ["--listen", m_listen.as_str(), "--no-mdns"];
+    let f_args = ["--listen", f_listen.as_str(), "--no-mdns"];
+    let m = Company::init(&mc, "Matriz");
+    let m_node = m.start_node_with(&m_args);
+    let f = Company::join(&m_node.invite(), &fc, "Filial");
+    let fault = [("ELO_FAULT", Path::new("exit-before-order-ack"))];
+    let mut f_node = f.start_node_with_env(&f_args, &fault);
+    wait_until("connected", LIMIT, || connected(&f_node, &digits(&mc)));
+
+    let created = f_node.request("POST", "/v1/orders", Some(&order_json()), None);
+    let key = created.body["key"].as_str().expect("key").to_string();
+    let to = json!({"to": mc}).to_string();
+    let sent = f_node.request("POST", &format!("/v1/orders/{key}/send"), Some(&to), None);
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    let link = sent.body["link"]["id"].clone();
+    wait_until("the branch died before the acknowledgement", LIMIT, || {
+        matches!(f_node.child.try_wait(), Ok(Some(_)))
+    });
+    assert_eq!(received(&m_node).len(), 1, "the matriz took the order");
+    drop(f_node);
+
+    let f_node = f.start_node_with(&f_args);
+    wait_until("acknowledged after the restart", LIMIT, || {
+        f_node.get(&format!("/v1/orders/{key}")).body["link"]["destination_key"].is_string()
+    });
+    let again = f_node.request("POST", &format!("/v1/orders/{key}/send"), Some(&to), None);
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(again.body["link"]["id"], link, "the same link");
+    std::thread::sleep(Duration::from_secs(2));
+    let at_matriz = received(&m_node);
+    assert_eq!(at_matriz.len(), 1, "one order at the matriz: {at_matriz:?}");
+    assert_eq!(at_matriz[0]["link"]["id"], link);
+}
+
 #[test]
 fn rules_send_on_approval_by_uf_and_channel_and_a_manual_send_follows_them() {
     let (mc, fc, gc) = (cnpj(86), cnpj(87), cnpj(88));

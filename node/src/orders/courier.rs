@@ -84,6 +84,7 @@ pub async fn run(
             };
             match net.request(peer, body).await {
                 Ok(ResponseBody::OrderTaken { key }) => {
+                    crash_point("exit-before-order-ack");
                     refused.remove(&link);
                     if let Err(e) = orders.delivered(link, o.seq, key).await {
                         tracing::warn!("cannot note an order delivered: {e}");
@@ -101,5 +102,15 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Where a test crashes the node on purpose (`ELO_FAULT=NAME`): at once,
+/// with no clean-up, as a power cut or a kill there would. A node started
+/// without `ELO_FAULT` never stops here.
+fn crash_point(name: &str) {
+    if std::env::var("ELO_FAULT").is_ok_and(|v| v == name) {
+        eprintln!("ELO_FAULT={name}: stopping here on purpose");
+        std::process::abort();
     }
 }
