@@ -42,18 +42,23 @@ pub struct ConflictValue {
 /// One order's automerge document.
 pub struct OrderDoc {
     doc: AutoCommit,
+    /// The heads when it was loaded or last stored: what changed since is
+    /// what the order log tells the ERP. Empty for an order new here.
+    stored: Vec<ChangeHash>,
 }
 
 impl OrderDoc {
     pub fn new(actor: &[u8]) -> OrderDoc {
         OrderDoc {
             doc: AutoCommit::new().with_actor(ActorId::from(actor)),
+            stored: Vec::new(),
         }
     }
 
     pub fn load(bytes: &[u8], actor: &[u8]) -> Result<OrderDoc, DocError> {
-        let doc = AutoCommit::load(bytes)?.with_actor(ActorId::from(actor));
-        Ok(OrderDoc { doc })
+        let mut doc = AutoCommit::load(bytes)?.with_actor(ActorId::from(actor));
+        let stored = doc.get_heads();
+        Ok(OrderDoc { doc, stored })
     }
 
     pub fn save(&mut self) -> Vec<u8> {
@@ -62,6 +67,41 @@ impl OrderDoc {
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.doc.get_heads()
+    }
+
+    /// What changed since the order was loaded or last stored, by the
+    /// names the API shows: a field's path (`status`, `items.3.quantity`),
+    /// or `link`, `invoice`, `cancellation`, `operation_nature`, `control`
+    /// for what the node keeps; `created` for an order new here.
+    pub fn changed_since_stored(&mut self) -> Vec<String> {
+        if self.stored.is_empty() {
+            return vec!["created".to_string()];
+        }
+        let (before, after) = (self.stored.clone(), self.doc.get_heads());
+        let mut out: Vec<String> = Vec::new();
+        for patch in self.doc.diff(&before, &after) {
+            let key = match &patch.action {
+                automerge::PatchAction::PutMap { key, .. }
+                | automerge::PatchAction::DeleteMap { key } => key,
+                _ => continue,
+            };
+            if let Some(name) = changed_name(key)
+                && !out.contains(&name)
+            {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    /// The order is on disk as it is now.
+    pub fn mark_stored(&mut self) {
+        self.stored = self.doc.get_heads();
+    }
+
+    /// The order is new here (received from the other end of its link).
+    pub fn mark_new(&mut self) {
+        self.stored.clear();
     }
 
     /// Merges another copy's bytes (a whole save or changes); true if
@@ -185,6 +225,27 @@ impl OrderDoc {
         }
         out
     }
+}
+
+/// The name a changed key has in the order log: the node's keys by what
+/// they are part of; which company an actor is, not at all.
+fn changed_name(key: &str) -> Option<String> {
+    if key.starts_with(ACTOR) {
+        return None;
+    }
+    let Some(node_key) = key.strip_prefix('_') else {
+        return Some(key.to_string());
+    };
+    let part = node_key.split('.').next().unwrap_or(node_key);
+    Some(
+        match part {
+            "nature" => "operation_nature",
+            "cancel" => "cancellation",
+            "origin" => "control",
+            other => other,
+        }
+        .to_string(),
+    )
 }
 
 /// The field type of a stored path, to render its value.

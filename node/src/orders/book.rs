@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::OrderError;
 use crate::store::StoreError;
 use crate::store::tables::{
-    META, META_ORDER_LOG_SEQ, META_ORDER_NUMBER, ORDER_LINKS, ORDER_LOG, ORDER_OUTBOX, ORDER_SEQ,
-    ORDERS,
+    META, META_ORDER_LOG_SEQ, META_ORDER_NUMBER, ORDER_CHANGED, ORDER_LINKS, ORDER_LOG,
+    ORDER_OUTBOX, ORDER_SEQ, ORDERS,
 };
 
 /// A linked order owed to the other end.
@@ -99,7 +99,9 @@ pub(super) fn store(
     key: &str,
     doc: &mut OrderDoc,
 ) -> Result<u64, StoreError> {
+    let changed = doc.changed_since_stored();
     txn.open_table(ORDERS)?.insert(key, doc.save().as_slice())?;
+    doc.mark_stored();
     let seq = read_u64(txn, META_ORDER_LOG_SEQ)? + 1;
     write_u64(txn, META_ORDER_LOG_SEQ, seq)?;
     let mut log = txn.open_table(ORDER_LOG)?;
@@ -109,7 +111,29 @@ pub(super) fn store(
         log.remove(old)?;
     }
     log.insert(seq, key)?;
+    let what = serde_json::json!({ "seq": seq, "changed": changed }).to_string();
+    txn.open_table(ORDER_CHANGED)?
+        .insert(key, what.as_bytes())?;
     Ok(seq)
+}
+
+/// What the latest change of an order touched (see
+/// `OrderDoc::changed_since_stored`); none for an order stored before
+/// elo kept it.
+pub(super) fn changed_of(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Vec<String>, StoreError> {
+    let Some(bytes) = table.get(key)? else {
+        return Ok(Vec::new());
+    };
+    let v: serde_json::Value = serde_json::from_slice(bytes.value()).unwrap_or_default();
+    Ok(v["changed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect())
 }
 
 pub(super) fn link_key(txn: &WriteTransaction, link: &str) -> Result<Option<String>, StoreError> {

@@ -277,3 +277,80 @@ async fn an_order_from_a_company_that_is_not_its_origin_is_refused() {
             .is_empty()
     );
 }
+
+/// The latest change of an order in the order log, at `book`.
+async fn latest_change(book: &Book, key: &str) -> Json {
+    let log = book.orders.changes(0, 100).await.expect("log");
+    log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["key"] == key)
+        .cloned()
+        .expect("logged")
+}
+
+#[tokio::test]
+async fn the_order_log_says_what_changed_at_each_end() {
+    let filial = book(FILIAL, 1);
+    let matriz = book(MATRIZ, 2);
+    one(filial.orders.create(vec![order()]).await);
+    assert_eq!(
+        latest_change(&filial, "1").await["changed"],
+        json!(["created"])
+    );
+    filial
+        .orders
+        .send("1".into(), Some(MATRIZ.into()))
+        .await
+        .expect("sent");
+    assert_eq!(
+        latest_change(&filial, "1").await["changed"],
+        json!(["link"])
+    );
+    deliver(&filial, &matriz).await;
+    let at_matriz = latest_change(&matriz, "1").await;
+    assert_eq!(at_matriz["changed"], json!(["created"]));
+    assert_eq!(at_matriz["link"]["origin"], FILIAL);
+    assert_eq!(at_matriz["invoices_here"], true);
+
+    // The destination edits a line's quantity: the origin's log names it.
+    matriz
+        .orders
+        .edit(
+            "1".into(),
+            json!({"items": [{"line": 1, "quantity": 12}, {"line": 2}]}),
+        )
+        .await
+        .expect("edited");
+    deliver(&matriz, &filial).await;
+    let at_filial = latest_change(&filial, "1").await;
+    // (The destination's own link keys, its key for the order, come too.)
+    let changed = at_filial["changed"].as_array().expect("changed");
+    assert!(changed.contains(&json!("items.1.quantity")), "{at_filial}");
+    assert!(!changed.contains(&json!("status")), "{at_filial}");
+    assert_eq!(
+        at_filial["invoices_here"], false,
+        "the origin must not invoice it"
+    );
+
+    matriz
+        .orders
+        .invoice(
+            "1".into(),
+            InvoiceInput {
+                number: 42,
+                series: 1,
+                access_key: matriz_key(),
+                issued_at: "2026-12-02".into(),
+            },
+        )
+        .await
+        .expect("invoiced");
+    deliver(&matriz, &filial).await;
+    let mut changed: Vec<String> =
+        serde_json::from_value(latest_change(&filial, "1").await["changed"].clone())
+            .expect("names");
+    changed.sort();
+    assert_eq!(changed, ["invoice", "status"]);
+}

@@ -290,6 +290,7 @@ impl Ctx<'_> {
         }
         let mut doc = OrderDoc::load(bytes, self.actor)
             .map_err(|e| OrderError::Refused(format!("the order does not load: {e}")))?;
+        doc.mark_new();
         let says = |k: &str| doc.meta(k);
         if says("_link.id").as_deref() != Some(link)
             || says("_link.origin").as_deref() != Some(from)
@@ -481,15 +482,70 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    /// This company's own codes for the order's customer and products,
+    /// where it has them (what its ERP calls them).
+    fn own_codes(&self, order: &Json) -> Result<Json, OrderError> {
+        use elo_crdt::{DocId, Kind};
+        let customer = order["customer"].as_str();
+        let skus: Vec<&str> = order["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["sku"].as_str())
+            .collect();
+        let mut ids = Vec::new();
+        if let Some(c) = customer {
+            ids.push(
+                DocId::from_key(Kind::Customer, c)
+                    .ok()
+                    .map(|d| d.to_string()),
+            );
+        }
+        ids.extend(skus.iter().map(|s| {
+            DocId::from_key(Kind::Product, s)
+                .ok()
+                .map(|d| d.to_string())
+        }));
+        let known: Vec<String> = ids.iter().flatten().cloned().collect();
+        let mut codes = crate::store::local::own_codes_of(self.db, &known)?.into_iter();
+        let mut next = |id: &Option<String>| id.as_ref().and_then(|_| codes.next().flatten());
+        let mut ids = ids.iter();
+        let mut out = serde_json::Map::new();
+        if customer.is_some()
+            && let Some(code) = ids.next().and_then(&mut next)
+        {
+            out.insert("customer".into(), json!(code));
+        }
+        let products: serde_json::Map<String, Json> = skus
+            .iter()
+            .zip(ids)
+            .filter_map(|(sku, id)| Some(((*sku).to_string(), json!(next(id)?))))
+            .collect();
+        if !products.is_empty() {
+            out.insert("products".into(), Json::Object(products));
+        }
+        Ok(Json::Object(out))
+    }
+
     pub fn changes(&self, since: u64, limit: usize) -> Result<Json, OrderError> {
         let entries = book::log_since(self.db, since, limit)?;
         let txn = self.db.begin_read()?;
         let table = txn.open_table(crate::store::tables::ORDERS)?;
+        let changed = txn.open_table(crate::store::tables::ORDER_CHANGED)?;
         let last = book::last_log_seq(&txn)?;
         let mut out = Vec::new();
         for (seq, key) in &entries {
             if let Some(doc) = book::load_from(&table, key, self.actor)? {
-                out.push(json!({"seq": seq, "key": key, "order": self.render(key, &doc)}));
+                let order = self.render(key, &doc);
+                out.push(json!({
+                    "seq": seq,
+                    "key": key,
+                    "changed": book::changed_of(&changed, key)?,
+                    "link": order.get("link"),
+                    "invoices_here": order["invoices_here"],
+                    "own_codes": self.own_codes(&order)?,
+                    "order": order,
+                }));
             }
         }
         let through = entries.last().map_or(since.min(last), |(s, _)| *s);

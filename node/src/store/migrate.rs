@@ -15,8 +15,8 @@ use super::checkpoint::ReplicatedLog;
 use super::stored::meta_u64;
 use super::tables::{
     CHANGES, CHECKPOINTS, CHECKPOINTS_V1, DOC_SEQ, DOCS, META, META_SCHEMA,
-    META_STOCK_CHECKPOINT_V1, ORDER_LINKS, ORDER_LOG, ORDER_OUTBOX, ORDER_SEQ, ORDERS, OWN_CODE_OF,
-    OWN_CODES, RESTRICTED, STOCK, STOCK_LOG, WITHHELD,
+    META_STOCK_CHECKPOINT_V1, ORDER_CHANGED, ORDER_LINKS, ORDER_LOG, ORDER_OUTBOX, ORDER_SEQ,
+    ORDERS, OWN_CODE_OF, OWN_CODES, RESTRICTED, STOCK, STOCK_LOG, WITHHELD,
 };
 
 /// The schema version this build writes.
@@ -38,6 +38,7 @@ pub(crate) fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(WITHHELD)?;
     txn.open_table(ORDERS)?;
     txn.open_table(ORDER_LINKS)?;
+    txn.open_table(ORDER_CHANGED)?;
     txn.open_table(ORDER_OUTBOX)?;
     txn.open_table(ORDER_LOG)?;
     txn.open_table(ORDER_SEQ)?;

@@ -43,7 +43,7 @@ mod batch;
 mod checkpoint;
 mod entry;
 mod error;
-mod local;
+pub(crate) mod local;
 mod merge;
 mod migrate;
 mod op;

@@ -84,6 +84,9 @@ pub const ORDER_OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("ord
 pub const ORDER_LOG: TableDefinition<u64, &str> = TableDefinition::new("order-log-1");
 /// The reverse: order key → its latest sequence number.
 pub const ORDER_SEQ: TableDefinition<&str, u64> = TableDefinition::new("order-seq-1");
+/// Order key → what its latest change touched (JSON: `seq`, `changed`),
+/// for the order log's readers.
+pub const ORDER_CHANGED: TableDefinition<&str, &[u8]> = TableDefinition::new("order-changed-1");
 
 // ---- Metadata ----
 

@@ -56,7 +56,7 @@ pub(super) fn paths(add: &mut AddPath<'_>) {
         .query("since", json!({ "type": "integer", "default": 0 }), "The last sequence seen.")
         .query("limit", json!({ "type": "integer", "minimum": 1 }), "How many (default 100).")
         .reads_query()
-        .ok("200", "The changes", json!({ "type": "object", "properties": { "entries": { "type": "array", "items": { "type": "object", "properties": { "seq": { "type": "integer" }, "key": { "type": "string" }, "order": order() } } }, "last_seq": { "type": "integer" }, "latest_seq": { "type": "integer" } } })))]);
+        .ok("200", "The changes", json!({ "type": "object", "properties": { "entries": { "type": "array", "items": { "type": "object", "properties": { "seq": { "type": "integer" }, "key": { "type": "string" }, "changed": { "type": "array", "items": { "type": "string" } }, "link": { "type": ["object", "null"] }, "invoices_here": { "type": "boolean" }, "own_codes": { "type": "object" }, "order": order() } } }, "last_seq": { "type": "integer" }, "latest_seq": { "type": "integer" } } })))]);
     add(
         "/v1/orders/{key}",
         vec![key()],
