@@ -95,6 +95,10 @@ pub enum OrdersCommand {
         /// The date of issue, YYYY-MM-DD
         #[arg(long)]
         issued_at: String,
+        /// A line this NF-e covers, whole (`2`) or in part (`2:1,5`);
+        /// repeat for several [default: everything not invoiced yet]
+        #[arg(long = "line", value_name = "LINE[:QUANTITY]")]
+        lines: Vec<String>,
     },
     /// Cancel an order (and the linked one at the other company)
     Cancel {
@@ -236,9 +240,14 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             series,
             access_key,
             issued_at,
+            lines,
         } => {
+            let items = lines
+                .iter()
+                .map(|l| invoiced_line(l))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let body = json!({ "number": number, "series": series,
-                "access_key": access_key, "issued_at": issued_at });
+                "access_key": access_key, "issued_at": issued_at, "items": items });
             api::order_action(&client()?, &key, "invoice", &body)?
         }
         OrdersCommand::Cancel {
@@ -365,14 +374,28 @@ fn print_order(o: &Value) {
             }
         );
     }
-    if o["invoice"].is_object() {
-        let i = &o["invoice"];
+    let invoices = match o["invoices"].as_array() {
+        Some(all) => all.clone(),
+        None => o.get("invoice").into_iter().cloned().collect(),
+    };
+    for i in invoices.iter().filter(|i| i.is_object()) {
+        let lines: Vec<String> = i["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| format!("line {} × {}", c["line"], text(&c["quantity"])))
+            .collect();
         println!(
-            "  invoiced: NF-e {} series {} key {} on {}",
+            "  invoiced: NF-e {} series {} key {} on {}{}",
             i["number"],
             i["series"],
             text(&i["access_key"]),
-            text(&i["issued_at"])
+            text(&i["issued_at"]),
+            if lines.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", lines.join(", "))
+            }
         );
     }
     if o["invoices_here"] == false {
@@ -462,4 +485,19 @@ fn print_split(p: &Value) {
     for l in p["unfulfilled"].as_array().into_iter().flatten() {
         println!("no company has: {}", line(l));
     }
+}
+
+/// `2` (the whole line 2) or `2:1,5` (1,5 of line 2), as the API takes it.
+fn invoiced_line(text: &str) -> anyhow::Result<serde_json::Value> {
+    let (line, quantity) = match text.split_once(':') {
+        Some((l, q)) => (l, Some(q.trim())),
+        None => (text, None),
+    };
+    let line: u64 = line.trim().parse().map_err(|_| {
+        anyhow::anyhow!("--line {text:?}: say the line number, then :QUANTITY if only part of it")
+    })?;
+    Ok(match quantity {
+        Some(q) => json!({ "line": line, "quantity": q }),
+        None => json!({ "line": line }),
+    })
 }

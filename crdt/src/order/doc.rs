@@ -240,6 +240,7 @@ fn changed_name(key: &str) -> Option<String> {
     Some(
         match part {
             "nature" => "operation_nature",
+            "invoices" | "invoiced" => "invoice",
             "cancel" => "cancellation",
             "origin" => "control",
             other => other,

@@ -17,11 +17,13 @@
 //! - `routing.rs`: sending: by hand, by the rules, automatically; the
 //!   settings and rules kept.
 //! - `rules.rs`: the settings and rules themselves, and how a rule matches.
+//! - `invoices.rs`: the NF-e of an order, whole or for some lines.
 //! - `view.rs`: an order as the API shows it.
 //! - `courier.rs`: the task that delivers what is owed to connected ends.
 
 pub mod book;
 pub mod courier;
+mod invoices;
 mod routing;
 mod rules;
 pub mod split;
@@ -38,7 +40,7 @@ use crate::store::{StoreError, StoreHandle};
 pub use routing::RuleChange;
 pub use rules::{OrderRule, OrderSettings};
 pub use view::OrderFilter;
-pub use write::InvoiceInput;
+pub use write::{InvoiceInput, InvoicedLine};
 
 /// Why an order operation did nothing.
 #[derive(Debug, thiserror::Error)]

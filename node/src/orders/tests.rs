@@ -72,6 +72,11 @@ fn one(results: Result<Vec<Result<Json, OrderError>>, OrderError>) -> Json {
 
 /// A valid access key for the matriz's NF-e 42, series 1, December 2026.
 fn matriz_key() -> String {
+    matriz_access_key(42)
+}
+
+/// A valid access key for the matriz's NF-e `number`, series 1.
+fn matriz_access_key(number: u32) -> String {
     use elo_crdt::order::access_key::{KeyParts, compose};
     compose(KeyParts {
         uf: "35",
@@ -79,7 +84,7 @@ fn matriz_key() -> String {
         emitter_cnpj: MATRIZ,
         model: "55",
         series: 1,
-        number: 42,
+        number,
     })
 }
 
@@ -134,6 +139,7 @@ async fn a_sent_order_arrives_once_comes_back_invoiced_and_edits_travel_both_way
         series: 1,
         access_key: key,
         issued_at: "2026-12-02".into(),
+        items: Vec::new(),
     };
     let refused = filial
         .orders
@@ -343,6 +349,7 @@ async fn the_order_log_says_what_changed_at_each_end() {
                 series: 1,
                 access_key: matriz_key(),
                 issued_at: "2026-12-02".into(),
+                items: Vec::new(),
             },
         )
         .await
@@ -353,4 +360,78 @@ async fn the_order_log_says_what_changed_at_each_end() {
             .expect("names");
     changed.sort();
     assert_eq!(changed, ["invoice", "status"]);
+}
+
+fn nfe(number: u32, lines: Json) -> InvoiceInput {
+    InvoiceInput {
+        number,
+        series: 1,
+        access_key: matriz_access_key(number),
+        issued_at: "2026-12-02".into(),
+        items: serde_json::from_value(lines).expect("lines"),
+    }
+}
+
+#[tokio::test]
+async fn an_invoice_of_some_lines_makes_the_order_partially_invoiced_at_both_ends() {
+    let filial = book(FILIAL, 1);
+    let matriz = book(MATRIZ, 2);
+    one(filial.orders.create(vec![order()]).await);
+    filial
+        .orders
+        .send("1".into(), Some(MATRIZ.into()))
+        .await
+        .expect("sent");
+    deliver(&filial, &matriz).await;
+
+    // Line 1 has 10: more than that, or a line the order lacks, is refused.
+    for (lines, field) in [
+        (
+            json!([{"line": 1, "quantity": "10,5"}]),
+            "items[0].quantity",
+        ),
+        (json!([{"line": 9}]), "items[0].line"),
+    ] {
+        let refused = matriz.orders.invoice("1".into(), nfe(7, lines)).await;
+        match refused {
+            Err(OrderError::Invalid(e)) => assert_eq!(e.0[0].field, field, "{e:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    let part = matriz
+        .orders
+        .invoice("1".into(), nfe(7, json!([{"line": 1, "quantity": "4"}])))
+        .await
+        .expect("part invoiced");
+    assert_eq!(part["status"], "partially_invoiced");
+    deliver(&matriz, &filial).await;
+    let at_filial = filial.orders.get("1".into()).await.expect("get");
+    assert_eq!(at_filial["status"], "partially_invoiced");
+    assert_eq!(
+        at_filial["invoices"][0]["items"],
+        json!([{"line": 1, "quantity": "4.000"}])
+    );
+
+    // The same NF-e twice is refused; the rest (no lines named) completes it.
+    let again = matriz
+        .orders
+        .invoice("1".into(), nfe(7, json!([{"line": 2}])))
+        .await;
+    assert!(matches!(again, Err(OrderError::Conflict(_))), "{again:?}");
+    let rest = matriz
+        .orders
+        .invoice("1".into(), nfe(8, json!([])))
+        .await
+        .expect("the rest invoiced");
+    assert_eq!(rest["status"], "invoiced");
+    assert_eq!(
+        rest["invoices"][1]["items"],
+        json!([{"line": 1, "quantity": "6.000"}, {"line": 2, "quantity": "1.000"}])
+    );
+    let third = matriz.orders.invoice("1".into(), nfe(9, json!([]))).await;
+    assert!(matches!(third, Err(OrderError::Conflict(_))), "{third:?}");
+    deliver(&matriz, &filial).await;
+    let at_filial = filial.orders.get("1".into()).await.expect("get");
+    assert_eq!(at_filial["status"], "invoiced");
+    assert_eq!(at_filial["invoice"]["number"], 8);
 }

@@ -130,6 +130,10 @@ pub(super) fn render(key: &str, doc: &OrderDoc, me: &str, here_uf: Option<&str>)
             }
         }
         out.insert("invoice".into(), invoice);
+        let all = super::invoices::Invoiced::list(doc);
+        if !all.is_empty() {
+            out.insert("invoices".into(), json!(all));
+        }
     }
     if let Some(cancel) = group("_cancel", &["reason", "by", "at_ms"]) {
         out.insert("cancellation".into(), cancel);

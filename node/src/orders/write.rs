@@ -67,6 +67,20 @@ pub struct InvoiceInput {
     pub access_key: String,
     /// `YYYY-MM-DD`.
     pub issued_at: String,
+    /// The lines this NF-e covers, each whole or in part; none: every
+    /// quantity not invoiced yet.
+    #[serde(default)]
+    pub items: Vec<InvoicedLine>,
+}
+
+/// One line of an order an NF-e covers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicedLine {
+    pub line: u64,
+    /// How much of the line (`2,5`, `"2.500"`, 2); none: what is left of it.
+    #[serde(default)]
+    pub quantity: Option<Json>,
 }
 
 pub(super) fn invalid(field: &str, reason: impl Into<String>) -> OrderError {
@@ -377,11 +391,6 @@ impl Ctx<'_> {
                 doc.meta("_link.destination").unwrap_or_default()
             )));
         }
-        if let Some(existing) = doc.meta("_invoice.access_key") {
-            return Err(OrderError::Conflict(format!(
-                "order {key} is invoiced already (NF-e {existing}): one order, one invoice"
-            )));
-        }
         let body = doc.body();
         if body.status() == elo_crdt::order::OrderStatus::Cancelled {
             return Err(OrderError::Conflict(format!("order {key} is cancelled")));
@@ -394,7 +403,32 @@ impl Ctx<'_> {
         };
         let access = AccessKey::check(&input.access_key, &facts)
             .map_err(|e| invalid("access_key", e.to_string()))?;
+        let mut invoiced = super::invoices::Invoiced::of(&doc);
+        if let Some(existing) = invoiced.complete_by(&body) {
+            return Err(OrderError::Conflict(format!(
+                "order {key} is invoiced already (NF-e {existing}): one order, one invoice"
+            )));
+        }
+        if invoiced.has_key(access.as_str()) {
+            return Err(OrderError::Conflict(format!(
+                "NF-e {} is on order {key} already",
+                access.as_str()
+            )));
+        }
+        let covers = invoiced.cover(&body, &input.items)?;
+        let status = invoiced.add(
+            super::invoices::Invoice {
+                number: input.number,
+                series: input.series,
+                access_key: access.as_str().to_string(),
+                issued_at: input.issued_at.clone(),
+                by: self.cnpj.to_string(),
+                items: covers,
+            },
+            &body,
+        );
         let (number, series) = (input.number.to_string(), input.series.to_string());
+        let (all, lines) = invoiced.to_meta();
         doc.set_meta(
             &[
                 ("_invoice.number", &number),
@@ -402,11 +436,13 @@ impl Ctx<'_> {
                 ("_invoice.access_key", access.as_str()),
                 ("_invoice.issued_at", &input.issued_at),
                 ("_invoice.by", self.cnpj),
+                (super::invoices::ALL, &all),
+                (super::invoices::LINES, &lines),
             ],
             self.cnpj,
             self.now_ms,
         );
-        self.finish_with_status(txn, key, doc, &body, "invoiced")
+        self.finish_with_status(txn, key, doc, &body, status)
     }
 
     /// Sets the order's status, stores it (owing it to the other end) and

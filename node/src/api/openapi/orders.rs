@@ -22,6 +22,7 @@ pub(super) fn schemas() -> Value {
                 "operation_nature": text, "direction": { "type": "string", "enum": ["own", "sent", "received"] },
                 "link": schema("OrderLink"),
                 "invoice": { "type": "object", "properties": { "number": { "type": "integer" }, "series": { "type": "integer" }, "access_key": text, "issued_at": text, "by": text } },
+                "invoices": { "type": "array", "description": "Every NF-e of the order, each with the lines it covers", "items": { "type": "object" } },
                 "conflicts": { "type": "array", "items": { "type": "object", "properties": { "field": text, "values": { "type": "array", "items": { "type": "object", "properties": { "value": {}, "by": text } } } } } } } },
         "OrderLink": { "type": "object", "properties": { "id": text, "origin": text, "destination": text, "origin_key": text, "destination_key": text } },
         "OrderRule": { "type": "object", "required": ["to"], "properties": { "id": { "type": "integer" }, "to": text,
@@ -86,7 +87,8 @@ pub(super) fn paths(add: &mut AddPath<'_>) {
         .err("404", "No such order, or to is not a member.").err("409", "Sent elsewhere already, or cancelled."))]);
     add("/v1/orders/{key}/invoice", vec![key()], vec![("post", Op::new("The NF-e this company issued for the order; the access key is checked")
         .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["number", "series", "access_key", "issued_at"], "properties": {
-            "number": { "type": "integer" }, "series": { "type": "integer" }, "access_key": { "type": "string" }, "issued_at": { "type": "string", "description": "YYYY-MM-DD" } } }), true)
+            "number": { "type": "integer" }, "series": { "type": "integer" }, "access_key": { "type": "string" }, "issued_at": { "type": "string", "description": "YYYY-MM-DD" },
+            "items": { "type": "array", "description": "The lines this NF-e covers (none: everything not invoiced yet)", "items": { "type": "object", "additionalProperties": false, "required": ["line"], "properties": { "line": { "type": "integer" }, "quantity": { "type": ["string", "number"], "description": "Part of the line (none: what is left of it)" } } } } } }), true)
         .ok("200", "The order, invoiced", order()).err("404", "No such order.").err("409", "Invoiced already, or cancelled."))]);
     add("/v1/orders/{key}/cancel", vec![key()], vec![("post", Op::new("Cancel the order, and the linked one at the other end")
         .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["reason"], "properties": { "reason": { "type": "string" }, "nfe_cancelled": { "type": "boolean" } } }), true)
