@@ -364,7 +364,7 @@ impl InProcess {
             .await?;
             anyhow::Ok(handle)
         })?;
-        let orders = elo_node::orders::Orders::of(&store, &company);
+        let orders = elo_node::orders::Orders::of(&store, &company, primary.clone());
         let app = router(ApiState {
             orders,
             store: store.clone(),

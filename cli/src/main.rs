@@ -302,8 +302,8 @@ enum Command {
     },
     /// The fields of each kind, with their Portuguese labels
     Fields {
-        /// Only this kind [default: every kind]
-        kind: Option<Kind>,
+        /// Only this kind, or `order` [default: every kind of record]
+        kind: Option<records::FieldsOf>,
         /// As a Markdown table (as in the README)
         #[arg(long)]
         markdown: bool,

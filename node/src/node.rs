@@ -86,7 +86,7 @@ pub async fn run(
         primary.clone(),
         stopping.clone(),
     ));
-    let orders = crate::orders::Orders::of(&handle, &company);
+    let orders = crate::orders::Orders::of(&handle, &company, primary.clone());
     let mesh = match config.mesh.clone() {
         Some(m) => Some(
             Replication::start(

@@ -55,7 +55,7 @@ impl Node {
         )
         .await
         .expect("the primary task starts");
-        let orders = elo_node::orders::Orders::of(&store, &company);
+        let orders = elo_node::orders::Orders::of(&store, &company, primary.clone());
         let app = api::router(ApiState {
             orders,
             store,

@@ -196,3 +196,27 @@ fn with_a_node_by_host_name_resync_names_the_members() {
     assert_eq!(ok["members"], 1, "{ok}");
     node.stop();
 }
+
+#[test]
+fn fields_describes_orders_too_and_types_in_words() {
+    let c = Company::init(&cnpj(71), "Matriz");
+    let out = c.elo_ok(&["fields", "order"]);
+    let text = stdout(&out);
+    assert!(text.contains("items[].quantity"), "{text}");
+    assert!(text.contains("Quantidade"), "{text}");
+    let customer = json_line(&c.elo(&["--json", "fields", "customer"]));
+    let name = customer[0]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["name"] == "name")
+        .cloned()
+        .expect("name");
+    assert!(
+        name["type"].as_str().is_some_and(|t| t.starts_with("text")),
+        "{name}"
+    );
+    let unknown = c.elo(&["fields", "pedido"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("order"), "{}", stderr(&unknown));
+}

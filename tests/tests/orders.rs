@@ -18,6 +18,7 @@ const MARKER: &str = "ORDER-MARKER-93";
 fn order_json() -> String {
     json!({"date": "2026-12-01", "customer": "529.982.247-25", "status": "approved",
            "notes": MARKER,
+           "customer_record": {"name": "Ana Souza", "phone": "81 3333-0000"},
            "delivery": {"name": "Ana", "city": "Recife", "state": "PE", "zip_code": "50010-000"},
            "channel": {"id": "ml", "name": "Mercado Livre", "intermediary_cnpj": "03.007.331/0001-41"},
            "items": [{"sku": "CAN-01", "description": "Caneta", "quantity": "1.000,000", "unit_price": "1,50"},
@@ -27,6 +28,15 @@ fn order_json() -> String {
 
 fn connected(node: &RunningNode, cnpj: &str) -> bool {
     node.member(cnpj)["connected"] == true
+}
+
+/// Whether `company` holds a range of the table `order`, as `node` sees it.
+fn holds_order_numbers(node: &RunningNode, company: &str) -> bool {
+    let ranges = node.get("/v1/ranges").body;
+    ranges["ranges"].as_array().is_some_and(|all| {
+        all.iter()
+            .any(|r| r["table"] == "order" && r["company"] == company && r["committed"] == true)
+    })
 }
 
 fn received(node: &RunningNode) -> Vec<Value> {
@@ -84,10 +94,30 @@ fn a_branch_order_is_invoiced_at_the_head_office_and_no_other_company_sees_it() 
         None,
     );
     assert_eq!(uf.status, 200, "{:?}", uf.body);
+    // The product's record goes with the order; its price (a part of a
+    // field-level category) does not.
+    let product = f_node.put(
+        "/v1/records/product/CAN-01",
+        r#"{"description": "Caneta azul", "unit": "UN", "sale_price": "2,00"}"#,
+    );
+    assert_eq!(product.status, 201, "{:?}", product.body);
 
     let created = f_node.request("POST", "/v1/orders", Some(&order_json()), None);
     assert_eq!(created.status, 201, "{:?}", created.body);
     let key = created.body["key"].as_str().expect("key").to_string();
+    // Its number is a code of the branch's own range for the table order.
+    let number = created.body["number"].as_i64().expect("number");
+    let ranges = f_node.get("/v1/ranges").body;
+    let own = ranges["ranges"]
+        .as_array()
+        .expect("ranges")
+        .iter()
+        .any(|r| {
+            r["table"] == "order"
+                && r["company"] == fd.as_str()
+                && (r["from"].as_i64()..=r["to"].as_i64()).contains(&Some(number))
+        });
+    assert!(own, "order {number} not in the branch's range: {ranges}");
     let sent = f_node.request(
         "POST",
         &format!("/v1/orders/{key}/send"),
@@ -108,6 +138,10 @@ fn a_branch_order_is_invoiced_at_the_head_office_and_no_other_company_sees_it() 
     assert_eq!(at_m["link"]["origin"], fd.as_str());
     assert_eq!(at_m["items"][0]["quantity"], "1000.000");
     assert_eq!(at_m["channel"]["intermediary_cnpj"], "03007331000141");
+    assert_eq!(at_m["customer_record"]["name"], "Ana Souza");
+    let with = &at_m["product_records"]["CAN-01"];
+    assert_eq!(with["description"], "Caneta azul", "{at_m}");
+    assert!(with.get("sale_price").is_none(), "{with}");
     assert_eq!(at_m["invoices_here"], true);
     // A person in PE, invoiced from SP: an interstate sale.
     assert_eq!(at_m["fiscal"]["operation"], "sale", "{at_m}");
@@ -211,6 +245,10 @@ fn an_order_sent_while_apart_is_delivered_once_after_both_restart() {
     let f = Company::join(&m_node.invite(), &fc, "Filial");
     let f_node = f.start_node_with(&f_args);
     wait_until("connected", LIMIT, || connected(&f_node, &digits(&mc)));
+    // The branch holds its block of order numbers before it is apart.
+    wait_until("a block of order numbers at the branch", LIMIT, || {
+        holds_order_numbers(&f_node, &digits(&fc))
+    });
     m_node.stop();
 
     // Sent while the matriz is down: owed, then the branch stops too.
@@ -255,6 +293,9 @@ fn an_origin_killed_between_sent_and_acknowledged_makes_no_second_order() {
     let fault = [("ELO_FAULT", Path::new("exit-before-order-ack"))];
     let mut f_node = f.start_node_with_env(&f_args, &fault);
     wait_until("connected", LIMIT, || connected(&f_node, &digits(&mc)));
+    wait_until("a block of order numbers at the branch", LIMIT, || {
+        holds_order_numbers(&f_node, &digits(&fc))
+    });
 
     let created = f_node.request("POST", "/v1/orders", Some(&order_json()), None);
     let key = created.body["key"].as_str().expect("key").to_string();

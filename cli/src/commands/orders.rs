@@ -100,6 +100,12 @@ pub enum OrdersCommand {
         #[arg(long = "line", value_name = "LINE[:QUANTITY]")]
         lines: Vec<String>,
     },
+    /// Send the invoice data held here (order settings' send_fiscal_data
+    /// off) to the order's origin
+    SendFiscal {
+        /// The order's key here
+        key: String,
+    },
     /// Cancel an order (and the linked one at the other company)
     Cancel {
         /// The order's key here
@@ -249,6 +255,9 @@ pub fn orders(data: &DataDir, command: OrdersCommand, json_out: bool) -> Result<
             let body = json!({ "number": number, "series": series,
                 "access_key": access_key, "issued_at": issued_at, "items": items });
             api::order_action(&client()?, &key, "invoice", &body)?
+        }
+        OrdersCommand::SendFiscal { key } => {
+            api::order_action(&client()?, &key, "fiscal", &json!({}))?
         }
         OrdersCommand::Cancel {
             key,
@@ -430,8 +439,9 @@ fn print_list(page: &Value) {
     }
 }
 
-/// `elo orders fields`: every field of an order with its label.
-fn fields(json_out: bool) {
+/// `elo orders fields` (`elo fields order`): every field of an order with
+/// its label.
+pub fn fields(json_out: bool) {
     use elo_crdt::order::{GROUPS, LISTS, SCALARS};
     let mut rows: Vec<(String, &str)> = SCALARS
         .iter()

@@ -151,15 +151,44 @@ pub fn changes(data: &DataDir, since: u64, limit: usize, json_out: bool) -> Resu
     Ok(())
 }
 
-/// The fields of each kind, with their Portuguese labels.
-pub fn fields(kind: Option<Kind>, markdown: bool, json_out: bool) -> Result<()> {
+/// What `elo fields` describes: a record kind, or orders.
+#[derive(Clone, Copy, Debug)]
+pub enum FieldsOf {
+    Kind(Kind),
+    Order,
+}
+
+impl std::str::FromStr for FieldsOf {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "order" | "orders" => Ok(FieldsOf::Order),
+            _ => s
+                .parse::<Kind>()
+                .map(FieldsOf::Kind)
+                .map_err(|e| format!("{e}, or order")),
+        }
+    }
+}
+
+/// The fields of each kind (or of an order), with their Portuguese labels.
+pub fn fields(of: Option<FieldsOf>, markdown: bool, json_out: bool) -> Result<()> {
+    let kind = match of {
+        Some(FieldsOf::Order) => {
+            super::orders::fields(json_out);
+            return Ok(());
+        }
+        Some(FieldsOf::Kind(k)) => Some(k),
+        None => None,
+    };
     let kinds: Vec<Kind> = kind.map_or_else(|| Kind::ALL.to_vec(), |k| vec![k]);
     if json_out {
         let v: Vec<Value> = kinds
             .iter()
             .map(|k| {
                 json!({ "kind": k.as_str(), "fields": schema::fields(*k).iter().map(|f| json!({
-                    "name": f.name, "label_pt": f.label_pt, "type": format!("{:?}", f.ty), "category": f.category.as_str() })).collect::<Vec<_>>() })
+                    "name": f.name, "label_pt": f.label_pt, "type": type_name(f.ty), "category": f.category.as_str() })).collect::<Vec<_>>() })
             })
             .collect();
         print_json(&Value::Array(v));

@@ -240,7 +240,8 @@ fn changed_name(key: &str) -> Option<String> {
     Some(
         match part {
             "nature" => "operation_nature",
-            "invoices" | "invoiced" => "invoice",
+            "invoices" | "invoiced" | "fiscal" => "invoice",
+            "with" => "records",
             "cancel" => "cancellation",
             "origin" => "control",
             other => other,

@@ -26,6 +26,9 @@ use crate::value::FieldValue;
 pub use spec::{GROUPS, LISTS, SCALARS};
 pub use status::OrderStatus;
 
+/// The ID range table orders are numbered from, at each company.
+pub const ORDER_TABLE: &str = "order";
+
 /// A leaf's path: `status`, `delivery.city`, `items.3.quantity` (3 is the
 /// line id, not a position).
 pub type Path = String;

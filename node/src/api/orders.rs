@@ -27,6 +27,7 @@ pub(super) fn router() -> Routes {
         .patch("/v1/orders/{key}", edit)
         .post("/v1/orders/{key}/send", send)
         .post("/v1/orders/{key}/invoice", invoice)
+        .post("/v1/orders/{key}/fiscal", send_fiscal)
         .post("/v1/orders/{key}/cancel", cancel)
         .post("/v1/orders/{key}/split", split)
         .get("/v1/order-settings", settings)
@@ -47,6 +48,7 @@ impl From<OrderError> for ApiError {
             }
             OrderError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             OrderError::Refused(m) => ApiError::unprocessable(m),
+            OrderError::NoNumber(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_code", m),
             OrderError::Store(s) => s.into(),
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -274,6 +276,15 @@ async fn invoice(
 ) -> ApiResult<Json<Value>> {
     let input: InvoiceInput = body_as(&body)?;
     Ok(Json(state.orders.invoice(key, input).await?))
+}
+
+/// `POST /v1/orders/{key}/fiscal`: sends the invoice data held here
+/// (`send_fiscal_data` off) to the order's origin.
+async fn send_fiscal(
+    State(state): State<ApiState>,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(state.orders.send_fiscal(key).await?))
 }
 
 #[derive(Deserialize)]

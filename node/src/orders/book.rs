@@ -143,6 +143,15 @@ pub(super) fn link_key(txn: &WriteTransaction, link: &str) -> Result<Option<Stri
         .map(|g| g.value().to_string()))
 }
 
+/// The key of the order of `link` here, if it is here.
+pub(super) fn linked(db: &Database, link: &str) -> Result<Option<String>, StoreError> {
+    let txn = db.begin_read()?;
+    Ok(txn
+        .open_table(ORDER_LINKS)?
+        .get(link)?
+        .map(|g| g.value().to_string()))
+}
+
 pub(super) fn set_link(txn: &WriteTransaction, link: &str, key: &str) -> Result<(), StoreError> {
     txn.open_table(ORDER_LINKS)?.insert(link, key)?;
     Ok(())

@@ -18,12 +18,14 @@
 //!   settings and rules kept.
 //! - `rules.rs`: the settings and rules themselves, and how a rule matches.
 //! - `invoices.rs`: the NF-e of an order, whole or for some lines.
+//! - `records.rs`: the customer's and products' records going with one.
 //! - `view.rs`: an order as the API shows it.
 //! - `courier.rs`: the task that delivers what is owed to connected ends.
 
 pub mod book;
 pub mod courier;
 mod invoices;
+mod records;
 mod routing;
 mod rules;
 pub mod split;
@@ -36,6 +38,7 @@ use elo_crdt::ValidationError;
 use serde_json::Value as Json;
 use tokio::sync::Notify;
 
+use crate::primary::PrimaryHandle;
 use crate::store::{StoreError, StoreHandle};
 pub use routing::RuleChange;
 pub use rules::{OrderRule, OrderSettings};
@@ -57,6 +60,10 @@ pub enum OrderError {
     /// The request is well formed but not allowed (the text says why).
     #[error("{0}")]
     Refused(String),
+    /// No order number can be had now (this company's range for the table
+    /// `order` is used up and no primary answers); the text says what to do.
+    #[error("{0}")]
+    NoNumber(String),
     #[error("stored order {0} is damaged: {1}")]
     Damaged(String, String),
     #[error(transparent)]
@@ -91,28 +98,67 @@ struct Inner {
     actor: Vec<u8>,
     /// Rung when something is owed to another company.
     owed: Notify,
+    /// Where order numbers come from: this company's ID range for the
+    /// table `order`, so a number names one order across the group. None
+    /// (a book on its own, in tests): the store's own counter.
+    numbers: Option<PrimaryHandle>,
 }
 
+pub use elo_crdt::order::ORDER_TABLE;
+
 impl Orders {
-    pub fn new(store: StoreHandle, cnpj: String, actor: Vec<u8>) -> Orders {
+    pub fn new(
+        store: StoreHandle,
+        cnpj: String,
+        actor: Vec<u8>,
+        numbers: Option<PrimaryHandle>,
+    ) -> Orders {
         Orders {
             inner: Arc::new(Inner {
                 store,
                 cnpj,
                 actor,
                 owed: Notify::new(),
+                numbers,
             }),
         }
     }
 
-    /// The order book of the company whose store `store` is. Its order
-    /// changes are made as its node's id, as its records' are.
-    pub fn of(store: &crate::store::StoreHandle, company: &crate::data_dir::Company) -> Orders {
+    /// The order book of the company whose store `store` is, numbering
+    /// orders from its range for the table `order`. Its order changes are
+    /// made as its node's id, as its records' are.
+    pub fn of(
+        store: &crate::store::StoreHandle,
+        company: &crate::data_dir::Company,
+        numbers: PrimaryHandle,
+    ) -> Orders {
         let actor = company
             .peer_id
             .parse::<elo_net::PeerId>()
             .map_or_else(|_| company.peer_id.as_bytes().to_vec(), |p| p.to_bytes());
-        Orders::new(store.clone(), company.cnpj.clone(), actor)
+        Orders::new(store.clone(), company.cnpj.clone(), actor, Some(numbers))
+    }
+
+    /// `count` order numbers from this company's range (none without a
+    /// range to draw from). Codes drawn for orders that are then refused
+    /// are not given again: numbers may have gaps, never repeats.
+    async fn draw(&self, count: usize) -> Result<Vec<u64>, OrderError> {
+        let Some(primary) = &self.inner.numbers else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<u64> = Vec::with_capacity(count);
+        while out.len() < count {
+            let codes = primary
+                .codes(ORDER_TABLE, count - out.len(), crate::primary::BLOCK_WAIT)
+                .await
+                .map_err(|e| {
+                    OrderError::NoNumber(format!(
+                        "no order number can be had now ({e}); give the order its number (`number`), or try again once the primary is reachable (elo ranges)"
+                    ))
+                })?;
+            out.extend(codes.into_iter().filter_map(|c| u64::try_from(c).ok()));
+        }
+        Ok(out)
     }
 
     pub fn company(&self) -> &str {
@@ -125,10 +171,20 @@ impl Orders {
         &self,
         f: impl FnOnce(&write::Ctx<'_>) -> Result<(T, bool), OrderError> + Send + 'static,
     ) -> Result<T, OrderError> {
+        self.run_numbered(Vec::new(), f).await
+    }
+
+    /// [`Self::run`] with order numbers drawn for the orders `f` makes.
+    async fn run_numbered<T: Send + 'static>(
+        &self,
+        numbers: Vec<u64>,
+        f: impl FnOnce(&write::Ctx<'_>) -> Result<(T, bool), OrderError> + Send + 'static,
+    ) -> Result<T, OrderError> {
         let inner = self.inner.clone();
         let db = inner.store.database()?;
         let (value, owes) = tokio::task::spawn_blocking(move || {
             let ctx = write::Ctx::new(&db, &inner.cnpj, &inner.actor, crate::clock::now_ms());
+            ctx.numbers.replace(numbers.into());
             f(&ctx)
         })
         .await
@@ -139,14 +195,20 @@ impl Orders {
         Ok(value)
     }
 
-    /// Creates orders (one JSON object each); each stands or fails alone.
     /// Creates orders (one JSON object each) in one commit; each stands or
-    /// fails alone. An error of the whole (the store) stores none.
+    /// fails alone. An error of the whole (the store) stores none. Orders
+    /// the ERP gave no `number` get one from this company's range.
     pub async fn create(
         &self,
         inputs: Vec<Json>,
     ) -> Result<Vec<Result<Json, OrderError>>, OrderError> {
-        self.run(move |ctx| ctx.create_all(&inputs)).await
+        let unnumbered = inputs
+            .iter()
+            .filter(|i| i.get("number").is_none_or(Json::is_null))
+            .count();
+        let numbers = self.draw(unnumbered).await?;
+        self.run_numbered(numbers, move |ctx| ctx.create_all(&inputs))
+            .await
     }
 
     pub async fn get(&self, key: String) -> Result<Json, OrderError> {
@@ -188,6 +250,11 @@ impl Orders {
 
     pub async fn invoice(&self, key: String, input: InvoiceInput) -> Result<Json, OrderError> {
         self.run(move |ctx| ctx.invoice(&key, &input)).await
+    }
+
+    /// Sends invoice data held here (`send_fiscal_data` off) to the origin.
+    pub async fn send_fiscal(&self, key: String) -> Result<Json, OrderError> {
+        self.run(move |ctx| ctx.release_fiscal(&key)).await
     }
 
     pub async fn cancel(
@@ -251,8 +318,9 @@ impl Orders {
                 proposal.unfulfilled.len()
             )));
         }
+        let numbers = self.draw(proposal.parts.len()).await?;
         let order = self
-            .run(move |ctx| ctx.apply_split(&key, &proposal))
+            .run_numbered(numbers, move |ctx| ctx.apply_split(&key, &proposal))
             .await?;
         Ok(serde_json::json!({"order": order}))
     }
@@ -272,8 +340,20 @@ impl Orders {
         their_key: String,
         doc: Vec<u8>,
     ) -> Result<String, OrderError> {
-        self.run(move |ctx| Ok((ctx.receive(&from, &link, &their_key, &doc)?, false)))
-            .await
+        let known = {
+            let link = link.clone();
+            self.run(move |ctx| Ok((book::linked(ctx.db, &link)?, false)))
+                .await?
+        };
+        // A new order here takes this company's next number.
+        let numbers = match known {
+            Some(_) => Vec::new(),
+            None => self.draw(1).await?,
+        };
+        self.run_numbered(numbers, move |ctx| {
+            Ok((ctx.receive(&from, &link, &their_key, &doc)?, false))
+        })
+        .await
     }
 
     /// The other end stored the order (as `their_key`) as it was at `seq`.

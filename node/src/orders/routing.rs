@@ -72,6 +72,7 @@ impl Ctx<'_> {
             return match end_of(doc, self.cnpj) {
                 // Sending again: the same link, delivered again.
                 End::Origin if doc.meta("_link.destination").as_deref() == Some(to) => {
+                    self.records_with(txn, doc)?;
                     self.store_and_owe(txn, key, doc)
                 }
                 End::Destination => Err(OrderError::Refused(format!(
@@ -98,8 +99,28 @@ impl Ctx<'_> {
             meta.push((CLOSED_AT_ORIGIN, "1"));
         }
         doc.set_meta(&meta, self.cnpj, self.now_ms);
+        self.records_with(txn, doc)?;
         book::set_link(txn, &link, key)?;
         self.store_and_owe(txn, key, doc)
+    }
+
+    /// Puts the customer's and the products' records, as this company
+    /// holds them now, with the order (as the settings ask).
+    fn records_with(
+        &self,
+        txn: &WriteTransaction,
+        doc: &mut elo_crdt::order::doc::OrderDoc,
+    ) -> Result<(), OrderError> {
+        let settings = &self.sending(txn)?.0;
+        let with = super::records::to_send(
+            self.db,
+            doc,
+            settings.update_customer_on_send,
+            settings.update_products_on_send,
+        )?;
+        let with: Vec<(&str, &str)> = with.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        doc.set_meta(&with, self.cnpj, self.now_ms);
+        Ok(())
     }
 
     /// Sends this company's own order when automatic sending is on and a

@@ -31,17 +31,21 @@ pub struct OrderSettings {
     /// by name.
     #[serde(default)]
     pub natures: Vec<String>,
-    /// Send the customer's record with the order (always on: the record
-    /// is group data and replicates anyway; kept for the contract).
+    /// Send the customer's record (its main document, as held here) with
+    /// each order sent, so the destination has it even where it does not
+    /// receive customers from the group.
     #[serde(default = "yes")]
     pub update_customer_on_send: bool,
+    /// The same for the records of the order's products.
     #[serde(default = "yes")]
     pub update_products_on_send: bool,
     /// Send an order by the rules when it reaches a rule's status.
     #[serde(default)]
     pub send_automatically: bool,
-    /// The invoice data goes back to the origin (always on: both ends hold
-    /// one document).
+    /// At the company that invoices a received order: its invoice data
+    /// goes back to the origin at once. Off: it is held here until the ERP
+    /// sends it (`POST /v1/orders/{key}/fiscal`), and nothing of the order
+    /// goes to the origin meanwhile.
     #[serde(default = "yes")]
     pub send_fiscal_data: bool,
 }

@@ -174,6 +174,12 @@ impl super::write::Ctx<'_> {
                 })
                 .collect();
             child["items"] = serde_json::Value::Array(items);
+            // The customer's record the parent came with goes with each part.
+            if let Some(record) = parent.meta(super::records::CUSTOMER)
+                && let Ok(record) = serde_json::from_str::<serde_json::Value>(&record)
+            {
+                child["customer_record"] = record;
+            }
             let (child_key, mut doc, _) = self.create(&txn, &child, false)?;
             doc.set_meta(&[(PARENT, key)], self.cnpj, self.now_ms);
             if part.company == self.cnpj {

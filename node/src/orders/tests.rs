@@ -18,12 +18,18 @@ fn book(cnpj: &str, actor: u8) -> Book {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("store.redb"), vec![actor; 16], cnpj.into())
         .expect("store opens");
-    let orders = Orders::new(StoreHandle::spawn(store), cnpj.into(), vec![actor; 16]);
+    let orders = Orders::new(
+        StoreHandle::spawn(store),
+        cnpj.into(),
+        vec![actor; 16],
+        None,
+    );
     Book { orders, _dir: dir }
 }
 
 fn order() -> Json {
     json!({"date": "2026-12-01", "customer": "52998224725",
+           "customer_record": {"name": "Ana"},
            "delivery": {"city": "Recife", "state": "PE"},
            "items": [{"sku": "CAN-01", "quantity": 10, "unit_price": "1,50"},
                      {"sku": "CAD-02", "quantity": 1, "unit_price": "12.00"}]})
@@ -434,4 +440,66 @@ async fn an_invoice_of_some_lines_makes_the_order_partially_invoiced_at_both_end
     let at_filial = filial.orders.get("1".into()).await.expect("get");
     assert_eq!(at_filial["status"], "invoiced");
     assert_eq!(at_filial["invoice"]["number"], 8);
+}
+
+#[tokio::test]
+async fn an_order_for_a_customer_that_is_not_a_record_here_is_refused_unless_its_record_comes() {
+    let filial = book(FILIAL, 1);
+    let mut bare = order();
+    bare.as_object_mut()
+        .expect("object")
+        .remove("customer_record");
+    let refused = filial.orders.create(vec![bare]).await.expect("stored");
+    match &refused[0] {
+        Err(OrderError::Invalid(e)) => assert_eq!(e.0[0].field, "customer", "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    let created = one(filial.orders.create(vec![order()]).await);
+    assert_eq!(created["customer_record"]["name"], "Ana");
+}
+
+#[tokio::test]
+async fn with_send_fiscal_data_off_the_invoice_waits_at_the_destination_until_released() {
+    let filial = book(FILIAL, 1);
+    let matriz = book(MATRIZ, 2);
+    let mut settings = matriz.orders.settings().await.expect("settings");
+    settings.send_fiscal_data = false;
+    matriz.orders.set_settings(settings).await.expect("set");
+    one(filial.orders.create(vec![order()]).await);
+    filial
+        .orders
+        .send("1".into(), Some(MATRIZ.into()))
+        .await
+        .expect("sent");
+    deliver(&filial, &matriz).await;
+
+    let invoiced = matriz
+        .orders
+        .invoice("1".into(), nfe(42, json!([])))
+        .await
+        .expect("invoiced");
+    assert_eq!(invoiced["status"], "invoiced");
+    assert_eq!(invoiced["fiscal_data"]["sent"], false);
+    assert_eq!(
+        deliver(&matriz, &filial).await,
+        0,
+        "nothing owed while held"
+    );
+    assert_eq!(
+        filial.orders.get("1".into()).await.expect("get")["status"],
+        "open"
+    );
+
+    let released = matriz
+        .orders
+        .send_fiscal("1".into())
+        .await
+        .expect("released");
+    assert_eq!(released["fiscal_data"]["sent"], true);
+    assert_eq!(deliver(&matriz, &filial).await, 1);
+    let at_filial = filial.orders.get("1".into()).await.expect("get");
+    assert_eq!(at_filial["status"], "invoiced");
+    assert_eq!(at_filial["invoice"]["number"], 42);
+    let twice = matriz.orders.send_fiscal("1".into()).await;
+    assert!(matches!(twice, Err(OrderError::Conflict(_))), "{twice:?}");
 }

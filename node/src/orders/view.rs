@@ -130,11 +130,20 @@ pub(super) fn render(key: &str, doc: &OrderDoc, me: &str, here_uf: Option<&str>)
             }
         }
         out.insert("invoice".into(), invoice);
+        if end == End::Destination {
+            let held = doc.meta(super::write::FISCAL_HELD).as_deref() == Some("1");
+            out.insert(
+                "fiscal_data".into(),
+                json!({"sent": !held,
+                       "send": held.then(|| format!("POST /v1/orders/{key}/fiscal (elo orders send-fiscal {key})"))}),
+            );
+        }
         let all = super::invoices::Invoiced::list(doc);
         if !all.is_empty() {
             out.insert("invoices".into(), json!(all));
         }
     }
+    super::records::render(doc, &mut out);
     if let Some(cancel) = group("_cancel", &["reason", "by", "at_ms"]) {
         out.insert("cancellation".into(), cancel);
     }

@@ -28,6 +28,9 @@ pub(super) struct Ctx<'a> {
     /// per order: this company's UF, and its settings and rules.
     pub here_uf: OnceCell<Option<String>>,
     pub sending: OnceCell<(OrderSettings, Vec<OrderRule>)>,
+    /// Numbers drawn from this company's range for the orders this
+    /// operation makes, in order; when none are left, the store's counter.
+    pub numbers: std::cell::RefCell<std::collections::VecDeque<u64>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -39,6 +42,16 @@ impl<'a> Ctx<'a> {
             now_ms,
             here_uf: OnceCell::new(),
             sending: OnceCell::new(),
+            numbers: Default::default(),
+        }
+    }
+
+    /// The number of a new order here: the next drawn from the range, or
+    /// the store's counter where there is no range to draw from.
+    pub(super) fn next_number(&self, txn: &redb::WriteTransaction) -> Result<u64, OrderError> {
+        match self.numbers.borrow_mut().pop_front() {
+            Some(n) => Ok(n),
+            None => Ok(book::next_number(txn)?),
         }
     }
 
@@ -83,6 +96,10 @@ pub struct InvoicedLine {
     pub quantity: Option<Json>,
 }
 
+/// Set while a received order's invoice is kept here (`send_fiscal_data`
+/// off): "1" held, "0" released.
+pub(super) const FISCAL_HELD: &str = "_fiscal.held";
+
 pub(super) fn invalid(field: &str, reason: impl Into<String>) -> OrderError {
     OrderError::Invalid(ValidationError::one(field, reason))
 }
@@ -124,15 +141,20 @@ impl Ctx<'_> {
         input: &Json,
         by_rules: bool,
     ) -> Result<(String, OrderDoc, bool), OrderError> {
+        let mut input = input.clone();
+        let given = input
+            .as_object_mut()
+            .and_then(|m| m.remove("customer_record"));
         let mut body =
-            OrderBody::default().apply_json(input, WriteMode::Create, LineBlock::Origin)?;
+            OrderBody::default().apply_json(&input, WriteMode::Create, LineBlock::Origin)?;
+        let customer_record = super::records::customer_of_new(self.db, &body, given)?;
         let number = match body.get("number") {
             Some(elo_crdt::FieldValue::Int(n)) if *n > 0 => {
                 let n = *n as u64;
                 book::note_number(txn, n)?;
                 n
             }
-            _ => book::next_number(txn)?,
+            _ => self.next_number(txn)?,
         };
         body.values
             .insert("number".into(), elo_crdt::FieldValue::Int(number as i64));
@@ -148,6 +170,13 @@ impl Ctx<'_> {
         }
         let mut doc = OrderDoc::new(self.actor);
         doc.write(&body, self.cnpj, self.now_ms);
+        if let Some(record) = &customer_record {
+            doc.set_meta(
+                &[(super::records::CUSTOMER, record.as_str())],
+                self.cnpj,
+                self.now_ms,
+            );
+        }
         book::store(txn, &key, &mut doc)?;
         let sent = by_rules && self.auto_send(txn, &key, &mut doc)?;
         Ok((key, doc, sent))
@@ -226,6 +255,11 @@ impl Ctx<'_> {
         let Some(link) = doc.meta("_link.id") else {
             return Ok(false);
         };
+        // Its invoice is held here (`send_fiscal_data` off): nothing goes
+        // to the other end until the ERP releases it.
+        if doc.meta(FISCAL_HELD).as_deref() == Some("1") {
+            return Ok(false);
+        }
         let other = match end_of(doc, self.cnpj) {
             End::Origin => doc.meta("_link.destination"),
             End::Destination => doc.meta("_link.origin"),
@@ -315,7 +349,7 @@ impl Ctx<'_> {
                 "link {link} is not an order from {from} to this company"
             )));
         }
-        let key = book::next_number(&txn)?.to_string();
+        let key = self.next_number(&txn)?.to_string();
         let mut meta = vec![("_link.destination_key", key.clone())];
         if let Some((nature, how)) = self.nature_for(&txn, &doc.body())? {
             meta.push(("_nature.destination", nature));
@@ -429,6 +463,8 @@ impl Ctx<'_> {
         );
         let (number, series) = (input.number.to_string(), input.series.to_string());
         let (all, lines) = invoiced.to_meta();
+        let hold =
+            end_of(&doc, self.cnpj) == End::Destination && !self.sending(&txn)?.0.send_fiscal_data;
         doc.set_meta(
             &[
                 ("_invoice.number", &number),
@@ -438,11 +474,28 @@ impl Ctx<'_> {
                 ("_invoice.by", self.cnpj),
                 (super::invoices::ALL, &all),
                 (super::invoices::LINES, &lines),
+                (FISCAL_HELD, if hold { "1" } else { "0" }),
             ],
             self.cnpj,
             self.now_ms,
         );
         self.finish_with_status(txn, key, doc, &body, status)
+    }
+
+    /// Sends a received order's invoice data, held here because
+    /// `send_fiscal_data` is off, to the origin.
+    pub fn release_fiscal(&self, key: &str) -> Result<(Json, bool), OrderError> {
+        let txn = self.db.begin_write()?;
+        let mut doc = self.load(&txn, key)?;
+        if doc.meta(FISCAL_HELD).as_deref() != Some("1") {
+            return Err(OrderError::Conflict(format!(
+                "order {key} holds no invoice data to send (it is sent when the order is invoiced, unless send_fiscal_data is off)"
+            )));
+        }
+        doc.set_meta(&[(FISCAL_HELD, "0")], self.cnpj, self.now_ms);
+        let owes = self.store_and_owe(&txn, key, &mut doc)?;
+        txn.commit()?;
+        Ok((self.render(key, &doc), owes))
     }
 
     /// Sets the order's status, stores it (owing it to the other end) and
@@ -490,6 +543,8 @@ impl Ctx<'_> {
                 ("_cancel.reason", reason),
                 ("_cancel.by", self.cnpj),
                 ("_cancel.at_ms", &at),
+                // A cancellation always reaches the other end.
+                (FISCAL_HELD, "0"),
             ],
             self.cnpj,
             self.now_ms,

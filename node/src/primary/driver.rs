@@ -76,9 +76,12 @@ impl PrimaryHandle {
             let _ = machine.elect(None);
         }
         // The tables new records are numbered from: hold a block of each.
+        // The tables new records and orders are numbered from: hold a
+        // block of each, so a branch that goes offline can still number.
         for table in elo_crdt::CODE_TABLES {
             machine.want(table);
         }
+        machine.want(elo_crdt::order::ORDER_TABLE);
         let (inputs, rx) = mpsc::channel(1024);
         let store_for_codes = store.clone();
         let (outbox, outgoing) = mpsc::unbounded_channel();

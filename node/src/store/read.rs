@@ -25,6 +25,17 @@ pub fn record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
     assemble(&docs, &local, &restricted, &id, main)
 }
 
+/// A record's main document alone: what every company that receives its
+/// kind holds, without the parts of field-level categories and without
+/// this company's restricted values. What may go with an order.
+pub fn main_record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
+    let txn = db.begin_read()?;
+    let docs = txn.open_table(DOCS)?;
+    Ok(load_doc(&docs, &id.record())?
+        .and_then(|d| d.record())
+        .filter(|r| !r.deleted))
+}
+
 /// Who changed which fields of a record, in its main document and its
 /// parts, in causal order (see `RecordDoc::history`).
 pub fn history(db: &Database, id: &DocId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {

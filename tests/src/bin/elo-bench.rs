@@ -427,6 +427,7 @@ fn bench_order(n: u64) -> serde_json::Value {
         .collect();
     serde_json::json!({"erp_code": format!("PV-{n}"), "date": "2026-12-01",
         "customer": elo_tests::cpf(n + 1), "status": "approved",
+        "customer_record": {"name": format!("Cliente {n}")},
         "delivery": {"name": "Cliente", "street": "Rua A", "number": "10", "city": "Recife",
                      "state": "PE", "zip_code": "50010000"},
         "freight": {"amount": "15.00", "paid_by": "cif"},

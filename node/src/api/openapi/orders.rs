@@ -90,6 +90,17 @@ pub(super) fn paths(add: &mut AddPath<'_>) {
             "number": { "type": "integer" }, "series": { "type": "integer" }, "access_key": { "type": "string" }, "issued_at": { "type": "string", "description": "YYYY-MM-DD" },
             "items": { "type": "array", "description": "The lines this NF-e covers (none: everything not invoiced yet)", "items": { "type": "object", "additionalProperties": false, "required": ["line"], "properties": { "line": { "type": "integer" }, "quantity": { "type": ["string", "number"], "description": "Part of the line (none: what is left of it)" } } } } } }), true)
         .ok("200", "The order, invoiced", order()).err("404", "No such order.").err("409", "Invoiced already, or cancelled."))]);
+    add(
+        "/v1/orders/{key}/fiscal",
+        vec![key()],
+        vec![(
+            "post",
+            Op::new("Send the invoice data held here (send_fiscal_data off) to the order's origin")
+                .ok("200", "The order, its invoice data on its way", order())
+                .err("404", "No such order.")
+                .err("409", "No invoice data held."),
+        )],
+    );
     add("/v1/orders/{key}/cancel", vec![key()], vec![("post", Op::new("Cancel the order, and the linked one at the other end")
         .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["reason"], "properties": { "reason": { "type": "string" }, "nfe_cancelled": { "type": "boolean" } } }), true)
         .ok("200", "The order, cancelled", order()).err("404", "No such order.").err("409", "Invoiced: cancel the NF-e first."))]);
