@@ -30,10 +30,11 @@
         h('td', { class: 'num' }, fmt.number(d.available)), h('td', {}, t(c.counted ? 'yes' : 'no')))));
     }
     const tot = v.total || {};
-    rows.push(h('tr', { class: 'total' }, h('td', { colspan: 2 }, t('stock.total')), h('td', { class: 'num' }, fmt.number(tot.quantity)),
+    rows.push(h('tr', { class: 'total', id: 'stock-total' }, h('td', { colspan: 2 }, t('stock.total')), h('td', { class: 'num' }, fmt.number(tot.quantity)),
       h('td', { class: 'num' }, fmt.number(tot.reserved)), h('td', { class: 'num' }, fmt.number(tot.available)), h('td', {})));
-    return [elo.table(['col.company', 'col.deposit', 'col.quantity', 'col.reserved', 'col.available', 'col.counted'].map((k) => t(k)), rows, { id: 'stock' }),
-      v.kit ? h('p', {}, t('stock.kit', fmt.number(v.kit.assembled), fmt.number(v.kit.from_components))) : null];
+    const num = (k) => [t(k), 'num'];
+    return [elo.table([t('col.company'), t('col.deposit'), num('col.quantity'), num('col.reserved'), num('col.available'), t('col.counted')], rows, { id: 'stock' }),
+      v.kit ? h('p', {}, t('stock.kit', fmt.number(v.kit.assembled), fmt.number(v.kit.from_components))) : null].filter(Boolean);
   }
 
   elo.screen('estoque', async (root) => {
@@ -64,8 +65,8 @@
           h('div', {}, h('span', { class: 'label' }, t('credit.limit')), h('b', { id: 'credit-limit' }, fmt.money(v.limit))),
           h('div', {}, h('span', { class: 'label' }, t('credit.used')), h('b', {}, fmt.money(v.used))),
           h('div', {}, h('span', { class: 'label' }, t('credit.available')), h('b', {}, fmt.money(v.available)))),
-        elo.section(t('credit.by.company'), elo.table([t('col.company'), t('credit.used')], byCompany)),
-        v.rights ? elo.section(t('credit.escrow'), elo.table([t('col.company'), t('credit.available')], rights)) : null);
+        elo.section(t('credit.by.company'), elo.table([t('col.company'), [t('credit.used'), 'num']], byCompany)),
+        ...(v.rights ? [elo.section(t('credit.escrow'), elo.table([t('col.company'), t('credit.available')], rights))] : []));
       return r;
     });
     root.append(h('h1', {}, t('credit.title')), elo.section(t('credit.title'), form, out));
@@ -83,7 +84,7 @@
     const [settings, rules, orders] = await Promise.all([
       elo.api('GET', '/v1/order-settings'), elo.api('GET', '/v1/order-rules'), elo.api('GET', '/v1/orders?limit=100')]);
     const settingRows = Object.entries(settings.ok ? settings.data : {}).map(([k, v]) =>
-      h('tr', {}, h('td', { class: 'mono' }, k), h('td', {}, typeof v === 'boolean' ? t(v ? 'yes' : 'no') : plain(v))));
+      h('tr', {}, h('td', {}, elo.words.pt['os.' + k] ? t('os.' + k) : k), h('td', {}, typeof v === 'boolean' ? t(v ? 'yes' : 'no') : plain(v))));
     const ruleList = rules.ok ? rules.data.rules : [];
     const ruleRows = ruleList.map((r) => h('tr', {}, h('td', { class: 'mono' }, plain(r.id)), h('td', { class: 'mono' }, fmt.doc(r.destination || r.to)),
       h('td', {}, plain(r.states)), h('td', {}, plain(r.channels || r.integrations)), h('td', {}, plain(r.status)),

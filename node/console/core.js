@@ -131,7 +131,8 @@
   // A table; a heading given as [text, 'num'] is a column of numbers.
   elo.table = (heads, rows, attrs) =>
     h('table', attrs || {}, h('thead', {}, h('tr', {}, heads.map((x) =>
-      (Array.isArray(x) ? h('th', { class: x[1] }, x[0]) : h('th', {}, x))))), h('tbody', {}, rows));
+      (Array.isArray(x) ? h('th', { class: x[1] }, x[0]) : h('th', {}, x))))),
+    rows instanceof HTMLTableSectionElement ? rows : h('tbody', {}, rows));
   elo.button = (text, onClick, attrs) =>
     h('button', Object.assign({ type: 'button', on: { click: onClick } }, attrs || {}), text);
   // A labelled input with its error slot.

@@ -56,7 +56,7 @@ window.elo.words = {
     'kind.carrier': 'Transportadoras', 'kind.product': 'Produtos', 'kind.unit': 'Unidades',
     'kind.product_group': 'Grupos de produtos', 'kind.company': 'Empresas',
     'record.fields': 'Campos', 'record.history': 'Histórico', 'record.codes': 'Códigos por empresa',
-    'record.conflicts': 'Conflitos', 'record.none': 'Nenhum registro.', 'col.field': 'Campo', 'col.value': 'Valor', 'col.code': 'Código',
+    'record.conflicts': 'Conflitos', 'record.no.codes': 'Nenhuma empresa deu um código próprio a este registro.', 'record.none': 'Nenhum registro.', 'col.field': 'Campo', 'col.value': 'Valor', 'col.code': 'Código',
     'col.when': 'Quando', 'col.changed': 'Alterou', 'record.key': 'CPF/CNPJ, SKU, código ou erp:CÓDIGO',
     'stock.title': 'Estoque', 'stock.sku': 'SKU', 'col.deposit': 'Depósito', 'col.quantity': 'Quantidade',
     'col.reserved': 'Reservado', 'col.available': 'Disponível', 'col.counted': 'Conta no total',
@@ -68,7 +68,14 @@ window.elo.words = {
     'orders.title': 'Pedidos', 'orders.settings': 'Configurações', 'orders.rules': 'Regras de envio',
     'orders.list': 'Pedidos', 'col.status': 'Situação', 'col.total': 'Total', 'col.destination': 'Destino',
     'col.origin': 'Origem', 'col.invoice': 'Nota fiscal', 'col.rule': 'Regra', 'orders.none': 'Nenhum pedido.',
-    'rules.none': 'Nenhuma regra.'
+    'rules.none': 'Nenhuma regra.',
+    'os.cancel_at_origin': 'Marcar pedidos enviados como cancelados na empresa de origem',
+    'os.use_destination_default_nature': 'Considerar a natureza de operação padrão da empresa de destino',
+    'os.default_nature': 'Natureza de operação padrão', 'os.natures': 'Naturezas de operação',
+    'os.update_customer_on_send': 'Atualizar dados do cliente ao enviar pedido',
+    'os.update_products_on_send': 'Atualizar campos do produto ao enviar pedido',
+    'os.send_automatically': 'Enviar pedidos de venda automaticamente',
+    'os.send_fiscal_data': 'Sincronizar dados fiscais automaticamente'
   },
   en: {
     'nav.grupo': 'Group', 'nav.compartilhamento': 'Sharing', 'nav.faixas': 'ID ranges',
@@ -123,7 +130,7 @@ window.elo.words = {
     'kind.carrier': 'Carriers', 'kind.product': 'Products', 'kind.unit': 'Units',
     'kind.product_group': 'Product groups', 'kind.company': 'Companies',
     'record.fields': 'Fields', 'record.history': 'History', 'record.codes': 'Codes per company',
-    'record.conflicts': 'Conflicts', 'record.none': 'No records.', 'col.field': 'Field', 'col.value': 'Value', 'col.code': 'Code',
+    'record.conflicts': 'Conflicts', 'record.no.codes': 'No company gave this record a code of its own.', 'record.none': 'No records.', 'col.field': 'Field', 'col.value': 'Value', 'col.code': 'Code',
     'col.when': 'When', 'col.changed': 'Changed', 'record.key': 'CPF/CNPJ, SKU, code or erp:CODE',
     'stock.title': 'Stock', 'col.deposit': 'Deposit', 'col.quantity': 'Quantity',
     'col.reserved': 'Reserved', 'col.available': 'Available', 'col.counted': 'Counts in total',
@@ -135,6 +142,13 @@ window.elo.words = {
     'orders.title': 'Orders', 'orders.settings': 'Settings', 'orders.rules': 'Sending rules',
     'orders.list': 'Orders', 'col.status': 'Status', 'col.destination': 'Destination',
     'col.origin': 'Origin', 'col.invoice': 'Invoice', 'col.rule': 'Rule', 'orders.none': 'No orders.',
-    'rules.none': 'No rules.'
+    'rules.none': 'No rules.',
+    'os.cancel_at_origin': 'Mark sent orders as cancelled at the origin',
+    'os.use_destination_default_nature': 'Use the destination\'s default operation nature',
+    'os.default_nature': 'Default operation nature', 'os.natures': 'Operation natures',
+    'os.update_customer_on_send': 'Update the customer when sending an order',
+    'os.update_products_on_send': 'Update the products when sending an order',
+    'os.send_automatically': 'Send sales orders automatically',
+    'os.send_fiscal_data': 'Sync fiscal data automatically'
   }
 };

@@ -37,8 +37,10 @@
         elo.section(t('record.fields'), elo.table([t('col.field'), t('col.value')],
           fields.map(([k, v]) => h('tr', {}, h('td', { class: 'mono' }, k), h('td', {}, fmt.value(k, v)))), { id: 'record-fields' })),
         h('div', {},
-          elo.section(t('record.codes'), elo.table([t('col.company'), t('col.value')],
-            codes.map(([c, code]) => h('tr', {}, h('td', { class: 'mono' }, fmt.doc(c)), h('td', {}, String(code)))))),
+          elo.section(t('record.codes'), codes.length
+            ? elo.table([t('col.company'), t('col.code')],
+              codes.map(([c, code]) => h('tr', {}, h('td', { class: 'mono' }, fmt.doc(c)), h('td', {}, String(code)))))
+            : h('p', { class: 'muted' }, t('record.no.codes'))),
           elo.section(t('record.history'), elo.table([t('col.when'), t('col.company'), t('col.changed')],
             history.map((e) => h('tr', {}, h('td', {}, fmt.date(e.time_ms, true)), h('td', { class: 'mono' }, fmt.doc(e.company)),
               h('td', {}, e.fields.join(', ')))), { id: 'record-history' })))));

@@ -342,7 +342,30 @@ async fn activity_screen(browser: &Browser, g: &Group) {
 
 /// Cadastros, Estoque, Crédito and Pedidos show what the API holds, in
 /// pt-BR formats; English is one click away.
-async fn other_screens(browser: &Browser) {
+async fn other_screens(browser: &Browser, g: &Group) {
+    // Stock at both companies, and a sale on credit at the filial.
+    let stock = |node: &RunningNode, body: &str| {
+        let r = node.request("POST", "/v1/stock", Some(body), None);
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    };
+    stock(
+        &g.node_a,
+        r#"[{"sku":"SKU-1","quantity":"12.5","deposit":"Geral"}]"#,
+    );
+    stock(&g.node_b, r#"[{"sku":"SKU-1","quantity":"7"}]"#);
+    let charge = format!("/v1/customers/{}/credit", cpf(424242));
+    let r = g
+        .node_b
+        .request("POST", &charge, Some(r#"{"charge":"250.25"}"#), None);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    wait_until(
+        "the filial's stock and sale known at the matriz",
+        LIMIT,
+        || {
+            g.node_a.get("/v1/stock/SKU-1").body["total"]["quantity"].as_str() == Some("19.500")
+                && g.node_a.get(&charge).body["used"] == "250.25"
+        },
+    );
     show(browser, "cadastros").await;
     browser.click("#records tbody tr.clickable").await;
     browser.find("#record-fields").await;
@@ -351,7 +374,8 @@ async fn other_screens(browser: &Browser) {
     show(browser, "estoque").await;
     browser.fill("#stock-key", "SKU-1").await;
     browser.click("#stock-form button[type=submit]").await;
-    browser.find("#stock").await;
+    let total = browser.text("#stock-total").await;
+    assert!(total.contains("19,5"), "the group total in pt-BR: {total}");
     shoot(browser, "08-estoque").await;
     show(browser, "credito").await;
     browser.fill("#credit-key", &cpf(424242)).await;
@@ -361,6 +385,11 @@ async fn other_screens(browser: &Browser) {
         .await;
     let limit = browser.text("#credit-limit").await.replace('\u{a0}', " ");
     assert_eq!(limit, "R$ 1.500,50");
+    let by_company = browser.text("#credit-out").await.replace('\u{a0}', " ");
+    assert!(
+        by_company.contains("R$ 250,25") && by_company.contains(&cnpj(62)),
+        "{by_company}"
+    );
     shoot(browser, "09-credito").await;
     show(browser, "pedidos").await;
     shoot(browser, "10-pedidos").await;
@@ -426,7 +455,7 @@ async fn a_person_runs_the_group_from_the_console() {
     ranges_screen(&browser, &g).await;
     force_replication(&browser, &g).await;
     activity_screen(&browser, &g).await;
-    other_screens(&browser).await;
+    other_screens(&browser, &g).await;
     log_out(&browser, &g, &cookie).await;
     eprintln!("screens saved in {}", shots.display());
 }
