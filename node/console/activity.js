@@ -13,7 +13,7 @@
     // The feed's key names its field ("cpf:52998224725"): the value is shown.
     const key = String(c.key || c.id || '');
     const value = key.includes(':') ? key.slice(key.indexOf(':') + 1) : key;
-    const kind = elo.words.pt['kind.' + c.kind] ? t('kind.' + c.kind) : c.kind;
+    const kind = elo.words['kind.' + c.kind] ? t('kind.' + c.kind) : c.kind;
     return h('tr', { 'data-seq': c.seq, 'data-key': value },
       h('td', { class: 'num' }, c.seq), h('td', {}, kind),
       h('td', { class: 'mono' }, PEOPLE.has(c.kind) ? fmt.doc(value) : value),

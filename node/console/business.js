@@ -84,7 +84,7 @@
     const [settings, rules, orders] = await Promise.all([
       elo.api('GET', '/v1/order-settings'), elo.api('GET', '/v1/order-rules'), elo.api('GET', '/v1/orders?limit=100')]);
     const settingRows = Object.entries(settings.ok ? settings.data : {}).map(([k, v]) =>
-      h('tr', {}, h('td', {}, elo.words.pt['os.' + k] ? t('os.' + k) : k), h('td', {}, typeof v === 'boolean' ? t(v ? 'yes' : 'no') : plain(v))));
+      h('tr', {}, h('td', {}, elo.words['os.' + k] ? t('os.' + k) : k), h('td', {}, typeof v === 'boolean' ? t(v ? 'yes' : 'no') : plain(v))));
     const ruleList = rules.ok ? rules.data.rules : [];
     const ruleRows = ruleList.map((r) => h('tr', {}, h('td', { class: 'mono' }, plain(r.id)), h('td', { class: 'mono' }, fmt.doc(r.destination || r.to)),
       h('td', {}, plain(r.states)), h('td', {}, plain(r.channels || r.integrations)), h('td', {}, plain(r.status)),

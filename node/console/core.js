@@ -1,9 +1,10 @@
-// What every screen uses: words, formats (pt-BR money, dates, CNPJ/CPF),
+// What every screen uses: words (words.json), formats (pt-BR money, dates, CNPJ/CPF),
 // the API through the console (session cookie + CSRF token), field errors
 // next to their fields, the live change stream, and the screen router.
 'use strict';
 (function () {
-  const elo = window.elo;
+  const elo = window.elo = window.elo || {};
+  elo.words = {};
   elo.csrf = document.querySelector('meta[name="csrf-token"]').content;
   const langCookie = document.cookie.match(/(?:^|;\s*)elo_lang=(pt|en)/);
   elo.lang = langCookie ? langCookie[1] : 'pt';
@@ -11,9 +12,8 @@
 
   // A word in the chosen language, with {0}, {1}… filled in.
   elo.t = function (key, ...args) {
-    let s = elo.words[elo.lang][key];
-    if (s === undefined) s = elo.words.pt[key];
-    if (s === undefined) s = key;
+    const both = elo.words[key];
+    let s = both ? (elo.lang === 'en' && both[1] !== undefined ? both[1] : both[0]) : key;
     args.forEach((a, i) => { s = s.replace('{' + i + '}', a); });
     return s;
   };
@@ -176,6 +176,9 @@
   elo.refresh = show;
 
   async function start() {
+    // The words of both languages: each key with its pt-BR text and its
+    // English one (without one, the Portuguese is shown).
+    elo.words = await (await fetch('/ui/assets/words.json', { credentials: 'same-origin' })).json();
     const nav = document.getElementById('nav');
     nav.replaceChildren(...elo.screens.map((s) => h('a', { href: '#' + s.id, 'data-screen': s.id }, elo.t('nav.' + s.id))));
     const lang = document.getElementById('lang');

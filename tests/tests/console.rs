@@ -393,21 +393,21 @@ async fn other_screens(browser: &Browser, g: &Group) {
     shoot(browser, "09-credito").await;
     show(browser, "pedidos").await;
     shoot(browser, "10-pedidos").await;
-    browser.click("#lang").await;
-    browser
-        .until(
-            "the English menu",
-            "document.querySelector('#nav').textContent.includes('Sharing')",
-        )
-        .await;
+    switch_language(browser, "Sharing").await;
     browser.find("#screen-pedidos").await;
     shoot(browser, "11-pedidos-en").await;
+    switch_language(browser, "Compartilhamento").await;
+}
+
+/// Clicks the language toggle and waits for the menu to read `word`.
+async fn switch_language(browser: &Browser, word: &str) {
     browser.click("#lang").await;
+    let expr = format!(
+        "document.querySelector('#nav').textContent.includes({})",
+        json!(word)
+    );
     browser
-        .until(
-            "Portuguese again",
-            "document.querySelector('#nav').textContent.includes('Compartilhamento')",
-        )
+        .until(&format!("the menu in the language of {word:?}"), &expr)
         .await;
 }
 

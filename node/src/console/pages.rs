@@ -20,9 +20,9 @@ use super::session::{COOKIE, TICKET_TTL, same_secret};
 const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", "text/css", include_str!("../../console/app.css")),
     (
-        "i18n.js",
-        "text/javascript",
-        include_str!("../../console/i18n.js"),
+        "words.json",
+        "application/json",
+        include_str!("../../console/words.json"),
     ),
     (
         "core.js",
@@ -129,7 +129,7 @@ pub(super) async fn page(State(console): State<Console>, headers: HeaderMap) -> 
 pub(super) async fn logout(State(console): State<Console>, headers: HeaderMap) -> Response {
     let id = match changing_session(&console, &headers) {
         Ok((id, _)) => id,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     console.sessions.logout(&id);
     let clear = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/ui; Max-Age=0");
@@ -189,7 +189,7 @@ pub(super) async fn qr(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = changing_session(&console, &headers) {
-        return refused;
+        return refused.into_response();
     }
     let text = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()

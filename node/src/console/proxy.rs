@@ -31,12 +31,37 @@ pub(super) fn refusal(status: StatusCode, code: &str, message: &str) -> Response
     (status, axum::Json(body)).into_response()
 }
 
-fn session_ended() -> Response {
-    refusal(
-        StatusCode::UNAUTHORIZED,
-        "session_ended",
-        "sessão encerrada: rode `elo console` para entrar de novo (the session ended: run `elo console` to log in again)",
-    )
+/// Why a request of the console was turned away before the API.
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// No live session: never logged in, logged out, or expired.
+    SessionEnded,
+    /// A change from a page of another origin.
+    CrossOrigin,
+    /// A change without the session's CSRF token.
+    Csrf,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::SessionEnded => refusal(
+                StatusCode::UNAUTHORIZED,
+                "session_ended",
+                "sessão encerrada: rode `elo console` para entrar de novo (the session ended: run `elo console` to log in again)",
+            ),
+            Refused::CrossOrigin => refusal(
+                StatusCode::FORBIDDEN,
+                "cross_origin",
+                "a change must come from the console's own page (Origin differs)",
+            ),
+            Refused::Csrf => refusal(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "a change must carry the session's CSRF token: reload the console's page",
+            ),
+        }
+    }
 }
 
 /// The session the request's cookie names, if it is live.
@@ -56,26 +81,18 @@ pub(super) fn session_of(console: &Console, headers: &HeaderMap) -> Option<(Stri
 pub(super) fn changing_session(
     console: &Console,
     headers: &HeaderMap,
-) -> Result<(String, Session), Response> {
-    let (id, session) = session_of(console, headers).ok_or_else(session_ended)?;
+) -> Result<(String, Session), Refused> {
+    let (id, session) = session_of(console, headers).ok_or(Refused::SessionEnded)?;
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let host = text("host").unwrap_or_default();
     let same_origin =
         text("origin").is_some_and(|o| !host.is_empty() && o == format!("http://{host}"));
     let fetched_here = text("sec-fetch-site").is_none_or(|s| s == "same-origin");
     if !same_origin || !fetched_here {
-        return Err(refusal(
-            StatusCode::FORBIDDEN,
-            "cross_origin",
-            "a change must come from the console's own page (Origin differs)",
-        ));
+        return Err(Refused::CrossOrigin);
     }
     if !same_secret(text(CSRF_HEADER).unwrap_or_default(), &session.csrf) {
-        return Err(refusal(
-            StatusCode::FORBIDDEN,
-            "csrf",
-            "a change must carry the session's CSRF token: reload the console's page",
-        ));
+        return Err(Refused::Csrf);
     }
     Ok((id, session))
 }
@@ -84,12 +101,12 @@ pub(super) fn changing_session(
 pub(super) async fn to_api(State(console): State<Console>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let checked = if matches!(parts.method, Method::GET | Method::HEAD) {
-        session_of(&console, &parts.headers).ok_or_else(session_ended)
+        session_of(&console, &parts.headers).ok_or(Refused::SessionEnded)
     } else {
         changing_session(&console, &parts.headers)
     };
     if let Err(refused) = checked {
-        return refused;
+        return refused.into_response();
     }
     // The raw path, as the browser wrote it (escapes kept for the API's
     // own reading, `%2A` for `*` among them).
