@@ -75,7 +75,7 @@
     await page();
     root.append(h('h1', {}, t('records.title')),
       h('div', { class: 'grid two' },
-        elo.section(t('records.title'), search, elo.table([t('col.key'), t('col.name'), t('col.code')], rows, { id: 'records' }), more),
+        elo.section(t('records.title'), search, elo.table([t('col.key'), t('col.name'), [t('col.code'), 'num']], rows, { id: 'records' }), more),
         box));
   });
 })();

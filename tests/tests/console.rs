@@ -411,6 +411,27 @@ async fn switch_language(browser: &Browser, word: &str) {
         .await;
 }
 
+/// At the primary, removing a company asks first, saying what happens,
+/// and then the company is out of the roster.
+async fn remove_company(browser: &Browser, g: &Group) {
+    show(browser, "grupo").await;
+    browser.click(&format!("[data-remove=\"{}\"]", g.b)).await;
+    let text = browser.text(".confirm").await;
+    assert!(
+        text.contains("nova chave de rede"),
+        "the confirmation says what happens: {text}"
+    );
+    shoot(browser, "13-grupo-remover").await;
+    browser.click("#confirm-remove").await;
+    notice_says(browser, "Empresa removida do grupo").await;
+    assert!(
+        g.node_a.record("company", &g.b).is_none(),
+        "the filial left the roster"
+    );
+    let gone = format!("!document.querySelector('tr[data-member=\"{}\"]')", g.b);
+    browser.until("the filial gone from Grupo", &gone).await;
+}
+
 /// Logging out ends the session at the node: the old cookie opens nothing.
 async fn log_out(browser: &Browser, g: &Group, cookie: &str) {
     browser.find("#logout").await;
@@ -456,6 +477,7 @@ async fn a_person_runs_the_group_from_the_console() {
     force_replication(&browser, &g).await;
     activity_screen(&browser, &g).await;
     other_screens(&browser, &g).await;
+    remove_company(&browser, &g).await;
     log_out(&browser, &g, &cookie).await;
     eprintln!("screens saved in {}", shots.display());
 }
