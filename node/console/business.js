@@ -1,6 +1,6 @@
 // Estoque (a SKU per company and deposit, the group total, kits, and
-// "Considerar estoque desta empresa"), Crédito (limit, used by company,
-// available, escrow) and Pedidos (settings, rules, orders sent and received).
+// "Considerar estoque desta empresa") and Crédito (limit, used by company,
+// available, escrow).
 'use strict';
 (function () {
   const elo = window.elo;
@@ -70,34 +70,5 @@
       return r;
     });
     root.append(h('h1', {}, t('credit.title')), elo.section(t('credit.title'), form, out));
-  });
-
-  const plain = (v) => (v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-  function orderRow(o) {
-    const invoice = o.invoice ? (o.invoice.number || o.invoice.access_key || plain(o.invoice)) : '—';
-    return h('tr', {}, h('td', { class: 'mono' }, o.key), h('td', {}, fmt.day(o.date)), h('td', { class: 'mono' }, fmt.doc(o.customer)),
-      h('td', {}, o.direction || '—'), h('td', {}, h('span', { class: 'badge' }, o.status || '—')),
-      h('td', { class: 'mono small-text' }, o.link ? plain(o.link.to || o.link.from || o.link) : '—'), h('td', { class: 'mono small-text' }, invoice));
-  }
-
-  elo.screen('pedidos', async (root) => {
-    const [settings, rules, orders] = await Promise.all([
-      elo.api('GET', '/v1/order-settings'), elo.api('GET', '/v1/order-rules'), elo.api('GET', '/v1/orders?limit=100')]);
-    const settingRows = Object.entries(settings.ok ? settings.data : {}).map(([k, v]) =>
-      h('tr', {}, h('td', {}, elo.words['os.' + k] ? t('os.' + k) : k), h('td', {}, typeof v === 'boolean' ? t(v ? 'yes' : 'no') : plain(v))));
-    const ruleList = rules.ok ? rules.data.rules : [];
-    const ruleRows = ruleList.map((r) => h('tr', {}, h('td', { class: 'mono' }, plain(r.id)), h('td', { class: 'mono' }, fmt.doc(r.destination || r.to)),
-      h('td', {}, plain(r.states)), h('td', {}, plain(r.channels || r.integrations)), h('td', {}, plain(r.status)),
-      h('td', { class: 'warn-text' }, r.warning || '')));
-    const list = orders.ok ? orders.data.orders : [];
-    root.append(h('h1', {}, t('orders.title')),
-      h('div', { class: 'grid two' },
-        elo.section(t('orders.settings'), elo.table([t('col.field'), t('col.value')], settingRows)),
-        elo.section(t('orders.rules'), ruleRows.length
-          ? elo.table([t('col.rule'), t('col.destination'), 'UF', 'Canal', t('col.status'), ''], ruleRows)
-          : h('p', { class: 'muted' }, t('rules.none')))),
-      elo.section(t('orders.list'), list.length
-        ? elo.table(['Pedido', 'Data', 'Cliente', '', t('col.status'), t('col.destination'), t('col.invoice')], list.map(orderRow), { id: 'orders' })
-        : h('p', { class: 'muted' }, t('orders.none'))));
   });
 })();

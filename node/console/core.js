@@ -106,8 +106,10 @@
     const fields = (res.data && res.data.fields) || [];
     const general = form.querySelector('.form-error');
     let placed = false;
+    const slotOf = (name) => form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
     for (const f of fields) {
-      const slot = form.querySelector(`[data-error-for="${CSS.escape(f.field)}"]`);
+      // "states[0]" and "address.city" belong next to "states", "address".
+      const slot = slotOf(f.field) || slotOf(String(f.field).split(/[.[]/)[0]);
       if (slot) { slot.textContent = f.reason; placed = true; }
     }
     const message = (res.data && res.data.message) || (elo.t('error') + ' ' + res.status);

@@ -391,12 +391,60 @@ async fn other_screens(browser: &Browser, g: &Group) {
         "{by_company}"
     );
     shoot(browser, "09-credito").await;
-    show(browser, "pedidos").await;
-    shoot(browser, "10-pedidos").await;
+    order_rules(browser, g).await;
     switch_language(browser, "Sharing").await;
     browser.find("#screen-pedidos").await;
     shoot(browser, "11-pedidos-en").await;
     switch_language(browser, "Compartilhamento").await;
+}
+
+fn rules(node: &RunningNode) -> Vec<Value> {
+    let r = node.get("/v1/order-rules").body;
+    r["rules"].as_array().cloned().unwrap_or_default()
+}
+
+/// Pedidos: a rule added, refused with a bad state (nothing stored),
+/// edited, cloned and deleted, each checked through the API.
+async fn order_rules(browser: &Browser, g: &Group) {
+    show(browser, "pedidos").await;
+    browser.fill("#rule-states", "PE").await;
+    browser.click("#rule-save").await;
+    notice_says(browser, "Regras salvas").await;
+    let added = rules(&g.node_a);
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(
+        (&added[0]["to"], &added[0]["states"]),
+        (&json!(g.b), &json!(["PE"]))
+    );
+    browser.find("#rule-form").await;
+    browser.fill("#rule-states", "ZZ").await;
+    browser.click("#rule-save").await;
+    let shown = "[...document.querySelectorAll('#rule-form .field-error, #rule-form .form-error')].some((e) => e.textContent.length > 0)";
+    browser
+        .until("the bad state refused in the form", shown)
+        .await;
+    assert_eq!(
+        rules(&g.node_a).len(),
+        1,
+        "nothing stored of the refused rule"
+    );
+    shoot(browser, "10-pedidos").await;
+    let id = &added[0]["id"];
+    browser.click(&format!("[data-edit-rule=\"{id}\"]")).await;
+    browser.fill("#rule-states", "PE, BA").await;
+    browser.click("#rule-save").await;
+    notice_says(browser, "Regras salvas").await;
+    assert_eq!(rules(&g.node_a)[0]["states"], json!(["PE", "BA"]));
+    browser.click(&format!("[data-clone-rule=\"{id}\"]")).await;
+    notice_says(browser, "Regras salvas").await;
+    let cloned = rules(&g.node_a);
+    assert_eq!(cloned.len(), 2, "{cloned:?}");
+    let copy = &cloned.iter().find(|r| &r["id"] != id).expect("the copy")["id"];
+    browser
+        .click(&format!("[data-delete-rule=\"{copy}\"]"))
+        .await;
+    notice_says(browser, "Regras salvas").await;
+    assert_eq!(rules(&g.node_a).len(), 1);
 }
 
 /// Clicks the language toggle and waits for the menu to read `word`.

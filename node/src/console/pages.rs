@@ -59,6 +59,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript",
         include_str!("../../console/business.js"),
     ),
+    (
+        "orders.js",
+        "text/javascript",
+        include_str!("../../console/orders.js"),
+    ),
 ];
 
 const PAGE: &str = include_str!("../../console/index.html");
