@@ -2,8 +2,10 @@
 //! streaming), the group, credit, stock, the primary, backups and an
 //! OpenAPI document.
 //!
-//! Owns: axum. This folder is the only place in the node that knows HTTP,
-//! and nothing outside it sees axum types but [`router`]. It never opens
+//! Owns: axum. This folder and [`console`](crate::console) (the browser
+//! screens at `/ui`, which it mounts and hands this router to) are the
+//! only places in the node that know HTTP, and nothing outside them sees
+//! axum types but [`router`]. It never opens
 //! redb: it talks to the store only through [`StoreHandle`](crate::store::StoreHandle)
 //! and to the rest of the node through that module's functions (records,
 //! policy, membership, credit, stock, primary, mesh).
