@@ -21,7 +21,9 @@ use elo_node::DataDir;
 
 use commands::rows::Encoding;
 use commands::transfer::Format;
-use commands::{adopt, credit, demo, group, orders, primary, records, share, stock, transfer};
+use commands::{
+    adopt, console, credit, demo, group, orders, primary, records, share, stock, transfer,
+};
 
 /// mimalloc rather than the system allocator: automerge allocates and frees
 /// many small objects per document, and glibc's per-thread arenas kept a
@@ -294,6 +296,13 @@ enum Command {
         #[command(subcommand)]
         command: primary::IdCommand,
     },
+    /// A one-time link that logs a browser into the node's console (opened
+    /// where a desktop exists)
+    Console {
+        /// Print the link only, do not open a browser
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Sales orders: create, list, send to another company, invoice,
     /// cancel (`elo orders --help`)
     Orders {
@@ -450,6 +459,7 @@ fn run(cli: Cli, demo_dir: Option<PathBuf>) -> Result<ExitCode> {
         Command::Credit { command } => done(credit::credit(data, command, json)),
         Command::Stock { sku, own, command } => done(stock::stock(data, sku, own, command, json)),
         Command::Orders { command } => done(orders::orders(data, command, json)),
+        Command::Console { no_open } => done(console::console(data, no_open, json)),
         Command::Adopt(args) => adopt::adopt(data, args, json),
         Command::Codes { kind, key } => done(records::codes(data, kind, &key, json)),
         Command::Backup { file } => done(adopt::backup(data, &file, json)),

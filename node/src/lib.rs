@@ -25,16 +25,20 @@
 //!   machine, its driver, its simulation).
 //! - [`credit`]: shared credit limits, escrow and the rights it moves.
 //! - [`stock`]: stock views across companies, kits, scope.
+//! - [`console`]: the screens in a browser at `/ui`: login by a one-time
+//!   ticket, sessions, CSRF, embedded assets; its requests go to the API
+//!   router it is handed.
 //! - [`adopt`]: matching a company's existing records with the group's.
 //! - [`clock`]: the wall clock in milliseconds.
 //!
 //! The order of dependence, lowest first: clock, store, primary, records,
-//! data_dir, group, credit, stock, replication, api, join and node. No module
+//! data_dir, group, credit, stock, replication, console, api, join and node. No module
 //! uses one later in that list.
 
 pub mod adopt;
 pub mod api;
 pub mod clock;
+pub mod console;
 pub mod credit;
 pub mod data_dir;
 pub mod group;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod browser;
 pub mod netns;
 
 /// The `elo` binary next to the running test or bench executable, built

@@ -9,6 +9,7 @@
 //! node holds it (`init`, `join`, `restore`, running `node`) and say why.
 
 pub mod adopt;
+pub mod console;
 pub mod credit;
 pub mod demo;
 pub mod group;

@@ -2,8 +2,10 @@
 //! streaming), the group, credit, stock, the primary, backups and an
 //! OpenAPI document.
 //!
-//! Owns: axum. This folder is the only place in the node that knows HTTP,
-//! and nothing outside it sees axum types but [`router`]. It never opens
+//! Owns: axum. This folder and [`console`](crate::console) (the browser
+//! screens at `/ui`, which it mounts and hands this router to) are the
+//! only places in the node that know HTTP, and nothing outside them sees
+//! axum types but [`router`]. It never opens
 //! redb: it talks to the store only through [`StoreHandle`](crate::store::StoreHandle)
 //! and to the rest of the node through that module's functions (records,
 //! policy, membership, credit, stock, primary, mesh).
@@ -73,6 +75,7 @@ fn token_routes() -> Routes {
 pub fn router(state: ApiState) -> Router {
     let (guarded, _) = token_routes().into_parts();
     let (open, _) = openapi::router().into_parts();
+    let token = state.token.clone();
     let api = guarded
         .layer(DefaultBodyLimit::max(MAX_RECORD_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -88,9 +91,11 @@ pub fn router(state: ApiState) -> Router {
     // Around the whole router, not inside each route (where a layer of
     // `api` would go): a 405 is given its `Allow` header after the route's
     // layers ran, and the error shape names the methods from it.
-    Router::new()
+    let api = Router::new()
         .fallback_service(api)
-        .layer(middleware::map_response(json_errors))
+        .layer(middleware::map_response(json_errors));
+    // The console at /ui, handing its screens' requests to this very router.
+    crate::console::router(token, api.clone()).fallback_service(api)
 }
 
 /// Every (method, path) the router serves, methods in lower case and paths
