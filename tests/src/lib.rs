@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub mod netns;
+pub mod peer_records;
 
 /// The `elo` binary next to the running test or bench executable, built
 /// (or brought up to date) once per process with the same profile: `cargo

@@ -14,6 +14,8 @@
 //! both others, from their change streams); disk bytes and peak RSS of the
 //! nodes (W4).
 //!
+//! `peers`: the peers' workloads on their records (see `bench_peers.rs`).
+//!
 //! `stock`: 1,000,000 single-writer stock updates over 10,000 SKUs sent in
 //! bulk to one company while another replicates them: write rate, catch-up
 //! time and the size of both stores (issue: under 50 MB).
@@ -39,6 +41,9 @@ use std::sync::{Arc, Mutex};
 
 use elo_tests::{Company, RunningNode, cnpj, customer, wait_until};
 
+#[path = "../bench_peers.rs"]
+mod bench_peers;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -50,6 +55,8 @@ fn main() {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
             mesh(n);
         }
+        Some("peers") => bench_peers::run(&args[2..]),
+        Some("peer-records") => bench_peers::write_files(&args[2..]),
         Some("stock") => {
             let updates = args
                 .get(2)
@@ -64,7 +71,7 @@ fn main() {
         }
         Some(other) => {
             eprintln!(
-                "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], stock [UPDATES] [SKUS], orders [ORDERS]"
+                "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], peers [RECORDS] [--runs R], peer-records [RECORDS] [DIR], stock [UPDATES] [SKUS], orders [ORDERS]"
             );
             std::process::exit(2);
         }
