@@ -17,13 +17,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use elo_tests::{Company, RunningNode, cnpj, peer_records, wait_until};
 use serde_json::{Value, json};
 
-use super::{follow, peak_rss_mib, records, run_measured};
+use super::{join_measured, peak_rss_mib, records, run_measured, third_member_followed};
 
 /// One run's figures: name → (value, unit), in the order measured.
 type Figures = Vec<(&'static str, f64, &'static str)>;
@@ -146,21 +145,8 @@ fn one_run(n: u64) -> Figures {
     let node_a = a.start_node();
 
     // W1: a new member joins and receives everything.
-    let invite = node_a.invite();
-    let b = Company::init_empty();
-    let start = Instant::now();
-    let (ok, join_rss, out) = run_measured(b.command(&[
-        "--json",
-        "join",
-        &invite,
-        "--company",
-        &cnpj(902),
-        "--name",
-        "Filial B",
-    ]));
-    let process = secs(start);
-    assert!(ok, "join failed");
-    let joined: Value = serde_json::from_str(out.trim()).expect("join's JSON");
+    let (b, process, join_rss, joined) = join_measured(&node_a, &cnpj(902));
+    let process = process.as_secs_f64();
     f.push((
         "W1 new member holds all",
         joined["seconds"].as_f64().unwrap_or(f64::NAN),
@@ -213,17 +199,8 @@ fn one_run(n: u64) -> Figures {
     f.push(("W2 catch-up after 10% edits + 1% new", secs(start), "s"));
 
     // W3: three members live; 1,000 new records written at A 10 ms apart.
-    let c = Company::join(&node_a.invite(), &cnpj(903), "Filial C");
-    let node_c = c.start_node();
-    wait_until("C settles", Duration::from_secs(300), || {
-        node_c.get("/v1/sync").body["caught_up"] == true
-            && node_b.get("/v1/sync").body["caught_up"] == true
-    });
-    let seen_b = Arc::new(Mutex::new(HashMap::new()));
-    let seen_c = Arc::new(Mutex::new(HashMap::new()));
-    follow(&node_b, seen_b.clone());
-    follow(&node_c, seen_c.clone());
-    std::thread::sleep(Duration::from_millis(300));
+    let (_c, node_c, seen_b, seen_c) =
+        third_member_followed(&node_a, &node_b, Duration::from_secs(300));
     let mut sent = Vec::new();
     for i in n + adds..n + adds + 1000 {
         let (kind, rec) = peer_records::record(i);

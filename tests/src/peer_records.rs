@@ -103,7 +103,7 @@ fn iso(ms: u64) -> String {
 /// Record `i`: its kind (`customer` or `product`) and its JSON.
 pub fn record(i: u64) -> (&'static str, Value) {
     let mut r = Draw::new(i);
-    let is_customer = i % 3 != 0;
+    let is_customer = !i.is_multiple_of(3);
     let name = r.words(3);
     let created = iso(1_700_000_000_000 + i * 1000);
     let balance = r.amount(1e6);

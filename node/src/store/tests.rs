@@ -104,8 +104,15 @@ fn schema_1_checkpoints_survive_the_move_to_one_table() {
     drop(db);
     drop(store);
     // Opening again migrates nothing twice.
-    let store = open(&dir, "11222333000181");
+    assert_schema_1_checkpoints_moved(&dir);
+}
+
+/// Opens the store of `write_schema_1` and finds its checkpoints moved.
+fn assert_schema_1_checkpoints_moved(dir: &tempfile::TempDir) {
+    let store = open(dir, "11222333000181");
     let db = store.database();
+    let schema = super::migrate::schema_of(&db).unwrap();
+    assert_eq!(schema, super::migrate::SCHEMA_VERSION);
     assert_eq!(checkpoint(&db, ReplicatedLog::Records, PEER_A).unwrap(), 7);
     assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_A).unwrap(), 5);
 }
@@ -123,14 +130,7 @@ fn a_migration_stopped_midway_carries_on_at_the_next_open() {
         let txn = db.begin_read().unwrap();
         assert!(txn.open_table(CHECKPOINTS_V1).is_ok(), "step 2 not begun");
     }
-    let store = open(&dir, "11222333000181");
-    let db = store.database();
-    assert_eq!(
-        super::migrate::schema_of(&db).unwrap(),
-        super::migrate::SCHEMA_VERSION
-    );
-    assert_eq!(checkpoint(&db, ReplicatedLog::Records, PEER_A).unwrap(), 7);
-    assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_A).unwrap(), 5);
+    assert_schema_1_checkpoints_moved(&dir);
 }
 
 #[test]
