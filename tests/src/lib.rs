@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 pub mod browser;
 pub mod netns;
+pub mod peer_records;
 
 /// The `elo` binary next to the running test or bench executable, built
 /// (or brought up to date) once per process with the same profile: `cargo

@@ -25,6 +25,11 @@ pub enum StoreError {
     Storage(Box<redb::Error>),
     #[error("stored document {id} is damaged: {source}")]
     Damaged { id: String, source: DocError },
+    /// The file was migrated by a newer elo: this build could misread it.
+    #[error(
+        "the data store was written by a newer elo (store schema {found}); this elo reads store schemas up to {known}: run the newer elo, or restore a backup made with this one"
+    )]
+    NewerSchema { found: u64, known: u64 },
     #[error("the write was not stored: {0}")]
     Failed(String),
     /// A file the store reads or writes whole (a backup, a copy).

@@ -1,14 +1,20 @@
-//! Bringing a store file to the layout this build writes. Runs on every
-//! open, in one transaction: each step checks whether it is already done,
-//! and a file is never left half-migrated.
+//! Bringing a store file to the layout this build writes: numbered
+//! migrations, run on every open, each in one write transaction that also
+//! records its number as the file's schema version. A process stopped
+//! mid-way (a crash, a power cut) leaves the file at the last migration
+//! committed, and the next open carries on from there: no step is ever
+//! half done or done twice.
 //!
-//! - Schema 1: the tables of [`super::tables`] exist.
-//! - Schema 2: one checkpoint table for every replicated log. The record
-//!   log's checkpoints move from `checkpoints-1` (key: peer id) and the
-//!   stock log's from `stock_checkpoint/{peer}` metadata entries into
-//!   `checkpoints-2` (key: log, peer id).
+//! 1. The tables of [`super::tables`] exist.
+//! 2. One checkpoint table for every replicated log. The record log's
+//!    checkpoints move from `checkpoints-1` (key: peer id) and the stock
+//!    log's from `stock_checkpoint/{peer}` metadata entries into
+//!    `checkpoints-2` (key: log, peer id).
+//!
+//! A file of a newer schema than this build knows is refused, naming both
+//! versions: its layout may mean something this build would misread.
 
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::StoreError;
 use super::checkpoint::ReplicatedLog;
@@ -19,13 +25,79 @@ use super::tables::{
     ORDERS, OWN_CODE_OF, OWN_CODES, RESTRICTED, STOCK, STOCK_LOG, WITHHELD,
 };
 
-/// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: u64 = 2;
+/// One step of the layout: what it brings, and the function that brings
+/// it inside the given transaction.
+struct Migration {
+    /// The schema version the file has once this step is committed.
+    to: u64,
+    what: &'static str,
+    run: fn(&WriteTransaction) -> Result<(), StoreError>,
+}
 
-/// Creates the tables, moves older layouts' data into them and records the
-/// schema version.
+/// Every migration, in order; the last one's number is the schema version
+/// this build writes.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        what: "the store's tables",
+        run: create_tables,
+    },
+    Migration {
+        to: 2,
+        what: "one checkpoint table for every replicated log",
+        run: one_checkpoint_table,
+    },
+];
+
+/// The schema version this build writes.
+pub(crate) const SCHEMA_VERSION: u64 = MIGRATIONS[MIGRATIONS.len() - 1].to;
+
+/// Brings the file to [`SCHEMA_VERSION`], one committed migration at a time.
 pub(crate) fn migrate(db: &Database) -> Result<(), StoreError> {
+    migrate_to(db, SCHEMA_VERSION)
+}
+
+/// Runs the migrations after the file's schema up to `target`.
+pub(crate) fn migrate_to(db: &Database, target: u64) -> Result<(), StoreError> {
+    let schema = schema_of(db)?;
+    if schema > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found: schema,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for step in MIGRATIONS
+        .iter()
+        .filter(|m| m.to > schema && m.to <= target)
+    {
+        tracing::info!(to = step.to, what = step.what, "migrating the store");
+        let txn = db.begin_write()?;
+        (step.run)(&txn)?;
+        txn.open_table(META)?
+            .insert(META_SCHEMA, step.to.to_string().as_bytes())?;
+        txn.commit()?;
+    }
+    // Tables added since without a migration of their own (the orders'):
+    // creating them is idempotent, so every open makes sure they exist.
     let txn = db.begin_write()?;
+    create_tables(&txn)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// The file's schema version (0: a new file, or one of before schema 1).
+pub(crate) fn schema_of(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_read()?;
+    match txn.open_table(META) {
+        Ok(meta) => meta_u64(&meta, META_SCHEMA),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Schema 1: every table of the store.
+fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(META)?;
     txn.open_table(DOCS)?;
     txn.open_table(CHANGES)?;
     txn.open_table(DOC_SEQ)?;
@@ -42,15 +114,6 @@ pub(crate) fn migrate(db: &Database) -> Result<(), StoreError> {
     txn.open_table(ORDER_OUTBOX)?;
     txn.open_table(ORDER_LOG)?;
     txn.open_table(ORDER_SEQ)?;
-    let schema = meta_u64(&txn.open_table(META)?, META_SCHEMA)?;
-    if schema < 2 {
-        one_checkpoint_table(&txn)?;
-    }
-    if schema < SCHEMA_VERSION {
-        txn.open_table(META)?
-            .insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
-    }
-    txn.commit()?;
     Ok(())
 }
 

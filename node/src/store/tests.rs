@@ -104,10 +104,55 @@ fn schema_1_checkpoints_survive_the_move_to_one_table() {
     drop(db);
     drop(store);
     // Opening again migrates nothing twice.
-    let store = open(&dir, "11222333000181");
+    assert_schema_1_checkpoints_moved(&dir);
+}
+
+/// Opens the store of `write_schema_1` and finds its checkpoints moved.
+fn assert_schema_1_checkpoints_moved(dir: &tempfile::TempDir) {
+    let store = open(dir, "11222333000181");
     let db = store.database();
+    let schema = super::migrate::schema_of(&db).unwrap();
+    assert_eq!(schema, super::migrate::SCHEMA_VERSION);
     assert_eq!(checkpoint(&db, ReplicatedLog::Records, PEER_A).unwrap(), 7);
     assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_A).unwrap(), 5);
+}
+
+#[test]
+fn a_migration_stopped_midway_carries_on_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    write_schema_1(&path);
+    {
+        // As after a crash between migrations 1 and 2: 1 is committed.
+        let db = Database::create(&path).unwrap();
+        super::migrate::migrate_to(&db, 1).unwrap();
+        assert_eq!(super::migrate::schema_of(&db).unwrap(), 1);
+        let txn = db.begin_read().unwrap();
+        assert!(txn.open_table(CHECKPOINTS_V1).is_ok(), "step 2 not begun");
+    }
+    assert_schema_1_checkpoints_moved(&dir);
+}
+
+#[test]
+fn a_store_of_a_newer_schema_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(META_SCHEMA, b"99".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let Err(e) = Store::open(&path, b"a".to_vec(), "11222333000181".into()) else {
+        panic!("a newer store opened");
+    };
+    let message = e.to_string();
+    assert!(message.contains("schema 99"), "{message}");
+    let known = format!("up to {}", super::migrate::SCHEMA_VERSION);
+    assert!(message.contains(&known), "{message}");
 }
 
 #[test]

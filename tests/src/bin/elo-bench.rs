@@ -14,6 +14,8 @@
 //! both others, from their change streams); disk bytes and peak RSS of the
 //! nodes (W4).
 //!
+//! `peers`: the peers' workloads on their records (see `bench_peers.rs`).
+//!
 //! `stock`: 1,000,000 single-writer stock updates over 10,000 SKUs sent in
 //! bulk to one company while another replicates them: write rate, catch-up
 //! time and the size of both stores (issue: under 50 MB).
@@ -39,6 +41,9 @@ use std::sync::{Arc, Mutex};
 
 use elo_tests::{Company, RunningNode, cnpj, customer, wait_until};
 
+#[path = "../bench_peers.rs"]
+mod bench_peers;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -50,6 +55,8 @@ fn main() {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
             mesh(n);
         }
+        Some("peers") => bench_peers::run(&args[2..]),
+        Some("peer-records") => bench_peers::write_files(&args[2..]),
         Some("stock") => {
             let updates = args
                 .get(2)
@@ -64,7 +71,7 @@ fn main() {
         }
         Some(other) => {
             eprintln!(
-                "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], stock [UPDATES] [SKUS], orders [ORDERS]"
+                "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], peers [RECORDS] [--runs R], peer-records [RECORDS] [DIR], stock [UPDATES] [SKUS], orders [ORDERS]"
             );
             std::process::exit(2);
         }
@@ -293,6 +300,53 @@ fn follow(node: &RunningNode, seen: Arc<Mutex<HashMap<String, Instant>>>) {
     });
 }
 
+/// A new company (`company`, named "Filial B") joins through `node`'s
+/// invite: the company, how long `elo join` ran, its peak RSS in MiB, and
+/// its JSON answer.
+fn join_measured(node: &RunningNode, company: &str) -> (Company, Duration, f64, serde_json::Value) {
+    let invite = node.invite();
+    let b = Company::init_empty();
+    let start = Instant::now();
+    let args = [
+        "--json",
+        "join",
+        &invite,
+        "--company",
+        company,
+        "--name",
+        "Filial B",
+    ];
+    let (ok, rss, out) = run_measured(b.command(&args));
+    let process = start.elapsed();
+    assert!(ok, "join failed");
+    let joined = serde_json::from_str(out.trim()).expect("join's JSON");
+    (b, process, rss, joined)
+}
+
+/// When each document id arrived at a node (see [`follow`]).
+type Seen = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// A third member, C, joins through A and runs; once B and C are caught up
+/// (within `settle`), both change streams are followed.
+fn third_member_followed(
+    node_a: &RunningNode,
+    node_b: &RunningNode,
+    settle: Duration,
+) -> (Company, RunningNode, Seen, Seen) {
+    let c = Company::join(&node_a.invite(), &cnpj(903), "Filial C");
+    let node_c = c.start_node();
+    wait_until("C settles", settle, || {
+        node_c.get("/v1/sync").body["caught_up"] == true
+            && node_b.get("/v1/sync").body["caught_up"] == true
+    });
+    let seen_b: Seen = Arc::new(Mutex::new(HashMap::new()));
+    let seen_c: Seen = Arc::new(Mutex::new(HashMap::new()));
+    follow(node_b, seen_b.clone());
+    follow(&node_c, seen_c.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    (c, node_c, seen_b, seen_c)
+}
+
 fn mesh(n: u64) {
     let a = Company::init(&cnpj(901), "Matriz");
     let file = write_customers(&a, n);
@@ -305,21 +359,7 @@ fn mesh(n: u64) {
     let node_a = a.start_node();
 
     // W1: a new member joins and receives everything.
-    let invite = node_a.invite();
-    let b = Company::init_empty();
-    let start = Instant::now();
-    let (ok, join_rss, out) = run_measured(b.command(&[
-        "--json",
-        "join",
-        &invite,
-        "--company",
-        &cnpj(902),
-        "--name",
-        "Filial B",
-    ]));
-    let process = start.elapsed();
-    assert!(ok, "join failed");
-    let joined: serde_json::Value = serde_json::from_str(out.trim()).expect("join's JSON");
+    let (b, process, join_rss, joined) = join_measured(&node_a, &cnpj(902));
     let w1 = Duration::from_secs_f64(joined["seconds"].as_f64().unwrap_or(f64::NAN));
     let at_rest = store_mb(&b);
     let node_b = b.start_node();
@@ -371,17 +411,8 @@ fn mesh(n: u64) {
     );
 
     // W3: three members live; 1,000 writes 10 ms apart at A.
-    let c = Company::join(&node_a.invite(), &cnpj(903), "Filial C");
-    let node_c = c.start_node();
-    wait_until("C settles", Duration::from_secs(120), || {
-        node_c.get("/v1/sync").body["caught_up"] == true
-            && node_b.get("/v1/sync").body["caught_up"] == true
-    });
-    let seen_b = Arc::new(Mutex::new(HashMap::new()));
-    let seen_c = Arc::new(Mutex::new(HashMap::new()));
-    follow(&node_b, seen_b.clone());
-    follow(&node_c, seen_c.clone());
-    std::thread::sleep(Duration::from_millis(300));
+    let (_c, node_c, seen_b, seen_c) =
+        third_member_followed(&node_a, &node_b, Duration::from_secs(120));
     let mut sent = Vec::new();
     for i in 0..1000u64 {
         let key = format!("W3-{i:04}");
