@@ -33,6 +33,7 @@ use crate::protocol::{Request, RequestBody, Response, ResponseBody, VERSION};
 use crate::strangers::{Handshakes, OtherGroups};
 pub use crate::swarm::network_key;
 use crate::swarm::{Behaviour, BehaviourEvent, build_swarm};
+use crate::traffic::Traffic;
 
 /// How long a refused peer keeps its connection, so the refusal reaches it.
 const REFUSAL_GRACE: Duration = Duration::from_millis(500);
@@ -92,7 +93,14 @@ pub enum NetEvent {
 pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
     let psk = PreSharedKey::new(network_key(&config.group_secret));
     let handshakes = Handshakes::default();
-    let mut swarm = build_swarm(&config.keypair, psk, config.mdns, handshakes.clone())?;
+    let traffic = Traffic::default();
+    let mut swarm = build_swarm(
+        &config.keypair,
+        psk,
+        config.mdns,
+        handshakes.clone(),
+        traffic.clone(),
+    )?;
     for addr in &config.listen {
         crate::swarm::port_is_free(addr)?;
         swarm
@@ -119,9 +127,10 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         liveness: Liveness::default(),
         other_groups: OtherGroups::new(handshakes.clone()),
         handshakes,
+        traffic: traffic.clone(),
     };
     tokio::spawn(event_loop.run());
-    Ok((NetClient::new(cmd_tx, local), ev_rx))
+    Ok((NetClient::new(cmd_tx, local, traffic), ev_rx))
 }
 
 struct EventLoop {
@@ -144,6 +153,8 @@ struct EventLoop {
     other_groups: OtherGroups,
     /// Given to every swarm built, for [`OtherGroups`] to read.
     handshakes: Handshakes,
+    /// Bytes per peer, kept across a new key's swarm.
+    traffic: Traffic,
 }
 
 impl EventLoop {
@@ -152,7 +163,13 @@ impl EventLoop {
     /// of each as a disconnection.
     fn rekey(&mut self, group_secret: &[u8]) -> Result<(), NetError> {
         let psk = PreSharedKey::new(network_key(group_secret));
-        let fresh = build_swarm(&self.keypair, psk, self.mdns, self.handshakes.clone())?;
+        let fresh = build_swarm(
+            &self.keypair,
+            psk,
+            self.mdns,
+            self.handshakes.clone(),
+            self.traffic.clone(),
+        )?;
         let addrs: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
         let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         // The old swarm goes first, so its ports are free to listen on again.

@@ -43,6 +43,11 @@ pub struct NodeArgs {
     /// Codes per block of every table, when this company is primary
     #[arg(long, env = "ELO_ID_BLOCK_SIZE", default_value_t = 100_000)]
     pub id_block_size: i64,
+    /// Also serve GET /metrics without the token on this loopback
+    /// HOST:PORT, for a Prometheus on this machine (on the API it needs
+    /// the token)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<String>,
 }
 
 /// `elo init`: a new data directory whose company founds a group. Works on
@@ -136,12 +141,16 @@ pub fn node(data: DataDir, args: NodeArgs, json_out: bool) -> Result<()> {
     };
     let config = elo_node::node::NodeConfig {
         data,
-        api: api_address(&args.api, args.api_insecure_public)?,
+        api: listen_address("--api", &args.api, args.api_insecure_public)?,
         mesh,
         api_insecure_public: args.api_insecure_public,
         primary: elo_node::primary::PrimarySettings {
             block_size: args.id_block_size,
             offline: false,
+        },
+        metrics: match &args.metrics {
+            Some(asked) => Some(listen_address("--metrics", asked, false)?),
+            None => None,
         },
     };
     let on_ready = |addr: SocketAddr| {
@@ -155,15 +164,15 @@ pub fn node(data: DataDir, args: NodeArgs, json_out: bool) -> Result<()> {
     Ok(())
 }
 
-/// The address `--api` names: an IP address and port, or a host name
-/// (`localhost:4711`) that resolves to a loopback address; any address
-/// with --api-insecure-public.
-fn api_address(asked: &str, public: bool) -> Result<SocketAddr> {
+/// The address `--api` (or `--metrics`) names: an IP address and port, or
+/// a host name (`localhost:4711`) that resolves to a loopback address; any
+/// address with --api-insecure-public.
+fn listen_address(flag: &str, asked: &str, public: bool) -> Result<SocketAddr> {
     use std::net::ToSocketAddrs;
     let resolved: Vec<SocketAddr> = asked
         .to_socket_addrs()
         .with_context(|| {
-            format!("--api {asked}: not HOST:PORT, or the host name does not resolve")
+            format!("{flag} {asked}: not HOST:PORT, or the host name does not resolve")
         })?
         .collect();
     let loopback = resolved.iter().filter(|a| a.ip().is_loopback());
@@ -176,12 +185,17 @@ fn api_address(asked: &str, public: bool) -> Result<SocketAddr> {
     match chosen {
         Some(a) => Ok(*a),
         None => bail!(
-            "--api {asked}: resolves to {} and no loopback address: the API listens on loopback only, unless --api-insecure-public",
+            "{flag} {asked}: resolves to {} and no loopback address: it listens on loopback only{}",
             resolved
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if flag == "--api" {
+                ", unless --api-insecure-public"
+            } else {
+                ""
+            }
         ),
     }
 }

@@ -283,10 +283,12 @@ impl Actor {
                 let _ = commands.send(Command::Progress { peer, progress });
             };
             let from = Source::new(&net, &store, peer, &policy);
+            let began = std::time::Instant::now();
             let result = match pull_records(&from, &member, report).await {
                 Ok(docs) => pull_stock(&from, |_| {}).await.map(|_| docs),
                 Err(e) => Err(e),
             };
+            crate::metrics::pull_finished(began.elapsed(), result.is_ok());
             Finished::Pulled { peer, result }
         });
     }

@@ -196,6 +196,16 @@ impl Replication {
         self.ask(Command::Status).await.unwrap_or_default()
     }
 
+    /// The bytes received from and sent to each member's node since this
+    /// node started, by peer id.
+    pub fn traffic(&self) -> HashMap<String, elo_net::PeerBytes> {
+        let traffic = self.net.traffic();
+        traffic
+            .into_iter()
+            .map(|(p, b)| (p.to_string(), b))
+            .collect()
+    }
+
     /// This node's addresses with its peer id, as an invite names them.
     pub async fn p2p_addrs(&self) -> Vec<String> {
         let local = self.net.local_peer_id();
