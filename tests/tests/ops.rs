@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use elo_tests::{Company, cnpj, digits, free_ports, wait_until};
+use elo_tests::{Company, cnpj, digits, elo_bin, free_ports, wait_until};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -125,4 +125,122 @@ fn the_figures_are_not_served_without_the_token_off_loopback() {
         err.contains("--metrics 0.0.0.0:9464") && err.contains("loopback"),
         "{err}"
     );
+}
+
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let a = Company::init(&cnpj(4), "Matriz");
+    let node = a.start_node_with(&["--offline", "--log-format", "json", "-v"]);
+    assert!(node.stop().success());
+    let log = a.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "node running" && l["level"] == "INFO"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_log_file_gets_the_log_and_a_new_one_each_day() {
+    let a = Company::init(&cnpj(5), "Matriz");
+    let folder = a.data().join("logs");
+    let path = folder.join("node.log");
+    let node = a.start_node_with(&["--offline", "-v", "--log-file", path.to_str().unwrap()]);
+    assert!(node.stop().success());
+    let files: Vec<_> = std::fs::read_dir(&folder)
+        .expect("the folder was made")
+        .map(|e| {
+            e.expect("entry")
+                .file_name()
+                .into_string()
+                .expect("a UTF-8 name")
+        })
+        .collect();
+    let [file] = files.as_slice() else {
+        panic!("one file of today expected: {files:?}")
+    };
+    // node.log.YYYY-MM-DD
+    let date = file
+        .strip_prefix("node.log.")
+        .unwrap_or_else(|| panic!("{file}"));
+    assert_eq!(date.len(), 10, "{file}");
+    let text = std::fs::read_to_string(folder.join(file)).expect("the log");
+    assert!(text.contains("node running"), "{text}");
+    assert!(
+        !a.log().contains("node running"),
+        "also on standard error: {}",
+        a.log()
+    );
+}
+
+#[test]
+fn the_service_unit_passes_systemds_own_check() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let units = dir.path().join("units");
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(elo_bin())
+        .args([
+            "--json",
+            "--data",
+            data.to_str().unwrap(),
+            "service",
+            "install",
+        ])
+        .args(["--user", "elo-test", "--unit-dir", units.to_str().unwrap()])
+        .args(["--", "--no-mdns"])
+        .output()
+        .expect("elo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let told: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        told["enable"],
+        "systemctl daemon-reload && systemctl enable --now elo"
+    );
+    let unit_path = units.join("elo.service");
+    let unit = std::fs::read_to_string(&unit_path).expect("the unit");
+    assert!(
+        unit.contains(&format!("ReadWritePaths={}", data.display())),
+        "{unit}"
+    );
+    assert!(unit.contains(" node --no-mdns\n"), "{unit}");
+
+    // systemd's own reading: the file parses, every setting is known and
+    // valid (an unknown or bad one is only a warning: any output fails),
+    // and ExecStart is an executable.
+    let verify = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit_path)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package; .ci/run installs it)");
+    let said = String::from_utf8_lossy(&verify.stderr);
+    assert!(
+        verify.status.success() && said.trim().is_empty(),
+        "{said}\n{unit}"
+    );
+
+    let out = std::process::Command::new(elo_bin())
+        .args([
+            "service",
+            "uninstall",
+            "--unit-dir",
+            units.to_str().unwrap(),
+        ])
+        .output()
+        .expect("elo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!unit_path.exists());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("data directory and the user are kept"));
 }

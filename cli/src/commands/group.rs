@@ -160,7 +160,12 @@ pub fn node(data: DataDir, args: NodeArgs, json_out: bool) -> Result<()> {
             println!("elo node running; local API at http://{addr} (Ctrl-C stops it)");
         }
     };
-    runtime()?.block_on(elo_node::node::run(config, shutdown_signal(), on_ready))?;
+    let runtime = runtime()?;
+    let shutdown = {
+        let _inside = runtime.enter();
+        shutdown_signal()
+    };
+    runtime.block_on(elo_node::node::run(config, shutdown, on_ready))?;
     Ok(())
 }
 
@@ -338,24 +343,32 @@ pub fn remove_company(data: &DataDir, cnpj: &str, json_out: bool) -> Result<()> 
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM. The handlers are registered here, before
+/// the node says it runs, not when the future is first polled: a service
+/// manager that stops the node right after it started (or a test) would
+/// otherwise kill it before its writer closes the store.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (term, interrupt) {
+                (Ok(mut term), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
-    {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
