@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod bench_mesh20;
 pub mod netns;
 
 /// The `elo` binary next to the running test or bench executable, built
