@@ -144,7 +144,9 @@ pub async fn run(
     config.data.remove_node_info();
     // Let the writer finish what is queued and close the file cleanly.
     if let Err(e) = closing.close().await {
-        tracing::warn!("closing the store: {e}");
+        tracing::warn!(
+            "closing the store: {e}; every acknowledged write is on disk, the next start checks the file (if it does not open, see `elo restore` and `elo salvage`)"
+        );
     }
     tracing::info!("node stopped");
     served.map_err(NodeError::Serve)

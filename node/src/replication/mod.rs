@@ -269,7 +269,7 @@ impl Replication {
         removal::keep_secret(&self.store, &secret, &cnpj).await?;
         let (reached, not_reached) = rekey::deliver(&self.net, members, &secret, &cnpj).await;
         self.net.rekey(removal::secret_bytes(&secret)).await?;
-        tracing::warn!(removed = %cnpj, "removed a company from the group and changed the network key");
+        tracing::warn!(removed = %cnpj, "removed a company from the group and changed the network key (members not reached now are handed it when seen; `elo status` lists them)");
         Ok(Removal {
             removed: cnpj,
             reached,
