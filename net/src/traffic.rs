@@ -66,6 +66,12 @@ impl<M> Counting<M> {
     pub(crate) fn new(inner: M, counters: Arc<Counters>) -> Self {
         Counting { inner, counters }
     }
+
+    /// A substream just opened, counting into this connection's peer.
+    fn counted<S, E>(&self, opened: Poll<Result<S, E>>) -> Poll<Result<Counted<S>, E>> {
+        let counters = self.counters.clone();
+        opened.map_ok(|inner| Counted { inner, counters })
+    }
 }
 
 impl<M> StreamMuxer for Counting<M>
@@ -80,20 +86,16 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
-        let counters = self.counters.clone();
-        Pin::new(&mut self.inner)
-            .poll_inbound(cx)
-            .map_ok(|inner| Counted { inner, counters })
+        let opened = Pin::new(&mut self.inner).poll_inbound(cx);
+        self.counted(opened)
     }
 
     fn poll_outbound(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
-        let counters = self.counters.clone();
-        Pin::new(&mut self.inner)
-            .poll_outbound(cx)
-            .map_ok(|inner| Counted { inner, counters })
+        let opened = Pin::new(&mut self.inner).poll_outbound(cx);
+        self.counted(opened)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

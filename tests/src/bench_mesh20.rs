@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -53,11 +52,10 @@ pub fn run(args: &[String]) {
                 .flatten()
             {
                 if m["connected"] != true {
+                    let kept = keep_log(i, n);
                     println!(
-                        "  node {i} ({}): {} not connected: {}",
-                        n.log.display(),
-                        m["company"],
-                        m["last_error"]
+                        "  node {i} (log kept in {kept}): {} not connected: {}",
+                        m["company"], m["last_error"]
                     );
                 }
             }
@@ -71,14 +69,10 @@ pub fn run(args: &[String]) {
     std::thread::sleep(Duration::from_secs(5));
     idle(&nodes);
     propagation(&nodes, writes);
-    let rss: Vec<f64> = nodes
-        .iter()
-        .map(|n| status_kib(n.child.id(), "VmRSS:") / 1024.0)
-        .collect();
-    let hwm: Vec<f64> = nodes
-        .iter()
-        .map(|n| status_kib(n.child.id(), "VmHWM:") / 1024.0)
-        .collect();
+    let (rss, hwm) = (
+        mib(nodes.as_slice(), "VmRSS:"),
+        mib(nodes.as_slice(), "VmHWM:"),
+    );
     println!(
         "mesh20: RSS after the writes {} MiB; peak {} MiB",
         spread(&rss),
@@ -140,7 +134,13 @@ fn start_mesh(companies: &[Company]) -> Vec<RunningNode> {
         .enumerate()
         .map(|(i, c)| {
             let listen = format!("/ip4/127.0.0.1/tcp/{}", ports[i]);
-            let mut args = vec!["--listen", listen.as_str(), "--no-mdns", "--only-peers"];
+            let mut args = vec![
+                "--listen",
+                listen.as_str(),
+                "--no-mdns",
+                "--only-peers",
+                "-v",
+            ];
             for (j, addr) in addrs.iter().enumerate() {
                 if j != i {
                     args.extend(["--peer", addr.as_str()]);
@@ -149,6 +149,18 @@ fn start_mesh(companies: &[Company]) -> Vec<RunningNode> {
             c.start_node_with(&args)
         })
         .collect()
+}
+
+/// A copy of node `i`'s log that outlives the run, for a look at why a
+/// pair did not connect.
+fn keep_log(i: usize, node: &RunningNode) -> String {
+    let folder = std::env::temp_dir().join("elo-mesh20-logs");
+    let path = folder.join(format!("node-{i}.log"));
+    let copied = std::fs::create_dir_all(&folder).and_then(|()| std::fs::copy(&node.log, &path));
+    match copied {
+        Ok(_) => path.display().to_string(),
+        Err(e) => format!("nowhere ({e})"),
+    }
 }
 
 fn connected_members(node: &RunningNode) -> usize {
@@ -187,6 +199,24 @@ fn status_kib(pid: u32, key: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// A memory figure of each node (`VmRSS:`, `VmHWM:`), in MiB.
+fn mib(nodes: &[RunningNode], key: &str) -> Vec<f64> {
+    nodes
+        .iter()
+        .map(|n| status_kib(n.child.id(), key) / 1024.0)
+        .collect()
+}
+
+/// Sockets a process holds open (connections and listeners).
+fn sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |fds| {
+        fds.filter_map(Result::ok)
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter(|link| link.to_string_lossy().starts_with("socket:"))
+            .count()
+    })
+}
+
 /// min / median / max of the figures.
 fn spread(v: &[f64]) -> String {
     let mut v = v.to_vec();
@@ -213,10 +243,7 @@ fn idle(nodes: &[RunningNode]) {
             (cpu_ticks(n.child.id()).saturating_sub(*b)) as f64 / per_second / secs * 100.0
         })
         .collect();
-    let rss: Vec<f64> = nodes
-        .iter()
-        .map(|n| status_kib(n.child.id(), "VmRSS:") / 1024.0)
-        .collect();
+    let rss = mib(nodes, "VmRSS:");
     println!(
         "mesh20 idle over {secs:.0} s: CPU % of a core per node {} (target ≤ 2)",
         spread(&cpu)
@@ -225,33 +252,32 @@ fn idle(nodes: &[RunningNode]) {
         "mesh20 idle: RSS per node {} MiB (target ≤ 40)",
         spread(&rss)
     );
+    let sockets: Vec<f64> = nodes.iter().map(|n| sockets(n.child.id()) as f64).collect();
+    println!(
+        "mesh20 idle: sockets open per node {} (19 members, the API and its listeners)",
+        spread(&sockets)
+    );
 }
 
 /// Follows a node's change stream from now on; every document id it
 /// hears goes to `heard` with the node's index and the moment.
 fn listen(node: &RunningNode, index: usize, heard: mpsc::Sender<(usize, String, Instant)>) {
-    let addr = node.base.trim_start_matches("http://").to_owned();
-    let token = node.token.clone();
     let since = node.get("/v1/status").body["last_seq"]
         .as_u64()
         .unwrap_or(0);
+    let url = format!("{}/v1/changes/stream?since={since}", node.base);
+    let auth = format!("Bearer {}", node.token);
     std::thread::spawn(move || {
-        let Ok(mut stream) = TcpStream::connect(&addr) else {
+        // No timeout: the stream stays open for as long as the run.
+        let agent: ureq::Agent = ureq::Agent::config_builder().proxy(None).build().into();
+        let Ok(answer) = agent.get(&url).header("Authorization", &auth).call() else {
             return;
         };
-        let asked = write!(
-            stream,
-            "GET /v1/changes/stream?since={since} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
-        );
-        if asked.is_err() {
-            return;
-        }
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let Some(event) = line.strip_prefix("data: ") else {
-                continue;
-            };
-            let id = serde_json::from_str::<serde_json::Value>(event)
-                .ok()
+        let events = BufReader::new(answer.into_body().into_reader()).lines();
+        for event in events.map_while(Result::ok) {
+            let id = event
+                .strip_prefix("data: ")
+                .and_then(|data| serde_json::from_str::<serde_json::Value>(data).ok())
                 .and_then(|v| v["id"].as_str().map(str::to_owned));
             if let Some(id) = id
                 && heard.send((index, id, Instant::now())).is_err()

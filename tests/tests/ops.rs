@@ -111,14 +111,8 @@ fn each_members_bytes_grow_as_a_record_replicates() {
 #[test]
 fn the_figures_are_not_served_without_the_token_off_loopback() {
     let a = Company::init(&cnpj(3), "Matriz");
-    let out = a.elo(&[
-        "node",
-        "--offline",
-        "--api",
-        "127.0.0.1:0",
-        "--metrics",
-        "0.0.0.0:9464",
-    ]);
+    let public = ["--metrics", "0.0.0.0:9464"];
+    let out = a.elo(&[&["node", "--offline", "--api", "127.0.0.1:0"][..], &public].concat());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -183,23 +177,20 @@ fn the_service_unit_passes_systemds_own_check() {
     let dir = tempfile::tempdir().expect("temp dir");
     let units = dir.path().join("units");
     let data = dir.path().join("data");
-    let out = std::process::Command::new(elo_bin())
-        .args([
-            "--json",
-            "--data",
-            data.to_str().unwrap(),
-            "service",
-            "install",
-        ])
-        .args(["--user", "elo-test", "--unit-dir", units.to_str().unwrap()])
-        .args(["--", "--no-mdns"])
-        .output()
-        .expect("elo runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (data_arg, units_arg) = (data.to_str().unwrap(), units.to_str().unwrap());
+    let out = elo_ok(&[
+        "--json",
+        "--data",
+        data_arg,
+        "service",
+        "install",
+        "--user",
+        "elo-test",
+        "--unit-dir",
+        units_arg,
+        "--",
+        "--no-mdns",
+    ]);
     let told: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(
         told["enable"],
@@ -227,20 +218,22 @@ fn the_service_unit_passes_systemds_own_check() {
         "{said}\n{unit}"
     );
 
+    let out = elo_ok(&["service", "uninstall", "--unit-dir", units_arg]);
+    assert!(!unit_path.exists());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("data directory and the user are kept"));
+}
+
+/// Runs `elo` without a data directory of its own and expects success.
+fn elo_ok(args: &[&str]) -> std::process::Output {
     let out = std::process::Command::new(elo_bin())
-        .args([
-            "service",
-            "uninstall",
-            "--unit-dir",
-            units.to_str().unwrap(),
-        ])
+        .args(args)
+        .env_remove("ELO_DATA")
         .output()
         .expect("elo runs");
     assert!(
         out.status.success(),
-        "{}",
+        "elo {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!unit_path.exists());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("data directory and the user are kept"));
+    out
 }
