@@ -9,6 +9,7 @@ mod api;
 mod client;
 mod commands;
 mod exit;
+mod logs;
 mod output;
 
 use std::path::PathBuf;
@@ -22,7 +23,8 @@ use elo_node::DataDir;
 use commands::rows::Encoding;
 use commands::transfer::Format;
 use commands::{
-    adopt, console, credit, demo, group, orders, primary, records, share, stock, transfer,
+    adopt, console, credit, demo, group, orders, primary, records, service, share, stock,
+    transfer,
 };
 
 /// mimalloc rather than the system allocator: automerge allocates and frees
@@ -46,6 +48,13 @@ struct Cli {
     /// More log output (repeat for more; ELO_LOG sets the filter)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// The log's shape: lines for people, or JSON lines for a collector
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: logs::LogFormat,
+    /// Write the log to files of a day each, PATH.YYYY-MM-DD (the last 14
+    /// kept), instead of standard error
+    #[arg(long, global = true, value_name = "PATH")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -309,6 +318,12 @@ enum Command {
         #[command(subcommand)]
         command: orders::OrdersCommand,
     },
+    /// Run the node as a systemd service (`elo service install`), or
+    /// remove it
+    Service {
+        #[command(subcommand)]
+        command: service::ServiceCommand,
+    },
     /// The fields of each kind, with their Portuguese labels
     Fields {
         /// Only this kind, or `order` [default: every kind of record]
@@ -342,8 +357,10 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Node(_)) {
         end_quietly_on_a_closed_pipe();
     }
-    init_logs(cli.verbose);
     let json_out = cli.json;
+    if let Err(e) = logs::init(cli.verbose, cli.log_format, cli.log_file.as_deref()) {
+        return exit::failed(&e, json_out);
+    }
     match run(cli, demo_dir) {
         Ok(code) => code,
         Err(e) => exit::failed(&e, json_out),
@@ -377,23 +394,6 @@ fn end_quietly_on_a_closed_pipe() {
     }
 }
 
-fn init_logs(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info,elo_node=info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ELO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colour codes only for a person at a terminal, never into a log file.
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .init();
-}
-
 fn data_dir(data: Option<PathBuf>) -> Result<DataDir> {
     match data {
         Some(d) => Ok(DataDir::new(d)),
@@ -410,6 +410,8 @@ fn run(cli: Cli, demo_dir: Option<PathBuf>) -> Result<ExitCode> {
     if matches!(cli.command, Command::Demo) {
         return done(demo::run(demo_dir, json));
     }
+    // A service's data directory defaults to the system's, not the user's.
+    let given_data = cli.data.clone();
     let data = &data_dir(cli.data)?;
     match cli.command {
         Command::Init { company, name } => done(group::init(data, &company, &name, json)),
@@ -470,6 +472,7 @@ fn run(cli: Cli, demo_dir: Option<PathBuf>) -> Result<ExitCode> {
         Command::Id { command } => done(primary::id(data, command, json)),
         Command::Restrict { fields } => done(share::restrict(data, fields, json)),
         Command::Resync { peer } => done(group::resync(data, peer, json)),
+        Command::Service { command } => done(service::service(given_data, command, json)),
     }
 }
 

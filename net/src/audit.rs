@@ -37,7 +37,7 @@ impl WireAudit {
             .append(true)
             .open(&path)
             .inspect_err(|e| {
-                tracing::warn!(path = %path.to_string_lossy(), "cannot open the wire capture file: {e}")
+                tracing::warn!(path = %path.to_string_lossy(), "cannot open the wire capture file: {e}; nothing is captured (name a file the node may write in ELO_WIRE_CAPTURE, or unset it)")
             })
             .ok()?;
         Some(WireAudit {

@@ -1,7 +1,7 @@
 //! The handle the rest of the node holds: [`NetClient`] sends commands to
 //! the network task and waits for their replies on `oneshot` channels.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use libp2p::request_response::ResponseChannel;
 use libp2p::{Multiaddr, PeerId};
@@ -47,11 +47,26 @@ pub(crate) enum Command {
 pub struct NetClient {
     commands: mpsc::Sender<Command>,
     local: PeerId,
+    traffic: crate::traffic::Traffic,
 }
 
 impl NetClient {
-    pub(crate) fn new(commands: mpsc::Sender<Command>, local: PeerId) -> NetClient {
-        NetClient { commands, local }
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        local: PeerId,
+        traffic: crate::traffic::Traffic,
+    ) -> NetClient {
+        NetClient {
+            commands,
+            local,
+            traffic,
+        }
+    }
+
+    /// The bytes received from and sent to each peer that connected since
+    /// the node started.
+    pub fn traffic(&self) -> HashMap<PeerId, crate::traffic::PeerBytes> {
+        self.traffic.snapshot()
     }
 
     pub fn local_peer_id(&self) -> PeerId {

@@ -12,7 +12,8 @@
 //!   streams and in-memory channels alike.
 //! - `liveness.rs`: pings say whether each connection's peer still
 //!   answers; a silent one is closed. `muxer.rs`: a close that cannot hang
-//!   on a dead link.
+//!   on a dead link. `traffic.rs`: the bytes each member's connections
+//!   carried.
 //! - [`audit`]: the audit copy of every answer a node sends (`ELO_WIRE_CAPTURE`).
 //! - [`invite`]: the one-line invitation a new company joins with.
 //! - `strangers.rs`: nodes of another group (another network key), told
@@ -32,8 +33,10 @@ pub mod once;
 pub mod protocol;
 mod strangers;
 mod swarm;
+mod traffic;
 
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId, multiaddr};
 pub use network::{NetClient, NetConfig, NetError, NetEvent, ReplyHandle, network_key, start};
 pub use strangers::OtherGroup;
+pub use traffic::PeerBytes;

@@ -33,6 +33,7 @@ use crate::protocol::{Request, RequestBody, Response, ResponseBody, VERSION};
 use crate::strangers::{Handshakes, OtherGroups};
 pub use crate::swarm::network_key;
 use crate::swarm::{Behaviour, BehaviourEvent, build_swarm};
+use crate::traffic::Traffic;
 
 /// How long a refused peer keeps its connection, so the refusal reaches it.
 const REFUSAL_GRACE: Duration = Duration::from_millis(500);
@@ -92,7 +93,14 @@ pub enum NetEvent {
 pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
     let psk = PreSharedKey::new(network_key(&config.group_secret));
     let handshakes = Handshakes::default();
-    let mut swarm = build_swarm(&config.keypair, psk, config.mdns, handshakes.clone())?;
+    let traffic = Traffic::default();
+    let mut swarm = build_swarm(
+        &config.keypair,
+        psk,
+        config.mdns,
+        handshakes.clone(),
+        traffic.clone(),
+    )?;
     for addr in &config.listen {
         crate::swarm::port_is_free(addr)?;
         swarm
@@ -119,9 +127,10 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         liveness: Liveness::default(),
         other_groups: OtherGroups::new(handshakes.clone()),
         handshakes,
+        traffic: traffic.clone(),
     };
     tokio::spawn(event_loop.run());
-    Ok((NetClient::new(cmd_tx, local), ev_rx))
+    Ok((NetClient::new(cmd_tx, local, traffic), ev_rx))
 }
 
 struct EventLoop {
@@ -144,6 +153,8 @@ struct EventLoop {
     other_groups: OtherGroups,
     /// Given to every swarm built, for [`OtherGroups`] to read.
     handshakes: Handshakes,
+    /// Bytes per peer, kept across a new key's swarm.
+    traffic: Traffic,
 }
 
 impl EventLoop {
@@ -152,7 +163,13 @@ impl EventLoop {
     /// of each as a disconnection.
     fn rekey(&mut self, group_secret: &[u8]) -> Result<(), NetError> {
         let psk = PreSharedKey::new(network_key(group_secret));
-        let fresh = build_swarm(&self.keypair, psk, self.mdns, self.handshakes.clone())?;
+        let fresh = build_swarm(
+            &self.keypair,
+            psk,
+            self.mdns,
+            self.handshakes.clone(),
+            self.traffic.clone(),
+        )?;
         let addrs: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
         let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         // The old swarm goes first, so its ports are free to listen on again.
@@ -169,7 +186,7 @@ impl EventLoop {
         self.liveness.clear();
         for addr in addrs {
             if let Err(e) = self.swarm.listen_on(addr.clone()) {
-                tracing::warn!(%addr, "could not listen again after the key change: {e}");
+                tracing::warn!(%addr, "could not listen again after the key change: {e}; members cannot dial this node until it is restarted (restart it; check that the --listen port is free)");
             }
         }
         for peer in connected {
@@ -213,7 +230,7 @@ impl EventLoop {
         self.outsiders
             .retain(|p, _| !roster.contains(p) && !expired.contains(p));
         for p in expired {
-            tracing::warn!(peer = %p, "closed the connection of a peer outside the group roster that did not join");
+            tracing::warn!(peer = %p, "closed the connection of a peer outside the group roster that did not join (nothing to do; if it is a company of the group, give it a new invite)");
             let _ = self.swarm.disconnect_peer_id(p);
         }
         let refused: Vec<PeerId> = self
@@ -231,7 +248,7 @@ impl EventLoop {
     /// Closes the connections whose peer stopped answering.
     fn close_silent(&mut self) {
         for silent in self.liveness.silent(std::time::Instant::now()) {
-            tracing::warn!(peer = %silent.peer, "a peer stopped answering: closing its connection");
+            tracing::warn!(peer = %silent.peer, "a peer stopped answering: closing its connection; it is dialed again by itself (if it lasts, check that its node runs and the link to it is up)");
             self.swarm.close_connection(silent.connection);
         }
     }
@@ -392,7 +409,7 @@ impl EventLoop {
                 ..
             } => {
                 if !self.other_groups.failed(&send_back_addr, false) {
-                    tracing::warn!(from = %send_back_addr, "refused an incoming connection: {error}");
+                    tracing::warn!(from = %send_back_addr, "refused an incoming connection: {error} (if it is a member, check that both nodes run the same elo version and group)");
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
@@ -403,7 +420,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event).await,
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
                 if let Some(silent) = self.liveness.on_ping(&event, std::time::Instant::now()) {
-                    tracing::warn!(peer = %silent.peer, "a ping failed: closing the connection");
+                    tracing::warn!(peer = %silent.peer, "a ping failed: closing the connection; it is dialed again by itself (if it lasts, check the link to that member)");
                     self.swarm.close_connection(silent.connection);
                 }
             }
@@ -479,7 +496,7 @@ impl EventLoop {
             }
             Event::InboundFailure { peer, error, .. } => {
                 // A malformed or oversized message: that stream is closed, nothing else.
-                tracing::warn!(%peer, "a request from this peer failed: {error}");
+                tracing::warn!(%peer, "a request from this peer failed: {error}; that stream was closed, nothing else (if it repeats, update both nodes to the same elo version)");
             }
             Event::ResponseSent { .. } => {}
         }
@@ -495,7 +512,7 @@ impl EventLoop {
         channel: ResponseChannel<Response>,
     ) {
         if request.version != VERSION {
-            tracing::warn!(%peer, version = request.version, "refused a request of protocol version {} (this node speaks {VERSION})", request.version);
+            tracing::warn!(%peer, version = request.version, "refused a request of protocol version {} (this node speaks {VERSION}): update both nodes to the same elo version", request.version);
             let reason = format!(
                 "protocol version {} is not spoken here (this node speaks {VERSION})",
                 request.version
@@ -509,7 +526,7 @@ impl EventLoop {
         }
         let is_join = matches!(request.body, RequestBody::Join(_));
         if !is_join && !self.roster.contains(&peer) {
-            tracing::warn!(%peer, "refused a peer that is not in the group roster");
+            tracing::warn!(%peer, "refused a peer that is not in the group roster (if it is a company of the group, it is taken in once the roster that names it arrives; otherwise give it an invite)");
             let _ = self
                 .swarm
                 .behaviour_mut()
@@ -537,7 +554,7 @@ impl EventLoop {
             return;
         };
         let result = if response.version != VERSION {
-            tracing::warn!(%peer, version = response.version, "a peer answered in another protocol version");
+            tracing::warn!(%peer, version = response.version, "a peer answered in another protocol version: update both nodes to the same elo version");
             Err(NetError::Version {
                 peer,
                 version: response.version,

@@ -34,7 +34,7 @@ pub async fn request_under_key(
     limit: Duration,
 ) -> Result<ResponseBody, NetError> {
     let psk = PreSharedKey::new(network_key(group_secret));
-    let mut swarm = build_swarm(keypair, psk, false, Default::default())?;
+    let mut swarm = build_swarm(keypair, psk, false, Default::default(), Default::default())?;
     let failed = |reason: String| NetError::Request { peer, reason };
     swarm
         .dial(DialOpts::peer_id(peer).addresses(addrs).build())

@@ -22,6 +22,7 @@ use crate::liveness::{PING_EVERY, PING_TIMEOUT};
 use crate::muxer::BoundedClose;
 use crate::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL};
 use crate::strangers::Handshakes;
+use crate::traffic::{Counting, Traffic};
 
 /// How long a handshake may take; a peer with the wrong key otherwise hangs
 /// until it fires.
@@ -61,11 +62,13 @@ type BoxedError = Box<dyn std::error::Error + Send + Sync>;
 /// [`BoundedClose`]).
 /// Each connection that passes the private-network handshake is marked in
 /// `handshakes`, so a failure after it can be told as a node of another
-/// group (see [`crate::strangers`]).
+/// group (see [`crate::strangers`]). Every connection's substreams count
+/// their bytes into its peer's figures in `traffic`.
 pub(crate) fn private_transport(
     key: &Keypair,
     psk: PreSharedKey,
     handshakes: Handshakes,
+    traffic: Traffic,
 ) -> Result<Boxed<(PeerId, StreamMuxerBox)>, BoxedError> {
     let noise = noise::Config::new(key)?;
     Ok(
@@ -79,7 +82,10 @@ pub(crate) fn private_transport(
             .authenticate(noise)
             .multiplex(yamux::Config::default())
             .timeout(TRANSPORT_TIMEOUT)
-            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(BoundedClose::new(muxer))))
+            .map(move |(peer, muxer), _| {
+                let counted = Counting::new(muxer, traffic.of(peer));
+                (peer, StreamMuxerBox::new(BoundedClose::new(counted)))
+            })
             .boxed(),
     )
 }
@@ -122,11 +128,12 @@ pub(crate) fn build_swarm(
     psk: PreSharedKey,
     mdns_on: bool,
     handshakes: Handshakes,
+    traffic: Traffic,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let build = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
     Ok(SwarmBuilder::with_existing_identity(keypair.clone())
         .with_tokio()
-        .with_other_transport(|key| private_transport(key, psk, handshakes))
+        .with_other_transport(|key| private_transport(key, psk, handshakes, traffic))
         .map_err(|e| build(&e))?
         .with_behaviour(|key| {
             let codec = crate::codec::SyncCodec::new(MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES);

@@ -140,7 +140,9 @@ async fn admit_and_load(
     if let Err(e) =
         closed.and_then(|()| crate::store::Store::compact_file(&data.store_path()).map(|_| ()))
     {
-        tracing::warn!("could not compact the store after the initial load: {e}");
+        tracing::warn!(
+            "could not compact the store after the initial load: {e}; the data is all there, the file is only larger than it needs (check the disk's free space; nothing else to do)"
+        );
     }
     Ok(Joined {
         company: company.cnpj,

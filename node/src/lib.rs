@@ -30,8 +30,10 @@
 //!   router it is handed.
 //! - [`adopt`]: matching a company's existing records with the group's.
 //! - [`clock`]: the wall clock in milliseconds.
+//! - [`metrics`]: what the node counts as it works (API requests, pull and
+//!   write latencies), for `GET /metrics`.
 //!
-//! The order of dependence, lowest first: clock, store, primary, records,
+//! The order of dependence, lowest first: clock, metrics, store, primary, records,
 //! data_dir, group, credit, stock, replication, console, api, join and node. No module
 //! uses one later in that list.
 
@@ -43,6 +45,7 @@ pub mod credit;
 pub mod data_dir;
 pub mod group;
 pub mod join;
+pub mod metrics;
 pub mod node;
 pub mod orders;
 pub mod primary;

@@ -27,6 +27,10 @@ pub enum NodeError {
         "the API listens on loopback only; {0} is not a loopback address (add --api-insecure-public to allow it)"
     )]
     NotLoopback(SocketAddr),
+    #[error(
+        "the figures (--metrics) are served without the token, so on loopback only; {0} is not a loopback address (scrape GET /metrics on the API with the token instead)"
+    )]
+    MetricsNotLoopback(SocketAddr),
     #[error(transparent)]
     Replication(#[from] ReplicationError),
     #[error(transparent)]
@@ -50,6 +54,9 @@ pub struct NodeConfig {
     pub api_insecure_public: bool,
     /// Settings of the primary and ID ranges.
     pub primary: PrimarySettings,
+    /// A loopback address serving `GET /metrics` without the token, for a
+    /// scraper on this machine.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Runs the node until `shutdown` resolves. `on_ready` hears the bound API
@@ -61,6 +68,9 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     if !config.api.ip().is_loopback() && !config.api_insecure_public {
         return Err(NodeError::NotLoopback(config.api));
+    }
+    if let Some(addr) = config.metrics.filter(|a| !a.ip().is_loopback()) {
+        return Err(NodeError::MetricsNotLoopback(addr));
     }
     // No compaction here: it costs about 0.5 s per 100,000 records at every
     // start (a restart is when a branch needs to catch up fast), and the bulk
@@ -110,7 +120,7 @@ pub async fn run(
     tracing::info!(company = %company.cnpj, api = %addr, "node running");
     on_ready(addr);
     let closing = handle.clone();
-    let app = api::router(ApiState {
+    let state = ApiState {
         store: handle,
         token,
         company,
@@ -119,7 +129,11 @@ pub async fn run(
         mesh,
         primary,
         orders,
-    });
+    };
+    if let Some(addr) = config.metrics {
+        serve_metrics(addr, state.clone()).await?;
+    }
+    let app = api::router(state);
     let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -130,7 +144,9 @@ pub async fn run(
     config.data.remove_node_info();
     // Let the writer finish what is queued and close the file cleanly.
     if let Err(e) = closing.close().await {
-        tracing::warn!("closing the store: {e}");
+        tracing::warn!(
+            "closing the store: {e}; every acknowledged write is on disk, the next start checks the file (if it does not open, see `elo restore` and `elo salvage`)"
+        );
     }
     tracing::info!("node stopped");
     served.map_err(NodeError::Serve)
@@ -152,4 +168,29 @@ async fn listen(config: &NodeConfig) -> Result<(tokio::net::TcpListener, SocketA
         pid: std::process::id(),
     })?;
     Ok((listener, addr))
+}
+
+/// Serves `GET /metrics` alone on `addr` (loopback, checked at the start)
+/// until the node stops.
+async fn serve_metrics(addr: SocketAddr, state: ApiState) -> Result<(), NodeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Listen { addr, source })?;
+    let mut stopping = state.stopping.clone();
+    let app = api::metrics_router(state);
+    tracing::info!(metrics = %addr, "figures served at /metrics");
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::warn!(
+                "the figures at --metrics stopped being served: {e}; the node goes on, restart it to serve them again"
+            );
+        }
+    });
+    Ok(())
 }

@@ -824,3 +824,110 @@ async fn refusals_say_what_is_wrong_in_words() {
         "{message}"
     );
 }
+
+/// One line of the Prometheus text format: a comment (`# HELP`, `# TYPE`,
+/// `# UNIT`, `# EOF`) or `name{label="value",…} number`. Returns the
+/// sample's name, or why the line does not read.
+fn exposition_line(line: &str) -> Result<Option<&str>, String> {
+    let is_name = |s: &str| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    if let Some(comment) = line.strip_prefix("# ") {
+        let mut words = comment.splitn(3, ' ');
+        return match (words.next(), words.next()) {
+            (Some("EOF"), None) => Ok(None),
+            (Some("HELP" | "TYPE" | "UNIT"), Some(name)) if is_name(name) => Ok(None),
+            _ => Err(format!("not a known comment: {line:?}")),
+        };
+    }
+    let (series, value) = line
+        .rsplit_once(' ')
+        .ok_or_else(|| format!("no value: {line:?}"))?;
+    let number_reads = value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value);
+    if !number_reads {
+        return Err(format!("value {value:?} is not a number: {line:?}"));
+    }
+    let name = match series.split_once('{') {
+        None => series,
+        Some((name, labels)) => {
+            let labels = labels
+                .strip_suffix('}')
+                .ok_or_else(|| format!("labels not closed: {line:?}"))?;
+            // Each pair ends in `"` and a comma (one added after the last).
+            let closed = format!("{labels},");
+            let mut pairs: Vec<&str> = closed.split("\",").collect();
+            if pairs.pop() != Some("") {
+                return Err(format!("a label value not closed: {line:?}"));
+            }
+            for pair in pairs.into_iter().filter(|p| !p.is_empty()) {
+                let (key, value) = pair
+                    .split_once("=\"")
+                    .ok_or_else(|| format!("label {pair:?} is not key=\"value\": {line:?}"))?;
+                if !is_name(key) || value.replace("\\\"", "").contains('"') {
+                    return Err(format!("label {pair:?} does not read: {line:?}"));
+                }
+            }
+            name
+        }
+    };
+    if is_name(name) {
+        Ok(Some(name))
+    } else {
+        Err(format!("{name:?} is not a metric name: {line:?}"))
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_in_the_text_format_behind_the_token() {
+    let node = Node::start().await;
+    let refused = node.send_as(None, "GET", "/metrics", Body::empty()).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let put = node.put(&customer_path(), r#"{"name":"Ana"}"#).await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    assert_eq!(node.get(&customer_path()).await.status, StatusCode::OK);
+
+    let got = node.get("/metrics").await;
+    assert_eq!(got.status, StatusCode::OK);
+    let text = got.body.as_str().expect("a text answer");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        match exposition_line(line) {
+            Ok(Some(name)) => {
+                names.insert(name);
+            }
+            Ok(None) => {}
+            Err(why) => panic!("{why}\n{text}"),
+        }
+    }
+    for name in [
+        "elo_records",
+        "elo_documents",
+        "elo_last_sequence",
+        "elo_write_duration_seconds_count",
+        "elo_codes_left",
+        "elo_api_requests_total",
+    ] {
+        assert!(names.contains(name), "{name} missing in\n{text}");
+    }
+    // The same counts as the status (the company's own record and Ana).
+    let status = node.get("/v1/status").await.body;
+    let records = format!("elo_records {}\n", status["records"]);
+    assert!(text.contains(&records), "{records} missing in\n{text}");
+    // By route template and status, the refusal included; never the raw
+    // path. (The counts are the process's: other tests add to them.)
+    for series in [
+        r#"elo_api_requests_total{route="/v1/records/{kind}/{key}",method="PUT",status="201"} "#,
+        r#"elo_api_requests_total{route="/v1/records/{kind}/{key}",method="GET",status="200"} "#,
+        r#"elo_api_requests_total{route="/metrics",method="GET",status="401"} "#,
+    ] {
+        assert!(text.contains(series), "{series} missing in\n{text}");
+    }
+    assert!(!text.contains(CPF), "a raw path in\n{text}");
+    assert!(exposition_line("elo_records one").is_err());
+    assert!(exposition_line(r#"elo_x{a="b} 1"#).is_err());
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod bench_mesh20;
 pub mod browser;
 pub mod netns;
 pub mod peer_records;

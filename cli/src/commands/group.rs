@@ -43,6 +43,11 @@ pub struct NodeArgs {
     /// Codes per block of every table, when this company is primary
     #[arg(long, env = "ELO_ID_BLOCK_SIZE", default_value_t = 100_000)]
     pub id_block_size: i64,
+    /// Also serve GET /metrics without the token on this loopback
+    /// HOST:PORT, for a Prometheus on this machine (on the API it needs
+    /// the token)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<String>,
 }
 
 /// `elo init`: a new data directory whose company founds a group. Works on
@@ -136,12 +141,16 @@ pub fn node(data: DataDir, args: NodeArgs, json_out: bool) -> Result<()> {
     };
     let config = elo_node::node::NodeConfig {
         data,
-        api: api_address(&args.api, args.api_insecure_public)?,
+        api: listen_address("--api", &args.api, args.api_insecure_public)?,
         mesh,
         api_insecure_public: args.api_insecure_public,
         primary: elo_node::primary::PrimarySettings {
             block_size: args.id_block_size,
             offline: false,
+        },
+        metrics: match &args.metrics {
+            Some(asked) => Some(listen_address("--metrics", asked, false)?),
+            None => None,
         },
     };
     let on_ready = |addr: SocketAddr| {
@@ -151,19 +160,24 @@ pub fn node(data: DataDir, args: NodeArgs, json_out: bool) -> Result<()> {
             println!("elo node running; local API at http://{addr} (Ctrl-C stops it)");
         }
     };
-    runtime()?.block_on(elo_node::node::run(config, shutdown_signal(), on_ready))?;
+    let runtime = runtime()?;
+    let shutdown = {
+        let _inside = runtime.enter();
+        shutdown_signal()
+    };
+    runtime.block_on(elo_node::node::run(config, shutdown, on_ready))?;
     Ok(())
 }
 
-/// The address `--api` names: an IP address and port, or a host name
-/// (`localhost:4711`) that resolves to a loopback address; any address
-/// with --api-insecure-public.
-fn api_address(asked: &str, public: bool) -> Result<SocketAddr> {
+/// The address `--api` (or `--metrics`) names: an IP address and port, or
+/// a host name (`localhost:4711`) that resolves to a loopback address; any
+/// address with --api-insecure-public.
+fn listen_address(flag: &str, asked: &str, public: bool) -> Result<SocketAddr> {
     use std::net::ToSocketAddrs;
     let resolved: Vec<SocketAddr> = asked
         .to_socket_addrs()
         .with_context(|| {
-            format!("--api {asked}: not HOST:PORT, or the host name does not resolve")
+            format!("{flag} {asked}: not HOST:PORT, or the host name does not resolve")
         })?
         .collect();
     let loopback = resolved.iter().filter(|a| a.ip().is_loopback());
@@ -176,12 +190,17 @@ fn api_address(asked: &str, public: bool) -> Result<SocketAddr> {
     match chosen {
         Some(a) => Ok(*a),
         None => bail!(
-            "--api {asked}: resolves to {} and no loopback address: the API listens on loopback only, unless --api-insecure-public",
+            "{flag} {asked}: resolves to {} and no loopback address: it listens on loopback only{}",
             resolved
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if flag == "--api" {
+                ", unless --api-insecure-public"
+            } else {
+                ""
+            }
         ),
     }
 }
@@ -324,24 +343,32 @@ pub fn remove_company(data: &DataDir, cnpj: &str, json_out: bool) -> Result<()> 
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM. The handlers are registered here, before
+/// the node says it runs, not when the future is first polled: a service
+/// manager that stops the node right after it started (or a test) would
+/// otherwise kill it before its writer closes the store.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (term, interrupt) {
+                (Ok(mut term), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
-    {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

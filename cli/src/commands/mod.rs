@@ -6,7 +6,8 @@
 //! Commands may not open the store or call elo-node's record, policy or
 //! credit code themselves: that would be a second way to perform an
 //! operation. The exceptions work on the data directory itself while no
-//! node holds it (`init`, `join`, `restore`, running `node`) and say why.
+//! node holds it (`init`, `join`, `restore`, running `node`) and say why;
+//! `service` writes a systemd unit and touches no data directory.
 
 pub mod adopt;
 pub mod console;
@@ -17,6 +18,7 @@ pub mod orders;
 pub mod primary;
 pub mod records;
 pub mod rows;
+pub mod service;
 pub mod share;
 pub mod stock;
 pub mod transfer;

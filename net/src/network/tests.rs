@@ -45,7 +45,9 @@ async fn garbage_fails_one_stream_and_the_node_keeps_serving() {
     let psk = PreSharedKey::new(network_key(SECRET));
     let mut garbage = SwarmBuilder::with_existing_identity(kg)
         .with_tokio()
-        .with_other_transport(|key| private_transport(key, psk, Default::default()))
+        .with_other_transport(|key| {
+            private_transport(key, psk, Default::default(), Default::default())
+        })
         .unwrap()
         .with_behaviour(|_| {
             request_response::cbor::Behaviour::<ByteBuf, Response>::new(

@@ -133,7 +133,9 @@ impl Feed {
                     }
                     Ok(_) => self.catching_up = false,
                     Err(e) => {
-                        tracing::warn!("change feed: {e}");
+                        tracing::warn!(
+                            "change feed: {e}; the stream was closed and the ERP reconnects with Last-Event-ID (if `elo status` shows a store problem, see to the disk)"
+                        );
                         return None;
                     }
                 }

@@ -27,7 +27,8 @@
 //!   [`routes`] (what the OpenAPI document is checked against) come.
 //! - one file per resource, each owning its `router()`: `records.rs`,
 //!   `feed.rs`, `group.rs`, `credit.rs`, `stock.rs`, `primary.rs`,
-//!   `backup.rs`, `orders.rs`, `openapi.rs`.
+//!   `backup.rs`, `orders.rs`, `openapi.rs`, `metrics.rs` (`GET /metrics`
+//!   and the layer counting every request).
 //!
 //! No resource file imports from this one, so the folder has no cycle:
 //! this file only puts the resources' routers together behind the token.
@@ -37,6 +38,7 @@ mod credit;
 mod error;
 mod feed;
 mod group;
+mod metrics;
 mod openapi;
 mod orders;
 mod primary;
@@ -67,6 +69,7 @@ fn token_routes() -> Routes {
         .merge(primary::router())
         .merge(backup::router())
         .merge(orders::router())
+        .merge(metrics::router())
 }
 
 /// The API's routes. Every body is limited to [`MAX_RECORD_BODY`] but on
@@ -87,6 +90,8 @@ pub fn router(state: ApiState) -> Router {
                 "no such route (see /v1/openapi.json)",
             )
         })
+        // Outside the token check, so refusals are counted too.
+        .layer(middleware::from_fn(metrics::count_requests))
         .with_state(state);
     // Around the whole router, not inside each route (where a layer of
     // `api` would go): a 405 is given its `Allow` header after the route's
@@ -96,6 +101,14 @@ pub fn router(state: ApiState) -> Router {
         .layer(middleware::map_response(json_errors));
     // The console at /ui, handing its screens' requests to this very router.
     crate::console::router(token, api.clone()).fallback_service(api)
+}
+
+/// `GET /metrics` alone, without the token: what `elo node --metrics
+/// HOST:PORT` serves on its own loopback address for a local scraper.
+pub fn metrics_router(state: ApiState) -> Router {
+    Router::new()
+        .route(metrics::PATH, axum::routing::get(metrics::metrics))
+        .with_state(state)
 }
 
 /// Every (method, path) the router serves, methods in lower case and paths

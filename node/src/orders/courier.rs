@@ -44,7 +44,9 @@ pub async fn run(
         let owed = match orders.owed().await {
             Ok(o) => o,
             Err(e) => {
-                tracing::warn!("cannot read the order outbox: {e}");
+                tracing::warn!(
+                    "cannot read the order outbox: {e}; orders are tried again shortly (if `elo status` shows a store problem, see to the disk)"
+                );
                 continue;
             }
         };
@@ -67,7 +69,7 @@ pub async fn run(
             }
             let Some(peer) = roster.peer_of(&o.to) else {
                 if unknown_told.insert(link.clone()) {
-                    tracing::warn!(to = %o.to, order = %o.key, "an order is owed to a company that is not a member; it waits");
+                    tracing::warn!(to = %o.to, order = %o.key, "an order is owed to a company that is not a member; it waits (check the company's CNPJ in the order, or invite the company with `elo invite`)");
                 }
                 continue;
             };
@@ -87,11 +89,13 @@ pub async fn run(
                     crash_point("exit-before-order-ack");
                     refused.remove(&link);
                     if let Err(e) = orders.delivered(link, o.seq, key).await {
-                        tracing::warn!("cannot note an order delivered: {e}");
+                        tracing::warn!(
+                            "cannot note an order delivered: {e}; it may be sent again, and the other end takes it once (if `elo status` shows a store problem, see to the disk)"
+                        );
                     }
                 }
                 Ok(ResponseBody::Refused { reason }) => {
-                    tracing::warn!(to = %o.to, order = %o.key, "the other end refused an order: {reason}");
+                    tracing::warn!(to = %o.to, order = %o.key, "the other end refused an order: {reason}; it is tried again later (correct the order if the reason names a field, or ask that company to check its order settings)");
                     refused.insert(link, Instant::now());
                 }
                 Ok(_) => {

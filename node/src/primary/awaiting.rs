@@ -28,7 +28,7 @@ impl Awaiting {
         let ids = match store.meta(META_CODES_AWAITING).await? {
             Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(
-                    "the list of records waiting for a code is unreadable ({e}); it starts empty"
+                    "the list of records waiting for a code is unreadable ({e}); it starts empty (records stored without a code keep none until written again: `elo ranges` lists how many await one per table)"
                 );
                 BTreeMap::new()
             }),

@@ -401,7 +401,10 @@ impl Driver {
                 tracing::info!(term, "this company stepped down as primary")
             }
             Event::ElectionFailed { term } => {
-                tracing::warn!(term, "election ended without a majority")
+                tracing::warn!(
+                    term,
+                    "election ended without a majority; bring more members online (`elo status` shows who is connected) and run `elo primary elect` again"
+                )
             }
             Event::PrimaryChanged(p) => {
                 tracing::info!(primary = %p.company, term = p.term, "new primary")

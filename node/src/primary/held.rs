@@ -58,7 +58,9 @@ pub(super) fn spawn(
         };
         // Done: the next start reads nothing.
         if finished && store.set_meta(META_RESTORED, b"0".to_vec()).await.is_err() {
-            tracing::warn!("could not note the restore's codes as read");
+            tracing::warn!(
+                "could not note the restore's codes as read; they are read again at the next start (restart the node once the disk is well)"
+            );
         }
     })
 }
@@ -69,7 +71,9 @@ async fn watch_codes(
     changes: &mut broadcast::Receiver<ChangeEntry>,
 ) {
     if let Err(e) = tell_all(store, primary).await {
-        tracing::warn!("could not read the codes records hold: {e}");
+        tracing::warn!(
+            "could not read the codes records hold: {e}; codes already used could be offered again: check `elo status` for a store problem and restart the node once it is solved"
+        );
     }
     let until = tokio::time::Instant::now() + WATCH_FOR;
     // The last change looked at: what a lag missed is read from the log.
@@ -88,7 +92,9 @@ async fn watch_codes(
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                 match missed_since(store, &mut seen).await {
                     Ok(missed) => ids.extend(missed),
-                    Err(e) => tracing::warn!("could not read the codes records hold: {e}"),
+                    Err(e) => tracing::warn!(
+                        "could not read the codes records hold: {e}; codes already used could be offered again: check `elo status` for a store problem and restart the node once it is solved"
+                    ),
                 }
             }
             Ok(Err(broadcast::error::RecvError::Closed)) => return,

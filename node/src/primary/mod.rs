@@ -43,7 +43,7 @@ pub fn carry_over_counters(
 ) -> Result<(), crate::store::StoreError> {
     let Ok(current) = serde_json::from_slice::<machine::PersistentState>(current) else {
         tracing::warn!(
-            "the primary state of the store being replaced is unreadable; the restored one keeps its own"
+            "the primary state of the store being replaced is unreadable; the restored one keeps its own (check with `elo ranges` that no range is missing, and give one by hand at the primary with `elo ranges set` if so)"
         );
         return Ok(());
     };

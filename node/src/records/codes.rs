@@ -78,8 +78,9 @@ pub(super) async fn assign_codes(
         .await_code(table, ids)
         .await
         .map_err(RecordError::Codes)?;
-    let reason =
-        format!("{reason}; the record is stored without a code and gets one when a block arrives");
+    let reason = format!(
+        "{reason}; the record is stored without a code and gets one when a block arrives (if this lasts, check with `elo primary` and `elo status` that the primary is reachable, or give this company a range by hand with `elo ranges set` at the primary)"
+    );
     tracing::warn!(table, records = waiting.len(), "{reason}");
     Ok(Some((waiting, reason)))
 }
@@ -141,7 +142,9 @@ pub async fn number_waiting_records(
     let mut blocks = codes.blocks_arrived();
     loop {
         if let Err(e) = number_once(&store, &codes).await {
-            tracing::warn!("numbering records stored without a code: {e}");
+            tracing::warn!(
+                "numbering records stored without a code: {e}; they are tried again when the next block arrives (if `elo status` shows a store problem, see to the disk)"
+            );
         }
         tokio::select! {
             changed = blocks.changed() => if changed.is_err() { return },

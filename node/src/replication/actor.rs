@@ -200,7 +200,7 @@ impl Actor {
             } => self.on_connected(peer, addr, outbound).await,
             NetEvent::Disconnected { peer, reason } => {
                 if let Some(reason) = &reason {
-                    tracing::warn!(%peer, "member disconnected: {reason}");
+                    tracing::warn!(%peer, "member disconnected: {reason}; it is dialed again by itself (if it lasts, check that its node runs and the link or VPN to it is up)");
                 }
                 let status = &mut self.peers.state(peer).status;
                 status.connected = false;
@@ -277,16 +277,18 @@ impl Actor {
         let commands = self.context.commands.clone();
         self.work.spawn(async move {
             if rescan && let Err(e) = store.reset_checkpoints(Some(peer.to_string())).await {
-                tracing::warn!(%peer, "could not restart the walk of the member's log: {e}");
+                tracing::warn!(%peer, "could not restart the walk of the member's log: {e}; replication goes on from the checkpoint (run `elo resync` again once `elo status` shows no store problem)");
             }
             let report = |progress| {
                 let _ = commands.send(Command::Progress { peer, progress });
             };
             let from = Source::new(&net, &store, peer, &policy);
+            let began = std::time::Instant::now();
             let result = match pull_records(&from, &member, report).await {
                 Ok(docs) => pull_stock(&from, |_| {}).await.map(|_| docs),
                 Err(e) => Err(e),
             };
+            crate::metrics::pull_finished(began.elapsed(), result.is_ok());
             Finished::Pulled { peer, result }
         });
     }
@@ -341,7 +343,7 @@ impl Actor {
             Err(e) => {
                 let wait = (state.retry_wait * 2).clamp(RETRY_AFTER, MAX_RETRY_AFTER);
                 state.retry_wait = wait;
-                tracing::warn!(%peer, "replication stalled: {e}; trying again in {wait:?}");
+                tracing::warn!(%peer, "replication stalled: {e}; trying again in {wait:?} by itself (if it lasts, `elo status` shows the member's last error)");
                 // A member cut off keeps the reason it was cut off: the
                 // failed pull only follows from it.
                 if state.status.connected || state.status.last_error.is_none() {
@@ -473,7 +475,9 @@ impl Actor {
         let members = match group::roster(&self.store).await {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!("could not read the roster: {e}");
+                tracing::warn!(
+                    "could not read the roster: {e}; the members known so far stay as they are (if `elo status` shows a store problem, see to the disk and restart the node)"
+                );
                 return;
             }
         };
@@ -562,7 +566,9 @@ impl Actor {
         if let Err(e) =
             crate::records::put(&self.store, elo_crdt::Kind::Company, None, &body, false).await
         {
-            tracing::warn!("could not record this node's addresses: {e}");
+            tracing::warn!(
+                "could not record this node's addresses: {e}; members still reach it by mDNS or --peer (if `elo status` shows a store problem, see to the disk)"
+            );
         }
     }
 }

@@ -92,7 +92,7 @@ async fn order(
     match ctx.orders.receive(company, link, key, doc.into_vec()).await {
         Ok(key) => ResponseBody::OrderTaken { key },
         Err(e) => {
-            tracing::warn!(%peer, "refused an order: {e}");
+            tracing::warn!(%peer, "refused an order: {e}; the sender is told why (check this company's order settings and rules with `elo orders`)");
             refused(e.to_string())
         }
     }
@@ -127,7 +127,7 @@ async fn rekey(ctx: &Context, peer: PeerId, secret: String, removed: String) -> 
         Ok(removal::Handover::AlreadyHeld) => return ResponseBody::Ack,
         Ok(removal::Handover::Moved) => {}
     }
-    tracing::warn!(%peer, %removed, "a member removed a company from the group; changing the network key");
+    tracing::warn!(%peer, %removed, "a member removed a company from the group; changing the network key (nothing to do: members not reached now are handed it when seen)");
     // After the answer has left: the key change closes this stream.
     let net = ctx.net.clone();
     tokio::spawn(async move {
@@ -160,8 +160,10 @@ fn primary_message(ctx: &Context, peer: PeerId, message: &ByteBuf) -> ResponseBo
             ResponseBody::Ack
         }
         Err(e) => {
-            tracing::warn!(%peer, "undecodable primary message: {e}");
-            refused(format!("undecodable primary message: {e}"))
+            tracing::warn!(%peer, "undecodable primary message: {e}; refused (update this node and the member's to the same elo version)");
+            refused(format!(
+                "undecodable primary message: {e}; refused (update this node and the member's to the same elo version)"
+            ))
         }
     }
 }
@@ -178,7 +180,7 @@ async fn join(ctx: &Context, peer: PeerId, req: &JoinRequest) -> ResponseBody {
             ResponseBody::Joined(Box::new(accepted))
         }
         Err(e) => {
-            tracing::warn!(%peer, "refused a join: {e}");
+            tracing::warn!(%peer, "refused a join: {e}; the joining company is told why (make it a new invite with `elo invite` if it expired or was used)");
             refused(e.to_string())
         }
     }

@@ -196,6 +196,16 @@ impl Replication {
         self.ask(Command::Status).await.unwrap_or_default()
     }
 
+    /// The bytes received from and sent to each member's node since this
+    /// node started, by peer id.
+    pub fn traffic(&self) -> HashMap<String, elo_net::PeerBytes> {
+        let traffic = self.net.traffic();
+        traffic
+            .into_iter()
+            .map(|(p, b)| (p.to_string(), b))
+            .collect()
+    }
+
     /// This node's addresses with its peer id, as an invite names them.
     pub async fn p2p_addrs(&self) -> Vec<String> {
         let local = self.net.local_peer_id();
@@ -259,7 +269,7 @@ impl Replication {
         removal::keep_secret(&self.store, &secret, &cnpj).await?;
         let (reached, not_reached) = rekey::deliver(&self.net, members, &secret, &cnpj).await;
         self.net.rekey(removal::secret_bytes(&secret)).await?;
-        tracing::warn!(removed = %cnpj, "removed a company from the group and changed the network key");
+        tracing::warn!(removed = %cnpj, "removed a company from the group and changed the network key (members not reached now are handed it when seen; `elo status` lists them)");
         Ok(Removal {
             removed: cnpj,
             reached,

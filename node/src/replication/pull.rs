@@ -260,12 +260,12 @@ impl<L: Link> RecordLog<L> {
             for d in docs {
                 // Only what was asked for, with a well-formed id, reaches the store.
                 let (Some(id), Some(whole)) = (DocId::parse(&d.id), asked.get(&d.id)) else {
-                    tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for");
+                    tracing::warn!(%peer, id = %d.id, "dropped a document that was not asked for (the member's node may be of another elo version: update both to the same)");
                     continue;
                 };
                 answered.insert(d.id.clone());
                 if !self.from.policy.covers_doc(&id) {
-                    tracing::warn!(%peer, %id, "dropped a document of a category this company does not receive");
+                    tracing::warn!(%peer, %id, "dropped a document of a category this company does not receive (nothing to do; `elo share --receive` widens what it takes in)");
                 } else if let Some(payload) = payload_of(d) {
                     received.push((id, payload, *whole));
                 } else {
@@ -296,7 +296,7 @@ impl<L: Link> RecordLog<L> {
             ops.reserve(received.len());
             for (id, payload, whole) in received {
                 if let Some(origins) = policy.refuses(&id, &payload, whole) {
-                    tracing::warn!(%peer, %id, %origins, "withheld a received record: this company keeps its creators out");
+                    tracing::warn!(%peer, %id, %origins, "withheld a received record: this company keeps its creators out (`elo authorize --from CNPJ` takes them in; `elo status` lists what is withheld)");
                     let member = peer.to_string();
                     ops.push(WriteOp::Withheld { member, id, origins });
                     continue;
@@ -304,7 +304,7 @@ impl<L: Link> RecordLog<L> {
                 match store.prepare_received(&id, payload, whole, &origin) {
                     Ok(Some(op)) => ops.push(op),
                     Ok(None) => {}
-                    Err(e) => tracing::warn!(%peer, "refused a received document: {e}"),
+                    Err(e) => tracing::warn!(%peer, "refused a received document: {e}; the rest is stored (the member's node may be of another elo version: update both to the same)"),
                 }
             }
             ops
@@ -322,7 +322,7 @@ impl<L: Link> RecordLog<L> {
             .count() as u64;
         for r in self.from.store.write(ops).await? {
             if let Err(e) = r {
-                tracing::warn!(%peer, "a received document was refused: {e}");
+                tracing::warn!(%peer, "a received document was refused: {e}; the rest is stored (if `elo status` shows a store problem, see to the disk; then `elo resync --peer` fetches it again)");
             }
         }
         Ok(n)

@@ -49,7 +49,7 @@ pub(super) async fn deliver(
         async move {
             let answer = net.request(peer, body).await;
             if !matches!(answer, Ok(ResponseBody::Ack)) {
-                tracing::warn!(%peer, %member, "a member did not take the new network key now (it is handed it when seen again): {answer:?}");
+                tracing::warn!(%peer, %member, "a member did not take the new network key now (it is handed it when seen again; nothing to do unless it lasts, then check that its node runs): {answer:?}");
             }
             (member, matches!(answer, Ok(ResponseBody::Ack)))
         }
@@ -131,7 +131,7 @@ pub(super) async fn catch_up(task: CatchUp, mut stopping: watch::Receiver<bool>)
                     .await;
                     match answer {
                         Ok(ResponseBody::Ack) => {
-                            tracing::warn!(%peer, "handed the group's current network key to a member that had missed it");
+                            tracing::warn!(%peer, "handed the group's current network key to a member that had missed it (nothing to do)");
                             return;
                         }
                         other => tracing::debug!(%peer, "no handover under an old key: {other:?}"),

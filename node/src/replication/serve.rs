@@ -116,7 +116,7 @@ async fn fetch(
     let mut wanted = Vec::with_capacity(docs.len());
     for d in docs {
         if !DocId::parse(&d.id).is_some_and(|id| policy.covers_doc(&id)) {
-            tracing::warn!(%peer, id = %d.id, "refused to send a record outside what this company sends or that member receives");
+            tracing::warn!(%peer, id = %d.id, "refused to send a record outside what this company sends or that member receives (nothing to do: `elo share` sets what is sent)");
             continue;
         }
         let Some(have) = parse_heads(&d.have) else {

@@ -78,7 +78,7 @@ impl<L> StockLog<L> {
     /// does not receive, or with a bad SKU, is dropped, not stored.
     fn accept(&self, f: StockFigures) -> Option<StockEntry> {
         if !self.from.policy.accepts_stock() {
-            tracing::warn!(peer = %self.from.peer, company = %f.company, sku = %f.sku, "dropped stock figures this company does not receive");
+            tracing::warn!(peer = %self.from.peer, company = %f.company, sku = %f.sku, "dropped stock figures this company does not receive (nothing to do; `elo share --receive` widens what it takes in)");
             return None;
         }
         crate::stock::normalise_sku(&f.sku).ok()?;

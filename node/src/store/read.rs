@@ -234,7 +234,7 @@ pub fn origins_of(db: &Database, ids: &[String]) -> Result<Vec<Option<Vec<String
             Some(bytes) => match RecordDoc::load(bytes.value(), READER, &record) {
                 Ok(mut d) => Some(d.origins()),
                 Err(e) => {
-                    tracing::warn!(%id, "cannot tell who created a damaged record: {e}");
+                    tracing::warn!(%id, "cannot tell who created a damaged record: {e}; it is treated as nobody's (`elo salvage` and a backup restore are the ways back for damaged records)");
                     None
                 }
             },
@@ -267,7 +267,9 @@ pub fn docs_for_peer(
         };
         match RecordDoc::load(bytes.value(), READER, &doc_id) {
             Ok(mut d) => out.push((id.clone(), d.missing_for(have))),
-            Err(e) => tracing::warn!(%id, "not sending a damaged document: {e}"),
+            Err(e) => {
+                tracing::warn!(%id, "not sending a damaged document: {e}; members get it from another that holds it (restore a backup with `elo restore`, or `elo salvage`, to mend this store)")
+            }
         }
     }
     Ok(out)

@@ -119,7 +119,10 @@ impl StoreHandle {
         &self,
         ops: Vec<WriteOp>,
     ) -> Result<Vec<Result<WriteResult, WriteError>>, StoreError> {
-        self.ask(|reply| Request::Write { ops, reply }).await
+        let asked = std::time::Instant::now();
+        let written = self.ask(|reply| Request::Write { ops, reply }).await;
+        crate::metrics::write_finished(asked.elapsed());
+        written
     }
 
     /// Stores stock entries (see [`Store::write_stock`]); resolves once

@@ -69,6 +69,7 @@ fn main() {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
             orders(n);
         }
+        Some("mesh20") => elo_tests::bench_mesh20::run(&args[2..]),
         Some(other) => {
             eprintln!(
                 "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], peers [RECORDS] [--runs R], peer-records [RECORDS] [DIR], stock [UPDATES] [SKUS], orders [ORDERS]"

@@ -515,4 +515,9 @@ fn primary_and_backup(add: &mut AddPath<'_>) {
         r.remove("401");
     }
     add("/v1/openapi.json", vec![], vec![("get", open)]);
+    let mut metrics = Op::new(
+        "The node's figures for Prometheus: records, documents, the log, each member (connected, behind, last seen, bytes in and out), pull and write latencies, API requests by route and status, codes left per table",
+    );
+    metrics.0["responses"]["200"] = json!({ "description": "The OpenMetrics text format", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } });
+    add("/metrics", vec![], vec![("get", metrics)]);
 }
