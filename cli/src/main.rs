@@ -23,8 +23,7 @@ use elo_node::DataDir;
 use commands::rows::Encoding;
 use commands::transfer::Format;
 use commands::{
-    adopt, console, credit, demo, group, orders, primary, records, service, share, stock,
-    transfer,
+    adopt, console, credit, demo, group, orders, primary, records, service, share, stock, transfer,
 };
 
 /// mimalloc rather than the system allocator: automerge allocates and frees
