@@ -30,6 +30,23 @@ fn connected(node: &RunningNode, cnpj: &str) -> bool {
     node.member(cnpj)["connected"] == true
 }
 
+/// A matriz running and a filial that joined it (not started), and the
+/// fixed mesh address of each, so each finds the other where it was after
+/// a restart.
+fn pair_at_fixed_ports(mc: &str, fc: &str) -> (Company, RunningNode, Company, [String; 2]) {
+    let ports = free_ports(2);
+    let listen = [0, 1].map(|i| format!("/ip4/127.0.0.1/tcp/{}", ports[i]));
+    let m = Company::init(mc, "Matriz");
+    let m_node = m.start_node_with(&mesh_at(&listen[0]));
+    let f = Company::join(&m_node.invite(), fc, "Filial");
+    (m, m_node, f, listen)
+}
+
+/// A node's arguments to listen at `addr` only, without mDNS.
+fn mesh_at(addr: &str) -> [&str; 3] {
+    ["--listen", addr, "--no-mdns"]
+}
+
 /// Whether `company` holds a range of the table `order`, as `node` sees it.
 fn holds_order_numbers(node: &RunningNode, company: &str) -> bool {
     let ranges = node.get("/v1/ranges").body;
@@ -234,15 +251,8 @@ fn a_branch_order_is_invoiced_at_the_head_office_and_no_other_company_sees_it() 
 #[test]
 fn an_order_sent_while_apart_is_delivered_once_after_both_restart() {
     let (mc, fc) = (cnpj(84), cnpj(85));
-    // Fixed ports, so each finds the other where it was after a restart.
-    let ports = free_ports(2);
-    let at = |p: u16| format!("/ip4/127.0.0.1/tcp/{p}");
-    let (m_listen, f_listen) = (at(ports[0]), at(ports[1]));
-    let m_args = ["--listen", m_listen.as_str(), "--no-mdns"];
-    let f_args = ["--listen", f_listen.as_str(), "--no-mdns"];
-    let m = Company::init(&mc, "Matriz");
-    let m_node = m.start_node_with(&m_args);
-    let f = Company::join(&m_node.invite(), &fc, "Filial");
+    let (m, m_node, f, listen) = pair_at_fixed_ports(&mc, &fc);
+    let (m_args, f_args) = (mesh_at(&listen[0]), mesh_at(&listen[1]));
     let f_node = f.start_node_with(&f_args);
     wait_until("connected", LIMIT, || connected(&f_node, &digits(&mc)));
     // The branch holds its block of order numbers before it is apart.
@@ -282,14 +292,8 @@ fn an_order_sent_while_apart_is_delivered_once_after_both_restart() {
 #[test]
 fn an_origin_killed_between_sent_and_acknowledged_makes_no_second_order() {
     let (mc, fc) = (cnpj(86), cnpj(87));
-    let ports = free_ports(2);
-    let at = |p: u16| format!("/ip4/127.0.0.1/tcp/{p}");
-    let (m_listen, f_listen) = (at(ports[0]), at(ports[1]));
-    let m_args = ["--listen", m_listen.as_str(), "--no-mdns"];
-    let f_args = ["--listen", f_listen.as_str(), "--no-mdns"];
-    let m = Company::init(&mc, "Matriz");
-    let m_node = m.start_node_with(&m_args);
-    let f = Company::join(&m_node.invite(), &fc, "Filial");
+    let (_m, m_node, f, listen) = pair_at_fixed_ports(&mc, &fc);
+    let f_args = mesh_at(&listen[1]);
     let fault = [("ELO_FAULT", Path::new("exit-before-order-ack"))];
     let mut f_node = f.start_node_with_env(&f_args, &fault);
     wait_until("connected", LIMIT, || connected(&f_node, &digits(&mc)));

@@ -35,6 +35,26 @@ fn order() -> Json {
                      {"sku": "CAD-02", "quantity": 1, "unit_price": "12.00"}]})
 }
 
+/// The filial's order 1, sent to the matriz (owed, not delivered yet).
+async fn sent_from_the_filial() -> (Book, Book) {
+    let filial = book(FILIAL, 1);
+    let matriz = book(MATRIZ, 2);
+    one(filial.orders.create(vec![order()]).await);
+    filial
+        .orders
+        .send("1".into(), Some(MATRIZ.into()))
+        .await
+        .expect("sent");
+    (filial, matriz)
+}
+
+/// The filial's order 1, sent to the matriz and delivered there.
+async fn sent_to_the_matriz() -> (Book, Book) {
+    let (filial, matriz) = sent_from_the_filial().await;
+    deliver(&filial, &matriz).await;
+    (filial, matriz)
+}
+
 /// What the courier does once: deliver everything owed by `from` to `to`.
 async fn deliver(from: &Book, to: &Book) -> usize {
     let mut n = 0;
@@ -203,15 +223,7 @@ async fn a_sent_order_arrives_once_comes_back_invoiced_and_edits_travel_both_way
 
 #[tokio::test]
 async fn concurrent_edits_of_one_line_show_a_conflict_at_both_ends() {
-    let filial = book(FILIAL, 1);
-    let matriz = book(MATRIZ, 2);
-    one(filial.orders.create(vec![order()]).await);
-    filial
-        .orders
-        .send("1".into(), Some(MATRIZ.into()))
-        .await
-        .expect("sent");
-    deliver(&filial, &matriz).await;
+    let (filial, matriz) = sent_to_the_matriz().await;
     let mkey = matriz
         .orders
         .list(OrderFilter {
@@ -251,14 +263,7 @@ async fn concurrent_edits_of_one_line_show_a_conflict_at_both_ends() {
 
 #[tokio::test]
 async fn an_order_from_a_company_that_is_not_its_origin_is_refused() {
-    let filial = book(FILIAL, 1);
-    let matriz = book(MATRIZ, 2);
-    one(filial.orders.create(vec![order()]).await);
-    filial
-        .orders
-        .send("1".into(), Some(MATRIZ.into()))
-        .await
-        .expect("sent");
+    let (filial, matriz) = sent_from_the_filial().await;
     let (link, owed) = filial.orders.owed().await.expect("outbox").remove(0);
     let doc = filial
         .orders
@@ -380,15 +385,7 @@ fn nfe(number: u32, lines: Json) -> InvoiceInput {
 
 #[tokio::test]
 async fn an_invoice_of_some_lines_makes_the_order_partially_invoiced_at_both_ends() {
-    let filial = book(FILIAL, 1);
-    let matriz = book(MATRIZ, 2);
-    one(filial.orders.create(vec![order()]).await);
-    filial
-        .orders
-        .send("1".into(), Some(MATRIZ.into()))
-        .await
-        .expect("sent");
-    deliver(&filial, &matriz).await;
+    let (filial, matriz) = sent_to_the_matriz().await;
 
     // Line 1 has 10: more than that, or a line the order lacks, is refused.
     for (lines, field) in [
@@ -460,18 +457,10 @@ async fn an_order_for_a_customer_that_is_not_a_record_here_is_refused_unless_its
 
 #[tokio::test]
 async fn with_send_fiscal_data_off_the_invoice_waits_at_the_destination_until_released() {
-    let filial = book(FILIAL, 1);
-    let matriz = book(MATRIZ, 2);
+    let (filial, matriz) = sent_to_the_matriz().await;
     let mut settings = matriz.orders.settings().await.expect("settings");
     settings.send_fiscal_data = false;
     matriz.orders.set_settings(settings).await.expect("set");
-    one(filial.orders.create(vec![order()]).await);
-    filial
-        .orders
-        .send("1".into(), Some(MATRIZ.into()))
-        .await
-        .expect("sent");
-    deliver(&filial, &matriz).await;
 
     let invoiced = matriz
         .orders
