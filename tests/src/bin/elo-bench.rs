@@ -478,11 +478,20 @@ fn orders(n: u64) {
     });
     let start = Instant::now();
     let mut done = 0;
+    // The keys the branch gave (numbers from its range for `order`).
+    let mut keys: Vec<String> = Vec::new();
     while done < n {
         let batch: Vec<serde_json::Value> = (done..(done + 1000).min(n)).map(bench_order).collect();
         let body = serde_json::Value::Array(batch).to_string();
         let r = f_node.request("POST", "/v1/orders", Some(&body), None);
         assert_eq!(r.status, 200, "{:?}", r.body);
+        keys.extend(
+            r.body["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.as_str().map(str::to_string)),
+        );
         done = (done + 1000).min(n);
     }
     let took = start.elapsed();
@@ -492,8 +501,8 @@ fn orders(n: u64) {
         n as f64 / took.as_secs_f64()
     );
     let mut lags = Vec::new();
-    for i in 0..20u64 {
-        let key = (i + 1).to_string();
+    for (i, key) in keys.iter().take(20).enumerate() {
+        let i = i as u64;
         let to = serde_json::json!({"to": mc}).to_string();
         let sent = f_node.request("POST", &format!("/v1/orders/{key}/send"), Some(&to), None);
         assert_eq!(sent.status, 200, "{:?}", sent.body);
