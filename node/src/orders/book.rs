@@ -136,20 +136,18 @@ pub(super) fn changed_of(
         .collect())
 }
 
-pub(super) fn link_key(txn: &WriteTransaction, link: &str) -> Result<Option<String>, StoreError> {
-    Ok(txn
-        .open_table(ORDER_LINKS)?
-        .get(link)?
-        .map(|g| g.value().to_string()))
+/// The key of the order of `link` here, if it is here, from the links
+/// table of any transaction.
+pub(super) fn link_key(
+    links: &impl ReadableTable<&'static str, &'static str>,
+    link: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(links.get(link)?.map(|g| g.value().to_string()))
 }
 
-/// The key of the order of `link` here, if it is here.
+/// [`link_key`] in a read transaction of its own.
 pub(super) fn linked(db: &Database, link: &str) -> Result<Option<String>, StoreError> {
-    let txn = db.begin_read()?;
-    Ok(txn
-        .open_table(ORDER_LINKS)?
-        .get(link)?
-        .map(|g| g.value().to_string()))
+    link_key(&db.begin_read()?.open_table(ORDER_LINKS)?, link)
 }
 
 pub(super) fn set_link(txn: &WriteTransaction, link: &str, key: &str) -> Result<(), StoreError> {

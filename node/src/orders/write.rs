@@ -319,7 +319,8 @@ impl Ctx<'_> {
         bytes: &[u8],
     ) -> Result<String, OrderError> {
         let txn = self.db.begin_write()?;
-        if let Some(key) = book::link_key(&txn, link)? {
+        let known = book::link_key(&txn.open_table(crate::store::tables::ORDER_LINKS)?, link)?;
+        if let Some(key) = known {
             let mut doc = self.load(&txn, &key)?;
             let ends = [doc.meta("_link.origin"), doc.meta("_link.destination")];
             if !ends.iter().any(|e| e.as_deref() == Some(from)) {
@@ -397,7 +398,8 @@ impl Ctx<'_> {
         their_key: &str,
     ) -> Result<((), bool), OrderError> {
         let txn = self.db.begin_write()?;
-        if let Some(key) = book::link_key(&txn, link)? {
+        let known = book::link_key(&txn.open_table(crate::store::tables::ORDER_LINKS)?, link)?;
+        if let Some(key) = known {
             let mut doc = self.load(&txn, &key)?;
             if end_of(&doc, self.cnpj) == End::Origin && doc.meta("_link.destination_key").is_none()
             {
@@ -577,6 +579,11 @@ impl Ctx<'_> {
     /// where it has them (what its ERP calls them).
     fn own_codes(&self, order: &Json) -> Result<Json, OrderError> {
         use elo_crdt::{DocId, Kind};
+        // One id per name asked, "" where the name is not a valid key (no
+        // record has it), so the codes come back in the same places.
+        let id = |kind: Kind, key: &str| {
+            DocId::from_key(kind, key).map_or_else(|_| String::new(), |d| d.to_string())
+        };
         let customer = order["customer"].as_str();
         let skus: Vec<&str> = order["items"]
             .as_array()
@@ -584,33 +591,17 @@ impl Ctx<'_> {
             .flatten()
             .filter_map(|i| i["sku"].as_str())
             .collect();
-        let mut ids = Vec::new();
-        if let Some(c) = customer {
-            ids.push(
-                DocId::from_key(Kind::Customer, c)
-                    .ok()
-                    .map(|d| d.to_string()),
-            );
-        }
-        ids.extend(skus.iter().map(|s| {
-            DocId::from_key(Kind::Product, s)
-                .ok()
-                .map(|d| d.to_string())
-        }));
-        let known: Vec<String> = ids.iter().flatten().cloned().collect();
-        let mut codes = crate::store::local::own_codes_of(self.db, &known)?.into_iter();
-        let mut next = |id: &Option<String>| id.as_ref().and_then(|_| codes.next().flatten());
-        let mut ids = ids.iter();
+        let mut ids = vec![customer.map_or_else(String::new, |c| id(Kind::Customer, c))];
+        ids.extend(skus.iter().map(|s| id(Kind::Product, s)));
+        let mut codes = crate::store::local::own_codes_of(self.db, &ids)?.into_iter();
         let mut out = serde_json::Map::new();
-        if customer.is_some()
-            && let Some(code) = ids.next().and_then(&mut next)
-        {
+        if let Some(code) = codes.next().flatten() {
             out.insert("customer".into(), json!(code));
         }
         let products: serde_json::Map<String, Json> = skus
             .iter()
-            .zip(ids)
-            .filter_map(|(sku, id)| Some(((*sku).to_string(), json!(next(id)?))))
+            .zip(codes)
+            .filter_map(|(sku, code)| Some(((*sku).to_string(), json!(code?))))
             .collect();
         if !products.is_empty() {
             out.insert("products".into(), Json::Object(products));
