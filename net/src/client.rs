@@ -35,6 +35,7 @@ pub(crate) enum Command {
     Disconnect(PeerId),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Connected(oneshot::Sender<Vec<PeerId>>),
+    Connections(oneshot::Sender<HashMap<PeerId, usize>>),
     OtherGroups(oneshot::Sender<Vec<crate::OtherGroup>>),
     Rekey {
         group_secret: Vec<u8>,
@@ -156,6 +157,14 @@ impl NetClient {
     pub async fn other_groups(&self) -> Result<Vec<crate::OtherGroup>, NetError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::OtherGroups(reply)).await?;
+        rx.await.map_err(|_| NetError::Shutdown)
+    }
+
+    /// How many connections each connected peer has open: 1 once a pair
+    /// settled (see `pairs.rs`).
+    pub async fn connections(&self) -> Result<HashMap<PeerId, usize>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Connections(reply)).await?;
         rx.await.map_err(|_| NetError::Shutdown)
     }
 

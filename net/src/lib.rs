@@ -13,7 +13,7 @@
 //! - `liveness.rs`: pings say whether each connection's peer still
 //!   answers; a silent one is closed. `muxer.rs`: a close that cannot hang
 //!   on a dead link. `traffic.rs`: the bytes each member's connections
-//!   carried.
+//!   carried. `pairs.rs`: one connection per pair of nodes.
 //! - [`audit`]: the audit copy of every answer a node sends (`ELO_WIRE_CAPTURE`).
 //! - [`invite`]: the one-line invitation a new company joins with.
 //! - `strangers.rs`: nodes of another group (another network key), told
@@ -30,6 +30,7 @@ mod liveness;
 mod muxer;
 pub mod network;
 pub mod once;
+mod pairs;
 pub mod protocol;
 mod strangers;
 mod swarm;

@@ -29,6 +29,7 @@ use crate::client::Command;
 pub use crate::client::{NetClient, ReplyHandle};
 pub use crate::error::NetError;
 use crate::liveness::Liveness;
+use crate::pairs::Pairs;
 use crate::protocol::{Request, RequestBody, Response, ResponseBody, VERSION};
 use crate::strangers::{Handshakes, OtherGroups};
 pub use crate::swarm::network_key;
@@ -125,6 +126,7 @@ pub fn start(config: NetConfig) -> Result<(NetClient, mpsc::Receiver<NetEvent>),
         outsiders: HashMap::new(),
         closing: HashMap::new(),
         liveness: Liveness::default(),
+        pairs: Pairs::default(),
         other_groups: OtherGroups::new(handshakes.clone()),
         handshakes,
         traffic: traffic.clone(),
@@ -149,6 +151,8 @@ struct EventLoop {
     closing: HashMap<PeerId, std::time::Instant>,
     /// Whether each connection's peer still answers.
     liveness: Liveness,
+    /// Each peer's open connections: one kept per pair.
+    pairs: Pairs,
     /// Nodes met under another network key.
     other_groups: OtherGroups,
     /// Given to every swarm built, for [`OtherGroups`] to read.
@@ -184,6 +188,7 @@ impl EventLoop {
         self.outsiders.clear();
         self.closing.clear();
         self.liveness.clear();
+        self.pairs.clear();
         for addr in addrs {
             if let Err(e) = self.swarm.listen_on(addr.clone()) {
                 tracing::warn!(%addr, "could not listen again after the key change: {e}; members cannot dial this node until it is restarted (restart it; check that the --listen port is free)");
@@ -320,7 +325,10 @@ impl EventLoop {
             Command::SetRoster(roster) => {
                 // Only members that left the roster are cut off. A peer
                 // that was never in it may be in the middle of joining; the
-                // outsider timer closes it if it does not.
+                // outsider timer closes it if it does not. One refused a
+                // moment ago for being outside and named now keeps its
+                // connection.
+                self.closing.retain(|p, _| !roster.contains(p));
                 let removed: Vec<PeerId> = self
                     .swarm
                     .connected_peers()
@@ -340,6 +348,9 @@ impl EventLoop {
             }
             Command::Connected(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Connections(reply) => {
+                let _ = reply.send(self.pairs.counts());
             }
             Command::OtherGroups(reply) => {
                 let _ = reply.send(self.other_groups.list());
@@ -366,6 +377,7 @@ impl EventLoop {
                 ..
             } => {
                 let last = num_established == 0;
+                self.pairs.closed(peer_id, connection_id);
                 let ours = self.liveness.closed(connection_id, peer_id, last);
                 if last {
                     let reason = ours.or_else(|| cause.map(|c| format!("connection lost: {c}")));
@@ -429,7 +441,9 @@ impl EventLoop {
     }
 
     /// A connection is up: its dial is answered, its pings watched, an
-    /// outsider's join window starts, and the node hears of it.
+    /// outsider's join window starts, and the node hears of it; unless it
+    /// is a second connection of the pair, which is closed (see
+    /// [`crate::pairs`]).
     async fn on_established(
         &mut self,
         peer: PeerId,
@@ -443,6 +457,17 @@ impl EventLoop {
             .established(connection, peer, std::time::Instant::now());
         let addr = endpoint.get_remote_address().clone();
         self.other_groups.connected(&addr, endpoint.is_dialer());
+        let local = *self.swarm.local_peer_id();
+        let extra = self
+            .pairs
+            .established(local, peer, connection, endpoint.is_dialer());
+        for c in &extra {
+            tracing::debug!(%peer, "closing a second connection of the pair");
+            self.swarm.close_connection(*c);
+        }
+        if extra.contains(&connection) {
+            return;
+        }
         if !self.roster.contains(&peer) && endpoint.is_listener() {
             tracing::info!(%peer, %addr, "a peer outside the roster connected; it may only join");
             self.outsiders

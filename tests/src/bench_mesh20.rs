@@ -116,39 +116,57 @@ fn group_with_records(records: u64) -> Vec<Company> {
 /// Every node on its own mesh port, dialing every other (as the roster's
 /// addresses would have them do), no mDNS.
 fn start_mesh(companies: &[Company]) -> Vec<RunningNode> {
-    let ports = free_ports(MEMBERS);
-    let addrs: Vec<String> = companies
-        .iter()
-        .zip(&ports)
-        .map(|(c, port)| {
-            let me = c.elo_json(&["status"]);
-            let peer = me["company"]["peer_id"]
-                .as_str()
-                .expect("a peer id")
-                .to_owned();
-            format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}")
-        })
-        .collect();
+    let plan = MeshPlan::new(companies);
     companies
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            let listen = format!("/ip4/127.0.0.1/tcp/{}", ports[i]);
-            let mut args = vec![
-                "--listen",
-                listen.as_str(),
-                "--no-mdns",
-                "--only-peers",
-                "-v",
-            ];
-            for (j, addr) in addrs.iter().enumerate() {
-                if j != i {
-                    args.extend(["--peer", addr.as_str()]);
-                }
-            }
-            c.start_node_with(&args)
-        })
+        .map(|(i, c)| plan.start(i, c))
         .collect()
+}
+
+/// A mesh port and an address for each company: each node is given every
+/// other's, without mDNS.
+pub struct MeshPlan {
+    ports: Vec<u16>,
+    addrs: Vec<String>,
+}
+
+impl MeshPlan {
+    pub fn new(companies: &[Company]) -> MeshPlan {
+        let ports = free_ports(companies.len());
+        let addrs = companies
+            .iter()
+            .zip(&ports)
+            .map(|(c, port)| {
+                let me = c.elo_json(&["status"]);
+                let peer = me["company"]["peer_id"]
+                    .as_str()
+                    .expect("a peer id")
+                    .to_owned();
+                format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}")
+            })
+            .collect();
+        MeshPlan { ports, addrs }
+    }
+
+    /// Starts company `i`'s node on its port, dialing only the others'
+    /// addresses (`--only-peers`).
+    pub fn start(&self, i: usize, company: &Company) -> RunningNode {
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", self.ports[i]);
+        let mut args = vec![
+            "--listen",
+            listen.as_str(),
+            "--no-mdns",
+            "--only-peers",
+            "-v",
+        ];
+        for (j, addr) in self.addrs.iter().enumerate() {
+            if j != i {
+                args.extend(["--peer", addr.as_str()]);
+            }
+        }
+        company.start_node_with(&args)
+    }
 }
 
 /// A copy of node `i`'s log that outlives the run, for a look at why a

@@ -171,6 +171,9 @@ impl Actor {
                 rescan,
             } => {
                 let state = self.peers.state(peer);
+                // The member answers: a pull that failed before (refused
+                // while this node was outside its roster) may work now.
+                state.backing_off = false;
                 state.rescan |= rescan;
                 state.status.their_latest_seq = state.status.their_latest_seq.max(latest_seq);
                 state.status.last_seen_ms = Some(now_ms());
@@ -202,8 +205,8 @@ impl Actor {
                 if let Some(reason) = &reason {
                     tracing::warn!(%peer, "member disconnected: {reason}; it is dialed again by itself (if it lasts, check that its node runs and the link or VPN to it is up)");
                 }
+                self.peers.disconnected(&peer);
                 let status = &mut self.peers.state(peer).status;
-                status.connected = false;
                 status.last_seen_ms = Some(now_ms());
                 if reason.is_some() {
                     status.last_error = reason;
@@ -228,6 +231,7 @@ impl Actor {
 
     async fn on_connected(&mut self, peer: PeerId, addr: elo_net::Multiaddr, outbound: bool) {
         let Some(company) = self.roster.company_of(&peer) else {
+            self.peers.connected_outside(peer, addr, outbound);
             return;
         };
         // Across a VPN that carries no multicast, the address this node
@@ -492,6 +496,17 @@ impl Actor {
         if !owed.is_empty() {
             self.rescan_owed.extend(owed);
             self.tell_rescans().await;
+        }
+        // Nodes that connected before this roster named them are members
+        // connected now: without this they would stay "not connected" for
+        // as long as that connection lasts, never pulled from nor told of
+        // commits (a dial to a node connected already does nothing).
+        for (peer, addr, outbound) in self.peers.now_members(&self.roster) {
+            tracing::info!(%peer, "a node connected before the roster named it is a member");
+            self.on_connected(peer, addr, outbound).await;
+            // It may have been refused here meanwhile and be waiting to
+            // try again: it pulls now.
+            self.announce_to(peer);
         }
     }
 

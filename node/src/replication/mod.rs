@@ -193,7 +193,13 @@ impl Replication {
 
     /// Every member but this one, with what this node knows of it.
     pub async fn status(&self) -> Vec<PeerStatus> {
-        self.ask(Command::Status).await.unwrap_or_default()
+        let mut members = self.ask(Command::Status).await.unwrap_or_default();
+        let connections = self.net.connections().await.unwrap_or_default();
+        for m in &mut members {
+            let open = m.peer_id.parse().ok().and_then(|p| connections.get(&p));
+            m.connections = open.copied().unwrap_or(0);
+        }
+        members
     }
 
     /// The bytes received from and sent to each member's node since this

@@ -27,6 +27,8 @@ pub struct PeerStatus {
     pub name: Option<String>,
     /// Whether a connection is open now, and when one last was.
     pub connected: bool,
+    /// Connections open to it now: 1 once the pair settled.
+    pub connections: usize,
     pub last_seen_ms: Option<i64>,
     /// Where it was reached.
     pub address: Option<String>,
@@ -76,6 +78,10 @@ pub(super) struct Peers {
     extra: Vec<Multiaddr>,
     /// Dial the addresses the roster and memory hold (off: only `extra`).
     dial_roster: bool,
+    /// Nodes connected now that are not in the roster (yet): where, and
+    /// whether this node dialed. One named by a roster that arrives later
+    /// is taken as a member connected then (see [`Peers::now_members`]).
+    outside: HashMap<PeerId, (Multiaddr, bool)>,
 }
 
 impl Peers {
@@ -90,7 +96,37 @@ impl Peers {
             backoff: HashMap::new(),
             extra,
             dial_roster,
+            outside: HashMap::new(),
         }
+    }
+
+    /// A node outside the roster connected: kept in mind, since the
+    /// roster that names it may arrive while this connection lasts (a
+    /// company that joined after this node last heard of the group).
+    pub fn connected_outside(&mut self, peer: PeerId, addr: Multiaddr, outbound: bool) {
+        self.outside.insert(peer, (addr, outbound));
+    }
+
+    /// A node's last connection closed.
+    pub fn disconnected(&mut self, peer: &PeerId) {
+        self.outside.remove(peer);
+        let status = &mut self.state(*peer).status;
+        status.connected = false;
+    }
+
+    /// The nodes connected while outside the roster that `roster` names:
+    /// forgotten here, for the caller to take as members connected now.
+    pub fn now_members(&mut self, roster: &Roster) -> Vec<(PeerId, Multiaddr, bool)> {
+        let named: Vec<PeerId> = self
+            .outside
+            .keys()
+            .filter(|p| roster.member(p).is_some())
+            .copied()
+            .collect();
+        named
+            .into_iter()
+            .filter_map(|p| self.outside.remove(&p).map(|(a, o)| (p, a, o)))
+            .collect()
     }
 
     pub fn state(&mut self, peer: PeerId) -> &mut PeerState {
