@@ -377,6 +377,11 @@ impl RecordDoc {
         causal_order(entries, changes.iter().map(|c| c.hash()).collect())
     }
 
+    /// The automerge document, for readers of it in this crate.
+    pub(crate) fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()
     }

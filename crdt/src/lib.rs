@@ -17,6 +17,7 @@
 //! - [`order`]: sales orders between two companies: fields, checks, the
 //!   document both ends edit, statuses, NF-e access keys, transfer or sale.
 
+pub mod conflict;
 pub mod doc;
 pub mod error;
 pub mod history;
@@ -31,6 +32,7 @@ pub mod structure;
 pub mod value;
 
 pub use automerge::ChangeHash;
+pub use conflict::{ConflictValue, FieldConflict};
 pub use doc::{Author, DocPayload, Record, RecordDoc};
 pub use error::{DocError, FieldError, UnknownKind, ValidationError};
 pub use history::HistoryEntry;

@@ -24,7 +24,7 @@ impl Record {
         self.id.kind()
     }
 
-    fn type_of(&self, key: &str) -> FieldType {
+    pub(crate) fn type_of(&self, key: &str) -> FieldType {
         let kind = self.kind();
         let spec = if let Some(rest) = key.strip_prefix("address.") {
             rest.rsplit_once('.')

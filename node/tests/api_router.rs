@@ -23,6 +23,7 @@ const BAD_CPF: &str = "52998224726";
 struct Node {
     app: Router,
     token: String,
+    store: StoreHandle,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::watch::Sender<bool>,
 }
@@ -35,9 +36,13 @@ struct Answer {
 
 impl Node {
     async fn start() -> Node {
+        Node::start_as(CNPJ).await
+    }
+
+    async fn start_as(cnpj: &str) -> Node {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let data = DataDir::new(dir.path().join("data"));
-        data.init(CNPJ, "Matriz").expect("a new data directory");
+        data.init(cnpj, "Empresa").expect("a new data directory");
         let (store, company, group) = data.open().expect("the store opens");
         let token = data.api_token().expect("the API token");
         let store = StoreHandle::spawn(store);
@@ -58,7 +63,7 @@ impl Node {
         let orders = elo_node::orders::Orders::of(&store, &company, primary.clone());
         let app = api::router(ApiState {
             orders,
-            store,
+            store: store.clone(),
             token: token.clone(),
             company,
             group,
@@ -69,6 +74,7 @@ impl Node {
         Node {
             app,
             token,
+            store,
             _dir: dir,
             _stop: stop,
         }
@@ -930,4 +936,78 @@ async fn metrics_are_in_the_text_format_behind_the_token() {
     assert!(!text.contains(CPF), "a raw path in\n{text}");
     assert!(exposition_line("elo_records one").is_err());
     assert!(exposition_line(r#"elo_x{a="b} 1"#).is_err());
+}
+
+/// The filial's copy of a document, merged into `into` as replication does.
+async fn merge_from(from: &Node, into: &Node, id: &str) {
+    let docs = from
+        .store
+        .docs_for_peer(vec![(id.to_string(), Vec::new())])
+        .await
+        .expect("the filial's document");
+    for (doc, payload) in docs {
+        let doc = elo_crdt::DocId::parse(&doc).expect("a document id");
+        let op = into
+            .store
+            .prepare_received(&doc, payload, false, "45723174000110")
+            .expect("a valid document")
+            .expect("something new");
+        into.store
+            .write_one(op)
+            .await
+            .expect("stored")
+            .expect("merged");
+    }
+}
+
+#[tokio::test]
+async fn a_field_edited_apart_shows_both_values_and_who_wrote_each() {
+    let matriz = Node::start().await;
+    let filial = Node::start_as("45.723.174/0001-10").await;
+    let path = customer_path();
+    let created = matriz.put(&path, r#"{"name": "Ana"}"#).await;
+    assert!(created.status.is_success(), "{:?}", created.body);
+    merge_from(&matriz, &filial, "customer/cpf:52998224725").await;
+    let none = matriz.get(&format!("{path}/conflicts")).await;
+    assert_eq!(none.status, StatusCode::OK, "{:?}", none.body);
+    assert_eq!(none.body["conflicts"], serde_json::json!([]));
+
+    // Apart: each company renames the customer, then the filial's reaches the matriz.
+    matriz.put(&path, r#"{"name": "Ana Souza"}"#).await;
+    filial.put(&path, r#"{"name": "Ana S."}"#).await;
+    merge_from(&filial, &matriz, "customer/cpf:52998224725").await;
+
+    let got = matriz.get(&format!("{path}/conflicts")).await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    let conflicts = got.body["conflicts"].as_array().expect("a list");
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["field"], "name");
+    let mut both: Vec<(String, String)> = conflicts[0]["values"]
+        .as_array()
+        .expect("the values")
+        .iter()
+        .map(|v| {
+            (
+                v["value"].as_str().unwrap_or("").into(),
+                v["company"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    both.sort();
+    assert_eq!(
+        both,
+        vec![
+            ("Ana S.".into(), "45723174000110".into()),
+            ("Ana Souza".into(), "11222333000181".into())
+        ]
+    );
+    let shown = matriz.get(&path).await;
+    assert_eq!(
+        conflicts[0]["values"][0]["value"], shown.body["name"],
+        "the value shown comes first"
+    );
+    let unknown = matriz
+        .get("/v1/records/customer/39053344705/conflicts")
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{:?}", unknown.body);
 }

@@ -32,6 +32,7 @@ pub(super) fn router() -> Routes {
         .patch(RECORD, write_record)
         .delete(RECORD, delete_record)
         .get("/v1/records/{kind}/{key}/history", record_history)
+        .get("/v1/records/{kind}/{key}/conflicts", record_conflicts)
 }
 
 /// The kind and record a URL names, the kind one this company holds.
@@ -165,6 +166,17 @@ async fn record_history(
     let (_, id) = named_record(&state, &kind, &key).await?;
     match state.store.history(id.clone()).await? {
         Some(h) => Ok(Json(json!({ "id": id.to_string(), "history": h }))),
+        None => Err(ApiError::no_record(id)),
+    }
+}
+
+async fn record_conflicts(
+    State(state): State<ApiState>,
+    Path((kind, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (_, id) = named_record(&state, &kind, &key).await?;
+    match records::conflicts::of_record(&state.store, id.clone()).await? {
+        Some(c) => Ok(Json(json!({ "id": id.to_string(), "conflicts": c }))),
         None => Err(ApiError::no_record(id)),
     }
 }

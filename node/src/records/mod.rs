@@ -4,6 +4,7 @@
 //! what is valid. It never touches the network nor redb directly.
 
 mod codes;
+pub mod conflicts;
 mod kits;
 pub mod received;
 #[cfg(test)]

@@ -154,6 +154,7 @@ fn components() -> Value {
                 "rejected": { "type": "array", "items": { "type": "object", "properties": { "index": { "type": "integer" }, "fields": { "type": "array" } } } },
                 "code_pending": { "type": "object", "properties": { "rows": { "type": "array", "items": { "type": "integer" } }, "reason": text } } } },
             "Deleted": { "type": "object", "properties": { "id": text, "deleted": { "type": "boolean" }, "seq": { "type": "integer" } } },
+            "Conflicts": { "type": "object", "properties": { "id": text, "conflicts": { "type": "array", "items": { "type": "object", "additionalProperties": true } } } },
             "History": { "type": "object", "properties": { "id": text, "history": { "type": "array", "items": { "type": "object", "additionalProperties": true } } } },
             "Change": { "type": "object", "properties": {
                 "seq": { "type": "integer" }, "id": text, "kind": text, "key": text,
@@ -272,6 +273,17 @@ fn records(add: &mut AddPath<'_>, kind: impl Fn() -> Value, key: impl Fn() -> Va
             "get",
             Op::new("Who changed which fields, when")
                 .ok("200", "The history", schema("History"))
+                .err("403", not_held)
+                .err("404", "No such record."),
+        )],
+    );
+    add(
+        "/v1/records/{kind}/{key}/conflicts",
+        vec![kind(), key()],
+        vec![(
+            "get",
+            Op::new("The fields where edits made apart left more than one value, each value with the company that wrote it")
+                .ok("200", "The conflicts (none: an empty list)", schema("Conflicts"))
                 .err("403", not_held)
                 .err("404", "No such record."),
         )],
