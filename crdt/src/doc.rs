@@ -390,6 +390,20 @@ impl RecordDoc {
         self.doc.get_heads()
     }
 
+    /// The company that made the latest change of saved or received
+    /// bytes (the author of a head; the first, when edits made apart left
+    /// several). What the change log names, whichever member relayed it.
+    pub fn latest_author(bytes: &[u8]) -> Option<String> {
+        if let Ok(change) = automerge::Change::try_from(bytes) {
+            return change.message().map(str::to_string);
+        }
+        let mut doc = AutoCommit::load(bytes).ok()?;
+        doc.get_heads()
+            .first()
+            .and_then(|h| doc.get_change_by_hash(h))
+            .and_then(|c| c.message().map(str::to_string))
+    }
+
     /// Merges another replica of the same record into this one.
     pub fn merge(&mut self, other: &mut RecordDoc) -> Result<(), DocError> {
         self.doc.merge(&mut other.doc)?;

@@ -67,10 +67,11 @@ pub fn prepare_merge(
         && let Some((bytes, heads, deleted)) =
             RecordDoc::append_changes(&stored, &e.heads, e.deleted, changes)
     {
+        let author = changes.last().and_then(|c| RecordDoc::latest_author(c));
         return Ok(Some(WriteOp::Merged {
             id: id.clone(),
             bytes,
-            origin: origin.to_string(),
+            origin: author.unwrap_or_else(|| origin.to_string()),
             result: ReceivedDoc { heads, deleted },
             base: e.heads.clone(),
         }));
@@ -89,14 +90,15 @@ pub fn prepare_merge(
     if !changed {
         return Ok(None);
     }
+    let bytes = doc.save();
     Ok(Some(WriteOp::Merged {
         id: id.clone(),
         result: ReceivedDoc {
             heads: doc.heads(),
             deleted: doc.is_deleted(),
         },
-        bytes: doc.save(),
-        origin: origin.to_string(),
+        origin: RecordDoc::latest_author(&bytes).unwrap_or_else(|| origin.to_string()),
+        bytes,
         base,
     }))
 }
@@ -111,10 +113,11 @@ fn first_copy(id: &DocId, payload: DocPayload, origin: &str) -> Result<WriteOp, 
             .map_err(|source| WriteError::damaged(id, source))?
             .save(),
     };
+    let author = RecordDoc::latest_author(&bytes).unwrap_or_else(|| origin.to_string());
     ReceivedDoc::check(id, &bytes).map(|c| WriteOp::Merge {
         id: id.clone(),
         bytes,
-        origin: origin.to_string(),
+        origin: author,
         checked: Some(c),
     })
 }
