@@ -397,10 +397,16 @@ impl RecordDoc {
         if let Ok(change) = automerge::Change::try_from(bytes) {
             return change.message().map(str::to_string);
         }
-        let mut doc = AutoCommit::load(bytes).ok()?;
-        doc.get_heads()
-            .first()
-            .and_then(|h| doc.get_change_by_hash(h))
+        let doc = AutoCommit::load(bytes).ok()?;
+        RecordDoc { doc }.author_at_heads()
+    }
+
+    /// The company that made this replica's latest change (see
+    /// [`RecordDoc::latest_author`]).
+    pub fn author_at_heads(&mut self) -> Option<String> {
+        let head = *self.doc.get_heads().first()?;
+        self.doc
+            .get_change_by_hash(&head)
             .and_then(|c| c.message().map(str::to_string))
     }
 

@@ -90,15 +90,14 @@ pub fn prepare_merge(
     if !changed {
         return Ok(None);
     }
-    let bytes = doc.save();
     Ok(Some(WriteOp::Merged {
         id: id.clone(),
         result: ReceivedDoc {
             heads: doc.heads(),
             deleted: doc.is_deleted(),
         },
-        origin: RecordDoc::latest_author(&bytes).unwrap_or_else(|| origin.to_string()),
-        bytes,
+        origin: doc.author_at_heads().unwrap_or_else(|| origin.to_string()),
+        bytes: doc.save(),
         base,
     }))
 }
