@@ -150,23 +150,37 @@ mod tests {
         );
     }
 
+    /// Both ends of one pair, fed the same connections, each closing what
+    /// the rule tells it to; after every connection (and whichever end has
+    /// the lower peer id) each end holds exactly one.
     #[test]
     fn a_pair_is_never_left_without_a_connection() {
-        let mut pairs = Pairs::default();
-        let (me, peer) = (
-            libp2p::identity::Keypair::generate_ed25519()
-                .public()
-                .to_peer_id(),
-            libp2p::identity::Keypair::generate_ed25519()
-                .public()
-                .to_peer_id(),
-        );
-        for n in 0..6 {
-            let closed = pairs.established(me, peer, id(n), n % 2 == 0);
+        let mut ids: Vec<PeerId> = (0..2)
+            .map(|_| {
+                libp2p::identity::Keypair::generate_ed25519()
+                    .public()
+                    .to_peer_id()
+            })
+            .collect();
+        ids.sort();
+        let (lower, higher) = (ids[0], ids[1]);
+        // Who dialed each connection, by the lower end or not: crossing
+        // dials, then a run from one end, then from the other.
+        let dialed_by_lower = [true, false, true, false, false, false, true, true];
+        let (mut at_lower, mut at_higher) = (Pairs::default(), Pairs::default());
+        for (n, by_lower) in dialed_by_lower.iter().enumerate() {
+            let mut closed = at_lower.established(lower, higher, id(n), *by_lower);
+            closed.extend(at_higher.established(higher, lower, id(n), !*by_lower));
             for c in closed {
-                pairs.closed(peer, c);
+                at_lower.closed(higher, c);
+                at_higher.closed(lower, c);
             }
-            assert_eq!(pairs.counts().get(&peer), Some(&1), "after connection {n}");
+            assert_eq!(at_lower.counts().get(&higher), Some(&1), "lower, after {n}");
+            assert_eq!(
+                at_higher.counts().get(&lower),
+                Some(&1),
+                "higher, after {n}"
+            );
         }
     }
 }
