@@ -6,7 +6,9 @@
 //! here, so a scrape costs a few reads and no bookkeeping in between.
 //!
 //! The layer [`count_requests`] counts every request by its route's
-//! template (`/v1/records/{kind}/{key}`), method and status.
+//! template (`/v1/records/{kind}/{key}`), method and status, and times it
+//! by template and method (a histogram). A streamed answer (the change
+//! stream) is timed to its head, not to its end.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
@@ -43,8 +45,9 @@ pub(super) async fn count_requests(req: Request, next: Next) -> Response {
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
     let res = next.run(req).await;
-    crate::metrics::api_request(&route, &method, res.status().as_u16());
+    crate::metrics::api_request(&route, &method, res.status().as_u16(), started.elapsed());
     res
 }
 

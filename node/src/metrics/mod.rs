@@ -1,5 +1,5 @@
 //! What the node counts as it works, for `GET /metrics`: API requests by
-//! route and status, how long replication pulls and store writes take.
+//! route and status and how long they take by route, how long replication pulls and store writes take.
 //! Each figure is recorded where it is measured (the API's layer, the
 //! replication actor, the store's handle) into one registry of the
 //! process; what is read at a scrape (records, members, codes left) is
@@ -30,6 +30,14 @@ struct ApiRequest {
     status: u16,
 }
 
+/// One API route (its template) and method, as its durations are kept:
+/// without the status, so that a route's latency is one histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiRoute {
+    route: String,
+    method: String,
+}
+
 /// Whether a pull ended with everything stored or with an error.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PullOutcome {
@@ -39,6 +47,7 @@ struct PullOutcome {
 struct Measured {
     registry: Registry,
     api_requests: Family<ApiRequest, Counter>,
+    api_durations: Family<ApiRoute, Histogram>,
     pulls: Family<PullOutcome, Histogram>,
     writes: Histogram,
 }
@@ -57,6 +66,14 @@ static MEASURED: LazyLock<Measured> = LazyLock::new(|| {
         "API requests answered, by route template, method and status",
         api_requests.clone(),
     );
+    let api_durations = Family::<ApiRoute, Histogram>::new_with_constructor(
+        (|| Histogram::new(latency_buckets())) as fn() -> Histogram,
+    );
+    registry.register(
+        "api_request_duration_seconds",
+        "API requests, from arriving to the answer's head, by route template and method",
+        api_durations.clone(),
+    );
     let pulls = Family::<PullOutcome, Histogram>::new_with_constructor(
         (|| Histogram::new(latency_buckets())) as fn() -> Histogram,
     );
@@ -74,19 +91,28 @@ static MEASURED: LazyLock<Measured> = LazyLock::new(|| {
     Measured {
         registry,
         api_requests,
+        api_durations,
         pulls,
         writes,
     }
 });
 
-/// An API request was answered.
-pub fn api_request(route: &str, method: &str, status: u16) {
+/// An API request was answered after `took`.
+pub fn api_request(route: &str, method: &str, status: u16, took: Duration) {
     let labels = ApiRequest {
         route: route.to_owned(),
         method: method.to_owned(),
         status,
     };
     MEASURED.api_requests.get_or_create(&labels).inc();
+    let route = ApiRoute {
+        route: labels.route,
+        method: labels.method,
+    };
+    MEASURED
+        .api_durations
+        .get_or_create(&route)
+        .observe(took.as_secs_f64());
 }
 
 /// A pull from a member ended after `took`.
@@ -115,7 +141,12 @@ mod tests {
 
     #[test]
     fn recorded_figures_are_in_the_text() {
-        api_request("/v1/records/{kind}/{key}", "GET", 200);
+        api_request(
+            "/v1/records/{kind}/{key}",
+            "GET",
+            200,
+            Duration::from_millis(4),
+        );
         pull_finished(Duration::from_millis(3), true);
         write_finished(Duration::from_millis(2));
         let mut out = String::new();
@@ -123,6 +154,12 @@ mod tests {
         assert!(
             out.contains(
                 r#"elo_api_requests_total{route="/v1/records/{kind}/{key}",method="GET",status="200"}"#
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                r#"elo_api_request_duration_seconds_bucket{le="0.008",route="/v1/records/{kind}/{key}",method="GET"}"#
             ),
             "{out}"
         );
