@@ -138,7 +138,32 @@ pub fn history(client: &Client, kind: Kind, key: &str) -> Result<Option<Value>> 
 
 /// Writes rows in one transaction; each row is checked alone.
 pub fn put_many(client: &Client, kind: Kind, rows: Vec<Value>) -> Result<BulkReport> {
-    let v = client.send_bulk(&format!("/v1/records/{kind}"), &Value::Array(rows))?;
+    put_batch(client, kind, rows, None)
+}
+
+/// How far an import is, sent with each of its batches (`X-Elo-Import`) so
+/// the node can show it: the import's id, and the bytes of its file read
+/// through this batch out of the file's size.
+pub struct ImportProgress<'a> {
+    pub id: &'a str,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// [`put_many`], naming the import the batch belongs to.
+pub fn put_batch(
+    client: &Client,
+    kind: Kind,
+    rows: Vec<Value>,
+    import: Option<ImportProgress<'_>>,
+) -> Result<BulkReport> {
+    let header = import.map(|p| format!("{}; done={}; total={}", p.id, p.done, p.total));
+    let extra: Vec<(&str, &str)> = header
+        .as_deref()
+        .map(|h| ("X-Elo-Import", h))
+        .into_iter()
+        .collect();
+    let v = client.send_bulk(&format!("/v1/records/{kind}"), &Value::Array(rows), &extra)?;
     serde_json::from_value(v).context("the node's bulk answer")
 }
 
@@ -227,7 +252,7 @@ pub fn stock(client: &Client, sku: &str, own: bool) -> Result<Value> {
 
 /// Stores this company's stock figures.
 pub fn set_stock(client: &Client, rows: Vec<Value>) -> Result<Value> {
-    client.send_bulk("/v1/stock", &Value::Array(rows))
+    client.send_bulk("/v1/stock", &Value::Array(rows), &[])
 }
 
 /// Copies the whole store to `file`. The node writes backups only into its

@@ -194,10 +194,28 @@ impl Client {
     /// Sends a request (`path` from `/v1/...` on, query included) and
     /// returns the answer, whatever its status.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Answer> {
+        self.call_with(method, path, body, &[])
+    }
+
+    /// A request with extra headers (`elo import` names its batches).
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Result<Answer> {
         let auth = format!("Bearer {}", self.token);
+        let request = Outgoing {
+            method,
+            path,
+            body,
+            auth: &auth,
+            extra,
+        };
         match &self.reach {
-            Reach::Running { base, agent } => over_tcp(agent, base, method, path, body, &auth),
-            Reach::InProcess(serving) => serving.call(method, path, body, &auth),
+            Reach::Running { base, agent } => over_tcp(agent, base, &request),
+            Reach::InProcess(serving) => serving.call(&request),
         }
     }
 
@@ -224,8 +242,8 @@ impl Client {
 
     /// Sends a bulk write: 200 (all stored) and 422 (some rows refused,
     /// listed in the body) are both answers.
-    pub fn send_bulk(&self, path: &str, rows: &Value) -> Result<Value> {
-        let a = self.call("POST", path, Some(rows))?;
+    pub fn send_bulk(&self, path: &str, rows: &Value, extra: &[(&str, &str)]) -> Result<Value> {
+        let a = self.call_with("POST", path, Some(rows), extra)?;
         if a.status != 200 && a.status != 422 {
             return Err(a.failure().into());
         }
@@ -305,22 +323,32 @@ fn in_process_token() -> String {
     format!("in-process-{:016x}", h.finish())
 }
 
-fn over_tcp(
-    agent: &ureq::Agent,
-    base: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-    auth: &str,
-) -> Result<Answer> {
-    let url = format!("{base}{path}");
-    let resp = match (method, body) {
+/// One request to the node's API, however it is reached.
+struct Outgoing<'a> {
+    method: &'a str,
+    path: &'a str,
+    body: Option<&'a Value>,
+    auth: &'a str,
+    extra: &'a [(&'a str, &'a str)],
+}
+
+fn over_tcp(agent: &ureq::Agent, base: &str, r: &Outgoing<'_>) -> Result<Answer> {
+    let url = format!("{base}{}", r.path);
+    let auth = r.auth;
+    let with_body = |mut req: ureq::RequestBuilder<ureq::typestate::WithBody>| {
+        req = req.header("Authorization", auth);
+        for (name, value) in r.extra {
+            req = req.header(*name, *value);
+        }
+        req
+    };
+    let resp = match (r.method, r.body) {
         ("GET", _) => agent.get(&url).header("Authorization", auth).call(),
         ("DELETE", _) => agent.delete(&url).header("Authorization", auth).call(),
-        ("PUT", Some(b)) => agent.put(&url).header("Authorization", auth).send_json(b),
-        ("POST", Some(b)) => agent.post(&url).header("Authorization", auth).send_json(b),
-        ("POST", None) => agent.post(&url).header("Authorization", auth).send_empty(),
-        _ => bail!("internal: unsupported request {method}"),
+        ("PUT", Some(b)) => with_body(agent.put(&url)).send_json(b),
+        ("POST", Some(b)) => with_body(agent.post(&url)).send_json(b),
+        ("POST", None) => with_body(agent.post(&url)).send_empty(),
+        _ => bail!("internal: unsupported request {}", r.method),
     };
     let mut resp = resp.with_context(|| format!("talking to the node at {base}"))?;
     let status = resp.status().as_u16();
@@ -386,12 +414,15 @@ impl InProcess {
     }
 
     /// The same request the node would get over TCP, through its router.
-    fn call(&self, method: &str, path: &str, body: Option<&Value>, auth: &str) -> Result<Answer> {
+    fn call(&self, r: &Outgoing<'_>) -> Result<Answer> {
         let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, auth);
-        let body = match body {
+            .method(r.method)
+            .uri(r.path)
+            .header(header::AUTHORIZATION, r.auth);
+        for (name, value) in r.extra {
+            request = request.header(*name, *value);
+        }
+        let body = match r.body {
             Some(v) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");
                 Body::from(serde_json::to_vec(v)?)

@@ -18,6 +18,23 @@
     return s;
   };
 
+  // A record field's label: the schema's Portuguese ("Razão social"), or
+  // in English its name in words ("trade name").
+  elo.fieldLabels = {};
+  elo.label = function (kind, name) {
+    const pt = (elo.fieldLabels[kind] || {})[name] || elo.words['field.' + name]?.[0];
+    if (elo.lang === 'en') return elo.words['field.' + name]?.[1] || String(name).replace(/_/g, ' ');
+    return pt || name;
+  };
+
+  // An API error in the chosen language: by its code and field
+  // (err.CODE.FIELD, then err.CODE), else the API's own text.
+  elo.errorText = function (code, field, apiText) {
+    const keys = (field ? ['err.' + code + '.' + field] : []).concat(['err.' + code]);
+    const known = keys.find((k) => elo.words[k]);
+    return known ? elo.t(known) : apiText;
+  };
+
   // An element: h('td', {class: 'x', on: {click: f}}, 'text', child…).
   // Text is always set as text, never parsed as HTML.
   elo.h = function (tag, attrs, ...kids) {
@@ -107,16 +124,26 @@
     const general = form.querySelector('.form-error');
     let placed = false;
     const slotOf = (name) => form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
+    const code = res.data && res.data.error;
     for (const f of fields) {
       // "states[0]" and "address.city" belong next to "states", "address".
-      const slot = slotOf(f.field) || slotOf(String(f.field).split(/[.[]/)[0]);
-      if (slot) { slot.textContent = f.reason; placed = true; }
+      const base = String(f.field).split(/[.[]/)[0];
+      const slot = slotOf(f.field) || slotOf(base);
+      if (slot) { say(slot, elo.errorText(code, base, f.reason), f.reason); placed = true; }
     }
-    const message = (res.data && res.data.message) || (elo.t('error') + ' ' + res.status);
+    const apiText = (res.data && res.data.message) || (elo.t('error') + ' ' + res.status);
+    const message = elo.errorText(code, fallback, apiText);
     const slot = fallback ? form.querySelector(`[data-error-for="${CSS.escape(fallback)}"]`) : null;
-    if (!placed && slot) slot.textContent = message;
-    else if (general) general.textContent = message;
+    if (!placed && slot) say(slot, message, apiText);
+    else if (general) say(general, message, apiText);
   };
+  // The translated words, with the API's own (which names the details:
+  // the range it overlaps, the limit) kept beside them.
+  function say(slot, text, apiText) {
+    slot.textContent = text;
+    slot.title = apiText || '';
+    if (apiText && apiText !== text) slot.append(elo.h('small', { class: 'api-text' }, apiText));
+  }
   elo.clearErrors = function (form) {
     form.querySelectorAll('[data-error-for], .form-error').forEach((e) => { e.textContent = ''; });
   };
@@ -180,7 +207,8 @@
   async function start() {
     // The words of both languages: each key with its pt-BR text and its
     // English one (without one, the Portuguese is shown).
-    elo.words = await (await fetch('/ui/assets/words.json', { credentials: 'same-origin' })).json();
+    const json = async (name) => (await fetch('/ui/assets/' + name, { credentials: 'same-origin' })).json();
+    [elo.words, elo.fieldLabels] = await Promise.all([json('words.json'), json('fields.json')]);
     const nav = document.getElementById('nav');
     nav.replaceChildren(...elo.screens.map((s) => h('a', { href: '#' + s.id, 'data-screen': s.id }, elo.t('nav.' + s.id))));
     const lang = document.getElementById('lang');

@@ -7,9 +7,12 @@
   const { h, t, fmt } = elo;
   const TABLES = ['customer', 'supplier', 'carrier', 'product', 'unit', 'product_group'];
 
+  // A code table by its records' name ("Clientes"), as the screens say it.
+  const tableName = (x) => (elo.words['kind.' + x] ? t('kind.' + x) : x);
+
   function rangesTable(list) {
     const rows = list.ranges.map((r) => h('tr', {},
-      h('td', { class: 'mono' }, fmt.doc(r.company)), h('td', {}, r.table),
+      h('td', { class: 'mono' }, fmt.doc(r.company)), h('td', {}, tableName(r.table)),
       h('td', { class: 'num' }, fmt.number(r.from)), h('td', { class: 'num' }, fmt.number(r.to)),
       h('td', { class: 'num' }, r.used === null || r.used === undefined ? '—' : fmt.number(r.used)),
       h('td', { class: 'num' }, r.term),
@@ -27,7 +30,7 @@
     const num = (id) => h('input', { type: 'number', id, name: id, min: 1, step: 1, required: true });
     const form = h('form', { id: 'range-form', class: 'inline-form' },
       elo.field(t('col.company'), companySelect('range-company', roster, elo.me.cnpj), 'company'),
-      elo.field(t('col.table'), h('select', { id: 'range-table' }, TABLES.map((x) => h('option', { value: x }, x))), 'table'),
+      elo.field(t('col.table'), h('select', { id: 'range-table' }, TABLES.map((x) => h('option', { value: x }, tableName(x)))), 'table'),
       elo.field(t('col.from'), num('range-from'), 'from'),
       elo.field(t('col.to'), num('range-to'), 'to'),
       h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'range-save' }, t('confirm'))),
@@ -57,7 +60,11 @@
         await elo.refresh();
         const p = r.data.primary;
         elo.notice(p ? t('elected', fmt.doc(p.company), p.term) : t('no.primary'));
-      } else elo.showErrors(form, r, 'candidate');
+      } else {
+        // A failed election changes nothing: said so, with the API's reason.
+        elo.showErrors(form, r, 'candidate');
+        elo.notice(t('elect.failed', elo.errorText(r.data.error, undefined, r.data.message)), 'bad');
+      }
     });
     const p = view.primary;
     return elo.section(t('elect.title'),

@@ -1,6 +1,6 @@
 // Cadastros: browse and search customers, suppliers, carriers, products,
 // units and product groups; a record's fields, its history (who changed
-// what, when) and its own code at each company.
+// what, when), its own code at each company, and the fields edited apart.
 'use strict';
 (function () {
   const elo = window.elo;
@@ -28,22 +28,36 @@
     const r = await elo.api('GET', path);
     if (!r.ok) { box.replaceChildren(h('p', { class: 'notice bad' }, r.data.message)); return; }
     const rec = r.data;
-    const hist = await elo.api('GET', path + '/history');
+    const [hist, conflicts] = await Promise.all([elo.api('GET', path + '/history'), elo.api('GET', path + '/conflicts')]);
     const fields = Object.entries(rec).filter(([k]) => !ELO_ONLY.has(k));
     const codes = Object.entries(rec.codes || {});
     const history = (hist.ok ? hist.data.history : []).slice().reverse();
     box.replaceChildren(h('h2', {}, title(rec)),
       h('div', { class: 'grid two' },
         elo.section(t('record.fields'), elo.table([t('col.field'), t('col.value')],
-          fields.map(([k, v]) => h('tr', {}, h('td', { class: 'mono' }, k), h('td', {}, fmt.value(k, v)))), { id: 'record-fields' })),
+          fields.map(([k, v]) => h('tr', { 'data-field': k }, h('td', { title: k }, elo.label(kind, k)), h('td', {}, fmt.value(k, v)))), { id: 'record-fields' })),
         h('div', {},
+          conflictCard(kind, conflicts.ok ? conflicts.data.conflicts : []),
           elo.section(t('record.codes'), codes.length
             ? elo.table([t('col.company'), t('col.code')],
               codes.map(([c, code]) => h('tr', {}, h('td', { class: 'mono' }, fmt.doc(c)), h('td', {}, String(code)))))
             : h('p', { class: 'muted' }, t('record.no.codes'))),
           elo.section(t('record.history'), elo.table([t('col.when'), t('col.company'), t('col.changed')],
             history.map((e) => h('tr', {}, h('td', {}, fmt.date(e.time_ms, true)), h('td', { class: 'mono' }, fmt.doc(e.company)),
-              h('td', {}, e.fields.join(', ')))), { id: 'record-history' })))));
+              h('td', {}, e.fields.map((f) => elo.label(kind, f)).join(', ')))), { id: 'record-history' })))));
+  }
+
+  // The fields edited apart: every value and the company that wrote it,
+  // the one the record shows first; writing the field again settles it.
+  function conflictCard(kind, list) {
+    if (!list.length) return null;
+    const rows = list.flatMap((c) => c.values.map((v, i) => h('tr', { 'data-conflict': c.field },
+      h('td', {}, i === 0 ? elo.label(kind, c.field) : ''),
+      h('td', {}, fmt.value(c.field, v.value), i === 0 ? h('span', { class: 'badge' }, t('record.conflict.shown')) : ''),
+      h('td', { class: 'mono' }, v.company ? fmt.doc(v.company) : '?'))));
+    return h('section', { class: 'card conflict', id: 'record-conflicts' }, h('h2', {}, t('record.conflicts')),
+      h('p', { class: 'warn-text' }, t('record.conflicts.help')),
+      elo.table([t('col.field'), t('col.value'), t('col.by')], rows));
   }
 
   elo.screen('cadastros', async (root) => {

@@ -930,6 +930,9 @@ async fn metrics_are_in_the_text_format_behind_the_token() {
         r#"elo_api_requests_total{route="/v1/records/{kind}/{key}",method="PUT",status="201"} "#,
         r#"elo_api_requests_total{route="/v1/records/{kind}/{key}",method="GET",status="200"} "#,
         r#"elo_api_requests_total{route="/metrics",method="GET",status="401"} "#,
+        // How long each took, by template and method alone.
+        r#"elo_api_request_duration_seconds_count{route="/v1/records/{kind}/{key}",method="PUT"} "#,
+        r#"elo_api_request_duration_seconds_bucket{le="+Inf",route="/v1/records/{kind}/{key}",method="GET"} "#,
     ] {
         assert!(text.contains(series), "{series} missing in\n{text}");
     }
@@ -1010,4 +1013,73 @@ async fn a_field_edited_apart_shows_both_values_and_who_wrote_each() {
         .get("/v1/records/customer/39053344705/conflicts")
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{:?}", unknown.body);
+}
+
+/// `elo import` names each batch (`X-Elo-Import: ID; done=D; total=T`):
+/// once a batch is stored, `GET /v1/imports` shows how far that import
+/// went; a batch refused before it is stored moves nothing.
+#[tokio::test]
+async fn an_import_names_its_batches_and_the_node_shows_how_far_it_went() {
+    let node = Node::start().await;
+    let batch = |header: Option<&'static str>, token: Option<String>, cpf: &'static str| {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/v1/records/customer")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(h) = header {
+            req = req.header("X-Elo-Import", h);
+        }
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let body = format!(r#"[{{"cpf": "{cpf}", "name": "Ana"}}]"#);
+        let app = node.app.clone();
+        async move {
+            app.oneshot(req.body(Body::from(body)).expect("a request"))
+                .await
+                .expect("an answer")
+                .status()
+        }
+    };
+    let token = || Some(node.token.clone());
+    assert_eq!(
+        node.get("/v1/imports").await.body["imports"],
+        serde_json::json!([])
+    );
+    let first = batch(Some("imp-7; done=400; total=1000"), token(), CPF).await;
+    assert_eq!(first, StatusCode::OK);
+    // Without the token: refused, and no progress from it.
+    let refused = batch(Some("imp-7; done=900; total=1000"), None, CPF).await;
+    assert_eq!(refused, StatusCode::UNAUTHORIZED);
+    // A batch without the header, or with one that does not read, is stored as ever.
+    assert_eq!(batch(None, token(), "39053344705").await, StatusCode::OK);
+    assert_eq!(
+        batch(Some("imp 8"), token(), "39053344705").await,
+        StatusCode::OK
+    );
+    let shown = node.get("/v1/imports").await.body["imports"].clone();
+    assert_eq!(shown.as_array().map(Vec::len), Some(1), "{shown}");
+    assert_eq!(
+        (
+            &shown[0]["id"],
+            &shown[0]["kind"],
+            &shown[0]["done"],
+            &shown[0]["total"]
+        ),
+        (
+            &"imp-7".into(),
+            &"customer".into(),
+            &400.into(),
+            &1000.into()
+        )
+    );
+    assert_eq!(shown[0]["finished"], false);
+    let last = batch(Some("imp-7; done=1000; total=1000"), token(), CPF).await;
+    assert_eq!(last, StatusCode::OK);
+    let shown = node.get("/v1/imports").await.body["imports"].clone();
+    assert_eq!(
+        (&shown[0]["done"], &shown[0]["batches"]),
+        (&1000.into(), &2.into())
+    );
+    assert_eq!(shown[0]["finished"], true);
 }

@@ -12,31 +12,76 @@ use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A matriz (the primary) and a filial, both running and connected.
+/// A matriz (the primary, with blocks of 50 codes so that a table runs
+/// low within the test) and a filial, both running and connected.
 struct Group {
     a: Company,
     node_a: RunningNode,
-    node_b: RunningNode,
+    /// The filial's node; `None` while the test has it stopped.
+    filial: Option<RunningNode>,
     b: String,
-    _b_company: Company,
+    b_company: Company,
+}
+
+impl Group {
+    fn node_b(&self) -> &RunningNode {
+        self.filial.as_ref().expect("the filial's node is running")
+    }
+
+    fn wait_connected(&self) {
+        wait_until("the filial connected at the matriz", LIMIT, || {
+            self.node_a.member(&self.b)["connected"] == true
+        });
+    }
 }
 
 fn two_companies() -> Group {
     let a = Company::init(&cnpj(61), "Matriz São Paulo");
-    let node_a = a.start_node();
+    let node_a = a.start_node_with_block_size("50");
     let b_company = Company::join(&node_a.invite(), &cnpj(62), "Filial Recife");
-    let node_b = b_company.start_node();
-    let b = digits(&cnpj(62));
-    wait_until("the filial connected at the matriz", LIMIT, || {
-        node_a.member(&b)["connected"] == true
-    });
-    Group {
+    // The filial is given the primary's block size too: a member judges
+    // a table "running low" by its own --id-block-size, not by the size
+    // of the blocks it holds, so with 100,000 it would ask for a new
+    // block of 50 over and over.
+    let filial = Some(b_company.start_node_with_block_size("50"));
+    let g = Group {
         a,
         node_a,
-        node_b,
-        b,
-        _b_company: b_company,
+        filial,
+        b: digits(&cnpj(62)),
+        b_company,
+    };
+    g.wait_connected();
+    g
+}
+
+/// The customer both companies rename while apart: the filial's node runs
+/// alone (`--offline`) while each writes its own name, then rejoins.
+const RENAMED: u64 = 515151;
+
+fn rename_apart(g: &mut Group) {
+    let key = cpf(RENAMED);
+    let path = format!("/v1/records/customer/{key}");
+    let r = g.node_a.put(&path, r#"{"name":"Cliente Comum"}"#);
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    wait_until("the customer at the filial", LIMIT, || {
+        g.node_b().record("customer", &key).is_some()
+    });
+    if let Some(node) = g.filial.take() {
+        node.stop();
     }
+    let alone = g.b_company.start_node_with(&["--offline"]);
+    let r = g.node_a.put(&path, r#"{"name":"Nome da Matriz"}"#);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = alone.put(&path, r#"{"name":"Nome da Filial"}"#);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    alone.stop();
+    g.filial = Some(g.b_company.start_node_with_block_size("50"));
+    g.wait_connected();
+    wait_until("both names known at the matriz", LIMIT, || {
+        let c = g.node_a.get(&format!("{path}/conflicts")).body;
+        c["conflicts"][0]["values"].as_array().map(Vec::len) == Some(2)
+    });
 }
 
 fn agent() -> ureq::Agent {
@@ -206,6 +251,13 @@ async fn group_screen(browser: &Browser, g: &Group) {
     browser
         .run("document.querySelector('#invite-qr').scrollIntoView(); return 1")
         .await;
+    browser.click("#invite-copy").await;
+    browser
+        .until(
+            "the invite copied",
+            "document.querySelector('.invite-out').textContent.includes('Copiado.')",
+        )
+        .await;
     shoot(browser, "02-grupo-convite").await;
 }
 
@@ -240,7 +292,25 @@ async fn sharing_screen(browser: &Browser, g: &Group) {
         named.clone().any(|a| a["company"] == g.b.as_str()),
         "{share}"
     );
-    browser.find(&format!("[data-revoke=\"{}\"]", g.b)).await;
+    browser.click(&format!("[data-revoke=\"{}\"]", g.b)).await;
+    notice_says(browser, "Autorização revogada").await;
+    let share = g.node_a.get("/v1/share").body;
+    let mut named = share["authorized"].as_array().into_iter().flatten();
+    assert!(!named.any(|a| a["company"] == g.b.as_str()), "{share}");
+    // Taken in again, for the rest of the test.
+    let again = json!({ "from": g.b }).to_string();
+    let r = g
+        .node_a
+        .request("POST", "/v1/authorizations", Some(&again), None);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // "Restringir compartilhamento": the cost price stays at the matriz.
+    browser.click("#restrict-cost_price").await;
+    browser.click("#restrict-save").await;
+    notice_says(browser, "Campos restritos salvos").await;
+    let restricted = g.node_a.get("/v1/share").body["restricted"].clone();
+    assert_eq!(restricted, json!(["cost_price"]));
+    browser.find(".reminder").await;
+    assert!(browser.text(".reminder").await.contains("Preço de custo"));
 }
 
 /// A range by hand is given; an overlapping one is refused next to "De",
@@ -276,10 +346,39 @@ async fn ranges_screen(browser: &Browser, g: &Group) {
         "the refused range is not stored: {ranges}"
     );
     assert!(
-        error.contains("overlap"),
-        "the API's reason, next to the field: {error}"
+        error.contains("sobrepõe") && error.contains("overlap"),
+        "in Portuguese, with the API's reason, next to the field: {error}"
     );
     shoot(browser, "04-faixas").await;
+    // "Eleger": the matriz elected again, in a new term.
+    let term = |g: &Group| g.node_a.get("/v1/primary").body["primary"]["term"].as_u64();
+    let before = term(g).expect("a term");
+    browser.click("#elect").await;
+    notice_says(browser, "é a primária").await;
+    assert!(term(g) > Some(before), "a new term: {:?}", term(g));
+}
+
+/// With the filial down, an election finds no majority: the screen says
+/// what that means (nothing changed) and the primary's term is the same.
+async fn failed_election(browser: &Browser, g: &mut Group) {
+    if let Some(node) = g.filial.take() {
+        node.stop();
+    }
+    let primary = g.node_a.get("/v1/primary").body["primary"].clone();
+    show(browser, "faixas").await;
+    browser.click("#elect").await;
+    notice_says(browser, "A eleição falhou").await;
+    let notice = browser.text("#notice").await;
+    assert!(notice.contains("nada mudou"), "{notice}");
+    assert_eq!(g.node_a.get("/v1/primary").body["primary"], primary);
+    let reason = browser
+        .text("#elect-form [data-error-for=\"candidate\"]")
+        .await;
+    assert!(reason.contains("maioria"), "next to the form too: {reason}");
+    browser
+        .run("document.querySelector('#elect-form').scrollIntoView(); return 1")
+        .await;
+    shoot(browser, "14-faixas-eleicao-falhou").await;
 }
 
 /// "Forçar replicação" has the node walk the member's log again (the
@@ -291,10 +390,10 @@ async fn force_replication(browser: &Browser, g: &Group) {
         .collect();
     let body = json!(rows).to_string();
     let r = g
-        .node_b
+        .node_b()
         .request("POST", "/v1/records/customer", Some(&body), None);
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let latest = g.node_b.get("/v1/status").body["last_seq"]
+    let latest = g.node_b().get("/v1/status").body["last_seq"]
         .as_u64()
         .expect("seq");
     show(browser, "grupo").await;
@@ -313,6 +412,12 @@ async fn force_replication(browser: &Browser, g: &Group) {
     let shown = format!("document.querySelector('{row}').textContent === 'em dia'");
     browser.until("the filial shown up to date", &shown).await;
     shoot(browser, "05-grupo-replicacao").await;
+    browser.click("#force-all").await;
+    notice_says(browser, "Replicação forçada: 1 empresa").await;
+    wait_until("the matriz walked the filial's log again", LIMIT, || {
+        let m = g.node_a.member(&g.b);
+        m["behind"] == 0 && m["pulling"] == false
+    });
 }
 
 /// A record made at the filial shows on Atividade, with no reload.
@@ -320,7 +425,7 @@ async fn activity_screen(browser: &Browser, g: &Group) {
     show(browser, "atividade").await;
     browser.run("window.sameDocument = true; return 1").await;
     let key = cpf(424242);
-    let r = g.node_b.put(
+    let r = g.node_b().put(
         &format!("/v1/records/customer/{key}"),
         r#"{"name":"Maria da Filial","credit_limit":"1500.50"}"#,
     );
@@ -338,6 +443,42 @@ async fn activity_screen(browser: &Browser, g: &Group) {
         "the writer's CNPJ, formatted: {text}"
     );
     shoot(browser, "06-atividade").await;
+    import_progress(browser, g).await;
+}
+
+/// `elo import` names its batches: the node knows how far it went, and
+/// Atividade shows its bar, full once the last batch is stored.
+async fn import_progress(browser: &Browser, g: &Group) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("clientes.jsonl");
+    let rows: String = (0..50)
+        .map(|n| {
+            format!(
+                "{}\n",
+                json!({"cpf": cpf(9000 + n), "name": format!("Importado {n}")})
+            )
+        })
+        .collect();
+    std::fs::write(&file, rows).expect("the file");
+    let path = file.to_str().expect("a path");
+    g.a.elo_ok(&["import", "customer", path, "--batch", "10"]);
+    let listed = g.node_a.get("/v1/imports").body;
+    let import = &listed["imports"][0];
+    assert_eq!(import["finished"], true, "{listed}");
+    assert_eq!(import["batches"], 5, "{listed}");
+    assert_eq!(import["done"], import["total"], "{listed}");
+    let id = import["id"].as_str().expect("an id");
+    let bar = format!("[data-import=\"{id}\"] progress");
+    let full = format!(
+        "document.querySelector('{bar}') && document.querySelector('{bar}').value === document.querySelector('{bar}').max"
+    );
+    browser.until("the import's bar, full", &full).await;
+    let text = browser.text(&format!("[data-import=\"{id}\"]")).await;
+    assert!(
+        text.contains("Importação de Clientes") && text.contains("5 lotes"),
+        "{text}"
+    );
+    shoot(browser, "06b-atividade-importacao").await;
 }
 
 /// Cadastros, Estoque, Crédito and Pedidos show what the API holds, in
@@ -352,10 +493,10 @@ async fn other_screens(browser: &Browser, g: &Group) {
         &g.node_a,
         r#"[{"sku":"SKU-1","quantity":"12.5","deposit":"Geral"}]"#,
     );
-    stock(&g.node_b, r#"[{"sku":"SKU-1","quantity":"7"}]"#);
+    stock(g.node_b(), r#"[{"sku":"SKU-1","quantity":"7"}]"#);
     let charge = format!("/v1/customers/{}/credit", cpf(424242));
     let r = g
-        .node_b
+        .node_b()
         .request("POST", &charge, Some(r#"{"charge":"250.25"}"#), None);
     assert_eq!(r.status, 200, "{:?}", r.body);
     wait_until(
@@ -367,9 +508,22 @@ async fn other_screens(browser: &Browser, g: &Group) {
         },
     );
     show(browser, "cadastros").await;
-    browser.click("#records tbody tr.clickable").await;
+    browser.fill("#records-key", &cpf(RENAMED)).await;
+    browser.click("#records-search button[type=submit]").await;
     browser.find("#record-fields").await;
     browser.find("#record-history tbody tr").await;
+    let fields = browser.text("#record-fields").await;
+    assert!(
+        fields.contains("Nome") && !fields.contains("name"),
+        "labels in pt-BR: {fields}"
+    );
+    let conflict = browser.text("#record-conflicts").await;
+    for shown in ["Nome da Matriz", "Nome da Filial", &cnpj(61), &cnpj(62)] {
+        assert!(
+            conflict.contains(shown),
+            "{shown} in the conflict: {conflict}"
+        );
+    }
     shoot(browser, "07-cadastros").await;
     show(browser, "estoque").await;
     browser.fill("#stock-key", "SKU-1").await;
@@ -377,6 +531,20 @@ async fn other_screens(browser: &Browser, g: &Group) {
     let total = browser.text("#stock-total").await;
     assert!(total.contains("19,5"), "the group total in pt-BR: {total}");
     shoot(browser, "08-estoque").await;
+    let considers = |g: &Group| {
+        let me = g
+            .node_a
+            .record("company", &digits(&cnpj(61)))
+            .expect("the matriz");
+        me["consider_stock"].as_bool().unwrap_or(true)
+    };
+    for expected in [false, true] {
+        browser.click("#consider-stock").await;
+        notice_says(browser, "Preferência de estoque salva").await;
+        wait_until("the matriz's stock choice stored", LIMIT, || {
+            considers(g) == expected
+        });
+    }
     show(browser, "credito").await;
     browser.fill("#credit-key", &cpf(424242)).await;
     browser.click("#credit-form button[type=submit]").await;
@@ -511,10 +679,48 @@ async fn log_out(browser: &Browser, g: &Group, cookie: &str) {
     );
 }
 
+/// The filial alone (`--offline`: no primary to ask) draws its customer
+/// codes down to 2: its Atividade warns, saying what to do.
+async fn codes_running_out(browser: &Browser, g: &Group) {
+    let alone = g.b_company.start_node_with(&["--offline"]);
+    let ranges = alone.get("/v1/ranges").body;
+    let left: i64 = ranges["ranges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["company"] == g.b.as_str() && r["table"] == "customer" && r["committed"] == true
+        })
+        .map(|r| {
+            let size = r["to"].as_i64().unwrap_or(0) - r["from"].as_i64().unwrap_or(0) + 1;
+            size - r["used"].as_i64().unwrap_or(0)
+        })
+        .sum();
+    assert!(left > 2, "{ranges}");
+    let path = format!("/v1/ids/customer/next?count={}", left - 2);
+    let r = alone.request("POST", &path, None, None);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let out = g.b_company.elo_json(&["console", "--no-open"]);
+    browser
+        .goto(out["url"].as_str().expect("a login link"))
+        .await;
+    browser.find("#screen-grupo").await;
+    show(browser, "atividade").await;
+    let low = "[...document.querySelectorAll('#warnings .warning')].some((w) => w.textContent.includes('restam 2 códigos'))";
+    browser.until("codes running out on Atividade", low).await;
+    let text = browser.text("#warnings").await;
+    assert!(
+        text.contains("Filial Recife") && text.contains("primária"),
+        "{text}"
+    );
+    shoot(browser, "15-atividade-codigos").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_runs_the_group_from_the_console() {
     require_chromium();
-    let g = two_companies();
+    let mut g = two_companies();
+    rename_apart(&mut g);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screens");
     let browser = Browser::start(&shots).await;
     let cookie = log_in(&browser, &g).await;
@@ -525,7 +731,9 @@ async fn a_person_runs_the_group_from_the_console() {
     force_replication(&browser, &g).await;
     activity_screen(&browser, &g).await;
     other_screens(&browser, &g).await;
+    failed_election(&browser, &mut g).await;
     remove_company(&browser, &g).await;
     log_out(&browser, &g, &cookie).await;
+    codes_running_out(&browser, &g).await;
     eprintln!("screens saved in {}", shots.display());
 }

@@ -244,11 +244,14 @@ pub fn import_file(
         bar: bar.clone(),
     };
     let mut report = ImportReport::default();
+    // The node shows this import's progress under this name (Atividade).
+    let id = import_id();
     let mut rows: Vec<Value> = Vec::with_capacity(batch);
     let mut lines: Vec<u64> = Vec::with_capacity(batch);
     let mut flush = |rows: &mut Vec<Value>,
                      lines: &mut Vec<u64>,
-                     report: &mut ImportReport|
+                     report: &mut ImportReport,
+                     done: u64|
      -> Result<()> {
         if rows.is_empty() {
             return Ok(());
@@ -257,7 +260,12 @@ pub fn import_file(
         let stored = report.stored;
         // A batch refused whole (a full disk, a stopped node) ends the
         // import: say where, so it can go on from there.
-        let r = api::put_many(client, kind, std::mem::take(rows)).with_context(|| {
+        let progress = api::ImportProgress {
+            id: &id,
+            done,
+            total: size,
+        };
+        let r = api::put_batch(client, kind, std::mem::take(rows), Some(progress)).with_context(|| {
                 format!(
                     "the import stopped at line {first}: the {stored} rows before it are stored, none from it on; fix what follows, then import again from line {first} (rows stored already are written again unchanged)"
                 )
@@ -286,14 +294,25 @@ pub fn import_file(
             Err(message) => report.rejected.push(RejectedRow { line, message }),
         }
         if rows.len() >= batch {
-            flush(&mut rows, &mut lines, &mut report)?;
+            // The bytes the rows so far were read from (the reader counts
+            // what the parser consumed).
+            let done = bar.position().min(size);
+            flush(&mut rows, &mut lines, &mut report, done)?;
         }
         Ok(())
     })?;
-    flush(&mut rows, &mut lines, &mut report)?;
+    flush(&mut rows, &mut lines, &mut report, size)?;
     bar.finish_and_clear();
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)
+}
+
+/// A name for one `elo import` run: its process and start time.
+fn import_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("import-{}-{ms}", std::process::id())
 }
 
 /// A row without the [`READ_ONLY`] keys; those it had are added to

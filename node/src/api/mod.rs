@@ -28,7 +28,8 @@
 //! - one file per resource, each owning its `router()`: `records.rs`,
 //!   `feed.rs`, `group.rs`, `credit.rs`, `stock.rs`, `primary.rs`,
 //!   `backup.rs`, `orders.rs`, `openapi.rs`, `metrics.rs` (`GET /metrics`
-//!   and the layer counting every request).
+//!   and the layer counting every request), `imports.rs` (imports in
+//!   progress, from the header `elo import` names its batches with).
 //!
 //! No resource file imports from this one, so the folder has no cycle:
 //! this file only puts the resources' routers together behind the token.
@@ -38,6 +39,7 @@ mod credit;
 mod error;
 mod feed;
 mod group;
+mod imports;
 mod metrics;
 mod openapi;
 mod orders;
@@ -70,6 +72,7 @@ fn token_routes() -> Routes {
         .merge(backup::router())
         .merge(orders::router())
         .merge(metrics::router())
+        .merge(imports::router())
 }
 
 /// The API's routes. Every body is limited to [`MAX_RECORD_BODY`] but on
@@ -81,6 +84,7 @@ pub fn router(state: ApiState) -> Router {
     let token = state.token.clone();
     let api = guarded
         .layer(DefaultBodyLimit::max(MAX_RECORD_BODY))
+        .layer(middleware::from_fn(imports::track))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .merge(open)
         .fallback(|| async {
@@ -92,6 +96,8 @@ pub fn router(state: ApiState) -> Router {
         })
         // Outside the token check, so refusals are counted too.
         .layer(middleware::from_fn(metrics::count_requests))
+        // The imports in progress, for `imports::track` and `GET /v1/imports`.
+        .layer(axum::Extension(imports::Imports::default()))
         .with_state(state);
     // Around the whole router, not inside each route (where a layer of
     // `api` would go): a 405 is given its `Allow` header after the route's

@@ -16,12 +16,14 @@
 //! - `session.rs`: tickets and sessions, in memory.
 //! - `pages.rs`: login, logout, the page, the "session ended" page, the
 //!   assets, the invite's QR code.
+//! - `fields.rs`: the fields' Portuguese labels, from the schema.
 //! - `proxy.rs`: `/ui/api/…` to the API router, and the checks every
 //!   request of a session passes.
 //!
 //! It does not import the API module: the API router mounts this one and
 //! hands it itself, so there is no cycle.
 
+mod fields;
 mod pages;
 mod proxy;
 mod session;

@@ -177,6 +177,14 @@ fn message(status: StatusCode, title: &str, pt: &str, en: &str) -> Response {
 
 /// `GET /ui/assets/NAME`: one of the embedded files.
 pub(super) async fn asset(Path(name): Path<String>) -> Response {
+    if name == "fields.json" {
+        let body = super::fields::FIELD_LABELS.as_str();
+        return (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            body,
+        )
+            .into_response();
+    }
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, mime, body)) => {
             let content_type = format!("{mime}; charset=utf-8");

@@ -413,6 +413,17 @@ fn restriction_and_removal(add: &mut AddPath<'_>, company: impl Fn() -> Value) {
         ],
     );
     add(
+        "/v1/imports",
+        vec![],
+        reading(
+            "The imports in progress (and those finished in the last minute): each `elo import`, by the id its X-Elo-Import header names, with how far its last stored batch went",
+            "The imports",
+            json!({ "type": "object", "properties": { "imports": { "type": "array", "items": { "type": "object", "properties": {
+                "id": { "type": "string" }, "kind": { "type": "string" }, "done": { "type": "integer" },
+                "total": { "type": "integer" }, "batches": { "type": "integer" }, "finished": { "type": "boolean" } } } } } }),
+        ),
+    );
+    add(
         "/v1/withheld",
         vec![],
         vec![(
