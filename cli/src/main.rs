@@ -54,6 +54,11 @@ struct Cli {
     /// kept), instead of standard error
     #[arg(long, global = true, value_name = "PATH")]
     log_file: Option<PathBuf>,
+    /// With --log-file: cut the log by size instead, PATH then PATH.1
+    /// (newest) to PATH.14, each up to this many megabytes (MiB)
+    #[arg(long, global = true, value_name = "MB", requires = "log_file",
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    log_max_size: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -357,7 +362,11 @@ fn main() -> ExitCode {
         end_quietly_on_a_closed_pipe();
     }
     let json_out = cli.json;
-    if let Err(e) = logs::init(cli.verbose, cli.log_format, cli.log_file.as_deref()) {
+    let log_files = cli.log_file.as_deref().map(|path| logs::LogFiles {
+        path,
+        max_mb: cli.log_max_size,
+    });
+    if let Err(e) = logs::init(cli.verbose, cli.log_format, log_files) {
         return exit::failed(&e, json_out);
     }
     match run(cli, demo_dir) {
