@@ -58,6 +58,18 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.0005, 2.0, 16)
 }
 
+/// A family of latency histograms, one per label set, registered as `name`.
+fn latencies<L>(registry: &mut Registry, name: &str, help: &str) -> Family<L, Histogram>
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    let family = Family::<L, Histogram>::new_with_constructor(
+        (|| Histogram::new(latency_buckets())) as fn() -> Histogram,
+    );
+    registry.register(name, help, family.clone());
+    family
+}
+
 static MEASURED: LazyLock<Measured> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix(PREFIX);
     let api_requests = Family::<ApiRequest, Counter>::default();
@@ -66,21 +78,15 @@ static MEASURED: LazyLock<Measured> = LazyLock::new(|| {
         "API requests answered, by route template, method and status",
         api_requests.clone(),
     );
-    let api_durations = Family::<ApiRoute, Histogram>::new_with_constructor(
-        (|| Histogram::new(latency_buckets())) as fn() -> Histogram,
-    );
-    registry.register(
+    let api_durations = latencies(
+        &mut registry,
         "api_request_duration_seconds",
         "API requests, from arriving to the answer's head, by route template and method",
-        api_durations.clone(),
     );
-    let pulls = Family::<PullOutcome, Histogram>::new_with_constructor(
-        (|| Histogram::new(latency_buckets())) as fn() -> Histogram,
-    );
-    registry.register(
+    let pulls = latencies(
+        &mut registry,
         "pull_duration_seconds",
         "Replication pulls from a member, from the first request to the last document stored",
-        pulls.clone(),
     );
     let writes = Histogram::new(latency_buckets());
     registry.register(
