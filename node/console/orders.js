@@ -7,13 +7,19 @@
   const { h, t, fmt } = elo;
   const STATUSES = ['open', 'approved', 'in_progress', 'invoiced', 'partially_invoiced', 'fulfilled',
     'cancelled', 'awaiting_payment', 'payment_confirmed'];
-  const plain = (v) => (v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const plain = (v) => {
+    if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) return '—';
+    if (Array.isArray(v)) return v.map(plain).join(', ');
+    return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  };
+  // A word of the API ("sent", "approved") in the chosen language, or as it came.
+  const word = (prefix, v) => (v && elo.words[prefix + v] ? t(prefix + v) : v || '—');
   const list = (text) => text.split(',').map((x) => x.trim()).filter(Boolean);
 
   function orderRow(o) {
     const invoice = o.invoice ? (o.invoice.number || o.invoice.access_key || plain(o.invoice)) : '—';
     return h('tr', {}, h('td', { class: 'mono' }, o.key), h('td', {}, fmt.day(o.date)), h('td', { class: 'mono' }, fmt.doc(o.customer)),
-      h('td', {}, o.direction || '—'), h('td', {}, h('span', { class: 'badge' }, o.status || '—')),
+      h('td', {}, word('dir.', o.direction)), h('td', {}, h('span', { class: 'badge' }, word('status.', o.status))),
       h('td', { class: 'mono small-text' }, o.link ? plain(o.link.to || o.link.from || o.link) : '—'), h('td', { class: 'mono small-text' }, invoice));
   }
 

@@ -226,19 +226,7 @@ pub fn import_file(
     let path = source.path();
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = if progress {
-        let bar = ProgressBar::new(size);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_message(format!("importing {kind}"));
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = file_bar(kind, size, progress);
     let reader = CountingReader {
         inner: BufReader::with_capacity(1 << 20, file),
         bar: bar.clone(),
@@ -305,6 +293,21 @@ pub fn import_file(
     bar.finish_and_clear();
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)
+}
+
+/// The terminal's bar over the file's bytes; hidden (still counting, for
+/// the node's progress) when no person watches.
+fn file_bar(kind: Kind, size: u64, shown: bool) -> ProgressBar {
+    if !shown {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("importing {kind}"));
+    bar
 }
 
 /// A name for one `elo import` run: its process and start time.
