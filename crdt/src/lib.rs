@@ -33,7 +33,7 @@ pub mod value;
 
 pub use automerge::ChangeHash;
 pub use conflict::{ConflictValue, FieldConflict};
-pub use doc::{Author, DocPayload, Record, RecordDoc};
+pub use doc::{Author, CheckedDoc, DocPayload, Record, RecordDoc};
 pub use error::{DocError, FieldError, UnknownKind, ValidationError};
 pub use history::HistoryEntry;
 pub use key::DocId;

@@ -309,12 +309,16 @@ fn fast_creation_makes_the_same_document_as_apply() {
     // Received bytes are checked: the fast path (one change) and the full
     // load (a saved document) agree, and a wrong id or garbage is refused.
     let checked = RecordDoc::check_bytes(&bytes, &id).unwrap();
-    assert_eq!(checked, (vec![hash], false));
+    assert_eq!(
+        (checked.heads, checked.deleted, checked.author.as_deref()),
+        (vec![hash], false, Some("A"))
+    );
     let mut saved = RecordDoc::load(&bytes, b"x", &id).unwrap();
     let whole = saved.save();
+    let checked = RecordDoc::check_bytes(&whole, &id).unwrap();
     assert_eq!(
-        RecordDoc::check_bytes(&whole, &id).unwrap(),
-        (saved.heads(), false)
+        (checked.heads, checked.deleted, checked.author.as_deref()),
+        (saved.heads(), false, Some("A"))
     );
     let other = DocId::from_key(Kind::Supplier, "11444777000161").unwrap();
     assert!(RecordDoc::check_bytes(&bytes, &other).is_err());
@@ -357,10 +361,8 @@ fn received_changes_that_continue_the_history_are_appended_without_a_load() {
     let mut appended = RecordDoc::load(&bytes, b"x", &id).unwrap();
     assert_eq!(appended.heads(), a.heads());
     assert_eq!(appended.record(), a.record());
-    assert_eq!(
-        RecordDoc::check_bytes(&bytes, &id).unwrap(),
-        (a.heads(), true)
-    );
+    let checked = RecordDoc::check_bytes(&bytes, &id).unwrap();
+    assert_eq!((checked.heads, checked.deleted), (a.heads(), true));
     // Changes made concurrently are not a fast-forward: a full merge is needed.
     put(
         &mut b,

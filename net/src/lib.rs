@@ -30,6 +30,7 @@ mod liveness;
 mod muxer;
 pub mod network;
 pub mod once;
+pub mod packed_docs;
 mod pairs;
 pub mod protocol;
 mod strangers;

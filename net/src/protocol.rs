@@ -7,7 +7,8 @@
 //!    the checkpoint kept for it: (doc id, heads, seq) per changed document.
 //! 3. `Fetch { docs: [(id, heads I have)] }` asks only for documents whose
 //!    heads differ; `Docs` carries the automerge changes the asker lacks (the
-//!    whole saved document when it has nothing). Several fetches in flight.
+//!    whole saved document when it has nothing), compressed whole as
+//!    `PackedDocs` when the asker says it reads them. Several fetches in flight.
 //! 4. The checkpoint advances only after the fetched documents are committed.
 //! 5. `Announce { latest_seq }` says "I have something new": pull again.
 //!
@@ -55,6 +56,10 @@ pub enum RequestBody {
     },
     Fetch {
         docs: Vec<FetchDoc>,
+        /// The asker reads `PackedDocs` (see [`crate::packed_docs`]); a node
+        /// of an earlier version leaves it out and is answered `Docs`.
+        #[serde(default)]
+        packed: bool,
     },
     Announce {
         latest_seq: u64,
@@ -120,6 +125,10 @@ pub enum ResponseBody {
     },
     Docs {
         docs: Vec<DocBytes>,
+    },
+    /// `Docs`, compressed whole (see [`crate::packed_docs`]).
+    PackedDocs {
+        zstd: ByteBuf,
     },
     Ack,
     Stock {

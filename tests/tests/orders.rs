@@ -71,15 +71,27 @@ fn orders_in(file: &Path) -> Vec<(String, String)> {
             let doc = OrderDoc::load(&doc, &[9; 16]).expect("an order that loads");
             out.push((link, doc.body().text("notes").unwrap_or("").to_string()));
         }
-        // An answer carrying documents: none of them may be an order.
-        if let Ok(ResponseBody::Docs { docs }) = elo_net::codec::decode_response(&message) {
-            for d in docs {
+        // An answer carrying documents (packed or not): none of them may be
+        // an order, nor hold an order's link.
+        let mut texts = vec![String::from_utf8_lossy(&message).into_owned()];
+        if let Some(docs) = elo_net::codec::decode_response(&message)
+            .ok()
+            .and_then(ResponseBody::documents)
+        {
+            for d in docs.expect("documents that unpack") {
                 assert!(!d.id.starts_with("order"), "an order was served: {}", d.id);
+                texts.push(String::from_utf8_lossy(&d.bytes).into_owned());
+                texts.extend(
+                    d.changes
+                        .iter()
+                        .map(|c| String::from_utf8_lossy(c).into_owned()),
+                );
             }
         }
-        let text = String::from_utf8_lossy(&message);
-        if text.contains("_link.") {
-            out.push(("(raw)".into(), text.into_owned()));
+        for text in texts {
+            if text.contains("_link.") {
+                out.push(("(raw)".into(), text));
+            }
         }
     }
     out

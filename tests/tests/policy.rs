@@ -159,8 +159,13 @@ fn restricted_fields_and_unreceived_categories_never_cross_the_wire() {
                     }
                 }
             }
-            ResponseBody::Docs { docs } => {
-                for d in docs {
+            body @ (ResponseBody::Docs { .. } | ResponseBody::PackedDocs { .. }) => {
+                let docs = body
+                    .clone()
+                    .documents()
+                    .expect("documents")
+                    .expect("that unpack");
+                for d in &docs {
                     docs_sent += 1;
                     keys_written(&d.bytes, &mut keys);
                     for c in &d.changes {

@@ -25,6 +25,8 @@ pub enum PullError {
     MalformedHeads(String),
     #[error("the member did not send documents it listed, such as {}", .0.join(", "))]
     MissingDocs(Vec<String>),
+    #[error("the member's documents could not be read: {0}")]
+    Unpack(#[from] elo_net::packed_docs::UnpackError),
     #[error("checking the received documents failed: {0}")]
     Prepare(String),
     #[error(transparent)]

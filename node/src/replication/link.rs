@@ -41,6 +41,18 @@ pub(crate) async fn ask<L: Link, T>(
     expected(link.request(peer, body).await?).ok_or(PullError::UnexpectedAnswer { asked })
 }
 
+/// Asks a member for documents, packed (see `elo_net::packed_docs`); a
+/// member of an earlier version answers them as they are.
+pub(crate) async fn fetch_docs<L: Link>(
+    link: &L,
+    peer: PeerId,
+    docs: Vec<elo_net::protocol::FetchDoc>,
+) -> Result<Vec<elo_net::protocol::DocBytes>, PullError> {
+    let body = RequestBody::Fetch { docs, packed: true };
+    let documents = ask(link, peer, body, "fetch", ResponseBody::documents).await?;
+    Ok(documents?)
+}
+
 /// Heads as they travel: 32 bytes each.
 pub(crate) fn heads_bytes(heads: &[elo_crdt::ChangeHash]) -> Vec<serde_bytes::ByteBuf> {
     heads

@@ -14,7 +14,7 @@ use elo_net::protocol::{
 use serde_bytes::ByteBuf;
 
 use super::error::PullError;
-use super::link::{Link, ask, heads_bytes, parse_heads};
+use super::link::{Link, ask, fetch_docs, heads_bytes, parse_heads};
 use super::log::{Log, Page, Progress, Source, walk};
 use crate::store::{ReplicatedLog, WriteOp};
 
@@ -134,17 +134,7 @@ impl<L: Link> RecordLog<L> {
         let mut taken = 0;
         for chunk in owed.chunks(MAX_DOCS_PER_FETCH) {
             let docs = chunk.iter().map(|(d, _)| d.clone()).collect();
-            let answer = ask(
-                &self.from.link,
-                self.from.peer,
-                RequestBody::Fetch { docs },
-                "fetch",
-                |answer| match answer {
-                    ResponseBody::Docs { docs } => Some(docs),
-                    _ => None,
-                },
-            )
-            .await?;
+            let answer = fetch_docs(&self.from.link, self.from.peer, docs).await?;
             let mut received = Vec::new();
             let mut fetched = Vec::new();
             for d in answer {
@@ -238,20 +228,7 @@ impl<L: Link> RecordLog<L> {
         let mut pending = docs;
         let mut received = Vec::with_capacity(pending.len());
         while !pending.is_empty() {
-            let body = RequestBody::Fetch {
-                docs: pending.clone(),
-            };
-            let docs = ask(
-                &self.from.link,
-                peer,
-                body,
-                "fetch",
-                |answer| match answer {
-                    ResponseBody::Docs { docs } => Some(docs),
-                    _ => None,
-                },
-            )
-            .await?;
+            let docs = fetch_docs(&self.from.link, peer, pending.clone()).await?;
             if docs.is_empty() {
                 let missing = pending.iter().map(|d| d.id.clone()).take(3).collect();
                 return Err(PullError::MissingDocs(missing));

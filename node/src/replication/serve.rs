@@ -44,7 +44,7 @@ pub(crate) async fn answer(
     let answered = match body {
         RequestBody::Hello(_) => hello(serving).await,
         RequestBody::ChangesSince { since, limit } => changes(store, &policy, since, limit).await,
-        RequestBody::Fetch { docs } => fetch(store, &policy, peer, docs).await,
+        RequestBody::Fetch { docs, packed } => fetch(store, &policy, peer, docs, packed).await,
         RequestBody::StockSince { since, limit } => stock(store, &policy, since, limit).await,
         _ => Ok(refused("not a request of a log walk")),
     };
@@ -107,6 +107,7 @@ async fn fetch(
     policy: &SendPolicy,
     peer: PeerId,
     docs: Vec<FetchDoc>,
+    packed: bool,
 ) -> Answer {
     if docs.len() > MAX_DOCS_PER_FETCH {
         return Ok(refused(format!(
@@ -124,10 +125,14 @@ async fn fetch(
         };
         wanted.push((d.id, have));
     }
-    let docs = store.docs_for_peer(wanted).await?;
-    Ok(ResponseBody::Docs {
-        docs: within_answer_limit(docs),
-    })
+    let docs = within_answer_limit(store.docs_for_peer(wanted).await?);
+    if packed {
+        // Compressing ~8 MB takes a few milliseconds: off the async threads.
+        return tokio::task::spawn_blocking(move || elo_net::packed_docs::packed_answer(docs))
+            .await
+            .map_err(|_| crate::store::StoreError::Closed);
+    }
+    Ok(ResponseBody::Docs { docs })
 }
 
 /// Keeps the answer well under the response limit (at least one document);

@@ -3,13 +3,17 @@
 //! change log. Every family of writes (`write`, `merge`, `local`,
 //! `checkpoint`) writes through it, so a batch stays one transaction.
 
-use elo_crdt::{ChangeHash, DocId, RecordDoc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use elo_crdt::{ChangeHash, DocId, Kind, RecordDoc};
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::packed::{self, Dictionary};
 use super::stored::meta_u64;
 use super::tables::{
-    CHANGES, CHECKPOINTS, DOC_SEQ, DOCS, META, META_LAST_SEQ, OWN_CODE_OF, OWN_CODES, RESTRICTED,
-    WITHHELD,
+    CHANGES, CHECKPOINTS, DICTS, DOC_SEQ, DOCS, META, META_LAST_SEQ, OWN_CODE_OF, OWN_CODES,
+    RESTRICTED, WITHHELD,
 };
 use super::{ChangeEntry, Store, StoreError, WriteError};
 
@@ -17,6 +21,7 @@ use super::{ChangeEntry, Store, StoreError, WriteError};
 /// has added so far.
 pub(super) struct Batch<'t> {
     pub docs: Table<'t, &'static str, &'static [u8]>,
+    pub dicts: Table<'t, &'static str, &'static [u8]>,
     pub changes: Table<'t, u64, &'static [u8]>,
     pub doc_seq: Table<'t, &'static str, u64>,
     pub meta: Table<'t, &'static str, &'static [u8]>,
@@ -28,6 +33,11 @@ pub(super) struct Batch<'t> {
     /// The last sequence number handed out, this batch's included.
     last_seq: u64,
     entries: Vec<ChangeEntry>,
+    /// Each kind's dictionary, as this batch found it (`None`: none yet).
+    packers: HashMap<Kind, Option<Arc<Dictionary>>>,
+    /// Documents this batch stored unpacked, their kind having no
+    /// dictionary yet: what the store trains one on.
+    unpacked: Vec<(DocId, Vec<u8>)>,
 }
 
 impl<'t> Batch<'t> {
@@ -36,6 +46,7 @@ impl<'t> Batch<'t> {
         let last_seq = meta_u64(&meta, META_LAST_SEQ)?;
         Ok(Batch {
             docs: txn.open_table(DOCS)?,
+            dicts: txn.open_table(DICTS)?,
             changes: txn.open_table(CHANGES)?,
             doc_seq: txn.open_table(DOC_SEQ)?,
             meta,
@@ -46,6 +57,34 @@ impl<'t> Batch<'t> {
             withheld: txn.open_table(WITHHELD)?,
             last_seq,
             entries: Vec::new(),
+            packers: HashMap::new(),
+            unpacked: Vec::new(),
+        })
+    }
+
+    /// A stored document's automerge bytes (`None`: not stored here).
+    pub fn stored_bytes(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        super::stored::doc_bytes(&self.docs, &self.dicts, id.as_str())
+    }
+
+    /// The value that keeps `bytes` (automerge's) of `id`: packed with its
+    /// kind's dictionary, or as they are while the kind has none.
+    fn value_of(&mut self, id: &DocId, bytes: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let kind = id.kind();
+        let dict = match self.packers.get(&kind) {
+            Some(known) => known.clone(),
+            None => {
+                let found = packed::current(kind, &self.dicts)?;
+                self.packers.insert(kind, found.clone());
+                found
+            }
+        };
+        Ok(match dict {
+            Some(d) => Some(packed::pack(bytes, &d)),
+            None => {
+                self.unpacked.push((id.clone(), bytes.to_vec()));
+                None
+            }
         })
     }
 
@@ -74,7 +113,10 @@ impl<'t> Batch<'t> {
             deleted,
             company: company.to_string(),
         };
-        self.docs.insert(id.as_str(), bytes)?;
+        match self.value_of(id, bytes)? {
+            Some(value) => self.docs.insert(id.as_str(), value.as_slice())?,
+            None => self.docs.insert(id.as_str(), bytes)?,
+        };
         if let Some(old) = self.doc_seq.insert(id.as_str(), seq)?.map(|g| g.value()) {
             self.changes.remove(old)?;
         }
@@ -95,25 +137,30 @@ impl<'t> Batch<'t> {
         self.log_change(id, &doc.save(), heads, deleted, company)
     }
 
-    /// Records the last sequence number; the caller commits next.
-    pub fn finish(mut self) -> Result<Vec<ChangeEntry>, StoreError> {
+    /// Records the last sequence number; the caller commits next. Returns
+    /// the change-log entries and the documents stored unpacked.
+    pub fn finish(mut self) -> Result<Finished, StoreError> {
         self.meta
             .insert(META_LAST_SEQ, self.last_seq.to_string().as_bytes())?;
-        Ok(self.entries)
+        Ok((self.entries, self.unpacked))
     }
 }
+
+/// What a batch leaves: its change-log entries, and the documents it
+/// stored unpacked.
+pub(super) type Finished = (Vec<ChangeEntry>, Vec<(DocId, Vec<u8>)>);
 
 impl Store {
     /// The document `id` from the writer's cache, else loaded from the
     /// table, else new; left in the cache.
     pub(super) fn cached_doc(
         &mut self,
-        docs: &Table<&str, &[u8]>,
+        batch: &Batch<'_>,
         id: &DocId,
     ) -> Result<Result<&mut RecordDoc, WriteError>, StoreError> {
         if !self.cache.contains(id.as_str()) {
-            let doc = match docs.get(id.as_str())? {
-                Some(bytes) => match RecordDoc::load(bytes.value(), &self.actor, id) {
+            let doc = match batch.stored_bytes(id)? {
+                Some(bytes) => match RecordDoc::load(&bytes, &self.actor, id) {
                     Ok(d) => d,
                     Err(source) => return Ok(Err(WriteError::damaged(id, source))),
                 },

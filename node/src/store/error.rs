@@ -25,6 +25,11 @@ pub enum StoreError {
     Storage(Box<redb::Error>),
     #[error("stored document {id} is damaged: {source}")]
     Damaged { id: String, source: DocError },
+    /// A packed value (see `packed`) that cannot be unpacked.
+    #[error(
+        "stored document {id} cannot be read: {why} (restore a backup with `elo restore`, or `elo salvage`, to mend this store)"
+    )]
+    Unpack { id: String, why: String },
     /// The file was migrated by a newer elo: this build could misread it.
     #[error(
         "the data store was written by a newer elo (store schema {found}); this elo reads store schemas up to {known}: run the newer elo, or restore a backup made with this one"

@@ -6,11 +6,10 @@
 use std::collections::BTreeMap;
 
 use elo_crdt::patch::Edit;
-use elo_crdt::{DocId, FieldValue, Kind, Record, RecordDoc};
+use elo_crdt::{DocId, FieldValue, Kind, Record};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::batch::Batch;
-use super::stored::READER;
 use super::tables::{META, META_RESTRICTED, OWN_CODE_OF, OWN_CODES};
 use super::{Store, StoreError};
 
@@ -101,7 +100,13 @@ impl Store {
         batch: &mut Batch<'_>,
         fields: &[String],
     ) -> Result<(), StoreError> {
-        keep_local(&batch.docs, &mut batch.local, &self.restricted, fields)?;
+        keep_local(
+            &batch.docs,
+            &batch.dicts,
+            &mut batch.local,
+            &self.restricted,
+            fields,
+        )?;
         batch
             .meta
             .insert(META_RESTRICTED, fields.join(",").as_bytes())?;
@@ -189,6 +194,7 @@ fn edit_local(
 /// same values after `elo restrict` as before it. Values already local stay.
 fn keep_local(
     docs: &redb::Table<&str, &[u8]>,
+    dicts: &redb::Table<&str, &[u8]>,
     local: &mut redb::Table<&str, &[u8]>,
     already: &[String],
     fields: &[String],
@@ -204,7 +210,7 @@ fn keep_local(
         let Some(id) = DocId::parse(k.value()).filter(|_| k.value().starts_with(&prefix)) else {
             break;
         };
-        let Ok(doc) = RecordDoc::load(v.value(), READER, &id) else {
+        let Ok(doc) = super::stored::decode_doc(&id, v.value(), dicts) else {
             continue;
         };
         let Some(record) = doc.record() else {

@@ -15,8 +15,8 @@ use elo_crdt::{ChangeHash, DocId, DocPayload, RecordDoc};
 use redb::{Database, ReadableDatabase};
 
 use super::batch::Batch;
-use super::stored::{READER, entry_of, heads_of};
-use super::tables::{CHANGES, DOC_SEQ, DOCS};
+use super::stored::{READER, doc_bytes, entry_of, heads_of};
+use super::tables::{CHANGES, DICTS, DOC_SEQ, DOCS};
 use super::{ChangeEntry, ReceivedDoc, Store, StoreError, WriteError, WriteOp, WriteResult};
 
 /// One write's outcome: the outer error fails the batch, the inner one
@@ -72,7 +72,11 @@ pub fn prepare_merge(
             id: id.clone(),
             bytes,
             origin: author.unwrap_or_else(|| origin.to_string()),
-            result: ReceivedDoc { heads, deleted },
+            result: ReceivedDoc {
+                heads,
+                deleted,
+                author: None,
+            },
             base: e.heads.clone(),
         }));
     }
@@ -95,6 +99,7 @@ pub fn prepare_merge(
         result: ReceivedDoc {
             heads: doc.heads(),
             deleted: doc.is_deleted(),
+            author: None,
         },
         origin: doc.author_at_heads().unwrap_or_else(|| origin.to_string()),
         bytes: doc.save(),
@@ -112,11 +117,10 @@ fn first_copy(id: &DocId, payload: DocPayload, origin: &str) -> Result<WriteOp, 
             .map_err(|source| WriteError::damaged(id, source))?
             .save(),
     };
-    let author = RecordDoc::latest_author(&bytes).unwrap_or_else(|| origin.to_string());
     ReceivedDoc::check(id, &bytes).map(|c| WriteOp::Merge {
         id: id.clone(),
         bytes,
-        origin: author,
+        origin: c.author.clone().unwrap_or_else(|| origin.to_string()),
         checked: Some(c),
     })
 }
@@ -128,7 +132,8 @@ type StoredDoc = (Vec<u8>, Option<ChangeEntry>);
 fn stored_with_entry(db: &Database, id: &DocId) -> Result<Option<StoredDoc>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
-    let Some(bytes) = docs.get(id.as_str())?.map(|g| g.value().to_vec()) else {
+    let dicts = txn.open_table(DICTS)?;
+    let Some(bytes) = doc_bytes(&docs, &dicts, id.as_str())? else {
         return Ok(None);
     };
     let doc_seq = txn.open_table(DOC_SEQ)?;
@@ -198,7 +203,7 @@ impl Store {
         bytes: &[u8],
         origin: &str,
     ) -> Applied {
-        let doc = match self.cached_doc(&batch.docs, id)? {
+        let doc = match self.cached_doc(batch, id)? {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };

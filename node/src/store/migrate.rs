@@ -11,6 +11,11 @@
 //!    log's from `stock_checkpoint/{peer}` metadata entries into
 //!    `checkpoints-2` (key: log, peer id).
 //!
+//! 3. Documents may be packed with zstd (see [`super::packed`]): the
+//!    dictionaries' table. Nothing stored is rewritten; the number tells an
+//!    older elo, which would take packed documents for damaged ones, to
+//!    refuse the file.
+//!
 //! A file of a newer schema than this build knows is refused, naming both
 //! versions: its layout may mean something this build would misread.
 
@@ -20,7 +25,7 @@ use super::StoreError;
 use super::checkpoint::ReplicatedLog;
 use super::stored::meta_u64;
 use super::tables::{
-    CHANGES, CHECKPOINTS, CHECKPOINTS_V1, DOC_SEQ, DOCS, META, META_SCHEMA,
+    CHANGES, CHECKPOINTS, CHECKPOINTS_V1, DICTS, DOC_SEQ, DOCS, META, META_SCHEMA,
     META_STOCK_CHECKPOINT_V1, ORDER_CHANGED, ORDER_LINKS, ORDER_LOG, ORDER_OUTBOX, ORDER_SEQ,
     ORDERS, OWN_CODE_OF, OWN_CODES, RESTRICTED, STOCK, STOCK_LOG, WITHHELD,
 };
@@ -46,6 +51,11 @@ const MIGRATIONS: &[Migration] = &[
         to: 2,
         what: "one checkpoint table for every replicated log",
         run: one_checkpoint_table,
+    },
+    Migration {
+        to: 3,
+        what: "documents packed with a dictionary",
+        run: dictionaries_table,
     },
 ];
 
@@ -114,6 +124,12 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(ORDER_OUTBOX)?;
     txn.open_table(ORDER_LOG)?;
     txn.open_table(ORDER_SEQ)?;
+    Ok(())
+}
+
+/// Schema 3: the dictionaries documents are packed with.
+fn dictionaries_table(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(DICTS)?;
     Ok(())
 }
 

@@ -19,7 +19,8 @@
 //!   [`backup`]: copying the file whole. [`salvage`]: the records that can
 //!   be read of a file redb cannot open. `reopen.rs`: the store after a
 //!   disk error. `stored`, `entry`: loading what was
-//!   stored, and the change log's encoding.
+//!   stored, and the change log's encoding. `packed`: how a document is
+//!   kept (zstd with a dictionary of its kind), `learn`: training those.
 //!
 //! The modules form no cycle: `writer` → `write` → `merge`, `local`,
 //! `checkpoint` → `batch` → `stored` → `tables`; `read` → `local`. None of
@@ -43,10 +44,12 @@ mod batch;
 mod checkpoint;
 mod entry;
 mod error;
+mod learn;
 pub(crate) mod local;
 mod merge;
 mod migrate;
 mod op;
+mod packed;
 pub mod read;
 mod reopen;
 pub mod salvage;
@@ -56,6 +59,8 @@ pub mod tables;
 mod write;
 pub mod writer;
 
+#[cfg(test)]
+mod packed_tests;
 #[cfg(test)]
 mod tests;
 
@@ -93,6 +98,8 @@ pub struct Store {
     restricted: Vec<String>,
     /// The store file (for backups).
     path: PathBuf,
+    /// Kinds without a dictionary yet, and what the writer keeps to train one.
+    lessons: learn::Lessons,
 }
 
 impl Store {
@@ -111,6 +118,7 @@ impl Store {
             company,
             restricted,
             path: path.to_path_buf(),
+            lessons: Default::default(),
         })
     }
 

@@ -84,6 +84,8 @@ pub enum WriteOp {
 pub struct ReceivedDoc {
     pub heads: Vec<ChangeHash>,
     pub deleted: bool,
+    /// The company that made its latest change, when the bytes name it.
+    pub author: Option<String>,
 }
 
 impl ReceivedDoc {
@@ -91,7 +93,11 @@ impl ReceivedDoc {
     /// created record with the expected id.
     pub fn check(id: &DocId, bytes: &[u8]) -> Result<ReceivedDoc, WriteError> {
         RecordDoc::check_bytes(bytes, id)
-            .map(|(heads, deleted)| ReceivedDoc { heads, deleted })
+            .map(|c| ReceivedDoc {
+                heads: c.heads,
+                deleted: c.deleted,
+                author: c.author,
+            })
             .map_err(|source| WriteError::damaged(id, source))
     }
 }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use elo_crdt::{DocId, DocPayload, HistoryEntry, Kind, Record, RecordDoc};
+use elo_crdt::{DocId, DocPayload, HistoryEntry, Kind, Record};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::local::{overlay, restricted_in};
-use super::stored::{self, READER, load_doc, meta_u64};
+use super::stored::{self, decode_doc, doc_bytes, load_doc, meta_u64};
 use super::tables::{
-    CHANGES, DOC_SEQ, DOCS, META, META_LAST_SEQ, RESTRICTED, WITHHELD, withheld_key,
+    CHANGES, DICTS, DOC_SEQ, DOCS, META, META_LAST_SEQ, RESTRICTED, WITHHELD, withheld_key,
 };
 use super::{ChangeEntry, StoreError};
 
@@ -18,11 +18,12 @@ use super::{ChangeEntry, StoreError};
 pub fn record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
+    let dicts = txn.open_table(DICTS)?;
     let local = txn.open_table(RESTRICTED)?;
     let restricted = restricted_in(&txn.open_table(META)?)?;
     let id = id.record();
-    let main = load_doc(&docs, &id)?.and_then(|d| d.record());
-    assemble(&docs, &local, &restricted, &id, main)
+    let main = load_doc(&docs, &dicts, &id)?.and_then(|d| d.record());
+    assemble(&docs, &dicts, &local, &restricted, &id, main)
 }
 
 /// A record's main document alone: what every company that receives its
@@ -31,7 +32,8 @@ pub fn record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
 pub fn main_record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
-    Ok(load_doc(&docs, &id.record())?
+    let dicts = txn.open_table(DICTS)?;
+    Ok(load_doc(&docs, &dicts, &id.record())?
         .and_then(|d| d.record())
         .filter(|r| !r.deleted))
 }
@@ -41,11 +43,12 @@ pub fn main_record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreErr
 pub fn history(db: &Database, id: &DocId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
+    let dicts = txn.open_table(DICTS)?;
     let id = id.record();
     let mut out: Option<Vec<Vec<HistoryEntry>>> = None;
     let parts = part_ids(&id);
     for doc_id in std::iter::once(id.clone()).chain(parts) {
-        if let Some(mut doc) = load_doc(&docs, &doc_id)? {
+        if let Some(mut doc) = load_doc(&docs, &dicts, &doc_id)? {
             out.get_or_insert_with(Vec::new).push(doc.history());
         }
     }
@@ -63,6 +66,7 @@ fn part_ids(id: &DocId) -> impl Iterator<Item = DocId> + '_ {
 /// (`main`; `None` when this node holds only some of its parts).
 fn assemble(
     docs: &impl ReadableTable<&'static str, &'static [u8]>,
+    dicts: &impl ReadableTable<&'static str, &'static [u8]>,
     local: &impl ReadableTable<&'static str, &'static [u8]>,
     restricted: &[String],
     id: &DocId,
@@ -70,7 +74,7 @@ fn assemble(
 ) -> Result<Option<Record>, StoreError> {
     let mut record = main;
     for part in part_ids(id) {
-        if let Some(r) = load_doc(docs, &part)?.and_then(|d| d.record()) {
+        if let Some(r) = load_doc(docs, dicts, &part)?.and_then(|d| d.record()) {
             record
                 .get_or_insert_with(|| Record {
                     id: id.clone(),
@@ -99,6 +103,7 @@ pub fn codes_held(
 ) -> Result<(Vec<i64>, Option<String>), StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
+    let dicts = txn.open_table(DICTS)?;
     let prefix = DocId::kind_prefix(kind);
     let start = after.map_or(prefix.clone(), str::to_owned);
     let (mut codes, mut last, mut read) = (Vec::new(), None, 0);
@@ -116,7 +121,7 @@ pub fn codes_held(
         }
         read += 1;
         last = Some(key.to_owned());
-        if let Ok(doc) = RecordDoc::load(v.value(), READER, &id)
+        if let Ok(doc) = decode_doc(&id, v.value(), &dicts)
             && let Some(elo_crdt::FieldValue::Int(code)) =
                 doc.record().and_then(|r| r.values.get("code").cloned())
         {
@@ -137,6 +142,7 @@ pub fn list(
 ) -> Result<Vec<Record>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
+    let dicts = txn.open_table(DICTS)?;
     let local = txn.open_table(RESTRICTED)?;
     let restricted = restricted_in(&txn.open_table(META)?)?;
     let prefix = DocId::kind_prefix(kind);
@@ -155,12 +161,8 @@ pub fn list(
         let Some(id) = DocId::parse(key).filter(|id| id.part_category().is_none()) else {
             continue;
         };
-        let doc =
-            RecordDoc::load(v.value(), READER, &id).map_err(|source| StoreError::Damaged {
-                id: key.to_string(),
-                source,
-            })?;
-        if let Some(r) = assemble(&docs, &local, &restricted, &id, doc.record())? {
+        let doc = decode_doc(&id, v.value(), &dicts)?;
+        if let Some(r) = assemble(&docs, &dicts, &local, &restricted, &id, doc.record())? {
             if r.deleted && !include_deleted {
                 continue;
             }
@@ -217,6 +219,7 @@ pub fn heads_of(
 pub fn origins_of(db: &Database, ids: &[String]) -> Result<Vec<Option<Vec<String>>>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
+    let dicts = txn.open_table(DICTS)?;
     let mut cache: std::collections::HashMap<String, Option<Vec<String>>> = Default::default();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
@@ -231,7 +234,7 @@ pub fn origins_of(db: &Database, ids: &[String]) -> Result<Vec<Option<Vec<String
         }
         let origins = match docs.get(key.as_str())? {
             None => None,
-            Some(bytes) => match RecordDoc::load(bytes.value(), READER, &record) {
+            Some(bytes) => match decode_doc(&record, bytes.value(), &dicts) {
                 Ok(mut d) => Some(d.origins()),
                 Err(e) => {
                     tracing::warn!(%id, "cannot tell who created a damaged record: {e}; it is treated as nobody's (`elo salvage` and a backup restore are the ways back for damaged records)");
@@ -253,19 +256,24 @@ pub fn docs_for_peer(
 ) -> Result<Vec<(String, DocPayload)>, StoreError> {
     let txn = db.begin_read()?;
     let docs = txn.open_table(DOCS)?;
+    let dicts = txn.open_table(DICTS)?;
     let mut out = Vec::with_capacity(wanted.len());
     for (id, have) in wanted {
+        if have.is_empty() {
+            match doc_bytes(&docs, &dicts, id) {
+                Ok(Some(bytes)) => out.push((id.clone(), DocPayload::Whole(bytes))),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%id, "not sending a damaged document: {e}"),
+            }
+            continue;
+        }
         let Some(bytes) = docs.get(id.as_str())? else {
             continue;
         };
-        if have.is_empty() {
-            out.push((id.clone(), DocPayload::Whole(bytes.value().to_vec())));
-            continue;
-        }
         let Some(doc_id) = DocId::parse(id) else {
             continue;
         };
-        match RecordDoc::load(bytes.value(), READER, &doc_id) {
+        match decode_doc(&doc_id, bytes.value(), &dicts) {
             Ok(mut d) => out.push((id.clone(), d.missing_for(have))),
             Err(e) => {
                 tracing::warn!(%id, "not sending a damaged document: {e}; members get it from another that holds it (restore a backup with `elo restore`, or `elo salvage`, to mend this store)")

@@ -3,15 +3,20 @@
 //! automerge's magic bytes; the file is read as bytes, every such chunk
 //! that loads is a version of a record, and the versions of one record
 //! (the file keeps earlier ones in pages not yet reused) are merged, which
-//! gives its latest state found. Nothing is written to the damaged file.
+//! gives its latest state found. Documents packed with a dictionary (see
+//! `packed`) are found by their mark and the zstd frame after it, and
+//! unpacked with the dictionaries found in the file the same way. Nothing
+//! is written to the damaged file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use elo_crdt::{DocId, RecordDoc};
 
 use super::StoreError;
+use super::packed::{self, Dictionary, Fingerprint};
 use super::stored::READER;
 
 /// The bytes every automerge chunk starts with.
@@ -49,20 +54,17 @@ pub fn salvage(store: &Path, out: &Path) -> Result<Salvaged, StoreError> {
         let Some(chunk) = chunk_at(&bytes, start) else {
             continue;
         };
-        let Some((id, doc)) = load(chunk) else {
-            report.unreadable += 1;
-            continue;
-        };
-        report.versions += 1;
-        match docs.get_mut(&id) {
-            Some(known) => {
-                if known.merge_bytes(chunk).is_err() {
-                    report.unreadable += 1;
-                }
-            }
-            None => {
-                docs.insert(id, doc);
-            }
+        take_version(chunk, &mut docs, &mut report);
+    }
+    let dictionaries = dictionaries_in(&bytes);
+    let mut at = 0;
+    while let Some(found) = find(&bytes[at..], &ZSTD_MAGIC) {
+        let frame = at + found;
+        at = frame + 1;
+        match unpack_at(&bytes, frame, &dictionaries) {
+            Some(Ok(chunk)) => take_version(&chunk, &mut docs, &mut report),
+            Some(Err(())) => report.unreadable += 1,
+            None => {}
         }
     }
     let mut file = std::fs::OpenOptions::new()
@@ -80,6 +82,69 @@ pub fn salvage(store: &Path, out: &Path) -> Result<Salvaged, StoreError> {
     }
     file.sync_all().map_err(|e| file_error(out, e))?;
     Ok(report)
+}
+
+/// One version of a document found in the file, merged into what was
+/// found of it before.
+fn take_version(chunk: &[u8], docs: &mut BTreeMap<String, RecordDoc>, report: &mut Salvaged) {
+    let Some((id, doc)) = load(chunk) else {
+        report.unreadable += 1;
+        return;
+    };
+    report.versions += 1;
+    match docs.get_mut(&id) {
+        Some(known) => {
+            if known.merge_bytes(chunk).is_err() {
+                report.unreadable += 1;
+            }
+        }
+        None => {
+            docs.insert(id, doc);
+        }
+    }
+}
+
+/// The bytes every zstd frame starts with.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Every dictionary in the file whose bytes match their fingerprint.
+fn dictionaries_in(bytes: &[u8]) -> HashMap<Fingerprint, Arc<Dictionary>> {
+    let mut out = HashMap::new();
+    let mut at = 0;
+    while let Some(found) = find(&bytes[at..], packed::DICT_MARK) {
+        let start = at + found;
+        at = start + 1;
+        if let Some(dict) = packed::dictionary_in(&bytes[start..]).and_then(Dictionary::prepare) {
+            out.insert(dict.fingerprint, dict);
+        }
+    }
+    out
+}
+
+/// The document packed in the zstd frame at `frame`, if the bytes before
+/// it are a packed value's mark and dictionary (`None`: not a packed
+/// value; `Err`: one that does not unpack).
+fn unpack_at(
+    bytes: &[u8],
+    frame: usize,
+    dictionaries: &HashMap<Fingerprint, Arc<Dictionary>>,
+) -> Option<Result<Vec<u8>, ()>> {
+    let header = frame.checked_sub(1 + std::mem::size_of::<Fingerprint>())?;
+    if bytes.get(header) != Some(&packed::PACKED) {
+        return None;
+    }
+    let fingerprint: Fingerprint = bytes.get(header + 1..frame)?.try_into().ok()?;
+    let Some(dict) = dictionaries.get(&fingerprint) else {
+        return Some(Err(()));
+    };
+    let rest = &bytes[frame..];
+    let Ok(len) = zstd::zstd_safe::find_frame_compressed_size(rest) else {
+        return Some(Err(()));
+    };
+    let mut value = vec![packed::PACKED];
+    value.extend_from_slice(&fingerprint);
+    value.extend_from_slice(rest.get(..len)?);
+    Some(packed::unpack_with(&value, dict).ok_or(()))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -4,7 +4,7 @@
 use elo_crdt::{ChangeHash, DocId, RecordDoc};
 use redb::ReadableTable;
 
-use super::{ChangeEntry, StoreError};
+use super::{ChangeEntry, StoreError, packed};
 
 /// The actor id used to load documents only to read them.
 pub(crate) const READER: &[u8] = b"elo-reader";
@@ -12,17 +12,38 @@ pub(crate) const READER: &[u8] = b"elo-reader";
 /// A stored document loaded to be read (`None`: not stored here).
 pub(crate) fn load_doc(
     docs: &impl ReadableTable<&'static str, &'static [u8]>,
+    dicts: &impl ReadableTable<&'static str, &'static [u8]>,
     id: &DocId,
 ) -> Result<Option<RecordDoc>, StoreError> {
-    let Some(bytes) = docs.get(id.as_str())? else {
+    let Some(value) = docs.get(id.as_str())? else {
         return Ok(None);
     };
-    RecordDoc::load(bytes.value(), READER, id)
-        .map(Some)
-        .map_err(|source| StoreError::Damaged {
-            id: id.to_string(),
-            source,
-        })
+    decode_doc(id, value.value(), dicts).map(Some)
+}
+
+/// A stored value (see [`packed`]) loaded as the document `id`.
+pub(crate) fn decode_doc(
+    id: &DocId,
+    value: &[u8],
+    dicts: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<RecordDoc, StoreError> {
+    let bytes = packed::unpack(id.as_str(), value, dicts)?;
+    RecordDoc::load(&bytes, READER, id).map_err(|source| StoreError::Damaged {
+        id: id.to_string(),
+        source,
+    })
+}
+
+/// A stored document's automerge bytes (`None`: not stored here).
+pub(crate) fn doc_bytes(
+    docs: &impl ReadableTable<&'static str, &'static [u8]>,
+    dicts: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(value) = docs.get(id)? else {
+        return Ok(None);
+    };
+    Ok(Some(packed::unpack(id, value.value(), dicts)?.into_owned()))
 }
 
 /// A document's latest change-log entry, found through its sequence number.

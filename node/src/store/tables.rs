@@ -8,8 +8,16 @@ use redb::TableDefinition;
 // ---- The record log ----
 
 /// Record documents. Key: document id (`customer/cpf:52998224725`).
-/// Value: the automerge document as `save()` writes it.
+/// Value: the automerge document, packed with its kind's dictionary once
+/// it has one (see `super::packed`), else as automerge saves it.
 pub const DOCS: TableDefinition<&str, &[u8]> = TableDefinition::new("docs-1");
+
+/// The zstd dictionaries documents are packed with (see `super::packed`).
+/// Keys: `dict/{fingerprint, hex}` → the dictionary's bytes, kept for as
+/// long as the store lives (a value names the one it was packed with);
+/// `kind/{kind}` → the fingerprint new documents of that kind are packed
+/// with.
+pub const DICTS: TableDefinition<&str, &[u8]> = TableDefinition::new("dicts-1");
 
 /// The local change log, one entry per document: its latest local sequence
 /// number. Key: sequence number. Value: a [`ChangeEntry`] encoded by

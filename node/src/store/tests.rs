@@ -91,7 +91,10 @@ fn schema_1_checkpoints_survive_the_move_to_one_table() {
     assert_eq!(checkpoint(&db, ReplicatedLog::Stock, PEER_B).unwrap(), 0);
     let stock_key = format!("{META_STOCK_CHECKPOINT_V1}{PEER_A}");
     assert_eq!(read::meta(&db, &stock_key).unwrap(), None);
-    assert_eq!(read::meta(&db, META_SCHEMA).unwrap(), Some(b"2".to_vec()));
+    assert_eq!(
+        read::meta(&db, META_SCHEMA).unwrap(),
+        Some(super::migrate::SCHEMA_VERSION.to_string().into_bytes())
+    );
     // Other metadata stays, and the old table is gone.
     assert_eq!(
         read::meta(&db, "listen_addrs").unwrap(),

@@ -150,7 +150,7 @@ impl Store {
             time_ms: now_ms,
         };
         let mut results = Vec::with_capacity(ops.len());
-        let entries = {
+        let (entries, unpacked) = {
             let mut batch = Batch::open(&txn)?;
             let mut refused: Option<usize> = None;
             let mut previous: Option<usize> = None;
@@ -171,6 +171,7 @@ impl Store {
             batch.finish()?
         };
         txn.commit()?;
+        self.learn(unpacked);
         Ok((results, entries))
     }
 
@@ -264,7 +265,7 @@ impl Store {
                 ..WriteResult::stored(id.clone(), seq, true)
             }));
         }
-        let doc = match self.cached_doc(&batch.docs, id)? {
+        let doc = match self.cached_doc(batch, id)? {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
@@ -310,7 +311,7 @@ impl Store {
         let Some(holder_id) = DocId::parse(&holder) else {
             return Ok(None);
         };
-        let live = match self.cached_doc(&batch.docs, &holder_id)? {
+        let live = match self.cached_doc(batch, &holder_id)? {
             Ok(doc) => doc.exists() && !doc.is_deleted(),
             Err(_) => true,
         };
@@ -327,7 +328,7 @@ impl Store {
 
     /// `WriteOp::Delete`: marks a record's document deleted.
     fn delete(&mut self, batch: &mut Batch<'_>, id: &DocId, author: Author<'_>) -> Applied {
-        let doc = match self.cached_doc(&batch.docs, id)? {
+        let doc = match self.cached_doc(batch, id)? {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
