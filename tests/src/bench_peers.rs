@@ -25,18 +25,10 @@ use serde_json::{Value, json};
 use super::{join_measured, peak_rss_mib, records, run_measured, third_member_followed};
 
 /// One run's figures: name → (value, unit), in the order measured.
-type Figures = Vec<(&'static str, f64, &'static str)>;
+pub(super) type Figures = Vec<(&'static str, f64, &'static str)>;
 
 pub fn run(args: &[String]) {
-    let mut n = 100_000u64;
-    let mut runs = 1usize;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--runs" => runs = it.next().and_then(|s| s.parse().ok()).unwrap_or(1).max(1),
-            other => n = other.parse().unwrap_or(n),
-        }
-    }
+    let (n, runs) = records_and_runs(args);
     let mut all: Vec<Figures> = Vec::new();
     for i in 0..runs {
         println!("-- run {} of {runs}: {n} peer records", i + 1);
@@ -47,8 +39,27 @@ pub fn run(args: &[String]) {
         all.push(figures);
     }
     println!("-- {n} peer records, {runs} run(s): min / median / max");
+    summarize(&all);
+}
+
+/// `[RECORDS] [--runs R]`: (RECORDS, default 100,000; R, default 1).
+pub(super) fn records_and_runs(args: &[String]) -> (u64, usize) {
+    let mut n = 100_000u64;
+    let mut runs = 1usize;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => runs = it.next().and_then(|s| s.parse().ok()).unwrap_or(1).max(1),
+            other => n = other.parse().unwrap_or(n),
+        }
+    }
+    (n, runs)
+}
+
+/// Min / median / max of each figure over the runs.
+pub(super) fn summarize(all: &[Figures]) {
     let mut by_name: BTreeMap<usize, (&str, &str, Vec<f64>)> = BTreeMap::new();
-    for figures in &all {
+    for figures in all {
         for (i, (name, v, unit)) in figures.iter().enumerate() {
             by_name
                 .entry(i)
@@ -78,7 +89,7 @@ pub fn write_files(args: &[String]) {
 }
 
 /// Writes records `from..to` of each kind as JSON lines; the files' paths.
-fn write_records(dir: &Path, from: u64, to: u64) -> (String, String) {
+pub(super) fn write_records(dir: &Path, from: u64, to: u64) -> (String, String) {
     let paths = (dir.join("customers.jsonl"), dir.join("products.jsonl"));
     let open = |p: &Path| std::io::BufWriter::new(std::fs::File::create(p).expect("create file"));
     let (mut c, mut p) = (open(&paths.0), open(&paths.1));
@@ -113,7 +124,7 @@ fn dir_mb(dir: &Path) -> (f64, f64) {
 }
 
 /// Sends records to a node's bulk route, 1,000 a request, by kind.
-fn post_all(node: &RunningNode, rows: Vec<(&'static str, Value)>) {
+pub(super) fn post_all(node: &RunningNode, rows: Vec<(&'static str, Value)>) {
     let mut by_kind: HashMap<&str, Vec<Value>> = HashMap::new();
     for (kind, v) in rows {
         by_kind.entry(kind).or_default().push(v);

@@ -11,8 +11,10 @@ use serde_json::{Value, json};
 
 pub mod bench_mesh20;
 pub mod browser;
+pub mod delay_proxy;
 pub mod netns;
 pub mod peer_records;
+pub mod slow_link;
 
 /// The `elo` binary next to the running test or bench executable, built
 /// (or brought up to date) once per process with the same profile: `cargo
