@@ -202,3 +202,92 @@ fn deliver(arrivals: &Receiver<(Instant, Vec<u8>)>, mut to: TcpStream, delivered
     }
     let _ = to.shutdown(Shutdown::Write);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_WAY: Duration = Duration::from_millis(25);
+
+    /// A server on loopback that sends back every byte it reads, and ends
+    /// its side when the other ends its own.
+    fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the echo server");
+        let addr = listener.local_addr().expect("echo server address");
+        std::thread::spawn(move || {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let mut back = conn.try_clone().expect("clone the echo connection");
+            let _ = io::copy(&mut conn, &mut back);
+            let _ = back.shutdown(Shutdown::Write);
+        });
+        addr
+    }
+
+    fn through_proxy() -> (DelayProxy, TcpStream) {
+        let proxy = DelayProxy::start("127.0.0.1:0".parse().unwrap(), echo_server(), ONE_WAY)
+            .expect("start the proxy");
+        let conn = TcpStream::connect(proxy.addr()).expect("dial the proxy");
+        conn.set_nodelay(true).expect("nodelay");
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        (proxy, conn)
+    }
+
+    #[test]
+    fn a_round_trip_takes_both_delays() {
+        let (_proxy, mut conn) = through_proxy();
+        for _ in 0..3 {
+            let start = Instant::now();
+            conn.write_all(b"ping").expect("send");
+            let mut answer = [0u8; 4];
+            conn.read_exact(&mut answer).expect("the echo");
+            let took = start.elapsed();
+            assert_eq!(&answer, b"ping");
+            assert!(took >= 2 * ONE_WAY, "a round trip took only {took:?}");
+            assert!(took < Duration::from_secs(2), "a round trip took {took:?}");
+        }
+    }
+
+    /// 5 MB go through and come back intact and in order, in far less time
+    /// than a pause per chunk would take (at least 80 chunks each way: 4 s).
+    #[test]
+    fn the_delay_does_not_cut_the_rate() {
+        const BYTES: usize = 5_000_000;
+        let (proxy, conn) = through_proxy();
+        let sent: Vec<u8> = (0..BYTES as u64)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut reader = conn.try_clone().expect("clone the connection");
+        let start = Instant::now();
+        let receiving = std::thread::spawn(move || {
+            let mut got = Vec::with_capacity(BYTES);
+            reader
+                .read_to_end(&mut got)
+                .expect("read the echo to its end");
+            got
+        });
+        let mut writer = conn;
+        writer.write_all(&sent).expect("send through the proxy");
+        writer
+            .shutdown(Shutdown::Write)
+            .expect("end the sending side");
+        let got = receiving.join().expect("the receiving thread");
+        let took = start.elapsed();
+        assert_eq!(got.len(), BYTES, "bytes lost or added");
+        assert!(got == sent, "the bytes came back changed or out of order");
+        assert!(took >= 2 * ONE_WAY, "5 MB came back in {took:?}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "5 MB took {took:?} through a 25 ms proxy: the delay cuts the rate"
+        );
+        // Counted once written: the last count may trail the reader a little.
+        let all = (BYTES as u64, BYTES as u64);
+        crate::wait_until(
+            "the proxy counts every byte",
+            Duration::from_secs(2),
+            || proxy.bytes() == all,
+        );
+    }
+}

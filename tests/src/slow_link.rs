@@ -219,8 +219,14 @@ impl SlowLink {
     }
 
     /// `elo --json join` of a new branch, run in the branch's namespace: the
-    /// company, how long the process ran, and its JSON answer.
-    pub fn join(&self, head: &HeadOffice, cnpj: &str) -> (Company, Duration, Value) {
+    /// company, how long the process ran, and its JSON answer. A join that
+    /// has not ended within `limit` is stopped and reported.
+    pub fn join(
+        &self,
+        head: &HeadOffice,
+        cnpj: &str,
+        limit: Duration,
+    ) -> Result<(Company, Duration, Value), String> {
         let invite = self.invite(head);
         let b = Company::init_empty();
         let args = [
@@ -233,16 +239,19 @@ impl SlowLink {
             "Filial",
         ];
         let start = Instant::now();
-        let out = self.in_branch(|| b.command(&args).output().expect("run elo join"));
+        let out = self.in_branch(|| output_within(b.command(&args), limit));
         let took = start.elapsed();
-        assert!(
-            out.status.success(),
-            "elo join over the slow link failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let joined =
-            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("join's JSON");
-        (b, took, joined)
+        let out = out.map_err(|e| format!("elo join over the slow link: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "elo join over the slow link failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let joined = serde_json::from_str(text.trim())
+            .map_err(|e| format!("elo join printed {text:?}: {e}"))?;
+        Ok((b, took, joined))
     }
 
     /// Starts the branch's node in its namespace, dialing the head office
@@ -320,6 +329,53 @@ fn watch_signals() {
             eprintln!("no Ctrl-C watcher ({e}): an interrupted run may leave namespaces");
         }
     });
+}
+
+/// Runs `cmd` to its end, or kills it after `limit`; what it printed.
+fn output_within(mut cmd: Command, limit: Duration) -> Result<Output, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    // Read as it runs, so that a full pipe cannot stall it.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            text
+        })
+    };
+    use std::io::Read;
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err = stderr.join().unwrap_or_default();
+                return Err(format!(
+                    "not finished after {limit:?}, stopped; it wrote: {}",
+                    String::from_utf8_lossy(&err)
+                ));
+            }
+            Err(e) => return Err(format!("cannot wait for it: {e}")),
+        }
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// Runs `f` on a new thread that entered namespace `ns` first.
