@@ -14,29 +14,18 @@
 //!
 //! Each figure is printed per run, then min / median / max over the runs.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use elo_tests::{Company, RunningNode, cnpj, peer_records, wait_until};
-use serde_json::{Value, json};
+use elo_tests::peer_records::write_jsonl;
+use elo_tests::slow_link_workloads::balance_edits;
+use elo_tests::{Company, Figures, RunningNode, cnpj, peer_records, wait_until};
 
 use super::{join_measured, peak_rss_mib, records, run_measured, third_member_followed};
 
-/// One run's figures: name → (value, unit), in the order measured.
-type Figures = Vec<(&'static str, f64, &'static str)>;
-
 pub fn run(args: &[String]) {
-    let mut n = 100_000u64;
-    let mut runs = 1usize;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--runs" => runs = it.next().and_then(|s| s.parse().ok()).unwrap_or(1).max(1),
-            other => n = other.parse().unwrap_or(n),
-        }
-    }
+    let (n, runs) = records_and_runs(args);
     let mut all: Vec<Figures> = Vec::new();
     for i in 0..runs {
         println!("-- run {} of {runs}: {n} peer records", i + 1);
@@ -47,8 +36,27 @@ pub fn run(args: &[String]) {
         all.push(figures);
     }
     println!("-- {n} peer records, {runs} run(s): min / median / max");
+    summarize(&all);
+}
+
+/// `[RECORDS] [--runs R]`: (RECORDS, default 100,000; R, default 1).
+pub(super) fn records_and_runs(args: &[String]) -> (u64, usize) {
+    let mut n = 100_000u64;
+    let mut runs = 1usize;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => runs = it.next().and_then(|s| s.parse().ok()).unwrap_or(1).max(1),
+            other => n = other.parse().unwrap_or(n),
+        }
+    }
+    (n, runs)
+}
+
+/// Min / median / max of each figure over the runs.
+pub(super) fn summarize(all: &[Figures]) {
     let mut by_name: BTreeMap<usize, (&str, &str, Vec<f64>)> = BTreeMap::new();
-    for figures in &all {
+    for figures in all {
         for (i, (name, v, unit)) in figures.iter().enumerate() {
             by_name
                 .entry(i)
@@ -73,24 +81,8 @@ pub fn run(args: &[String]) {
 pub fn write_files(args: &[String]) {
     let n = args.first().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let dir = args.get(1).map_or(".", String::as_str);
-    let (c, p) = write_records(Path::new(dir), 0, n);
+    let (c, p) = write_jsonl(Path::new(dir), 0, n);
     println!("{c}\n{p}");
-}
-
-/// Writes records `from..to` of each kind as JSON lines; the files' paths.
-fn write_records(dir: &Path, from: u64, to: u64) -> (String, String) {
-    let paths = (dir.join("customers.jsonl"), dir.join("products.jsonl"));
-    let open = |p: &Path| std::io::BufWriter::new(std::fs::File::create(p).expect("create file"));
-    let (mut c, mut p) = (open(&paths.0), open(&paths.1));
-    for i in from..to {
-        let (kind, rec) = peer_records::record(i);
-        let w = if kind == "customer" { &mut c } else { &mut p };
-        writeln!(w, "{rec}").expect("write");
-    }
-    c.flush().expect("flush");
-    p.flush().expect("flush");
-    let s = |p: &Path| p.to_string_lossy().to_string();
-    (s(&paths.0), s(&paths.1))
 }
 
 /// Bytes of a data directory: as listed, and as allocated on disk, in MB.
@@ -112,25 +104,10 @@ fn dir_mb(dir: &Path) -> (f64, f64) {
     (len as f64 / 1e6, blocks as f64 / 1e6)
 }
 
-/// Sends records to a node's bulk route, 1,000 a request, by kind.
-fn post_all(node: &RunningNode, rows: Vec<(&'static str, Value)>) {
-    let mut by_kind: HashMap<&str, Vec<Value>> = HashMap::new();
-    for (kind, v) in rows {
-        by_kind.entry(kind).or_default().push(v);
-    }
-    for (kind, rows) in by_kind {
-        for chunk in rows.chunks(1000) {
-            let body = Value::Array(chunk.to_vec()).to_string();
-            let r = node.request("POST", &format!("/v1/records/{kind}"), Some(&body), None);
-            assert_eq!(r.status, 200, "{:?}", r.body);
-        }
-    }
-}
-
 fn one_run(n: u64) -> Figures {
     let mut f: Figures = Vec::new();
     let a = Company::init(&cnpj(901), "Matriz");
-    let (customers, products) = write_records(a.data(), 0, n);
+    let (customers, products) = write_jsonl(a.data(), 0, n);
     let start = Instant::now();
     let mut import_rss: f64 = 0.0;
     for (kind, file) in [("customer", &customers), ("product", &products)] {
@@ -169,23 +146,9 @@ fn one_run(n: u64) -> Figures {
     // W2: B stops; every 10th record edited and 1% added at A.
     assert!(node_b.stop().success());
     let adds = n / 100;
-    let edits: Vec<(&str, Value)> = (0..n)
-        .step_by(10)
-        .map(|i| {
-            let (kind, rec) = peer_records::record(i);
-            let key = if kind == "customer" { "cnpj" } else { "sku" };
-            let balance = format!("{}.{:02}", i + 7, i % 100);
-            (
-                kind,
-                json!({ key: rec[key], "extra": { "balance": balance } }),
-            )
-        })
-        .collect();
-    let last_edit = (n - 1) / 10 * 10;
-    let last_balance = edits.last().map(|e| e.1["extra"]["balance"].clone());
-    post_all(&node_a, edits);
-    post_all(&node_a, (n..n + adds).map(peer_records::record).collect());
-    let (edit_kind, edit_key) = peer_records::key(last_edit);
+    let (edits, (edit_kind, edit_key, last_balance)) = balance_edits(n);
+    node_a.post_all(edits);
+    node_a.post_all((n..n + adds).map(peer_records::record).collect());
     let (add_kind, add_key) = peer_records::key(n + adds - 1);
     let start = Instant::now();
     let node_b = b.start_node();
@@ -193,7 +156,7 @@ fn one_run(n: u64) -> Figures {
         node_b.record(add_kind, &add_key).is_some()
             && node_b
                 .record(edit_kind, &edit_key)
-                .is_some_and(|r| Some(&r["extra"]["balance"]) == last_balance.as_ref())
+                .is_some_and(|r| r["extra"]["balance"] == last_balance)
             && node_b.get("/v1/sync").body["caught_up"] == true
     });
     f.push(("W2 catch-up after 10% edits + 1% new", secs(start), "s"));

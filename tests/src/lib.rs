@@ -11,8 +11,15 @@ use serde_json::{Value, json};
 
 pub mod bench_mesh20;
 pub mod browser;
+pub mod delay_proxy;
 pub mod netns;
 pub mod peer_records;
+pub mod slow_link;
+pub mod slow_link_workloads;
+
+/// One run's figures of a benchmark: name, value, unit, in the order
+/// measured.
+pub type Figures = Vec<(&'static str, f64, &'static str)>;
 
 /// The `elo` binary next to the running test or bench executable, built
 /// (or brought up to date) once per process with the same profile: `cargo
@@ -393,6 +400,21 @@ impl RunningNode {
             .as_array()
             .and_then(|m| m.iter().find(|m| m["company"] == cnpj).cloned())
             .unwrap_or(Value::Null)
+    }
+
+    /// Sends records to the bulk route, 1,000 a request, by kind.
+    pub fn post_all(&self, rows: Vec<(&'static str, Value)>) {
+        let mut by_kind: std::collections::HashMap<&str, Vec<Value>> = Default::default();
+        for (kind, v) in rows {
+            by_kind.entry(kind).or_default().push(v);
+        }
+        for (kind, rows) in by_kind {
+            for chunk in rows.chunks(1000) {
+                let body = Value::Array(chunk.to_vec()).to_string();
+                let r = self.request("POST", &format!("/v1/records/{kind}"), Some(&body), None);
+                assert_eq!(r.status, 200, "{:?}", r.body);
+            }
+        }
     }
 
     pub fn get(&self, path: &str) -> Answer {

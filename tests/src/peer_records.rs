@@ -157,6 +157,26 @@ pub fn key(i: u64) -> (&'static str, String) {
     (kind, key)
 }
 
+/// Writes records `from..to` of each kind as JSON lines in `dir`, for `elo
+/// import`; the paths of the customers' file and the products' file.
+pub fn write_jsonl(dir: &std::path::Path, from: u64, to: u64) -> (String, String) {
+    use std::io::Write;
+    let paths = (dir.join("customers.jsonl"), dir.join("products.jsonl"));
+    let open = |p: &std::path::Path| {
+        std::io::BufWriter::new(std::fs::File::create(p).expect("create a records file"))
+    };
+    let (mut c, mut p) = (open(&paths.0), open(&paths.1));
+    for i in from..to {
+        let (kind, rec) = record(i);
+        let w = if kind == "customer" { &mut c } else { &mut p };
+        writeln!(w, "{rec}").expect("write a records file");
+    }
+    c.flush().expect("flush a records file");
+    p.flush().expect("flush a records file");
+    let s = |p: &std::path::Path| p.to_string_lossy().to_string();
+    (s(&paths.0), s(&paths.1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

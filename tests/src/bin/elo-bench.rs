@@ -41,6 +41,8 @@ use std::sync::{Arc, Mutex};
 
 use elo_tests::{Company, RunningNode, cnpj, customer, wait_until};
 
+#[path = "../bench_link.rs"]
+mod bench_link;
 #[path = "../bench_peers.rs"]
 mod bench_peers;
 
@@ -56,6 +58,7 @@ fn main() {
             mesh(n);
         }
         Some("peers") => bench_peers::run(&args[2..]),
+        Some("link") => bench_link::run(&args[2..]),
         Some("peer-records") => bench_peers::write_files(&args[2..]),
         Some("stock") => {
             let updates = args
@@ -72,7 +75,7 @@ fn main() {
         Some("mesh20") => elo_tests::bench_mesh20::run(&args[2..]),
         Some(other) => {
             eprintln!(
-                "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], peers [RECORDS] [--runs R], peer-records [RECORDS] [DIR], stock [UPDATES] [SKUS], orders [ORDERS]"
+                "unknown benchmark {other:?}; known: import [RECORDS], mesh [RECORDS], peers [RECORDS] [--runs R], link [RECORDS] [--runs R], peer-records [RECORDS] [DIR], stock [UPDATES] [SKUS], orders [ORDERS]"
             );
             std::process::exit(2);
         }
