@@ -1418,7 +1418,16 @@ impl Machine {
     /// Asks for the next block of `table` if less than a fifth of a block is
     /// left and no request went out recently.
     fn maybe_request_block(&mut self, table: &str) {
-        let block = self.config.table(table).block_size.max(1);
+        // "Running low" is judged by the blocks the primary gave (their size
+        // is the primary's setting), not by this member's own setting: a
+        // member set for larger blocks than the primary gives would
+        // otherwise ask for block after block.
+        let block = self
+            .own_ranges(table)
+            .map(Range::size)
+            .max()
+            .unwrap_or_else(|| self.config.table(table).block_size)
+            .max(1);
         if self.remaining(table).saturating_mul(5) > block {
             return;
         }
@@ -1804,6 +1813,39 @@ mod tests {
                 .iter()
                 .any(|o| matches!(o.message, PrimaryMessage::RequestBlock { .. }))
         );
+    }
+
+    #[test]
+    fn a_member_set_for_larger_blocks_asks_for_one_only_when_low_on_the_primarys() {
+        let mut ms = cluster(3);
+        let small = Config {
+            default_table: TableSettings {
+                block_size: 50,
+                ..TableSettings::default()
+            },
+            ..Config::default()
+        };
+        ms[0] = Machine::new(ms[0].me().to_owned(), ids(3)).with_config(small);
+        ms[0].elect(None).unwrap();
+        settle(&mut ms, &[0, 1, 2]);
+        assert!(ms[1].next_code("supplier").is_err());
+        settle(&mut ms, &[0, 1, 2]);
+        for _ in 0..30 {
+            ms[1].next_code("supplier").unwrap();
+            settle(&mut ms, &[0, 1, 2]);
+        }
+        assert_eq!(
+            ms[1].own_ranges("supplier").count(),
+            1,
+            "one block of 50 in use"
+        );
+        assert_eq!(ms[1].remaining("supplier"), 20);
+        // Below a fifth of the block it asks for the next one.
+        for _ in 0..11 {
+            ms[1].next_code("supplier").unwrap();
+            settle(&mut ms, &[0, 1, 2]);
+        }
+        assert_eq!(ms[1].own_ranges("supplier").count(), 2);
     }
 
     #[test]
