@@ -229,6 +229,7 @@ mod tests {
         RequestBody::Announce {
             latest_seq: 42,
             rescan: true,
+            push: None,
         }
     }
 
@@ -251,7 +252,8 @@ mod tests {
             decode_request(&bytes).unwrap(),
             RequestBody::Announce {
                 latest_seq: 42,
-                rescan: true
+                rescan: true,
+                push: None,
             }
         ));
         let bytes = encode_response(hello()).unwrap();
@@ -278,6 +280,71 @@ mod tests {
         let mut read = futures::io::Cursor::new(ours);
         let back = block_on(theirs.read_response(&protocol(), &mut read)).unwrap();
         assert!(matches!(back.body, ResponseBody::Hello(_)));
+    }
+
+    /// An announcement of an older node (no push) is read here, and one
+    /// that carries changes comes back whole; an older node, which knows no
+    /// push, reads it as the plain announcement it knows.
+    #[test]
+    fn an_announcement_with_or_without_a_push_is_read_by_either_release() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        enum OlderBody {
+            Announce { latest_seq: u64, rescan: bool },
+        }
+        let older = cbor4ii::serde::to_vec(
+            Vec::new(),
+            &OlderBody::Announce {
+                latest_seq: 9,
+                rescan: false,
+            },
+        )
+        .unwrap();
+        let read: RequestBody = cbor4ii::serde::from_slice(&older).unwrap();
+        assert!(matches!(
+            read,
+            RequestBody::Announce {
+                latest_seq: 9,
+                push: None,
+                ..
+            }
+        ));
+        let push = crate::protocol::Push {
+            after: 3,
+            through: 4,
+            entries: vec![crate::protocol::ChangeSummary {
+                id: "product/sku:A".into(),
+                heads: vec![serde_bytes::ByteBuf::from(vec![7u8; 32])],
+                seq: 4,
+                origins: None,
+            }],
+            docs: vec![crate::protocol::DocBytes {
+                id: "product/sku:A".into(),
+                bytes: serde_bytes::ByteBuf::from(vec![1, 2, 3]),
+                changes: Vec::new(),
+            }],
+            stock_latest: 2,
+        };
+        let body = RequestBody::Announce {
+            latest_seq: 4,
+            rescan: false,
+            push: Some(Box::new(push.clone())),
+        };
+        let bytes = encode_request(body).unwrap();
+        let RequestBody::Announce { push: back, .. } = decode_request(&bytes).unwrap() else {
+            panic!("not an announcement");
+        };
+        assert_eq!(back.as_deref(), Some(&push));
+        let at_an_older_node: OlderBody = cbor4ii::serde::from_slice(
+            &encode(&RequestBody::Announce {
+                latest_seq: 4,
+                rescan: false,
+                push: Some(Box::new(push)),
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        let OlderBody::Announce { latest_seq, .. } = at_an_older_node;
+        assert_eq!(latest_seq, 4);
     }
 
     #[test]

@@ -126,6 +126,7 @@ mod tests {
                 let body = RequestBody::Announce {
                     latest_seq: 1,
                     rescan: false,
+                    push: None,
                 };
                 request_under_key(&ka, secret, pb, vec![addr], body, Duration::from_secs(8)).await
             }

@@ -11,6 +11,10 @@
 //!    `PackedDocs` when the asker says it reads them. Several fetches in flight.
 //! 4. The checkpoint advances only after the fetched documents are committed.
 //! 5. `Announce { latest_seq }` says "I have something new": pull again.
+//!    Between members already in step it carries the new part of the log
+//!    itself ([`Push`]: the entries and the small documents), so the
+//!    receiver stores them without asking; it pulls only what it cannot
+//!    take from the push (a gap before it, a document left out).
 //!
 //! A peer outside the roster may send only `Join`. Every message carries the
 //! protocol version; a node refuses, with a reason, a version it does not
@@ -68,6 +72,10 @@ pub enum RequestBody {
         /// skipped before are now yours.
         #[serde(default)]
         rescan: bool,
+        /// The sender's log after what it last told this member, carried
+        /// along (absent from older nodes, and when the receiver is to pull).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        push: Option<Box<Push>>,
     },
     Join(JoinRequest),
     /// A member removed `removed` from the group and moved it to a new
@@ -176,6 +184,25 @@ pub struct Hello {
     pub group: String,
     pub company: String,
     pub latest_seq: u64,
+}
+
+/// Most change-log entries one announcement carries; a longer stretch of
+/// the log is left to a pull.
+pub const MAX_PUSH_ENTRIES: u32 = 200;
+
+/// A stretch of the sender's change log, `(after, through]`, as a page of
+/// `Changes` lists it (entries the receiver may not have left out), with
+/// the documents of its entries as a `Fetch` would send them (whole), as
+/// far as they fit: an entry whose document is not carried is fetched.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Push {
+    pub after: u64,
+    pub through: u64,
+    pub entries: Vec<ChangeSummary>,
+    pub docs: Vec<DocBytes>,
+    /// The sender's last stock sequence number: the receiver walks the
+    /// stock log when it is past its checkpoint.
+    pub stock_latest: u64,
 }
 
 /// One changed document in the other node's log.

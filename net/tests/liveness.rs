@@ -128,6 +128,7 @@ async fn a_member_behind_a_dead_link_is_disconnected_and_its_requests_fail() {
     let announce = || RequestBody::Announce {
         latest_seq: 1,
         rescan: false,
+        push: None,
     };
     let mut waiting = Vec::new();
     for _ in 0..MAX_REQUESTS_PER_PEER {

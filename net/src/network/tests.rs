@@ -106,6 +106,7 @@ async fn garbage_fails_one_stream_and_the_node_keeps_serving() {
                 RequestBody::Announce {
                     latest_seq: 1,
                     rescan: false,
+                    push: None,
                 },
             )
             .await
@@ -186,6 +187,7 @@ async fn members_dialing_each_other_keep_one_connection() {
             let announce = RequestBody::Announce {
                 latest_seq: 1,
                 rescan: false,
+                push: None,
             };
             a.request(pb, announce).await
         }

@@ -26,6 +26,7 @@ use serde_bytes::ByteBuf;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::command::Command;
 use super::dispatch::{self, Context};
@@ -33,6 +34,7 @@ use super::error::PullError;
 use super::log::Source;
 use super::peers::Peers;
 use super::pull::pull_records;
+use super::push::{Taken, Told};
 use super::stock::pull_stock;
 use crate::clock::now_ms;
 use crate::data_dir::Company;
@@ -50,6 +52,9 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const ANNOUNCE_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// The primary's messages to one member that may wait for its answer.
 const PRIMARY_IN_FLIGHT: usize = 16;
+/// Longest wait before changes merged from a member are announced to the
+/// others (see `Actor::on_local_commit`).
+const RELAY_AFTER: Duration = Duration::from_secs(1);
 /// How often members not connected are considered for a dial.
 const DIAL_EVERY: Duration = Duration::from_millis(500);
 
@@ -60,10 +65,17 @@ pub(super) enum Finished {
         result: Result<u64, PullError>,
     },
     RetryDue(PeerId),
-    /// An announcement ended: the member took it, or not.
+    /// An announcement ended: the member took it, or not; how far it is
+    /// told now over its connection (`None`: not in step).
     Announced {
         peer: PeerId,
         delivered: bool,
+        told: Option<Told>,
+    },
+    /// Pushes of the member were stored, or not.
+    Pushed {
+        peer: PeerId,
+        result: Result<Taken, PullError>,
     },
     AnnounceDue(PeerId),
     /// One of the primary's messages to the member ended.
@@ -91,6 +103,8 @@ pub(super) struct Actor {
     pub primary: PrimaryHandle,
     pub context: Arc<Context>,
     pub work: JoinSet<Finished>,
+    /// When the changes merged from members are due to be announced.
+    pub relay_at: Option<Instant>,
 }
 
 impl Actor {
@@ -116,12 +130,16 @@ impl Actor {
                     None => break,
                 },
                 c = changes.recv() => {
-                    let roster_changed = match c {
-                        Ok(e) => is_roster(&e),
-                        Err(RecvError::Lagged(_)) => true,
+                    let (roster_changed, own) = match c {
+                        Ok(e) => (is_roster(&e), e.company == self.me.cnpj),
+                        Err(RecvError::Lagged(_)) => (true, true),
                         Err(RecvError::Closed) => break,
                     };
-                    self.on_local_commit(roster_changed, &mut changes).await;
+                    self.on_local_commit(roster_changed, own, &mut changes).await;
+                }
+                () = relay_due(self.relay_at) => {
+                    self.relay_at = None;
+                    self.announce();
                 }
                 // New stock figures: the same announce makes members pull.
                 s = stock.changed() => match s {
@@ -169,16 +187,8 @@ impl Actor {
                 peer,
                 latest_seq,
                 rescan,
-            } => {
-                let state = self.peers.state(peer);
-                // The member answers: a pull that failed before (refused
-                // while this node was outside its roster) may work now.
-                state.backing_off = false;
-                state.rescan |= rescan;
-                state.status.their_latest_seq = state.status.their_latest_seq.max(latest_seq);
-                state.status.last_seen_ms = Some(now_ms());
-                self.wake(peer);
-            }
+                push,
+            } => self.on_announced(peer, latest_seq, rescan, push),
             Command::Progress { peer, progress } => {
                 let status = &mut self.peers.state(peer).status;
                 status.their_latest_seq = progress.their_latest;
@@ -245,8 +255,10 @@ impl Actor {
         }
         tracing::info!(%peer, %addr, outbound, "member connected");
         let state = self.peers.state(peer);
-        // A new connection: what failed before may work now.
+        // A new connection: what failed before may work now, and the
+        // member walks this node's logs before it is pushed to.
         state.backing_off = false;
+        state.told = None;
         state.retry_wait = Duration::ZERO;
         let status = &mut state.status;
         status.connected = true;
@@ -261,7 +273,7 @@ impl Actor {
 
     /// Asks for a pull from `peer`: started now if none runs, else once the
     /// running one ends.
-    fn wake(&mut self, peer: PeerId) {
+    pub(super) fn wake(&mut self, peer: PeerId) {
         let state = self.peers.state(peer);
         if !state.status.connected {
             return;
@@ -304,8 +316,14 @@ impl Actor {
                 self.peers.state(peer).backing_off = false;
                 self.wake(peer);
             }
-            Finished::Announced { peer, delivered } => {
+            Finished::Pushed { peer, result } => self.on_pushed(peer, result),
+            Finished::Announced {
+                peer,
+                delivered,
+                told,
+            } => {
                 let state = self.peers.state(peer);
+                state.told = told;
                 if delivered {
                     state.announcing = false;
                     if state.announce_owed {
@@ -342,6 +360,8 @@ impl Actor {
                 state.retry_wait = Duration::ZERO;
                 if std::mem::take(&mut state.again) {
                     self.wake(peer);
+                } else {
+                    self.take_pushes(peer);
                 }
             }
             Err(e) => {
@@ -383,14 +403,23 @@ impl Actor {
 
     /// A local commit: members hear of it (coalesced: whatever else is
     /// queued goes with it), and a change of the roster is applied first.
+    /// What this company wrote is announced at once; what it only merged
+    /// from a member, within [`RELAY_AFTER`] (with the next announcement,
+    /// if sooner): its author told the members it reaches itself, and
+    /// telling all of them again at once would make every write cost a
+    /// walk of every pair of members.
     async fn on_local_commit(
         &mut self,
         mut roster_changed: bool,
+        mut own: bool,
         changes: &mut tokio::sync::broadcast::Receiver<ChangeEntry>,
     ) {
         loop {
             match changes.try_recv() {
-                Ok(e) => roster_changed |= is_roster(&e),
+                Ok(e) => {
+                    roster_changed |= is_roster(&e);
+                    own |= e.company == self.me.cnpj;
+                }
                 Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
                     roster_changed = true
                 }
@@ -400,76 +429,11 @@ impl Actor {
         if roster_changed {
             self.refresh_roster().await;
         }
-        self.announce();
-    }
-
-    /// Tells the connected members this node has something new.
-    fn announce(&mut self) {
-        for peer in self.peers.connected() {
-            self.announce_to(peer);
-        }
-    }
-
-    /// Tells one member this node's latest sequence number, unless an
-    /// announcement is already on its way: then the next one, sent when it
-    /// ends, carries what was committed meanwhile.
-    fn announce_to(&mut self, peer: PeerId) {
-        let state = self.peers.state(peer);
-        if !state.status.connected {
-            // It pulls when it connects again.
-            state.announce_owed = false;
-            return;
-        }
-        if state.announcing {
-            state.announce_owed = true;
-            return;
-        }
-        state.announcing = true;
-        state.announce_owed = false;
-        let (net, store) = (self.net.clone(), self.store.clone());
-        self.work.spawn(async move {
-            let delivered = match store.last_seq().await {
-                Ok(latest_seq) => {
-                    let body = RequestBody::Announce {
-                        latest_seq,
-                        rescan: false,
-                    };
-                    net.request(peer, body).await.is_ok()
-                }
-                Err(_) => false,
-            };
-            Finished::Announced { peer, delivered }
-        });
-    }
-
-    /// Sends the owed rescans to the members connected now; the others hear
-    /// it when they connect.
-    async fn tell_rescans(&mut self) {
-        let now: Vec<PeerId> = self
-            .rescan_owed
-            .iter()
-            .filter(|p| self.peers.is_connected(p))
-            .copied()
-            .collect();
-        if now.is_empty() {
-            return;
-        }
-        self.rescan_owed.retain(|p| !now.contains(p));
-        let Ok(latest_seq) = self.store.last_seq().await else {
-            return;
-        };
-        for peer in now {
-            let net = self.net.clone();
-            let commands = self.context.commands.clone();
-            tokio::spawn(async move {
-                let body = RequestBody::Announce {
-                    latest_seq,
-                    rescan: true,
-                };
-                if net.request(peer, body).await.is_err() {
-                    let _ = commands.send(Command::RescanOwed(peer));
-                }
-            });
+        if own || roster_changed {
+            self.relay_at = None;
+            self.announce();
+        } else if self.relay_at.is_none() {
+            self.relay_at = Some(Instant::now() + RELAY_AFTER);
         }
     }
 
@@ -585,6 +549,14 @@ impl Actor {
                 "could not record this node's addresses: {e}; members still reach it by mDNS or --peer (if `elo status` shows a store problem, see to the disk)"
             );
         }
+    }
+}
+
+/// Resolves when merged changes are due to be relayed; never if none wait.
+async fn relay_due(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

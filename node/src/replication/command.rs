@@ -4,6 +4,7 @@
 //! without using each other.
 
 use elo_net::PeerId;
+use elo_net::protocol::Push;
 use tokio::sync::oneshot;
 
 use super::log::Progress;
@@ -36,6 +37,7 @@ pub(super) enum Command {
         peer: PeerId,
         latest_seq: u64,
         rescan: bool,
+        push: Option<Box<Push>>,
     },
     /// A page of the member's record log is stored.
     Progress {

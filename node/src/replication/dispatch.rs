@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use elo_net::protocol::{JoinRequest, RequestBody, ResponseBody};
+use elo_net::protocol::{JoinRequest, Push, RequestBody, ResponseBody};
 use elo_net::{NetClient, PeerId, ReplyHandle};
 use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -66,7 +66,11 @@ async fn route(ctx: &Context, peer: PeerId, body: RequestBody) -> ResponseBody {
         | RequestBody::StockSince { .. } => {
             serve::answer(&ctx.serving, &ctx.roster(), peer, body).await
         }
-        RequestBody::Announce { latest_seq, rescan } => announced(ctx, peer, latest_seq, rescan),
+        RequestBody::Announce {
+            latest_seq,
+            rescan,
+            push,
+        } => announced(ctx, peer, latest_seq, rescan, push),
         RequestBody::Rekey { secret, removed } => rekey(ctx, peer, secret, removed).await,
         RequestBody::CreditRights { customer, amount } => {
             credit_rights(ctx, peer, customer, amount).await
@@ -104,7 +108,13 @@ fn refused(reason: impl Into<String>) -> ResponseBody {
     }
 }
 
-fn announced(ctx: &Context, peer: PeerId, latest_seq: u64, rescan: bool) -> ResponseBody {
+fn announced(
+    ctx: &Context,
+    peer: PeerId,
+    latest_seq: u64,
+    rescan: bool,
+    push: Option<Box<Push>>,
+) -> ResponseBody {
     if rescan {
         tracing::info!(%peer, "the member widened what it sends here: walking its log again");
     }
@@ -112,6 +122,7 @@ fn announced(ctx: &Context, peer: PeerId, latest_seq: u64, rescan: bool) -> Resp
         peer,
         latest_seq,
         rescan,
+        push,
     });
     ResponseBody::Ack
 }

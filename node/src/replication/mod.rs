@@ -20,6 +20,7 @@
 //!   that missed the move.
 
 mod actor;
+mod announce;
 mod command;
 mod dispatch;
 mod error;
@@ -27,12 +28,15 @@ mod link;
 mod log;
 mod peers;
 mod pull;
+mod push;
 mod rekey;
 mod serve;
 mod stock;
 
 #[cfg(test)]
 mod origin_tests;
+#[cfg(test)]
+mod push_tests;
 #[cfg(test)]
 mod tests;
 
@@ -156,6 +160,7 @@ impl Replication {
             primary: primary.clone(),
             context,
             work: tokio::task::JoinSet::new(),
+            relay_at: None,
         };
         let catch_up = rekey::CatchUp {
             store: store.clone(),

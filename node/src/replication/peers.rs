@@ -5,9 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use elo_net::protocol::Push;
 use elo_net::{Multiaddr, PeerId};
 use serde::Serialize;
 
+use super::push::Told;
 use crate::group::Roster;
 
 /// Longest wait between dial attempts to an unreachable member: also how
@@ -65,6 +67,12 @@ pub(super) struct PeerState {
     pub announce_owed: bool,
     /// The primary's messages to the member not yet answered.
     pub primary_in_flight: usize,
+    /// How far the member was told of this node's logs over its
+    /// connection, once it took an announcement (`None`: it is to pull).
+    pub told: Option<Told>,
+    /// The member's pushes (with its latest sequence number) waiting for
+    /// its pull slot.
+    pub pushes: Vec<(u64, Box<Push>)>,
 }
 
 /// Every member's node, and the dialing state.
@@ -110,8 +118,10 @@ impl Peers {
     /// A node's last connection closed.
     pub fn disconnected(&mut self, peer: &PeerId) {
         self.outside.remove(peer);
-        let status = &mut self.state(*peer).status;
-        status.connected = false;
+        let state = self.state(*peer);
+        state.told = None;
+        state.pushes.clear();
+        state.status.connected = false;
     }
 
     /// The nodes connected while outside the roster that `roster` names:

@@ -37,10 +37,7 @@ pub async fn pull_records<L: Link>(
     member: &str,
     progress: impl FnMut(Progress),
 ) -> Result<u64, PullError> {
-    let log = RecordLog {
-        from: from.clone(),
-        origin: Arc::from(member),
-    };
+    let log = RecordLog::new(from, member);
     let taken = log.fetch_withheld().await?;
     Ok(taken + walk(log, &from.store, &from.peer.to_string(), progress).await?)
 }
@@ -101,6 +98,14 @@ impl<L: Link> Log for RecordLog<L> {
 }
 
 impl<L: Link> RecordLog<L> {
+    /// `member`'s log (its company's CNPJ) through `from`.
+    pub(super) fn new(from: &Source<L>, member: &str) -> Self {
+        RecordLog {
+            from: from.clone(),
+            origin: Arc::from(member),
+        }
+    }
+
     /// Asks the member for what was withheld here before and is taken in
     /// now: the company took its creator in since, or came to hold the
     /// record another way (it created it too), so this member's changes
@@ -257,7 +262,7 @@ impl<L: Link> RecordLog<L> {
     /// Checks what arrived against this company's policy, prepares the
     /// merges off the async threads, and stores them in one write.
     /// `first` goes in the same write, before them.
-    async fn store_received(
+    pub(super) async fn store_received(
         &self,
         first: Vec<WriteOp>,
         received: Vec<Received>,
@@ -307,7 +312,7 @@ impl<L: Link> RecordLog<L> {
 }
 
 /// What an answered document carries; `None` when it carries nothing.
-fn payload_of(d: elo_net::protocol::DocBytes) -> Option<DocPayload> {
+pub(super) fn payload_of(d: elo_net::protocol::DocBytes) -> Option<DocPayload> {
     if !d.changes.is_empty() {
         return Some(DocPayload::Changes(
             d.changes.into_iter().map(ByteBuf::into_vec).collect(),

@@ -72,7 +72,7 @@ impl TestNode {
 
 /// A member record that sends and receives everything and authorises all
 /// the others.
-fn member(node: &TestNode, all: &[&TestNode]) -> Member {
+pub(super) fn member(node: &TestNode, all: &[&TestNode]) -> Member {
     let mut authorizes = Authorizations::default();
     for other in all.iter().filter(|o| o.cnpj != node.cnpj) {
         authorizes.grant(other.cnpj.clone(), Sharing::all());
@@ -88,7 +88,7 @@ fn member(node: &TestNode, all: &[&TestNode]) -> Member {
     }
 }
 
-fn roster_of(local: &TestNode, members: &[Member]) -> Roster {
+pub(super) fn roster_of(local: &TestNode, members: &[Member]) -> Roster {
     Roster::new(local.peer, members)
 }
 
@@ -194,7 +194,7 @@ fn product(i: usize) -> serde_json::Value {
         "sale_price": format!("{}.{:02}", 1 + i % 90, i % 100) })
 }
 
-async fn write_products(node: &TestNode, from: usize, to: usize) {
+pub(super) async fn write_products(node: &TestNode, from: usize, to: usize) {
     let rows: Vec<_> = (from..to).map(product).collect();
     for chunk in rows.chunks(1000) {
         let report = crate::records::put_many(&node.store, Kind::Product, chunk)
@@ -204,7 +204,7 @@ async fn write_products(node: &TestNode, from: usize, to: usize) {
     }
 }
 
-async fn product_at(node: &TestNode, i: usize) -> Option<elo_crdt::Record> {
+pub(super) async fn product_at(node: &TestNode, i: usize) -> Option<elo_crdt::Record> {
     let id = DocId::from_key(Kind::Product, &format!("SKU-{i:05}")).expect("sku");
     node.store.get(id).await.expect("read")
 }
@@ -243,7 +243,7 @@ async fn pull(
     .await
 }
 
-async fn checkpoint(node: &TestNode, of: &TestNode, log: ReplicatedLog) -> u64 {
+pub(super) async fn checkpoint(node: &TestNode, of: &TestNode, log: ReplicatedLog) -> u64 {
     node.store
         .checkpoint(log, of.peer.to_string())
         .await
