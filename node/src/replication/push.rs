@@ -120,7 +120,12 @@ async fn carried_docs(
             have: Vec::new(),
         })
         .collect();
-    match serve::answer(serving, roster, peer, RequestBody::Fetch { docs: wanted }).await {
+    // Not packed: the announcement is encoded as it is, and a push is small.
+    let fetch = RequestBody::Fetch {
+        docs: wanted,
+        packed: false,
+    };
+    match serve::answer(serving, roster, peer, fetch).await {
         ResponseBody::Docs { docs } => within_push_limit(docs),
         _ => Vec::new(),
     }
