@@ -1831,7 +1831,7 @@ mod tests {
         assert!(ms[1].next_code("supplier").is_err());
         settle(&mut ms, &[0, 1, 2]);
         for _ in 0..30 {
-            ms[1].next_code("supplier").unwrap();
+            let _ = ms[1].next_code("supplier").unwrap();
             settle(&mut ms, &[0, 1, 2]);
         }
         assert_eq!(
@@ -1842,7 +1842,7 @@ mod tests {
         assert_eq!(ms[1].remaining("supplier"), 20);
         // Below a fifth of the block it asks for the next one.
         for _ in 0..11 {
-            ms[1].next_code("supplier").unwrap();
+            let _ = ms[1].next_code("supplier").unwrap();
             settle(&mut ms, &[0, 1, 2]);
         }
         assert_eq!(ms[1].own_ranges("supplier").count(), 2);
