@@ -83,6 +83,36 @@ mod tests {
         assert_eq!(unpack(&zstd).unwrap(), docs);
     }
 
+    /// A fetch of an earlier release (no `packed`) is read here as asking
+    /// for plain documents; an earlier release reads this one's fetch as
+    /// the fetch it knows.
+    #[test]
+    fn a_fetch_with_or_without_packed_is_read_by_either_release() {
+        use crate::protocol::{FetchDoc, RequestBody};
+        #[derive(serde::Serialize, serde::Deserialize)]
+        enum EarlierBody {
+            Fetch { docs: Vec<FetchDoc> },
+        }
+        let docs = vec![FetchDoc {
+            id: "product/sku:A".into(),
+            have: Vec::new(),
+        }];
+        let earlier =
+            cbor4ii::serde::to_vec(Vec::new(), &EarlierBody::Fetch { docs: docs.clone() }).unwrap();
+        let read: RequestBody = cbor4ii::serde::from_slice(&earlier).unwrap();
+        assert!(matches!(read, RequestBody::Fetch { packed: false, .. }));
+        let ours = cbor4ii::serde::to_vec(
+            Vec::new(),
+            &RequestBody::Fetch {
+                docs: docs.clone(),
+                packed: true,
+            },
+        )
+        .unwrap();
+        let EarlierBody::Fetch { docs: back } = cbor4ii::serde::from_slice(&ours).unwrap();
+        assert_eq!(back, docs);
+    }
+
     #[test]
     fn damaged_or_oversized_packed_answers_are_refused() {
         let ResponseBody::PackedDocs { zstd } = packed_answer((0..10).map(doc).collect()) else {
