@@ -221,14 +221,8 @@ impl RecordDoc {
             put(ID, automerge::ScalarValue::Str(id.as_str().into())),
             put(KIND, automerge::ScalarValue::Str(id.kind().as_str().into())),
         ];
-        // Later edits of a key win, as they would in `apply`.
-        let mut seen = std::collections::HashSet::new();
-        for (key, value) in patch.edits.iter().rev() {
-            if let Some(v) = value
-                && seen.insert(key.as_str())
-            {
-                ops.push(put(key, v.to_scalar()));
-            }
+        for (key, v) in created_values(patch) {
+            ops.push(put(key, v.to_scalar()));
         }
         let change = automerge::ExpandedChange {
             operations: ops,
@@ -246,6 +240,21 @@ impl RecordDoc {
         // import's time; the store compresses what it keeps with zstd.
         let change = automerge::Change::from(change);
         Ok((change.raw_bytes().to_vec(), change.hash()))
+    }
+
+    /// The record [`RecordDoc::create_bytes`] makes of `patch`, as loading
+    /// those bytes would show it, without loading them: a write that
+    /// answers with the record it created saves a document load.
+    pub fn created_record(id: &DocId, patch: &RecordPatch) -> Record {
+        let values = created_values(patch)
+            .filter(|(key, _)| !key.starts_with('_'))
+            .map(|(key, v)| (key.to_owned(), v.clone()))
+            .collect();
+        Record {
+            id: id.clone(),
+            deleted: false,
+            values,
+        }
     }
 
     /// Checks received bytes: a valid automerge document of a created record
@@ -596,4 +605,18 @@ pub enum DocPayload {
     Whole(Vec<u8>),
     /// Changes, in causal order.
     Changes(Vec<Vec<u8>>),
+}
+
+/// The values a new record gets from `patch`: later edits of a key win,
+/// as they would in `apply`.
+fn created_values(patch: &RecordPatch) -> impl Iterator<Item = (&str, &FieldValue)> {
+    let mut seen = std::collections::HashSet::new();
+    patch
+        .edits
+        .iter()
+        .rev()
+        .filter_map(move |(key, value)| match value {
+            Some(v) if seen.insert(key.as_str()) => Some((key.as_str(), v)),
+            _ => None,
+        })
 }

@@ -1,7 +1,7 @@
 //! Records as automerge documents: field-level merges, concurrent creation of
 //! one natural key, tombstones, validation refusing a record whole.
 
-use elo_crdt::{Author, DocId, Kind, RecordDoc, RecordPatch};
+use elo_crdt::{Author, DocId, FieldValue, Kind, RecordDoc, RecordPatch};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -285,6 +285,7 @@ fn fast_creation_makes_the_same_document_as_apply() {
     let mut slow = RecordDoc::new(b"matriz");
     slow.apply(&id, &patch, author("A", 5)).unwrap();
     assert_eq!(fast.record(), slow.record());
+    assert_eq!(fast.record(), Some(RecordDoc::created_record(&id, &patch)));
     assert_eq!(fast.heads(), vec![hash]);
     assert_eq!(fast.history()[0].company, "A");
     // It goes on like any document: edits, and merges with another
@@ -329,6 +330,25 @@ fn fast_creation_makes_the_same_document_as_apply() {
     let bare = RecordPatch::from_json(Kind::Product, &json!({"sku": "Z"})).unwrap();
     let zid = bare.doc_id(Kind::Product).unwrap();
     assert!(RecordDoc::create_bytes(&zid, &bare, author("A", 1), b"a").is_err());
+}
+
+#[test]
+fn a_created_record_is_what_loading_its_bytes_shows() {
+    // A key written twice (the later wins), a field cleared after it was
+    // set (a creation writes no clearing), and a key of the document's own
+    // bookkeeping (they start with '_'), which a record does not show.
+    let body = json!({"cnpj": "11222333000181", "name": "Loja", "city": "Natal", "email": "a@b.com.br"});
+    let mut patch = RecordPatch::from_json(Kind::Customer, &body).unwrap();
+    patch.edits.push(("city".into(), Some(FieldValue::Text("Mossoró".into()))));
+    patch.edits.push(("email".into(), None));
+    patch.edits.push(("_note".into(), Some(FieldValue::Text("C-1".into()))));
+    let id = patch.doc_id(Kind::Customer).unwrap();
+    let (bytes, _) = RecordDoc::create_bytes(&id, &patch, author("A", 5), b"matriz").unwrap();
+    let loaded = RecordDoc::load(&bytes, b"matriz", &id).unwrap().record().unwrap();
+    let created = RecordDoc::created_record(&id, &patch);
+    assert_eq!(loaded, created);
+    assert_eq!(created.values["city"], FieldValue::Text("Mossoró".into()));
+    assert!(created.values.keys().all(|k| !k.starts_with('_')));
 }
 
 #[test]

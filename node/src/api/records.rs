@@ -119,10 +119,13 @@ async fn write_record(
         Some(&state.primary),
     )
     .await?;
-    let (status, Json(mut body)) = written(result.result);
     // The answer is the record as a GET shows it, the fields this write did
-    // not touch and the parts (credit limit, prices, rates) included.
-    if let Some(record) = state.store.get(id).await?.filter(|r| !r.deleted) {
+    // not touch and the parts (credit limit, prices, rates) included. The
+    // store answers a write with the whole record; it is read again only
+    // when it did not (the write changed nothing, or left it deleted).
+    let whole = result.result.record.as_ref().is_some_and(|r| !r.deleted);
+    let (status, Json(mut body)) = written(result.result);
+    if !whole && let Some(record) = state.store.get(id).await?.filter(|r| !r.deleted) {
         let seq = body["seq"].clone();
         body = record.to_json();
         if let Value::Object(m) = &mut body {

@@ -42,6 +42,7 @@
 pub mod backup;
 mod batch;
 mod checkpoint;
+mod companies;
 mod entry;
 mod error;
 mod learn;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use elo_crdt::{DocId, DocPayload, HistoryEntry, Kind, Record};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::local::{overlay, restricted_in};
 use super::stored::{self, decode_doc, doc_bytes, load_doc, meta_u64};
@@ -16,7 +16,11 @@ use super::{ChangeEntry, StoreError};
 /// A record as this company sees it: its main document, the part
 /// documents this node holds, and its own restricted values on top.
 pub fn record(db: &Database, id: &DocId) -> Result<Option<Record>, StoreError> {
-    let txn = db.begin_read()?;
+    record_in(&db.begin_read()?, id)
+}
+
+/// [`record`] in a read transaction already begun.
+pub(crate) fn record_in(txn: &ReadTransaction, id: &DocId) -> Result<Option<Record>, StoreError> {
     let docs = txn.open_table(DOCS)?;
     let dicts = txn.open_table(DICTS)?;
     let local = txn.open_table(RESTRICTED)?;
@@ -56,7 +60,7 @@ pub fn history(db: &Database, id: &DocId) -> Result<Option<Vec<HistoryEntry>>, S
 }
 
 /// The ids of the part documents a record of this kind may have.
-fn part_ids(id: &DocId) -> impl Iterator<Item = DocId> + '_ {
+pub(crate) fn part_ids(id: &DocId) -> impl Iterator<Item = DocId> + '_ {
     elo_crdt::schema::part_categories(id.kind())
         .into_iter()
         .map(|c| id.part(c))

@@ -9,8 +9,11 @@ use elo_crdt::{Author, DocId, Kind, RecordDoc, RecordPatch};
 use redb::{Durability, ReadableDatabase};
 
 use super::batch::Batch;
-use super::tables::{RESTRICTED, withheld_key};
-use super::{BatchOutcome, Store, StoreError, WriteError, WriteOp, WriteResult, checkpoint, local};
+use super::stored::load_doc;
+use super::tables::{DICTS, DOCS, RESTRICTED, withheld_key};
+use super::{
+    BatchOutcome, Store, StoreError, WriteError, WriteOp, WriteResult, checkpoint, local, read,
+};
 
 /// One write's outcome: the outer error fails the batch, the inner one
 /// refuses this write only.
@@ -62,6 +65,22 @@ impl Store {
                 && let Some(record) = w.record.as_mut()
             {
                 let txn = self.db.begin_read()?;
+                // The parts this write left alone, so the answer is the
+                // whole record as a read shows it and the caller need not
+                // read it again.
+                let docs = txn.open_table(DOCS)?;
+                let dicts = txn.open_table(DICTS)?;
+                let main = record.id.record();
+                for part in read::part_ids(&main) {
+                    let written = expanded.iter().any(|(g, op)| {
+                        *g == group && matches!(op, WriteOp::Put { id, .. } if *id == part)
+                    });
+                    if !written
+                        && let Some(r) = load_doc(&docs, &dicts, &part)?.and_then(|d| d.record())
+                    {
+                        record.values.extend(r.values);
+                    }
+                }
                 let local = txn.open_table(RESTRICTED)?;
                 local::overlay(&local, &self.restricted, record)?;
             }
@@ -253,13 +272,7 @@ impl Store {
                 Err(e) => return Ok(Err(e.into())),
             };
             let seq = batch.log_change(id, &bytes, vec![hash], false, author.company)?;
-            let record = if want_record {
-                RecordDoc::load(&bytes, &self.actor, id)
-                    .ok()
-                    .and_then(|d| d.record())
-            } else {
-                None
-            };
+            let record = want_record.then(|| RecordDoc::created_record(id, patch));
             return Ok(Ok(WriteResult {
                 record,
                 ..WriteResult::stored(id.clone(), seq, true)

@@ -11,6 +11,7 @@ use elo_crdt::{DocId, HistoryEntry, Kind, Record};
 use redb::Database;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::companies::CompanyRecords;
 use super::reopen::{self, DbSlot, Health, Reopening};
 use super::stock::{self, StockEntry, StockWriteReport};
 use super::{
@@ -67,6 +68,8 @@ pub struct StoreHandle {
     stock_seq: watch::Sender<u64>,
     /// The company whose store this is (CNPJ digits).
     company: Arc<str>,
+    /// The group's company records, decoded (see `companies`).
+    companies: CompanyRecords,
 }
 
 impl StoreHandle {
@@ -93,6 +96,7 @@ impl StoreHandle {
             changes,
             stock_seq,
             company,
+            companies: CompanyRecords::default(),
         }
     }
 
@@ -315,6 +319,13 @@ impl StoreHandle {
     }
 
     pub async fn get(&self, id: DocId) -> Result<Option<Record>, StoreError> {
+        if id.kind() == Kind::Company {
+            let companies = self.companies.clone();
+            let db = reopen::current(&self.db, &self.health)?;
+            return tokio::task::spawn_blocking(move || companies.record(&db, &id))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+        }
         self.blocking(move |db| read::record(db, &id)).await
     }
 
