@@ -337,14 +337,22 @@ fn a_created_record_is_what_loading_its_bytes_shows() {
     // A key written twice (the later wins), a field cleared after it was
     // set (a creation writes no clearing), and a key of the document's own
     // bookkeeping (they start with '_'), which a record does not show.
-    let body = json!({"cnpj": "11222333000181", "name": "Loja", "city": "Natal", "email": "a@b.com.br"});
+    let body =
+        json!({"cnpj": "11222333000181", "name": "Loja", "city": "Natal", "email": "a@b.com.br"});
     let mut patch = RecordPatch::from_json(Kind::Customer, &body).unwrap();
-    patch.edits.push(("city".into(), Some(FieldValue::Text("Mossoró".into()))));
+    patch
+        .edits
+        .push(("city".into(), Some(FieldValue::Text("Mossoró".into()))));
     patch.edits.push(("email".into(), None));
-    patch.edits.push(("_note".into(), Some(FieldValue::Text("C-1".into()))));
+    patch
+        .edits
+        .push(("_note".into(), Some(FieldValue::Text("C-1".into()))));
     let id = patch.doc_id(Kind::Customer).unwrap();
     let (bytes, _) = RecordDoc::create_bytes(&id, &patch, author("A", 5), b"matriz").unwrap();
-    let loaded = RecordDoc::load(&bytes, b"matriz", &id).unwrap().record().unwrap();
+    let loaded = RecordDoc::load(&bytes, b"matriz", &id)
+        .unwrap()
+        .record()
+        .unwrap();
     let created = RecordDoc::created_record(&id, &patch);
     assert_eq!(loaded, created);
     assert_eq!(created.values["city"], FieldValue::Text("Mossoró".into()));

@@ -415,3 +415,105 @@ fn an_erp_code_names_one_record() {
         vec![None]
     );
 }
+
+fn put_json(kind: Kind, body: serde_json::Value) -> WriteOp {
+    let patch = RecordPatch::from_json(kind, &body).unwrap();
+    WriteOp::Put {
+        id: patch.doc_id(kind).unwrap(),
+        patch,
+        return_record: true,
+    }
+}
+
+/// Company records are kept decoded between reads (`companies`): every
+/// change to one, written here or received, shows at the next read.
+#[tokio::test]
+async fn a_company_record_read_again_shows_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = StoreHandle::spawn(open(&dir, "11222333000181"));
+    let id = DocId::from_key(Kind::Company, "11444777000161").unwrap();
+    let name = |r: Option<elo_crdt::Record>| r.and_then(|r| r.values.get("name").cloned());
+    assert_eq!(handle.get(id.clone()).await.unwrap(), None);
+    for n in ["Filial", "Filial Natal", "Filial Natal II"] {
+        let op = put_json(Kind::Company, json!({"cnpj": "11444777000161", "name": n}));
+        handle.write_one(op).await.unwrap().unwrap();
+        // Twice: the second read is served from the copy kept.
+        for _ in 0..2 {
+            assert_eq!(
+                name(handle.get(id.clone()).await.unwrap()),
+                Some(elo_crdt::FieldValue::Text(n.into()))
+            );
+        }
+    }
+    // A change made at another company and merged here shows too.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = open(&other_dir, "11444777000161");
+    let whole = |db: &Database| match read::docs_for_peer(db, &[(id.to_string(), vec![])])
+        .unwrap()
+        .pop()
+    {
+        Some((_, DocPayload::Whole(bytes))) => bytes,
+        other => panic!("no whole document: {other:?}"),
+    };
+    let copy = whole(&handle.database().unwrap());
+    other
+        .write_batch(
+            vec![WriteOp::Merge {
+                id: id.clone(),
+                bytes: copy,
+                origin: "11222333000181".into(),
+                checked: None,
+            }],
+            1_000,
+        )
+        .unwrap();
+    let op = put_json(
+        Kind::Company,
+        json!({"cnpj": "11444777000161", "listen_addrs": "/ip4/127.0.0.1/tcp/4001"}),
+    );
+    other.write_batch(vec![op], 2_000).unwrap();
+    let bytes = whole(&other.database());
+    handle
+        .write(vec![WriteOp::Merge {
+            id: id.clone(),
+            bytes,
+            origin: "11444777000161".into(),
+            checked: None,
+        }])
+        .await
+        .unwrap();
+    let record = handle.get(id.clone()).await.unwrap().unwrap();
+    assert_eq!(
+        record.values.get("listen_addrs"),
+        Some(&elo_crdt::FieldValue::Text(
+            "/ip4/127.0.0.1/tcp/4001".into()
+        ))
+    );
+    handle.close().await.unwrap();
+}
+
+/// A write answers with the whole record, parts it did not touch included,
+/// as a read after it shows.
+#[tokio::test]
+async fn a_write_answers_with_the_parts_it_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = StoreHandle::spawn(open(&dir, "11222333000181"));
+    let first = put_json(
+        Kind::Customer,
+        json!({"cpf": "52998224725", "name": "Ana", "credit_limit": "1500.00"}),
+    );
+    let created = handle.write_one(first).await.unwrap().unwrap();
+    let id = created.id.clone();
+    assert_eq!(created.record, handle.get(id.clone()).await.unwrap());
+    let edit = put_json(
+        Kind::Customer,
+        json!({"cpf": "52998224725", "city": "Natal"}),
+    );
+    let edited = handle.write_one(edit).await.unwrap().unwrap();
+    let read_back = handle.get(id).await.unwrap();
+    assert_eq!(edited.record, read_back);
+    let record = read_back.unwrap();
+    assert!(record.values.contains_key("credit_limit"), "{record:?}");
+    assert!(record.values.contains_key("city"), "{record:?}");
+    handle.close().await.unwrap();
+}
