@@ -352,3 +352,35 @@ fn blocks_come_soon_after_a_join_and_after_the_primary_restarts() {
         );
     }
 }
+
+/// The store counts codes as used a little ahead of the draws (so a new
+/// record costs one durable commit, not two): a node killed mid-run never
+/// draws a code again, with a gap of at most that reserve; a node stopped
+/// cleanly goes on from the next code, with no gap.
+#[test]
+fn a_killed_node_never_draws_a_code_again_and_a_clean_stop_leaves_no_gap() {
+    let m = Company::init(&cnpj(15), "Matriz");
+    let mut issued = BTreeSet::new();
+    let mut node = start(&m, "100000");
+    draw_new(&node, 5, &mut issued);
+    let last = *issued.last().expect("codes");
+    // SIGKILL: nothing runs at the stop.
+    node.child.kill().expect("kill the node");
+    let _ = node.child.wait();
+    drop(node);
+    let node = start(&m, "100000");
+    let after_kill = draw(&node, "customer");
+    assert!(
+        issued.insert(after_kill) && after_kill > last,
+        "after SIGKILL, code {after_kill} (issued before: {issued:?})"
+    );
+    assert!(
+        after_kill <= last + 1 + 64,
+        "after SIGKILL the gap is past the reserve: {last} then {after_kill}"
+    );
+    draw_new(&node, 3, &mut issued);
+    let last = *issued.last().expect("codes");
+    assert!(node.stop().success());
+    let node = start(&m, "100000");
+    assert_eq!(draw(&node, "customer"), last + 1, "a clean stop left a gap");
+}

@@ -24,6 +24,7 @@ use super::machine::{
     AllocError, CompanyId, Config, Event, Machine, Outgoing, PersistentState, Range, Term,
     describe_primary,
 };
+use super::reserve;
 use crate::store::{StoreError, StoreHandle};
 
 /// Metadata key of the persisted election and range state.
@@ -71,6 +72,7 @@ impl PrimaryHandle {
         let mut config = Config::default();
         config.default_table.block_size = settings.block_size.max(1);
         let roster_size = roster.len();
+        let stored = Some(state.clone());
         let mut machine = Machine::restore(me.clone(), roster, state).with_config(config);
         if fresh && designated == me {
             let _ = machine.elect(None);
@@ -102,6 +104,7 @@ impl PrimaryHandle {
             unconfirmed_until: (!settings.offline && roster_size > 1)
                 .then(|| Instant::now() + CONFIRM_WAIT),
             failed_terms: BTreeSet::new(),
+            stored,
         };
         let handle = PrimaryHandle { inputs, blocks };
         let held = (!settings.offline && restored)
@@ -151,6 +154,9 @@ struct Driver {
     unconfirmed_until: Option<Instant>,
     /// Terms of this company's elections that ended without a majority.
     failed_terms: BTreeSet<Term>,
+    /// The state the store holds (its code counters ahead of the draws,
+    /// see `reserve`); `None` when a write of it failed.
+    stored: Option<PersistentState>,
 }
 
 impl Driver {
@@ -188,6 +194,15 @@ impl Driver {
                 tracing::error!("could not store the primary state: {e}");
                 self.fail_waiting(&e);
             }
+        }
+        // The exact counters, so a clean restart leaves no codes unused
+        // (see `reserve`). Failing that, the reserve stands: a gap, never
+        // a repeat.
+        let exact = self.machine.persistent().clone();
+        if self.stored.as_ref() != Some(&exact)
+            && let Err(e) = self.store_state(exact).await
+        {
+            tracing::debug!("the primary state was not stored at the stop: {e}");
         }
         tracing::debug!("primary task stopped");
         if let Some(held) = held {
@@ -365,9 +380,11 @@ impl Driver {
         }
         let output = self.machine.take_output();
         if output.persist {
-            let state = serde_json::to_vec(self.machine.persistent())
-                .map_err(|e| StoreError::Failed(e.to_string()))?;
-            self.store.set_meta(META_PRIMARY, state).await?;
+            let me = self.machine.me().to_owned();
+            let state = reserve::on_disk(&me, self.machine.persistent(), self.stored.as_ref());
+            if self.stored.as_ref() != Some(&state) {
+                self.store_state(state).await?;
+            }
         }
         self.awaiting.store_if_changed(&self.store).await?;
         for reply in std::mem::take(&mut self.after_store) {
@@ -389,6 +406,14 @@ impl Driver {
             }
         }
         self.answer_waiting();
+        Ok(())
+    }
+
+    async fn store_state(&mut self, state: PersistentState) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(&state).map_err(|e| StoreError::Failed(e.to_string()))?;
+        self.stored = None;
+        self.store.set_meta(META_PRIMARY, bytes).await?;
+        self.stored = Some(state);
         Ok(())
     }
 

@@ -23,6 +23,7 @@ pub mod driver;
 mod handle;
 mod held;
 pub mod machine;
+mod reserve;
 
 pub use driver::{
     AwaitingCode, BLOCK_WAIT, CREATE_WAIT, PrimaryError, PrimaryHandle, PrimarySettings,
