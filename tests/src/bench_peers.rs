@@ -183,13 +183,25 @@ fn one_run(n: u64) -> Figures {
         },
     );
     let mut lat = Vec::new();
-    for (id, t) in &sent {
-        for seen in [&seen_b, &seen_c] {
+    let mut slowest = Vec::new();
+    for (i, (id, t)) in sent.iter().enumerate() {
+        for (node, seen) in [("B", &seen_b), ("C", &seen_c)] {
             if let Some(at) = seen.lock().ok().and_then(|s| s.get(id).copied()) {
-                lat.push(at.saturating_duration_since(*t).as_secs_f64() * 1e3);
+                let ms = at.saturating_duration_since(*t).as_secs_f64() * 1e3;
+                lat.push(ms);
+                slowest.push((ms, i, node));
             }
         }
     }
+    // Which writes were slow says whether the tail is one stall (a run of
+    // neighbours) or spread out.
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let listed: Vec<String> = slowest
+        .iter()
+        .take(12)
+        .map(|(ms, i, node)| format!("#{i} at {node} {ms:.0} ms"))
+        .collect();
+    println!("  W3 slowest: {}", listed.join(", "));
     lat.sort_by(f64::total_cmp);
     let at = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     f.push(("W3 propagation p50", at(0.5), "ms"));

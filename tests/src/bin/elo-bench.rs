@@ -339,10 +339,14 @@ fn third_member_followed(
 ) -> (Company, RunningNode, Seen, Seen) {
     let c = Company::join(&node_a.invite(), &cnpj(903), "Filial C");
     let node_c = c.start_node();
-    wait_until("C settles", settle, || {
-        node_c.get("/v1/sync").body["caught_up"] == true
-            && node_b.get("/v1/sync").body["caught_up"] == true
-    });
+    // Settled: each of B and C connected to both others and caught up
+    // with them, so the walks of the others' logs that follow a join are
+    // over before the writes start.
+    let settled = |node: &RunningNode| {
+        let sync = node.get("/v1/sync").body;
+        sync["caught_up"] == true && sync["connected"] == 2
+    };
+    wait_until("C settles", settle, || settled(&node_c) && settled(node_b));
     let seen_b: Seen = Arc::new(Mutex::new(HashMap::new()));
     let seen_c: Seen = Arc::new(Mutex::new(HashMap::new()));
     follow(node_b, seen_b.clone());
