@@ -380,8 +380,11 @@ impl Driver {
         }
         let output = self.machine.take_output();
         if output.persist {
-            let me = self.machine.me().to_owned();
-            let state = reserve::on_disk(&me, self.machine.persistent(), self.stored.as_ref());
+            let state = reserve::on_disk(
+                self.machine.me(),
+                self.machine.persistent(),
+                self.stored.as_ref(),
+            );
             if self.stored.as_ref() != Some(&state) {
                 self.store_state(state).await?;
             }

@@ -9,10 +9,9 @@
 //! again only when the draws pass that mark.
 //!
 //! The cost: a crash leaves up to [`AHEAD`] codes of each range (at most a
-//! sixteenth of a small one) counted as
-//! used though no record holds them (a gap in the numbering, never a
-//! repeat). A node that stops cleanly stores its exact counters last, so a
-//! restart leaves no gap.
+//! sixteenth of a small one) counted as used though no record holds them
+//! (a gap in the numbering, never a repeat). A node that stops cleanly
+//! stores its exact counters last, so a restart leaves no gap.
 
 use super::machine::PersistentState;
 
@@ -29,8 +28,8 @@ fn ahead(size: i64) -> i64 {
 /// The state to store for `state` (the machine's), given what the store
 /// holds now (`stored`): each counter of this company's ranges is kept
 /// where the store has it while draws stay below it, and otherwise moved
-/// [`AHEAD`] codes past the draws (less in a small range, see [`ahead`]). Everything
-/// else is the machine's, as it is.
+/// [`AHEAD`] codes past the draws (less in a small range, see [`ahead`]).
+/// Everything else is the machine's, as it is.
 pub(crate) fn on_disk(
     me: &str,
     state: &PersistentState,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use elo_crdt::{ChangeHash, DocId, Kind, RecordDoc};
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::learn::TRAIN_AT;
 use super::packed::{self, Dictionary};
 use super::stored::meta_u64;
 use super::tables::{
@@ -36,8 +37,11 @@ pub(super) struct Batch<'t> {
     /// Each kind's dictionary, as this batch found it (`None`: none yet).
     packers: HashMap<Kind, Option<Arc<Dictionary>>>,
     /// Documents this batch stored unpacked, their kind having no
-    /// dictionary yet: what the store trains one on.
-    unpacked: Vec<(DocId, Vec<u8>)>,
+    /// dictionary yet, with the bytes of the first [`TRAIN_AT`] of each
+    /// kind: what the store trains one on (it keeps no more samples).
+    unpacked: Vec<(DocId, Option<Vec<u8>>)>,
+    /// How many samples of each kind `unpacked` holds.
+    samples: HashMap<Kind, usize>,
 }
 
 impl<'t> Batch<'t> {
@@ -59,6 +63,7 @@ impl<'t> Batch<'t> {
             entries: Vec::new(),
             packers: HashMap::new(),
             unpacked: Vec::new(),
+            samples: HashMap::new(),
         })
     }
 
@@ -82,7 +87,10 @@ impl<'t> Batch<'t> {
         Ok(match dict {
             Some(d) => Some(packed::pack(bytes, &d)),
             None => {
-                self.unpacked.push((id.clone(), bytes.to_vec()));
+                let taken = self.samples.entry(kind).or_default();
+                let sample = (*taken < TRAIN_AT).then(|| bytes.to_vec());
+                *taken += usize::from(sample.is_some());
+                self.unpacked.push((id.clone(), sample));
                 None
             }
         })
@@ -148,7 +156,7 @@ impl<'t> Batch<'t> {
 
 /// What a batch leaves: its change-log entries, and the documents it
 /// stored unpacked.
-pub(super) type Finished = (Vec<ChangeEntry>, Vec<(DocId, Vec<u8>)>);
+pub(super) type Finished = (Vec<ChangeEntry>, Vec<(DocId, Option<Vec<u8>>)>);
 
 impl Store {
     /// The document `id` from the writer's cache, else loaded from the

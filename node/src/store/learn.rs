@@ -37,12 +37,14 @@ impl Store {
     /// Takes note of documents a committed batch stored unpacked, and
     /// trains the dictionary of each kind that now has enough of them. A
     /// failure costs only space: the documents stay readable as they are.
-    pub(super) fn learn(&mut self, unpacked: Vec<(DocId, Vec<u8>)>) {
+    pub(super) fn learn(&mut self, unpacked: Vec<(DocId, Option<Vec<u8>>)>) {
         let mut ready = Vec::new();
-        for (id, bytes) in unpacked {
+        for (id, sample) in unpacked {
             let kind = id.kind();
             let learning = self.lessons.entry(kind).or_default();
-            if learning.samples.len() < TRAIN_AT {
+            if let Some(bytes) = sample
+                && learning.samples.len() < TRAIN_AT
+            {
                 learning.samples.push(bytes);
             }
             learning.unpacked.push(id);

@@ -91,21 +91,22 @@ thread_local! {
 /// The value that keeps `doc` (automerge's bytes) with `dict`.
 pub(crate) fn pack(doc: &[u8], dict: &Dictionary) -> Vec<u8> {
     let header = 1 + FINGERPRINT_LEN;
-    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(doc.len()));
+    let mut out = Vec::with_capacity(header + zstd::zstd_safe::compress_bound(doc.len()));
+    out.push(PACKED);
+    out.extend_from_slice(&dict.fingerprint);
+    // The frame is written after the header, in the same buffer.
+    let mut after_header = std::io::Cursor::new(out);
+    after_header.set_position(header as u64);
     let packed = COMPRESSOR.with(|c| {
         c.borrow_mut()
-            .compress_using_cdict(&mut frame, doc, &dict.encoder)
+            .compress_using_cdict(&mut after_header, doc, &dict.encoder)
     });
     if packed.is_err() {
         // zstd refuses only for want of room, which compress_bound rules
         // out; were it ever to, the document is kept as it is.
         return doc.to_vec();
     }
-    let mut out = Vec::with_capacity(header + frame.len());
-    out.push(PACKED);
-    out.extend_from_slice(&dict.fingerprint);
-    out.extend_from_slice(&frame);
-    out
+    after_header.into_inner()
 }
 
 /// Automerge's bytes of a stored value, unpacked with the dictionary it

@@ -312,6 +312,14 @@ impl StoreHandle {
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.blocking_shared(move |db| f(db)).await
+    }
+
+    /// [`Self::blocking`] for what keeps a handle on the database itself.
+    async fn blocking_shared<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Arc<Database>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let db = reopen::current(&self.db, &self.health)?;
         tokio::task::spawn_blocking(move || f(&db))
             .await
@@ -319,14 +327,12 @@ impl StoreHandle {
     }
 
     pub async fn get(&self, id: DocId) -> Result<Option<Record>, StoreError> {
-        if id.kind() == Kind::Company {
-            let companies = self.companies.clone();
-            let db = reopen::current(&self.db, &self.health)?;
-            return tokio::task::spawn_blocking(move || companies.record(&db, &id))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-        }
-        self.blocking(move |db| read::record(db, &id)).await
+        let companies = self.companies.clone();
+        self.blocking_shared(move |db| match id.kind() {
+            Kind::Company => companies.record(db, &id),
+            _ => read::record(db, &id),
+        })
+        .await
     }
 
     pub async fn history(&self, id: DocId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
