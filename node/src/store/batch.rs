@@ -76,15 +76,7 @@ impl<'t> Batch<'t> {
     /// kind's dictionary, or as they are while the kind has none.
     fn value_of(&mut self, id: &DocId, bytes: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let kind = id.kind();
-        let dict = match self.packers.get(&kind) {
-            Some(known) => known.clone(),
-            None => {
-                let found = packed::current(kind, &self.dicts)?;
-                self.packers.insert(kind, found.clone());
-                found
-            }
-        };
-        Ok(match dict {
+        Ok(match self.dictionary(kind)? {
             Some(d) => Some(packed::pack(bytes, &d)),
             None => {
                 let taken = self.samples.entry(kind).or_default();
@@ -94,6 +86,17 @@ impl<'t> Batch<'t> {
                 None
             }
         })
+    }
+
+    /// The dictionary documents of `kind` are packed with in this batch
+    /// (`None`: the kind has none yet).
+    pub fn dictionary(&mut self, kind: Kind) -> Result<Option<Arc<Dictionary>>, StoreError> {
+        if let Some(known) = self.packers.get(&kind) {
+            return Ok(known.clone());
+        }
+        let found = packed::current(kind, &self.dicts)?;
+        self.packers.insert(kind, found.clone());
+        Ok(found)
     }
 
     /// Whether the table holds a document `id`.
@@ -112,6 +115,21 @@ impl<'t> Batch<'t> {
         deleted: bool,
         company: &str,
     ) -> Result<u64, StoreError> {
+        self.log_stored(id, bytes, None, heads, deleted, company)
+    }
+
+    /// [`Batch::log_change`] of a document whose value was packed already
+    /// (`value`, made with [`Batch::dictionary`]'s dictionary; `None`: pack
+    /// it here).
+    pub fn log_stored(
+        &mut self,
+        id: &DocId,
+        bytes: &[u8],
+        value: Option<Vec<u8>>,
+        heads: Vec<ChangeHash>,
+        deleted: bool,
+        company: &str,
+    ) -> Result<u64, StoreError> {
         self.last_seq += 1;
         let seq = self.last_seq;
         let entry = ChangeEntry {
@@ -121,7 +139,11 @@ impl<'t> Batch<'t> {
             deleted,
             company: company.to_string(),
         };
-        match self.value_of(id, bytes)? {
+        let value = match value {
+            Some(v) => Some(v),
+            None => self.value_of(id, bytes)?,
+        };
+        match value {
             Some(value) => self.docs.insert(id.as_str(), value.as_slice())?,
             None => self.docs.insert(id.as_str(), bytes)?,
         };

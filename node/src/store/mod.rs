@@ -43,6 +43,7 @@ pub mod backup;
 mod batch;
 mod checkpoint;
 mod companies;
+mod create;
 mod entry;
 mod error;
 mod learn;

@@ -517,3 +517,105 @@ async fn a_write_answers_with_the_parts_it_left_alone() {
     assert!(record.values.contains_key("city"), "{record:?}");
     handle.close().await.unwrap();
 }
+
+/// Products `P{from}`..`P{to}` as puts.
+fn products(from: usize, to: usize) -> Vec<WriteOp> {
+    (from..to)
+        .map(|i| {
+            put_json(
+                Kind::Product,
+                json!({"sku": format!("P{i}"), "description": format!("product {i}")}),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_big_batch_made_on_every_core_stores_what_small_batches_store() {
+    let (dir_big, dir_small) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut big = open(&dir_big, "11222333000181");
+    let mut small = open(&dir_small, "11222333000181");
+    // Enough products for the kind's dictionary, so the later batch packs
+    // its new documents off the writer thread too.
+    for start in (0..1_200).step_by(300) {
+        let (r, _) = big
+            .write_batch(products(start, start + 300), 1_000)
+            .unwrap();
+        assert!(r.iter().all(|r| r.is_ok()));
+    }
+    for start in (0..1_200).step_by(40) {
+        let (r, _) = small
+            .write_batch(products(start, start + 40), 1_000)
+            .unwrap();
+        assert!(r.iter().all(|r| r.is_ok()));
+    }
+    // New records, one of them twice, one refused (no description), and an
+    // existing one edited.
+    let mut mixed = products(2_000, 2_100);
+    mixed.insert(
+        50,
+        put_json(
+            Kind::Product,
+            json!({"sku": "P2005", "description": "again"}),
+        ),
+    );
+    mixed.insert(60, put_json(Kind::Product, json!({"sku": "NO-NAME"})));
+    mixed.push(put_json(
+        Kind::Product,
+        json!({"sku": "P7", "description": "edited"}),
+    ));
+    let copy = |ops: &[WriteOp]| -> Vec<WriteOp> {
+        ops.iter()
+            .map(|op| match op {
+                WriteOp::Put { id, patch, .. } => WriteOp::Put {
+                    id: id.clone(),
+                    patch: patch.clone(),
+                    return_record: false,
+                },
+                _ => unreachable!("only puts here"),
+            })
+            .collect()
+    };
+    let (in_big, _) = big.write_batch(copy(&mixed), 2_000).unwrap();
+    let mut in_small = Vec::new();
+    for chunk in mixed.chunks(40) {
+        in_small.extend(small.write_batch(copy(chunk), 2_000).unwrap().0);
+    }
+    assert_eq!(in_big.len(), in_small.len());
+    for (b, s) in in_big.iter().zip(&in_small) {
+        assert_eq!(b.is_ok(), s.is_ok(), "{b:?} / {s:?}");
+    }
+    assert!(
+        in_big[60].is_err(),
+        "a product without description is refused"
+    );
+    let (big_db, small_db) = (big.database(), small.database());
+    for sku in ["P2000", "P2005", "P2099", "P7", "P1199"] {
+        let id = DocId::from_key(Kind::Product, sku).unwrap();
+        let (b, s) = (
+            read::record(&big_db, &id).unwrap().expect("stored"),
+            read::record(&small_db, &id).unwrap().expect("stored"),
+        );
+        assert_eq!(b.values, s.values, "{sku}");
+    }
+    let again = read::record(&big_db, &DocId::from_key(Kind::Product, "P2005").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.values.get("description"),
+        Some(&elo_crdt::FieldValue::Text("again".into()))
+    );
+    assert!(
+        read::record(&big_db, &DocId::from_key(Kind::Product, "NO-NAME").unwrap())
+            .unwrap()
+            .is_none()
+    );
+    // The new documents were packed with the dictionary.
+    let txn = big_db.begin_read().unwrap();
+    let docs = txn.open_table(super::tables::DOCS).unwrap();
+    let value = docs
+        .get(DocId::from_key(Kind::Product, "P2099").unwrap().as_str())
+        .unwrap()
+        .expect("stored");
+    assert_eq!(value.value().first(), Some(&super::packed::PACKED));
+}

@@ -5,10 +5,11 @@
 //! with this company in `local`. All of them write through one [`Batch`],
 //! so the batch commits whole or not at all.
 
-use elo_crdt::{Author, DocId, Kind, RecordDoc, RecordPatch};
+use elo_crdt::{Author, DocId, Kind, RecordDoc, RecordPatch, ValidationError};
 use redb::{Durability, ReadableDatabase};
 
 use super::batch::Batch;
+use super::create::Created;
 use super::stored::load_doc;
 use super::tables::{DICTS, DOCS, RESTRICTED, withheld_key};
 use super::{
@@ -171,9 +172,10 @@ impl Store {
         let mut results = Vec::with_capacity(ops.len());
         let (entries, unpacked) = {
             let mut batch = Batch::open(&txn)?;
+            let mut made = self.make_ahead(&mut batch, ops, author)?;
             let mut refused: Option<usize> = None;
             let mut previous: Option<usize> = None;
-            for (group, op) in ops {
+            for (index, (group, op)) in ops.iter().enumerate() {
                 // A put whose main document was refused writes no part.
                 if let Some(g) = previous.take()
                     && matches!(results.last(), Some(Err(_)))
@@ -185,7 +187,8 @@ impl Store {
                     results.push(Err(WriteError::NotFound("a refused record".into())));
                     continue;
                 }
-                results.push(self.apply(&mut batch, op, author)?);
+                let ahead = made.get_mut(index).and_then(Option::take);
+                results.push(self.apply(&mut batch, op, ahead, author)?);
             }
             batch.finish()?
         };
@@ -195,13 +198,21 @@ impl Store {
     }
 
     /// One write, handed to the function of its family.
-    fn apply(&mut self, batch: &mut Batch<'_>, op: &WriteOp, author: Author<'_>) -> Applied {
+    /// `ahead`: the document this put creates, made before the batch (see
+    /// [`Store::make_ahead`]).
+    fn apply(
+        &mut self,
+        batch: &mut Batch<'_>,
+        op: &WriteOp,
+        ahead: Option<Result<Created, ValidationError>>,
+        author: Author<'_>,
+    ) -> Applied {
         match op {
             WriteOp::Put {
                 id,
                 patch,
                 return_record,
-            } => self.put(batch, id, patch, *return_record, author),
+            } => self.put(batch, id, patch, *return_record, ahead, author),
             WriteOp::Delete { id } => self.delete(batch, id, author),
             WriteOp::Merge {
                 id,
@@ -257,6 +268,7 @@ impl Store {
         id: &DocId,
         patch: &RecordPatch,
         want_record: bool,
+        ahead: Option<Result<Created, ValidationError>>,
         author: Author<'_>,
     ) -> Applied {
         if id.part_category().is_none()
@@ -264,14 +276,31 @@ impl Store {
         {
             return Ok(Err(refused));
         }
-        if !self.cache.contains(id.as_str()) && !batch.has_doc(id)? {
+        // A document made ahead was new when the batch began and no earlier
+        // write of the batch names it, so it is still new (unless the cache
+        // took it meanwhile: then it is edited as it comes).
+        let ahead = ahead.filter(|_| !self.cache.contains(id.as_str()));
+        let created = match ahead {
+            Some(made) => Some(made),
+            None if !self.cache.contains(id.as_str()) && !batch.has_doc(id)? => {
+                Some(RecordDoc::create_bytes(id, patch, author, &self.actor).map(
+                    |(bytes, hash)| Created {
+                        bytes,
+                        hash,
+                        value: None,
+                    },
+                ))
+            }
+            None => None,
+        };
+        if let Some(created) = created {
             // A record that exists nowhere yet is written straight from its
             // patch (see `RecordDoc::create_bytes`): the bulk-import path.
-            let (bytes, hash) = match RecordDoc::create_bytes(id, patch, author, &self.actor) {
+            let Created { bytes, hash, value } = match created {
                 Ok(created) => created,
                 Err(e) => return Ok(Err(e.into())),
             };
-            let seq = batch.log_change(id, &bytes, vec![hash], false, author.company)?;
+            let seq = batch.log_stored(id, &bytes, value, vec![hash], false, author.company)?;
             let record = want_record.then(|| RecordDoc::created_record(id, patch));
             return Ok(Ok(WriteResult {
                 record,
