@@ -23,8 +23,27 @@ pub(super) struct Created {
     pub value: Option<Vec<u8>>,
 }
 
-/// What was made ahead for each write of a batch, by its index (`None`: it
-/// is applied as it comes).
+impl Created {
+    /// A new document from its patch, packed with `dictionary` if given
+    /// (else the batch packs it when it stores it).
+    pub fn make(
+        id: &DocId,
+        patch: &RecordPatch,
+        author: Author<'_>,
+        actor: &[u8],
+        dictionary: Option<&Dictionary>,
+    ) -> Result<Created, ValidationError> {
+        let (bytes, hash) = elo_crdt::RecordDoc::create_bytes(id, patch, author, actor)?;
+        Ok(Created {
+            value: dictionary.map(|d| packed::pack(&bytes, d)),
+            bytes,
+            hash,
+        })
+    }
+}
+
+/// What was made ahead for each write of a batch, by its index (`None`, or
+/// no entry: it is applied as it comes).
 pub(super) type MadeAhead = Vec<Option<Result<Created, ValidationError>>>;
 
 /// Batches smaller than this are applied as they come: a single write from
@@ -45,12 +64,11 @@ impl Store {
         ops: &[(usize, WriteOp)],
         author: Author<'_>,
     ) -> Result<MadeAhead, StoreError> {
-        let mut made: MadeAhead = (0..ops.len()).map(|_| None).collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(MOST_THREADS);
         if ops.len() < AHEAD_FROM || threads < 2 {
-            return Ok(made);
+            return Ok(Vec::new());
         }
         let mut named: HashSet<&str> = HashSet::with_capacity(ops.len());
         let mut jobs: Vec<Job<'_>> = Vec::new();
@@ -75,7 +93,7 @@ impl Store {
             }
         }
         if jobs.len() < AHEAD_FROM {
-            return Ok(made);
+            return Ok(Vec::new());
         }
         let actor = self.actor.as_slice();
         let share = jobs.len().div_ceil(threads);
@@ -95,6 +113,7 @@ impl Store {
             }
             all
         });
+        let mut made: MadeAhead = (0..ops.len()).map(|_| None).collect();
         for (index, result) in results {
             if let Some(slot) = made.get_mut(index) {
                 *slot = Some(result);
@@ -119,13 +138,7 @@ fn make_all(
 ) -> Vec<(usize, Result<Created, ValidationError>)> {
     jobs.iter()
         .map(|job| {
-            let made = elo_crdt::RecordDoc::create_bytes(job.id, job.patch, author, actor).map(
-                |(bytes, hash)| Created {
-                    value: job.dictionary.as_ref().map(|d| packed::pack(&bytes, d)),
-                    bytes,
-                    hash,
-                },
-            );
+            let made = Created::make(job.id, job.patch, author, actor, job.dictionary.as_deref());
             (job.index, made)
         })
         .collect()

@@ -279,19 +279,14 @@ impl Store {
         // A document made ahead was new when the batch began and no earlier
         // write of the batch names it, so it is still new (unless the cache
         // took it meanwhile: then it is edited as it comes).
-        let ahead = ahead.filter(|_| !self.cache.contains(id.as_str()));
-        let created = match ahead {
-            Some(made) => Some(made),
-            None if !self.cache.contains(id.as_str()) && !batch.has_doc(id)? => {
-                Some(RecordDoc::create_bytes(id, patch, author, &self.actor).map(
-                    |(bytes, hash)| Created {
-                        bytes,
-                        hash,
-                        value: None,
-                    },
-                ))
-            }
-            None => None,
+        let created = if self.cache.contains(id.as_str()) {
+            None
+        } else if ahead.is_some() {
+            ahead
+        } else if !batch.has_doc(id)? {
+            Some(Created::make(id, patch, author, &self.actor, None))
+        } else {
+            None
         };
         if let Some(created) = created {
             // A record that exists nowhere yet is written straight from its
