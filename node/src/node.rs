@@ -87,7 +87,11 @@ pub async fn run(
         company.cnpj.clone(),
         &group.primary,
         members.iter().map(|m| m.cnpj.clone()).collect(),
-        config.primary.clone(),
+        PrimarySettings {
+            // With no mesh, no member can answer: nothing to wait for.
+            offline: config.primary.offline || config.mesh.is_none(),
+            ..config.primary.clone()
+        },
         stopping.clone(),
     )
     .await?;

@@ -225,6 +225,7 @@ impl From<PrimaryError> for ApiError {
             PrimaryError::NoMajority { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_majority"),
             PrimaryError::NotElected { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_elected"),
             PrimaryError::NotCommitted { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_committed"),
+            PrimaryError::Unconfirmed => (StatusCode::SERVICE_UNAVAILABLE, "codes_unconfirmed"),
             _ => (StatusCode::SERVICE_UNAVAILABLE, "primary"),
         };
         ApiError::new(status, code, e.to_string())

@@ -35,10 +35,11 @@ const TICK: Duration = Duration::from_millis(500);
 /// How long a command waits for an election to finish.
 const ELECT_WAIT: Duration = Duration::from_secs(8);
 /// How long after it starts a node waits, before drawing codes, for a
-/// member to answer its usage report: its own counters may have gone back
-/// (a restored backup, a re-join, a copy of its directory) and the group
-/// knows how far they had got. Past it, codes are drawn from what this
-/// company knows, as a branch with no one reachable does.
+/// member to connect: its own counters may have gone back (a restored
+/// backup, a re-join, a copy of its directory) and the group knows how far
+/// they had got. With no member connected by then, codes are drawn from
+/// what this company knows, as a branch with no one reachable does. A
+/// member that connects is always waited for (see [`Confirmation`]).
 const CONFIRM_WAIT: Duration = Duration::from_secs(3);
 /// How long `ranges set` waits for a majority to store the range.
 const COMMIT_WAIT: Duration = Duration::from_secs(5);
@@ -101,8 +102,10 @@ impl PrimaryHandle {
             after_store: Vec::new(),
             awaiting,
             blocks: blocks_tx,
-            unconfirmed_until: (!settings.offline && roster_size > 1)
-                .then(|| Instant::now() + CONFIRM_WAIT),
+            confirmation: (!settings.offline && roster_size > 1).then(|| Confirmation {
+                alone_at: Instant::now() + CONFIRM_WAIT,
+                member_connected: false,
+            }),
             failed_terms: BTreeSet::new(),
             stored,
         };
@@ -111,6 +114,22 @@ impl PrimaryHandle {
             .then(|| super::held::spawn(store_for_codes, handle.clone(), stopping.clone()));
         tokio::spawn(task.run(rx, stopping, held));
         Ok((handle, outgoing))
+    }
+}
+
+/// A node that starts does not know whether its store is current: a member
+/// answering its usage report says how far its counters had got. Draws
+/// wait for that answer from a member that connected, however long it
+/// takes (a code drawn too early could be one already issued); with no
+/// member connected by `alone_at`, the company is taken to be offline.
+struct Confirmation {
+    alone_at: Instant,
+    member_connected: bool,
+}
+
+impl Confirmation {
+    fn ended(&self, answered: bool, now: Instant) -> bool {
+        answered || (!self.member_connected && now >= self.alone_at)
     }
 }
 
@@ -149,9 +168,9 @@ struct Driver {
     /// Records stored without a code, to number when a block arrives.
     awaiting: Awaiting,
     blocks: watch::Sender<u64>,
-    /// Until when draws wait for a member to confirm this company's
-    /// counters (`None` once confirmed, or with no one to ask).
-    unconfirmed_until: Option<Instant>,
+    /// Draws wait while a member may still confirm this company's counters
+    /// (`None` once confirmed, or with no one to ask).
+    confirmation: Option<Confirmation>,
     /// Terms of this company's elections that ended without a majority.
     failed_terms: BTreeSet<Term>,
     /// The state the store holds (its code counters ahead of the draws,
@@ -218,7 +237,12 @@ impl Driver {
     fn on_input(&mut self, input: Input) {
         match input {
             Input::Message { from, message } => self.machine.handle(&from, message),
-            Input::Connected(company) => self.machine.sync_with(&company),
+            Input::Connected(company) => {
+                if let Some(c) = &mut self.confirmation {
+                    c.member_connected = true;
+                }
+                self.machine.sync_with(&company)
+            }
             Input::Roster(roster) => self.machine.set_roster(roster),
             Input::Elect { candidate, reply } => {
                 let since = self.machine.current_term();
@@ -300,8 +324,8 @@ impl Driver {
         } else {
             Instant::now()
         };
-        if let Some(until) = self.unconfirmed_until {
-            deadline = deadline.max(until);
+        if let Some(c) = &self.confirmation {
+            deadline = deadline.max(c.alone_at);
         }
         self.codes.push(CodeWait {
             table,
@@ -329,7 +353,7 @@ impl Driver {
     /// A code for each waiting record, as far as this company's blocks go
     /// (never waiting: the records are already stored).
     fn draw_for_awaiting(&mut self) -> Vec<AwaitingCode> {
-        if self.unconfirmed_until.is_some() {
+        if self.confirmation.is_some() {
             // Asked again once the counters are confirmed.
             return Vec::new();
         }
@@ -357,15 +381,21 @@ impl Driver {
     /// Draws what the waiting code requests lack, stores the state, sends
     /// the machine's messages, then answers the commands that are done.
     async fn step(&mut self) -> Result<(), StoreError> {
-        if let Some(until) = self.unconfirmed_until
-            && (self.machine.usage_heard() || Instant::now() >= until)
+        if let Some(c) = &self.confirmation
+            && c.ended(self.machine.usage_heard(), Instant::now())
         {
-            self.unconfirmed_until = None;
+            if !self.machine.usage_heard() {
+                tracing::warn!(
+                    "no member connected within {} s of the start: codes are drawn from this company's own counters (if this data directory is an old copy, stop the node and start it where a member is reachable)",
+                    CONFIRM_WAIT.as_secs()
+                );
+            }
+            self.confirmation = None;
             if !self.awaiting.is_empty() {
                 self.blocks.send_modify(|n| *n += 1);
             }
         }
-        let draw = self.unconfirmed_until.is_none();
+        let draw = self.confirmation.is_none();
         for wait in self.codes.iter_mut().filter(|_| draw) {
             // A failed draw asks for a block, which an acting primary with
             // no one to ask (a group of one) commits at once: try again once.
@@ -378,6 +408,8 @@ impl Driver {
                 }
             }
         }
+        // Sent after the counters are stored, with the rest of the output.
+        self.machine.report_usage();
         let output = self.machine.take_output();
         if output.persist {
             let state = reserve::on_disk(
@@ -505,6 +537,8 @@ impl Driver {
         for wait in std::mem::take(&mut self.codes) {
             if wait.drawn.len() == wait.wanted || (now >= wait.deadline && !wait.drawn.is_empty()) {
                 let _ = wait.reply.send(Ok(wait.drawn));
+            } else if now >= wait.deadline && self.confirmation.is_some() {
+                let _ = wait.reply.send(Err(PrimaryError::Unconfirmed));
             } else if now >= wait.deadline {
                 let _ = wait.reply.send(Err(AllocError::Exhausted {
                     remaining: self.machine.remaining(&wait.table),

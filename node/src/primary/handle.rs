@@ -57,6 +57,10 @@ pub enum PrimaryError {
         "the range was proposed but a majority of the members has not stored it within {secs} s; it is not committed"
     )]
     NotCommitted { secs: u64 },
+    #[error(
+        "no code yet: a member is connected but has not yet confirmed how far this company's codes had got (this node just started); try again in a moment"
+    )]
+    Unconfirmed,
     #[error("the stored primary state is damaged ({0}); it was left as it is")]
     Damaged(String),
     #[error(transparent)]

@@ -1473,6 +1473,17 @@ impl Machine {
         self.send(peer, usage);
     }
 
+    /// Tells the members this company's counts if it drew codes since it
+    /// last did: the group's knowledge of them is what keeps a stale copy
+    /// of this company's store from drawing them again, so the driver calls
+    /// it after every step that drew, not only at the tick.
+    pub fn report_usage(&mut self) {
+        if std::mem::take(&mut self.usage_unreported) {
+            let usage = self.usage_report();
+            self.broadcast(usage);
+        }
+    }
+
     /// This company's counts of its committed ranges.
     fn usage_report(&self) -> PrimaryMessage {
         let used = self
@@ -1589,10 +1600,7 @@ impl Machine {
         for table in self.tables_in_use() {
             self.maybe_request_block(&table);
         }
-        if std::mem::take(&mut self.usage_unreported) {
-            let usage = self.usage_report();
-            self.broadcast(usage);
-        }
+        self.report_usage();
         let others: Vec<CompanyId> = self
             .roster
             .iter()

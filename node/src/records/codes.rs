@@ -62,6 +62,8 @@ pub(super) async fn assign_codes(
             (drawn, Some(reason))
         }
         Err(PrimaryError::Exhausted(e)) => (Vec::new(), Some(e.to_string())),
+        // Numbered once a member confirms this company's counters.
+        Err(e @ PrimaryError::Unconfirmed) => (Vec::new(), Some(e.to_string())),
         Err(e) => return Err(RecordError::Codes(e)),
     };
     let waiting = new[drawn.len().min(new.len())..].to_vec();
