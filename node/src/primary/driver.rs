@@ -604,3 +604,83 @@ fn row_of(range: &Range, committed: bool, used: Option<i64>) -> RangeRow {
         used,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The confirmation rule, with the real task over a real store: a
+    //! member that connected is waited for, one that never connects is not.
+    use super::*;
+    use crate::primary::machine::PrimaryMessage;
+    use crate::store::Store;
+
+    const ME: &str = "11222333000181";
+    const MEMBER: &str = "11444777000161";
+
+    /// A branch's primary task (not the primary, holding no block yet) in a
+    /// group of two.
+    async fn branch() -> (PrimaryHandle, watch::Sender<bool>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("store.redb"), vec![7; 16], ME.into())
+            .expect("store opens");
+        let (stop, stopping) = watch::channel(false);
+        let (handle, _outgoing) = PrimaryHandle::start(
+            StoreHandle::spawn(store),
+            ME.into(),
+            MEMBER,
+            vec![ME.into(), MEMBER.into()],
+            PrimarySettings::default(),
+            stopping,
+        )
+        .await
+        .expect("the task starts");
+        (handle, stop, dir)
+    }
+
+    #[tokio::test]
+    async fn a_connected_member_that_has_not_answered_is_waited_for() {
+        let (handle, _stop, _dir) = branch().await;
+        handle.connected(MEMBER.into());
+        let asked = Instant::now();
+        let drawn = handle
+            .codes("customer", 1, Duration::from_millis(100))
+            .await;
+        assert!(
+            matches!(drawn, Err(PrimaryError::Unconfirmed)),
+            "codes drawn before the member answered: {drawn:?}"
+        );
+        // It waited out the start's wait, and then did not draw.
+        assert!(asked.elapsed() >= CONFIRM_WAIT - Duration::from_millis(200));
+    }
+
+    #[tokio::test]
+    async fn with_no_member_connected_the_branch_numbers_from_its_own_counters() {
+        let (handle, _stop, _dir) = branch().await;
+        let drawn = handle
+            .codes("customer", 1, Duration::from_millis(100))
+            .await;
+        // No block is held: past the wait, the draw itself is what fails.
+        assert!(
+            matches!(drawn, Err(PrimaryError::Exhausted(_))),
+            "{drawn:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_members_answer_ends_the_wait_at_once() {
+        let (handle, _stop, _dir) = branch().await;
+        handle.connected(MEMBER.into());
+        handle.deliver(
+            MEMBER.into(),
+            PrimaryMessage::UsageKnown { used: Vec::new() },
+        );
+        let asked = Instant::now();
+        let drawn = handle
+            .codes("customer", 1, Duration::from_millis(100))
+            .await;
+        assert!(
+            matches!(drawn, Err(PrimaryError::Exhausted(_))),
+            "{drawn:?}"
+        );
+        assert!(asked.elapsed() < CONFIRM_WAIT / 2, "{:?}", asked.elapsed());
+    }
+}
