@@ -532,3 +532,40 @@ fn a_removed_company_is_cut_off_and_the_network_key_changes() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A company that has just joined hears of the next write at once. Its
+/// `elo join` process leaves while the member that admitted it is telling
+/// it of the roster's change; that announcement fails, and the member
+/// waits a while before it tries again. The node that then starts under the
+/// same identity is a new connection: what is written from then on must
+/// reach it with no wait left over from the process that left.
+#[test]
+fn a_write_right_after_a_join_reaches_the_new_member_at_once() {
+    let a = Company::init(&cnpj(41), "Matriz");
+    let node_a = a.start_node();
+    let c = Company::join(&node_a.invite(), &cnpj(42), "Filial");
+    let node_c = c.start_node();
+    wait_until("C connected to A", LIMIT, || {
+        node_a.member(&digits(&cnpj(42)))["connected"] == true
+            && node_c.get("/v1/sync").body["connected"] == 1
+    });
+    // C's own walk of A's log, which it starts when it connects, is over.
+    wait_until("C caught up with A", LIMIT, || {
+        node_c.get("/v1/sync").body["caught_up"] == true
+    });
+    for (n, code) in ["CX", "KG", "PC"].into_iter().enumerate() {
+        let written = std::time::Instant::now();
+        assert_eq!(
+            node_a.put(&format!("/v1/records/unit/{code}"), UNIT).status,
+            201
+        );
+        wait_until(&format!("write {n} at C"), LIMIT, || {
+            node_c.record("unit", code).is_some()
+        });
+        let took = written.elapsed();
+        assert!(
+            took < Duration::from_millis(700),
+            "write {n} took {took:?} to reach the member that just joined"
+        );
+    }
+}

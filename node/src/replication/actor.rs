@@ -59,25 +59,30 @@ const RELAY_AFTER: Duration = Duration::from_secs(1);
 const DIAL_EVERY: Duration = Duration::from_millis(500);
 
 /// Why a task of the actor's ended.
+/// `connection`: the member's connection the task was started for (see
+/// `PeerState::connection`).
 pub(super) enum Finished {
     Pulled {
         peer: PeerId,
+        connection: u64,
         result: Result<u64, PullError>,
     },
-    RetryDue(PeerId),
+    RetryDue(PeerId, u64),
     /// An announcement ended: the member took it, or not; how far it is
     /// told now over its connection (`None`: not in step).
     Announced {
         peer: PeerId,
+        connection: u64,
         delivered: bool,
         told: Option<Told>,
     },
     /// Pushes of the member were stored, or not.
     Pushed {
         peer: PeerId,
+        connection: u64,
         result: Result<Taken, PullError>,
     },
-    AnnounceDue(PeerId),
+    AnnounceDue(PeerId, u64),
     /// One of the primary's messages to the member ended.
     PrimarySent(PeerId),
 }
@@ -256,10 +261,16 @@ impl Actor {
         tracing::info!(%peer, %addr, outbound, "member connected");
         let state = self.peers.state(peer);
         // A new connection: what failed before may work now, and the
-        // member walks this node's logs before it is pushed to.
+        // member walks this node's logs before it is pushed to. Nothing
+        // waits on the last connection: an announcement that failed on it
+        // (say, to the `elo join` process that left just before this node
+        // started) would otherwise hold every announcement until its retry.
+        state.connection += 1;
         state.backing_off = false;
         state.told = None;
         state.retry_wait = Duration::ZERO;
+        state.announcing = false;
+        let owed = std::mem::take(&mut state.announce_owed);
         let status = &mut state.status;
         status.connected = true;
         status.address = Some(addr.to_string());
@@ -267,6 +278,9 @@ impl Actor {
         status.last_error = None;
         self.peers.reached(&peer);
         self.wake(peer);
+        if owed {
+            self.announce_to(peer);
+        }
         self.tell_rescans().await;
         self.primary.connected(company);
     }
@@ -283,6 +297,7 @@ impl Actor {
             return;
         }
         state.status.pulling = true;
+        let connection = state.connection;
         let rescan = std::mem::take(&mut state.rescan);
         let member = self
             .roster
@@ -305,20 +320,53 @@ impl Actor {
                 Err(e) => Err(e),
             };
             crate::metrics::pull_finished(began.elapsed(), result.is_ok());
-            Finished::Pulled { peer, result }
+            Finished::Pulled {
+                peer,
+                connection,
+                result,
+            }
         });
     }
 
     fn on_finished(&mut self, finished: Finished) {
         match finished {
-            Finished::Pulled { peer, result } => self.on_pulled(peer, result),
-            Finished::RetryDue(peer) => {
-                self.peers.state(peer).backing_off = false;
-                self.wake(peer);
+            Finished::Pulled {
+                peer,
+                connection,
+                result,
+            } => {
+                if self.is_current(peer, connection) {
+                    self.on_pulled(peer, result)
+                } else {
+                    self.walk_again(peer)
+                }
             }
-            Finished::Pushed { peer, result } => self.on_pushed(peer, result),
+            Finished::RetryDue(peer, connection) => {
+                if self.is_current(peer, connection) {
+                    self.peers.state(peer).backing_off = false;
+                    self.wake(peer);
+                }
+            }
+            Finished::Pushed {
+                peer,
+                connection,
+                result,
+            } => {
+                if self.is_current(peer, connection) {
+                    self.on_pushed(peer, result)
+                } else {
+                    self.walk_again(peer)
+                }
+            }
+            // The member connected again meanwhile: its state is new.
+            Finished::Announced {
+                peer, connection, ..
+            }
+            | Finished::AnnounceDue(peer, connection)
+                if !self.is_current(peer, connection) => {}
             Finished::Announced {
                 peer,
+                connection,
                 delivered,
                 told,
             } => {
@@ -334,11 +382,11 @@ impl Actor {
                     state.announce_owed = true;
                     self.work.spawn(async move {
                         tokio::time::sleep(ANNOUNCE_RETRY_AFTER).await;
-                        Finished::AnnounceDue(peer)
+                        Finished::AnnounceDue(peer, connection)
                     });
                 }
             }
-            Finished::AnnounceDue(peer) => {
+            Finished::AnnounceDue(peer, _) => {
                 self.peers.state(peer).announcing = false;
                 self.announce_to(peer);
             }
@@ -347,6 +395,21 @@ impl Actor {
                 state.primary_in_flight = state.primary_in_flight.saturating_sub(1);
             }
         }
+    }
+
+    /// Whether `connection` is the member's connection now.
+    fn is_current(&mut self, peer: PeerId, connection: u64) -> bool {
+        self.peers.state(peer).connection == connection
+    }
+
+    /// A pull or push begun over a connection since closed ended: whatever
+    /// it did, the member's log is walked again over the one open now (its
+    /// failure is the old connection's, not a reason to wait).
+    fn walk_again(&mut self, peer: PeerId) {
+        let state = self.peers.state(peer);
+        state.status.pulling = false;
+        state.again = false;
+        self.wake(peer);
     }
 
     /// A pull ended: another if woken meanwhile; after a failure, a pause
@@ -375,9 +438,10 @@ impl Actor {
                 }
                 state.again = false;
                 state.backing_off = true;
+                let connection = state.connection;
                 self.work.spawn(async move {
                     tokio::time::sleep(wait).await;
-                    Finished::RetryDue(peer)
+                    Finished::RetryDue(peer, connection)
                 });
             }
         }

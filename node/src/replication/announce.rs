@@ -42,7 +42,7 @@ impl Actor {
         }
         state.announcing = true;
         state.announce_owed = false;
-        let told = state.told;
+        let (told, connection) = (state.told, state.connection);
         let (net, context, roster) = (self.net.clone(), self.context.clone(), self.roster.clone());
         self.work.spawn(async move {
             let (delivered, told) =
@@ -58,6 +58,7 @@ impl Actor {
                 };
             Finished::Announced {
                 peer,
+                connection,
                 delivered,
                 told,
             }
@@ -132,6 +133,7 @@ impl Actor {
             return;
         }
         state.status.pulling = true;
+        let connection = state.connection;
         let pushes = std::mem::take(&mut state.pushes);
         let member = self
             .roster
@@ -146,6 +148,7 @@ impl Actor {
                     Err(e) => {
                         return Finished::Pushed {
                             peer,
+                            connection,
                             result: Err(e),
                         };
                     }
@@ -160,6 +163,7 @@ impl Actor {
             }
             Finished::Pushed {
                 peer,
+                connection,
                 result: Ok(all),
             }
         });

@@ -60,6 +60,11 @@ pub(super) struct PeerState {
     pub backing_off: bool,
     /// The wait after the last failed pull (zero after a success).
     pub retry_wait: Duration,
+    /// Counts the member's connections: every task started for it carries
+    /// the count of its time, so what ends after the member connected again
+    /// (a failed announcement's wait, a pull over the closed connection)
+    /// leaves the new connection's state alone.
+    pub connection: u64,
     /// An announcement to the member is on its way (or waits to be tried
     /// again); what is committed meanwhile goes with the next one.
     pub announcing: bool,
