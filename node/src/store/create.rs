@@ -52,6 +52,18 @@ const AHEAD_FROM: usize = 64;
 /// Threads that make documents at once, the writer's own included.
 const MOST_THREADS: usize = 4;
 
+/// Threads that make a batch's documents: asked of the system once, since
+/// the answer reads the cgroup's files (a dozen system calls, which every
+/// single write from an ERP paid before its commit).
+fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MOST_THREADS)
+    })
+}
+
 impl Store {
     /// The new documents of `ops` made ahead, when the batch is big enough.
     /// A put is made ahead only when its document is in neither the cache
@@ -64,10 +76,11 @@ impl Store {
         ops: &[(usize, WriteOp)],
         author: Author<'_>,
     ) -> Result<MadeAhead, StoreError> {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MOST_THREADS);
-        if ops.len() < AHEAD_FROM || threads < 2 {
+        if ops.len() < AHEAD_FROM {
+            return Ok(Vec::new());
+        }
+        let threads = threads();
+        if threads < 2 {
             return Ok(Vec::new());
         }
         let mut named: HashSet<&str> = HashSet::with_capacity(ops.len());
