@@ -104,7 +104,7 @@ impl PrimaryHandle {
             blocks: blocks_tx,
             confirmation: (!settings.offline && roster_size > 1).then(|| Confirmation {
                 alone_at: Instant::now() + CONFIRM_WAIT,
-                member_connected: false,
+                connected: BTreeSet::new(),
             }),
             failed_terms: BTreeSet::new(),
             stored,
@@ -119,17 +119,30 @@ impl PrimaryHandle {
 
 /// A node that starts does not know whether its store is current: a member
 /// answering its usage report says how far its counters had got. Draws
-/// wait for that answer from a member that connected, however long it
+/// wait for that answer while a member is connected, however long it
 /// takes (a code drawn too early could be one already issued); with no
-/// member connected by `alone_at`, the company is taken to be offline.
+/// member connected by `alone_at`, the company is taken to be offline. A
+/// member that leaves before answering is not waited for: the wait starts
+/// again, for it or another to connect, as at the start.
 struct Confirmation {
     alone_at: Instant,
-    member_connected: bool,
+    /// The members connected now.
+    connected: BTreeSet<CompanyId>,
 }
 
 impl Confirmation {
     fn ended(&self, answered: bool, now: Instant) -> bool {
-        answered || (!self.member_connected && now >= self.alone_at)
+        answered || (self.connected.is_empty() && now >= self.alone_at)
+    }
+
+    fn connected(&mut self, company: CompanyId) {
+        self.connected.insert(company);
+    }
+
+    fn disconnected(&mut self, company: &CompanyId, now: Instant) {
+        if self.connected.remove(company) && self.connected.is_empty() {
+            self.alone_at = self.alone_at.max(now + CONFIRM_WAIT);
+        }
     }
 }
 
@@ -239,9 +252,14 @@ impl Driver {
             Input::Message { from, message } => self.machine.handle(&from, message),
             Input::Connected(company) => {
                 if let Some(c) = &mut self.confirmation {
-                    c.member_connected = true;
+                    c.connected(company.clone());
                 }
                 self.machine.sync_with(&company)
+            }
+            Input::Disconnected(company) => {
+                if let Some(c) = &mut self.confirmation {
+                    c.disconnected(&company, Instant::now());
+                }
             }
             Input::Roster(roster) => self.machine.set_roster(roster),
             Input::Elect { candidate, reply } => {
@@ -682,5 +700,27 @@ mod tests {
             "{drawn:?}"
         );
         assert!(asked.elapsed() < CONFIRM_WAIT / 2, "{:?}", asked.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_member_that_left_before_answering_is_not_waited_for() {
+        let (handle, _stop, _dir) = branch().await;
+        handle.connected(MEMBER.into());
+        handle.disconnected(MEMBER.into());
+        let asked = Instant::now();
+        let drawn = handle
+            .codes("customer", 1, Duration::from_millis(100))
+            .await;
+        // A fresh wait for a member to connect, then the branch's own
+        // counters: no block is held, so the draw itself fails.
+        assert!(
+            matches!(drawn, Err(PrimaryError::Exhausted(_))),
+            "the branch still waits for a member that left: {drawn:?}"
+        );
+        assert!(
+            asked.elapsed() < CONFIRM_WAIT + Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
     }
 }

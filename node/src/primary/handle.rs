@@ -107,6 +107,8 @@ pub(super) enum Input {
         message: PrimaryMessage,
     },
     Connected(CompanyId),
+    /// The member's last connection closed.
+    Disconnected(CompanyId),
     Roster(Vec<CompanyId>),
     Elect {
         candidate: Option<CompanyId>,
@@ -200,6 +202,11 @@ impl PrimaryHandle {
     /// A member connected: exchange views with it.
     pub fn connected(&self, company: CompanyId) {
         let _ = self.inputs.try_send(Input::Connected(company));
+    }
+
+    /// A member's last connection closed.
+    pub fn disconnected(&self, company: CompanyId) {
+        let _ = self.inputs.try_send(Input::Disconnected(company));
     }
 
     /// The roster changed.

@@ -221,6 +221,9 @@ impl Actor {
                     tracing::warn!(%peer, "member disconnected: {reason}; it is dialed again by itself (if it lasts, check that its node runs and the link or VPN to it is up)");
                 }
                 self.peers.disconnected(&peer);
+                if let Some(company) = self.roster.company_of(&peer) {
+                    self.primary.disconnected(company);
+                }
                 let status = &mut self.peers.state(peer).status;
                 status.last_seen_ms = Some(now_ms());
                 if reason.is_some() {
