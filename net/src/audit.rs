@@ -1,13 +1,21 @@
 //! The wire audit: with `ELO_WIRE_CAPTURE=FILE` in its environment, a node
-//! appends every answer it sends to FILE, byte for byte as it goes on the
-//! stream (before encryption): a 4-byte big-endian length, then the CBOR
-//! message. An auditor, or a test, reads it back with [`read_capture`] to
-//! see exactly what left the node.
+//! appends every message it sends to FILE (its answers, and its requests:
+//! an announcement carries changes with it), byte for byte as it goes on
+//! the stream (before encryption): a 4-byte big-endian length, then the
+//! CBOR message. An auditor, or a test, reads it back with
+//! [`read_capture`] to see exactly what left the node.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use crate::protocol::Response;
+use crate::protocol::{Request, Response};
+
+/// One message a node sent, as the audit file holds it.
+#[derive(Debug)]
+pub enum Sent {
+    Answer(Response),
+    Request(Request),
+}
 
 /// The environment variable naming the audit file.
 pub const CAPTURE_ENV: &str = "ELO_WIRE_CAPTURE";
@@ -45,8 +53,8 @@ impl WireAudit {
         })
     }
 
-    /// Appends one encoded answer. A failed write is not the peer's
-    /// problem: the answer still goes out.
+    /// Appends one encoded message. A failed write is not the peer's
+    /// problem: the message still goes out.
     pub(crate) fn record(&self, message: &[u8]) {
         if let Ok(mut f) = self.file.lock() {
             let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
@@ -73,10 +81,10 @@ pub fn read_raw_capture(bytes: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Reads an audit file back: every answer the node sent, in order. A
+/// Reads an audit file back: every message the node sent, in order. A
 /// truncated last entry (the node was stopped mid-write) is an error that
 /// says so, after the complete ones.
-pub fn read_capture(bytes: &[u8]) -> (Vec<Response>, Option<String>) {
+pub fn read_capture(bytes: &[u8]) -> (Vec<Sent>, Option<String>) {
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -87,9 +95,21 @@ pub fn read_capture(bytes: &[u8]) -> (Vec<Response>, Option<String>) {
         let Some((msg, tail)) = tail.split_at_checked(len) else {
             return (out, Some("a truncated message".into()));
         };
+        // Taken as an answer when it decodes as one: of the bodies, only
+        // `Hello` is both, and it is the same either way.
         match cbor4ii::serde::from_slice::<Response>(msg) {
-            Ok(r) => out.push(r),
-            Err(e) => return (out, Some(format!("an undecodable message: {e}"))),
+            Ok(r) => out.push(Sent::Answer(r)),
+            Err(answer) => match cbor4ii::serde::from_slice::<Request>(msg) {
+                Ok(r) => out.push(Sent::Request(r)),
+                Err(request) => {
+                    return (
+                        out,
+                        Some(format!(
+                            "an undecodable message (as an answer: {answer}; as a request: {request})"
+                        )),
+                    );
+                }
+            },
         }
         rest = tail;
     }

@@ -133,7 +133,8 @@ pub struct SyncCodec {
 }
 
 impl SyncCodec {
-    /// A codec with these limits, auditing what it sends when
+    /// A codec with these limits, auditing what it sends (answers and
+    /// requests) when
     /// [`crate::audit::CAPTURE_ENV`] names a file, and what it receives when
     /// [`crate::audit::RECEIVED_ENV`] does.
     pub fn new(max_request: u64, max_response: u64) -> SyncCodec {
@@ -197,7 +198,11 @@ impl Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&encode(&req)?).await
+        let bytes = encode(&req)?;
+        if let Some(audit) = &self.audit {
+            audit.record(&bytes);
+        }
+        io.write_all(&bytes).await
     }
 
     async fn write_response<T>(

@@ -14,7 +14,7 @@
 //!   answers; a silent one is closed. `muxer.rs`: a close that cannot hang
 //!   on a dead link. `traffic.rs`: the bytes each member's connections
 //!   carried. `pairs.rs`: one connection per pair of nodes.
-//! - [`audit`]: the audit copy of every answer a node sends (`ELO_WIRE_CAPTURE`).
+//! - [`audit`]: the audit copy of every message a node sends (`ELO_WIRE_CAPTURE`).
 //! - [`invite`]: the one-line invitation a new company joins with.
 //! - `strangers.rs`: nodes of another group (another network key), told
 //!   once per address.

@@ -1,11 +1,13 @@
 //! What a company shares, with whom, and what never leaves it, checked on
 //! real `elo` processes and on the bytes that cross the stream: the sending
-//! node writes every answer it sends to an audit file (`ELO_WIRE_CAPTURE`),
-//! and the test reads it back.
+//! node writes every message it sends (answers, and announcements that
+//! carry changes) to an audit file (`ELO_WIRE_CAPTURE`), and the test reads
+//! it back.
 
 use std::time::Duration;
 
-use elo_net::protocol::ResponseBody;
+use elo_net::audit::Sent;
+use elo_net::protocol::{ChangeSummary, DocBytes, RequestBody, ResponseBody};
 use elo_tests::{Company, cnpj, wait_until};
 use serde_json::Value;
 
@@ -146,34 +148,48 @@ fn restricted_fields_and_unreceived_categories_never_cross_the_wire() {
     // category B does not receive, not even listed.
     drop(node_a);
     let bytes = std::fs::read(audit.path()).unwrap();
-    let (answers, damaged) = elo_net::audit::read_capture(&bytes);
+    let (sent, damaged) = elo_net::audit::read_capture(&bytes);
     assert_eq!(damaged, None);
-    let mut docs_sent = 0;
+    // Entries are listed in answers to a walk and in the announcements
+    // that carry changes; documents go in answers to a fetch and in those
+    // announcements.
+    let mut listed: Vec<&ChangeSummary> = Vec::new();
+    let mut docs: Vec<DocBytes> = Vec::new();
+    for message in &sent {
+        match message {
+            Sent::Answer(answer) => match &answer.body {
+                ResponseBody::Changes { entries, .. } => listed.extend(entries),
+                body @ (ResponseBody::Docs { .. } | ResponseBody::PackedDocs { .. }) => docs
+                    .extend(
+                        body.clone()
+                            .documents()
+                            .expect("documents")
+                            .expect("that unpack"),
+                    ),
+                _ => {}
+            },
+            Sent::Request(request) => {
+                if let RequestBody::Announce {
+                    push: Some(push), ..
+                } = &request.body
+                {
+                    listed.extend(&push.entries);
+                    docs.extend(push.docs.iter().cloned());
+                }
+            }
+        }
+    }
+    for e in listed {
+        for part in ["/credit_limit", "/sale_price", "/additional_fields"] {
+            assert!(!e.id.ends_with(part), "listed {} to B", e.id);
+        }
+    }
+    let docs_sent = docs.len();
     let mut keys = Vec::new();
-    for answer in &answers {
-        match &answer.body {
-            ResponseBody::Changes { entries, .. } => {
-                for e in entries {
-                    for part in ["/credit_limit", "/sale_price", "/additional_fields"] {
-                        assert!(!e.id.ends_with(part), "listed {} to B", e.id);
-                    }
-                }
-            }
-            body @ (ResponseBody::Docs { .. } | ResponseBody::PackedDocs { .. }) => {
-                let docs = body
-                    .clone()
-                    .documents()
-                    .expect("documents")
-                    .expect("that unpack");
-                for d in &docs {
-                    docs_sent += 1;
-                    keys_written(&d.bytes, &mut keys);
-                    for c in &d.changes {
-                        keys_written(c, &mut keys);
-                    }
-                }
-            }
-            _ => {}
+    for d in &docs {
+        keys_written(&d.bytes, &mut keys);
+        for c in &d.changes {
+            keys_written(c, &mut keys);
         }
     }
     assert!(docs_sent >= 2, "the audit saw {docs_sent} documents sent");
