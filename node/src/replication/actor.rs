@@ -333,40 +333,27 @@ impl Actor {
 
     fn on_finished(&mut self, finished: Finished) {
         match finished {
+            // The member connected again meanwhile: its state is new. A walk
+            // begun over the closed connection is done again over the open
+            // one; the old connection's waits and answers are dropped.
             Finished::Pulled {
-                peer,
-                connection,
-                result,
-            } => {
-                if self.is_current(peer, connection) {
-                    self.on_pulled(peer, result)
-                } else {
-                    self.walk_again(peer)
-                }
+                peer, connection, ..
             }
-            Finished::RetryDue(peer, connection) => {
-                if self.is_current(peer, connection) {
-                    self.peers.state(peer).backing_off = false;
-                    self.wake(peer);
-                }
-            }
-            Finished::Pushed {
-                peer,
-                connection,
-                result,
-            } => {
-                if self.is_current(peer, connection) {
-                    self.on_pushed(peer, result)
-                } else {
-                    self.walk_again(peer)
-                }
-            }
-            // The member connected again meanwhile: its state is new.
+            | Finished::Pushed {
+                peer, connection, ..
+            } if !self.is_current(peer, connection) => self.walk_again(peer),
             Finished::Announced {
                 peer, connection, ..
             }
+            | Finished::RetryDue(peer, connection)
             | Finished::AnnounceDue(peer, connection)
                 if !self.is_current(peer, connection) => {}
+            Finished::Pulled { peer, result, .. } => self.on_pulled(peer, result),
+            Finished::RetryDue(peer, _) => {
+                self.peers.state(peer).backing_off = false;
+                self.wake(peer);
+            }
+            Finished::Pushed { peer, result, .. } => self.on_pushed(peer, result),
             Finished::Announced {
                 peer,
                 connection,
