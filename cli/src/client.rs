@@ -6,10 +6,12 @@
 //!
 //! What this module owns around the in-process router is what the node
 //! does around its own: the store writer, the primary task (new records get
-//! codes from the blocks this company holds) and, on close, compaction of
-//! the store file. It never reads or writes records itself.
+//! codes from the blocks this company holds) and, on close after a write,
+//! compaction of the store file when that gives disk space back. It never
+//! reads or writes records itself.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -64,8 +66,11 @@ struct InProcess {
     /// Keeps the router's stop signal open (the primary task ends when it
     /// closes) while the store is open.
     _stopping: tokio::sync::watch::Sender<bool>,
-    /// The store file, compacted on close.
+    /// The store file, compacted on close when worth it.
     path: PathBuf,
+    /// Whether a request could have written (anything but a GET): a store
+    /// only read is closed as it is.
+    wrote: AtomicBool,
 }
 
 /// An answer of the API: its status code and its JSON body (null if empty).
@@ -161,7 +166,9 @@ impl Client {
     }
 
     /// Closes the store when this process opened it, compacting its file
-    /// (worth it after a bulk import).
+    /// when that gives disk space back (after many records were rewritten
+    /// or deleted; not after loading a new store, measured as gaining no
+    /// disk space).
     pub fn close(self) -> Result<()> {
         match self.reach {
             Reach::InProcess(serving) => serving.close(),
@@ -410,11 +417,15 @@ impl InProcess {
             primary,
             _stopping: stop,
             path: data.store_path(),
+            wrote: AtomicBool::new(false),
         })
     }
 
     /// The same request the node would get over TCP, through its router.
     fn call(&self, r: &Outgoing<'_>) -> Result<Answer> {
+        if r.method != "GET" {
+            self.wrote.store(true, Ordering::Relaxed);
+        }
         let mut request = Request::builder()
             .method(r.method)
             .uri(r.path)
@@ -444,7 +455,8 @@ impl InProcess {
     }
 
     /// Stops the primary task, lets the writer finish and close the file,
-    /// then compacts it.
+    /// then, if this process wrote, compacts it when that gives disk space
+    /// back.
     fn close(self) -> Result<()> {
         let InProcess {
             rt,
@@ -452,12 +464,15 @@ impl InProcess {
             store,
             primary,
             path,
+            wrote,
             ..
         } = self;
         drop(app);
         rt.block_on(primary.stop());
         rt.block_on(store.close())?;
-        elo_node::Store::compact_file(&path)?;
+        if wrote.into_inner() {
+            elo_node::Store::compact_file_if_wasteful(&path)?;
+        }
         Ok(())
     }
 }

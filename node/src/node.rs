@@ -73,9 +73,10 @@ pub async fn run(
         return Err(NodeError::MetricsNotLoopback(addr));
     }
     // No compaction here: it costs about 0.5 s per 100,000 records at every
-    // start (a restart is when a branch needs to catch up fast), and the bulk
-    // loads that leave free pages (`elo join`, `elo import`) compact at
-    // their end.
+    // start (a restart is when a branch needs to catch up fast); `elo join`
+    // compacts at its end, and a command that wrote through the store
+    // itself (`elo import` with the node stopped) when that gives disk
+    // space back.
     let (store, company, group) = config.data.open()?;
     let token = config.data.api_token()?;
     let keypair = config.data.identity()?;

@@ -3,7 +3,8 @@
 //!
 //! Import stores each batch in one transaction; valid rows are stored,
 //! refused rows are reported with their line number, field and reason. A
-//! batch is acknowledged (and on disk) before the next one is read.
+//! batch is acknowledged (and on disk) before the next one is sent; the
+//! next one is read meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -213,8 +214,23 @@ pub fn export(
     Ok(())
 }
 
+/// One batch on its way to the node: its rows, their line numbers and how
+/// far into the file they reach.
+struct Batch {
+    rows: Vec<Value>,
+    lines: Vec<u64>,
+    done: u64,
+}
+
 /// Imports a file. `on_batch` hears (rows stored so far, last line) after
 /// each batch is committed.
+///
+/// Reading and sending overlap: while the node stores one batch, the next
+/// one is read and parsed (measured: the two took turns on one core
+/// before). At most one batch is with the node at a time, and each is sent
+/// only once the one before it is acknowledged, so the batches are stored
+/// in the file's order and a batch refused whole still means that every
+/// row before it is stored and none from it on.
 pub fn import_file(
     client: &Client,
     kind: Kind,
@@ -234,62 +250,97 @@ pub fn import_file(
     let mut report = ImportReport::default();
     // The node shows this import's progress under this name (Atividade).
     let id = import_id();
-    let mut rows: Vec<Value> = Vec::with_capacity(batch);
-    let mut lines: Vec<u64> = Vec::with_capacity(batch);
-    let mut flush = |rows: &mut Vec<Value>,
-                     lines: &mut Vec<u64>,
-                     report: &mut ImportReport,
-                     done: u64|
-     -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let first = lines.first().copied().unwrap_or(0);
-        let stored = report.stored;
-        // A batch refused whole (a full disk, a stopped node) ends the
-        // import: say where, so it can go on from there.
-        let progress = api::ImportProgress {
-            id: &id,
-            done,
-            total: size,
-        };
-        let r = api::put_batch(client, kind, std::mem::take(rows), Some(progress)).with_context(|| {
+    std::thread::scope(|scope| -> Result<()> {
+        let (to_node, batches) = std::sync::mpsc::sync_channel::<Batch>(0);
+        let (answers, from_node) = std::sync::mpsc::sync_channel(1);
+        let id = &id;
+        scope.spawn(move || {
+            for b in batches {
+                let progress = api::ImportProgress {
+                    id,
+                    done: b.done,
+                    total: size,
+                };
+                let answer = api::put_batch(client, kind, b.rows, Some(progress));
+                if answers.send((answer, b.lines)).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut in_flight = false;
+        // The answer to the batch with the node, added to the report.
+        let mut settle = |report: &mut ImportReport, in_flight: &mut bool| -> Result<()> {
+            if !std::mem::take(in_flight) {
+                return Ok(());
+            }
+            let (answer, lines) = from_node
+                .recv()
+                .context("the import's sending thread stopped")?;
+            let first = lines.first().copied().unwrap_or(0);
+            let stored = report.stored;
+            // A batch refused whole (a full disk, a stopped node) ends the
+            // import: say where, so it can go on from there.
+            let r = answer.with_context(|| {
                 format!(
                     "the import stopped at line {first}: the {stored} rows before it are stored, none from it on; fix what follows, then import again from line {first} (rows stored already are written again unchanged)"
                 )
             })?;
-        report.stored += r.stored as u64;
-        report.changed += r.changed as u64;
-        for rej in r.rejected {
-            let line = lines.get(rej.index).copied().unwrap_or(0);
-            report.rejected.push(RejectedRow {
-                line,
-                message: rej.message,
-            });
-        }
-        on_batch(report.stored, lines.last().copied().unwrap_or(0));
-        rows.clear();
-        lines.clear();
-        Ok(())
-    };
-    source.for_each_row(reader, |line, row| {
-        report.rows += 1;
-        match row {
-            Ok(v) => {
-                rows.push(without_read_only(v, &mut report.skipped));
-                lines.push(line);
+            report.stored += r.stored as u64;
+            report.changed += r.changed as u64;
+            for rej in r.rejected {
+                let line = lines.get(rej.index).copied().unwrap_or(0);
+                report.rejected.push(RejectedRow {
+                    line,
+                    message: rej.message,
+                });
             }
-            Err(message) => report.rejected.push(RejectedRow { line, message }),
-        }
-        if rows.len() >= batch {
-            // The bytes the rows so far were read from (the reader counts
-            // what the parser consumed).
-            let done = bar.position().min(size);
-            flush(&mut rows, &mut lines, &mut report, done)?;
-        }
-        Ok(())
+            on_batch(report.stored, lines.last().copied().unwrap_or(0));
+            Ok(())
+        };
+        let mut send = |b: Batch, report: &mut ImportReport, in_flight: &mut bool| -> Result<()> {
+            settle(report, in_flight)?;
+            if b.rows.is_empty() {
+                return Ok(());
+            }
+            to_node
+                .send(b)
+                .ok()
+                .context("the import's sending thread stopped")?;
+            *in_flight = true;
+            Ok(())
+        };
+        let mut rows: Vec<Value> = Vec::with_capacity(batch);
+        let mut lines: Vec<u64> = Vec::with_capacity(batch);
+        source.for_each_row(reader, |line, row| {
+            report.rows += 1;
+            match row {
+                Ok(v) => {
+                    rows.push(without_read_only(v, &mut report.skipped));
+                    lines.push(line);
+                }
+                Err(message) => report.rejected.push(RejectedRow { line, message }),
+            }
+            if rows.len() >= batch {
+                // The bytes the rows so far were read from (the reader
+                // counts what the parser consumed).
+                let done = bar.position().min(size);
+                let b = Batch {
+                    rows: std::mem::replace(&mut rows, Vec::with_capacity(batch)),
+                    lines: std::mem::replace(&mut lines, Vec::with_capacity(batch)),
+                    done,
+                };
+                send(b, &mut report, &mut in_flight)?;
+            }
+            Ok(())
+        })?;
+        let last = Batch {
+            rows,
+            lines,
+            done: size,
+        };
+        send(last, &mut report, &mut in_flight)?;
+        settle(&mut report, &mut in_flight)
     })?;
-    flush(&mut rows, &mut lines, &mut report, size)?;
     bar.finish_and_clear();
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)

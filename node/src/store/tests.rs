@@ -619,3 +619,74 @@ fn a_big_batch_made_on_every_core_stores_what_small_batches_store() {
         .expect("stored");
     assert_eq!(value.value().first(), Some(&super::packed::PACKED));
 }
+
+/// Bytes the file takes on disk.
+fn on_disk(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn a_new_store_is_not_compacted_and_one_with_freed_space_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    {
+        let mut store = open(&dir, "11222333000181");
+        let ops = (0..3000)
+            .map(|i| {
+                let (id, patch) = product(
+                    &format!("P{i}"),
+                    &format!("product {i} {}", "x".repeat(100)),
+                );
+                WriteOp::Put {
+                    id,
+                    patch,
+                    return_record: false,
+                }
+            })
+            .collect();
+        let (results, _) = store.write_batch(ops, 1_000).unwrap();
+        assert!(results.iter().all(|r| r.is_ok()));
+    }
+    // A store just loaded has nothing to give back.
+    let loaded = on_disk(&path);
+    assert!(!Store::compact_file_if_wasteful(&path).unwrap());
+    assert_eq!(on_disk(&path), loaded);
+
+    // 64 MB written and dropped again in the middle of the file: free pages
+    // redb keeps for itself until compacted.
+    const SCRATCH: TableDefinition<u64, &[u8]> = TableDefinition::new("scratch");
+    {
+        let db = Database::open(&path).unwrap();
+        let blob = vec![7u8; 1 << 20];
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(SCRATCH).unwrap();
+            for i in 0..64 {
+                t.insert(i, blob.as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("after the scratch", blob.as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(SCRATCH).unwrap();
+        txn.commit().unwrap();
+    }
+    let wasteful = on_disk(&path);
+    assert!(wasteful > loaded + (40 << 20), "{loaded} then {wasteful}");
+    assert!(Store::compact_file_if_wasteful(&path).unwrap());
+    let compacted = on_disk(&path);
+    assert!(
+        compacted < loaded + (8 << 20),
+        "{loaded}, {wasteful}, then {compacted}"
+    );
+    // And every record is still there.
+    let store = open(&dir, "11222333000181");
+    let id = DocId::from_key(Kind::Product, "P2999").unwrap();
+    assert!(read::record(&store.database(), &id).unwrap().is_some());
+}
