@@ -134,12 +134,12 @@ async fn admit_and_load(
     .await
     .map_err(JoinError::Pull)?;
     // Everything is stored: that is the time the join took. Then the
-    // housekeeping: the initial load leaves freed pages behind.
+    // housekeeping: the initial load can leave freed pages behind.
     let took = started.elapsed();
     let closed = handle.close().await;
-    if let Err(e) =
-        closed.and_then(|()| crate::store::Store::compact_file(&data.store_path()).map(|_| ()))
-    {
+    if let Err(e) = closed.and_then(|()| {
+        crate::store::Store::compact_file_if_wasteful(&data.store_path()).map(|_| ())
+    }) {
         tracing::warn!(
             "could not compact the store after the initial load: {e}; the data is all there, the file is only larger than it needs (check the disk's free space; nothing else to do)"
         );
