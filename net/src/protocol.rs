@@ -4,7 +4,8 @@
 //! The exchange, from the puller's side:
 //! 1. `Hello` both ways on connect: group, company, latest sequence number.
 //! 2. `ChangesSince { since, limit }` walks the other node's change log from
-//!    the checkpoint kept for it: (doc id, heads, seq) per changed document.
+//!    the checkpoint kept for it: (doc id, heads, seq) per changed document,
+//!    compressed whole as `PackedChanges` when the asker says it reads them.
 //! 3. `Fetch { docs: [(id, heads I have)] }` asks only for documents whose
 //!    heads differ; `Docs` carries the automerge changes the asker lacks (the
 //!    whole saved document when it has nothing), compressed whole as
@@ -57,6 +58,11 @@ pub enum RequestBody {
     ChangesSince {
         since: u64,
         limit: u32,
+        /// The asker reads `PackedChanges` (see [`crate::packed_docs`]); a
+        /// node of an earlier version leaves it out and is answered
+        /// `Changes`.
+        #[serde(default)]
+        packed: bool,
     },
     Fetch {
         docs: Vec<FetchDoc>,
@@ -130,6 +136,11 @@ pub enum ResponseBody {
         /// can be past the last entry; 0 from a node that does not say.
         #[serde(default)]
         through: u64,
+    },
+    /// `Changes`, compressed whole (see [`crate::packed_docs`]): the zstd
+    /// frame holds a [`ChangesPage`].
+    PackedChanges {
+        zstd: ByteBuf,
     },
     Docs {
         docs: Vec<DocBytes>,
@@ -216,6 +227,15 @@ pub struct ChangeSummary {
     /// out: it decides from them whether to fetch the record at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origins: Option<String>,
+}
+
+/// A page of the change log as a `PackedChanges` answer holds it: the
+/// fields of `Changes`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChangesPage {
+    pub entries: Vec<ChangeSummary>,
+    pub latest_seq: u64,
+    pub through: u64,
 }
 
 /// A document asked for, with the heads the asker already has.

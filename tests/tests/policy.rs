@@ -153,12 +153,20 @@ fn restricted_fields_and_unreceived_categories_never_cross_the_wire() {
     // Entries are listed in answers to a walk and in the announcements
     // that carry changes; documents go in answers to a fetch and in those
     // announcements.
-    let mut listed: Vec<&ChangeSummary> = Vec::new();
+    let mut listed: Vec<ChangeSummary> = Vec::new();
     let mut docs: Vec<DocBytes> = Vec::new();
     for message in &sent {
         match message {
             Sent::Answer(answer) => match &answer.body {
-                ResponseBody::Changes { entries, .. } => listed.extend(entries),
+                body @ (ResponseBody::Changes { .. } | ResponseBody::PackedChanges { .. }) => {
+                    listed.extend(
+                        body.clone()
+                            .changes_page()
+                            .expect("a page")
+                            .expect("that unpacks")
+                            .entries,
+                    )
+                }
                 body @ (ResponseBody::Docs { .. } | ResponseBody::PackedDocs { .. }) => docs
                     .extend(
                         body.clone()
@@ -173,7 +181,7 @@ fn restricted_fields_and_unreceived_categories_never_cross_the_wire() {
                     push: Some(push), ..
                 } = &request.body
                 {
-                    listed.extend(&push.entries);
+                    listed.extend(push.entries.iter().cloned());
                     docs.extend(push.docs.iter().cloned());
                 }
             }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use elo_crdt::{DocId, DocPayload};
 use elo_net::protocol::{
-    ChangeSummary, FetchDoc, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH, RequestBody, ResponseBody,
+    ChangeSummary, ChangesPage, FetchDoc, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH, RequestBody,
+    ResponseBody,
 };
 use serde_bytes::ByteBuf;
 
@@ -51,22 +52,20 @@ impl<L: Link> Log for RecordLog<L> {
         let body = RequestBody::ChangesSince {
             since,
             limit: MAX_CHANGES_PER_PAGE,
+            packed: true,
         };
-        let (entries, latest_seq, through) = ask(
+        let ChangesPage {
+            entries,
+            latest_seq,
+            through,
+        } = ask(
             &self.from.link,
             self.from.peer,
             body,
             "change-log",
-            |answer| match answer {
-                ResponseBody::Changes {
-                    entries,
-                    latest_seq,
-                    through,
-                } => Some((entries, latest_seq, through)),
-                _ => None,
-            },
+            ResponseBody::changes_page,
         )
-        .await?;
+        .await??;
         // How far this page goes: past its last entry when the member left
         // out records this company may not have.
         let Some(last) = entries

@@ -76,6 +76,7 @@ pub(super) async fn announcement(
     let page = RequestBody::ChangesSince {
         since: after,
         limit: MAX_PUSH_ENTRIES,
+        packed: false,
     };
     let (entries, through) = match serve::answer(serving, roster, peer, page).await {
         ResponseBody::Changes {

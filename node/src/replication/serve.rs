@@ -5,8 +5,8 @@
 use elo_crdt::{DocId, DocPayload};
 use elo_net::PeerId;
 use elo_net::protocol::{
-    ChangeSummary, DocBytes, FetchDoc, Hello, MAX_CHANGES_PER_PAGE, MAX_DOCS_PER_FETCH,
-    MAX_STOCK_PER_PAGE, RequestBody, ResponseBody, StockFigures,
+    ChangeSummary, ChangesPage, DocBytes, FetchDoc, Hello, MAX_CHANGES_PER_PAGE,
+    MAX_DOCS_PER_FETCH, MAX_STOCK_PER_PAGE, RequestBody, ResponseBody, StockFigures,
 };
 use serde_bytes::ByteBuf;
 
@@ -43,7 +43,16 @@ pub(crate) async fn answer(
     let store = &serving.store;
     let answered = match body {
         RequestBody::Hello(_) => hello(serving).await,
-        RequestBody::ChangesSince { since, limit } => changes(store, &policy, since, limit).await,
+        RequestBody::ChangesSince {
+            since,
+            limit,
+            packed,
+        } => changes(store, &policy, since, limit)
+            .await
+            .map(|page| match packed {
+                true => elo_net::packed_docs::packed_changes(page),
+                false => page.into(),
+            }),
         RequestBody::Fetch { docs, packed } => fetch(store, &policy, peer, docs, packed).await,
         RequestBody::StockSince { since, limit } => stock(store, &policy, since, limit).await,
         _ => Ok(refused("not a request of a log walk")),
@@ -65,7 +74,12 @@ async fn hello(serving: &Serving) -> Answer {
 /// member does not receive, is not even listed; `through` tells the member
 /// how far the page went anyway. To a member that keeps some company out,
 /// each record goes with the companies that created it.
-async fn changes(store: &StoreHandle, policy: &SendPolicy, since: u64, limit: u32) -> Answer {
+async fn changes(
+    store: &StoreHandle,
+    policy: &SendPolicy,
+    since: u64,
+    limit: u32,
+) -> Result<ChangesPage, crate::store::StoreError> {
     let limit = limit.clamp(1, MAX_CHANGES_PER_PAGE) as usize;
     let entries = store.changes_since(since, limit).await?;
     let latest_seq = store.last_seq().await?;
@@ -85,7 +99,7 @@ async fn changes(store: &StoreHandle, policy: &SendPolicy, since: u64, limit: u3
     } else {
         vec![None; listed.len()]
     };
-    Ok(ResponseBody::Changes {
+    Ok(ChangesPage {
         through,
         entries: listed
             .into_iter()
