@@ -124,26 +124,13 @@ impl Store {
         })
     }
 
-    /// Compacts a store file that no process has open, and closes it again:
-    /// each commit copies the pages it changes, so a bulk load leaves the
-    /// file about twice its content.
-    /// (redb gives the space back when the compacted database is closed; a
-    /// database compacted and then kept open and written to was measured
-    /// growing instead.) Returns whether anything was done.
-    pub fn compact_file(path: &Path) -> Result<bool, StoreError> {
-        let mut db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .open(path)
-            .map_err(|e| open_error(path, e))?;
-        let done = db.compact()?;
-        drop(db);
-        Ok(done)
-    }
-
     /// Compacts a store file that no process has open when that gives
     /// disk space back: when the file holds more on disk than its live
     /// pages by over a quarter (and at least [`WASTE_WORTH_COMPACTING`]),
-    /// as after many records were rewritten or deleted.
+    /// as after many records were rewritten or deleted. (redb gives the
+    /// space back when the compacted database is closed; a database
+    /// compacted and then kept open and written to was measured growing
+    /// instead.) Returns whether it compacted.
     ///
     /// After a bulk load into a new store it does nothing: redb doubles a
     /// file's length as it grows but never writes the tail, so the file is
